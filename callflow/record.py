@@ -1,0 +1,134 @@
+"""The unified call record and its state machine: a pure function, no I/O, no clock.
+
+``apply_event(record, event)`` folds one vendor event into the record. It is built so that
+the final record depends only on the *set* of events, not on their order or repetition:
+
+- the state only moves forward (init → conn → close) and close is final;
+- each timestamp is set once: a repeat of the same event changes nothing, and if two
+  sources report the same moment (e.g. a live event and the vendor's CDR), the earliest wins;
+- the close (close_time, close_type) is the earliest close reported;
+- "latest" fields (ch_state, ch_audio_url) are chosen by event time, ties broken by value;
+- duration is derived from conn_time and close_time, never accumulated.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel
+
+from channels.base import CallEvent
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
+
+# Which record timestamp each event kind sets.
+_TIMESTAMP_OF: dict[EventKind, str] = {
+    EventKind.A_DIALING: "a_call_time",
+    EventKind.A_ANSWERED: "a_offhook_time",
+    EventKind.B_DIALING: "b_call_time",
+    EventKind.B_ANSWERED: "b_offhook_time",
+    EventKind.BRIDGED: "conn_time",
+}
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(EventKind)}
+
+
+class CallRecord(BaseModel):
+    """The live unified record (RECORD.md columns, minus the surrogate key)."""
+
+    cc_call_id: str
+    tenant: str
+    channel: str
+    agent: str
+    caller: str
+    called: str
+    display: DisplayPolicy
+    created: int
+    main_num: str | None = None
+    ext_num: str | None = None
+    biz_data: str | None = None
+    ivr_url: str | None = None
+    ivr_text: str | None = None
+    call_id: str | None = None
+    ch_state: str | None = None
+    state: CallState = CallState.INIT
+    a_call_time: int | None = None
+    b_call_time: int | None = None
+    a_offhook_time: int | None = None
+    b_offhook_time: int | None = None
+    conn_time: int | None = None
+    close_time: int | None = None
+    duration: int = 0
+    ch_audio_url: str | None = None
+    audio_url: str | None = None
+    close_type: CloseType | None = None
+    # Tie-breakers that make "latest" fields order-independent; not persisted as columns.
+    ch_state_rank: tuple[int, int, str] | None = None
+    ch_audio_rank: tuple[int, str] | None = None
+
+
+def _earliest(current: int | None, candidate: int) -> int:
+    return candidate if current is None else min(current, candidate)
+
+
+def _later_state(current: CallState, candidate: CallState) -> CallState:
+    return candidate if candidate.rank > current.rank else current
+
+
+def _implied_state(kind: EventKind) -> CallState:
+    if kind is EventKind.HANGUP:
+        return CallState.CLOSE
+    if kind is EventKind.BRIDGED:
+        return CallState.CONN
+    return CallState.INIT
+
+
+def talk_seconds(conn_time: int | None, close_time: int | None) -> int:
+    if conn_time is None or close_time is None:
+        return 0
+    return max(0, math.ceil((close_time - conn_time) / 1000))
+
+
+def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
+    """Return the record with ``event`` folded in (``record`` itself is not changed)."""
+    update: dict[str, object] = {}
+    if record.call_id is None and event.vendor_call_id:
+        update["call_id"] = event.vendor_call_id
+
+    field = _TIMESTAMP_OF.get(event.kind)
+    if field is not None:
+        update[field] = _earliest(getattr(record, field), event.at)
+
+    if event.kind is EventKind.HANGUP:
+        close_type = event.close_type if event.close_type is not None else CloseType.OTHER
+        current = (
+            (record.close_time, int(record.close_type))
+            if record.close_time is not None and record.close_type is not None
+            else None
+        )
+        if current is None or (event.at, int(close_type)) < current:
+            update["close_time"] = event.at
+            update["close_type"] = close_type
+
+    update["state"] = _later_state(record.state, _implied_state(event.kind))
+
+    if event.ch_state:
+        rank = (event.at, _KIND_ORDER[event.kind], event.ch_state)
+        if record.ch_state_rank is None or rank > record.ch_state_rank:
+            update["ch_state"] = event.ch_state
+            update["ch_state_rank"] = rank
+
+    if event.recording_url:
+        audio_rank = (event.at, event.recording_url)
+        if record.ch_audio_rank is None or audio_rank > record.ch_audio_rank:
+            update["ch_audio_url"] = event.recording_url
+            update["ch_audio_rank"] = audio_rank
+
+    merged = record.model_copy(update=update)
+    merged.duration = talk_seconds(merged.conn_time, merged.close_time)
+    return merged
+
+
+def apply_events(record: CallRecord, events: list[CallEvent]) -> CallRecord:
+    for event in events:
+        record = apply_event(record, event)
+    return record

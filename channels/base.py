@@ -1,0 +1,108 @@
+"""The one seam every vendor adapter implements, and the unified event it produces.
+
+Vendor quirks stay in ``channels/<vendor>.py``; everything above this module sees only
+``CallEvent``, ``PlaceCallRequest`` and the typed errors below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from core.types import ChannelMode, CloseType, EventKind
+
+
+class CallEvent(BaseModel):
+    """One vendor event, translated to CC's vocabulary."""
+
+    cc_call_id: str | None  # from userData; None when the vendor lost it
+    vendor_call_id: str | None = None
+    kind: EventKind
+    at: int  # epoch ms, UTC
+    ch_state: str | None = None  # the vendor's own state string, untranslated
+    close_type: CloseType | None = None  # only on hangup
+    recording_url: str | None = None
+    dedupe_key: str
+    inbox_id: int | None = None  # set once the raw event is stored in the inbox
+
+
+class PlaceCallRequest(BaseModel):
+    cc_call_id: str
+    caller: str  # leg A, E.164
+    called: str  # leg B, E.164
+    display_to_a: str  # always the line's number: A never sees the customer
+    display_to_b: str  # the agent's own number or the line's number
+    agent: str  # the line id (e9: a phone number, hw: a seat id)
+    max_duration_s: int
+    record: bool = True
+    ivr_text: str | None = None
+    ivr_url: str | None = None
+
+
+class PlacedCall(BaseModel):
+    vendor_call_id: str
+
+
+class ChannelError(Exception):
+    """Base of every vendor error an adapter raises."""
+
+    retryable: bool = False
+
+
+class VendorRejected(ChannelError):
+    """The vendor understood the request and refused it (bad number, auth, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class VendorServerError(ChannelError):
+    """The vendor answered 5xx or an unreadable body: close_type 6 if it persists."""
+
+    retryable = True
+
+
+class VendorNetworkError(ChannelError):
+    """No answer: connection refused, reset or timed out: close_type 7 if it persists."""
+
+    retryable = True
+
+
+class InvalidSignature(ChannelError):
+    """A webhook whose signature does not verify: answered 401, never applied."""
+
+
+class MalformedEvent(ChannelError):
+    """A webhook body the adapter cannot read: answered 400."""
+
+
+class Channel(Protocol):
+    name: str
+    mode: ChannelMode
+
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
+
+    async def find_call(self, cc_call_id: str) -> str | None:
+        """The vendor's id of a call already placed for ``cc_call_id``, if any.
+
+        Called before every (re)try of ``place_call`` so that a retried activity never dials
+        twice.
+        """
+        ...
+
+    async def hangup(self, vendor_call_id: str) -> None: ...
+
+    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise ``InvalidSignature`` unless the request is signed by the vendor."""
+        ...
+
+    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+        """Raise ``MalformedEvent`` when the body is not the vendor's event format."""
+        ...
+
+    def webhook_ack(self) -> dict[str, str]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,80 @@
+"""All configuration, read once from the environment (prefix ``CC_``) or a ``.env`` file.
+
+No other module reads ``os.environ``: everything takes a ``Settings`` instance.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.types import DisplayPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CC_", env_file=".env", extra="ignore")
+
+    # Store
+    database_url: str = "sqlite:///./var/cc.db"
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "cc-calls"
+    temporal_ui_port: int = 8233
+
+    # Public API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # The address vendors post their webhooks to (statusUrl / StatusCallback).
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Channel e9 (defaults point at the local simulator)
+    e9_base_url: str = "http://127.0.0.1:9101"
+    e9_account_sid: str = "8a216da8e9demo0001"
+    e9_auth_token: str = "e9-demo-auth-token"
+    # hw and jy (channels issue): kept here so one settings class lists every vendor.
+    hw_base_url: str = "http://127.0.0.1:9102"
+    hw_app_key: str = "hw-demo-app-key"
+    hw_app_secret: str = "hw-demo-app-secret"
+    jy_base_url: str = "http://127.0.0.1:9103"
+    jy_account_sid: str = "ACjydemo0001"
+    jy_auth_token: str = "jy-demo-auth-token"
+    vendor_timeout_s: float = 5.0
+
+    # Calls
+    default_channel: str = "e9"
+    default_max_duration_s: int = Field(default=3600, ge=1, le=14400)
+    default_display: DisplayPolicy = DisplayPolicy.PASSTHROUGH
+    default_region: str = "CN"
+    # Slack past max_duration (covers ringing) before CC's watchdog steps in.
+    watchdog_grace_s: int = 120
+    # How long the watchdog waits for the vendor's own hang-up after asking for one.
+    watchdog_hangup_wait_s: int = 15
+    # How long a closed call's workflow keeps accepting late events before completing.
+    late_event_window_s: int = 30
+    # Unapplied inbox events older than this are signalled again by the worker.
+    inbox_redeliver_after_s: float = 10.0
+
+    # Demo tenant created by `make run`
+    demo_tenant: str = "demo"
+    demo_api_key: str | None = None
+
+    # Simulators: scales the vendors' webhook retry schedule (1, 5, 30 s).
+    sim_retry_scale: float = 1.0
+
+    log_level: str = "INFO"
+
+    def port_of(self, base_url: str) -> int:
+        parts = urlsplit(base_url)
+        if parts.port is not None:
+            return parts.port
+        return 443 if parts.scheme == "https" else 80
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,52 @@
+"""Domain enums shared by every layer (no I/O, safe inside workflow code)."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class CallState(StrEnum):
+    INIT = "init"
+    CONN = "conn"
+    CLOSE = "close"
+
+    @property
+    def rank(self) -> int:
+        return _STATE_RANK[self]
+
+
+_STATE_RANK = {CallState.INIT: 0, CallState.CONN: 1, CallState.CLOSE: 2}
+
+
+class CloseType(IntEnum):
+    NORMAL = 0
+    A_UNREACHABLE = 1
+    B_UNREACHABLE = 2
+    A_BUSY = 3
+    B_BUSY = 4
+    MAX_DURATION = 5
+    CHANNEL_SERVER_ERROR = 6
+    CHANNEL_NETWORK_ERROR = 7
+    OTHER = 255
+
+
+class EventKind(StrEnum):
+    A_DIALING = "a_dialing"
+    A_RINGING = "a_ringing"
+    A_ANSWERED = "a_answered"
+    B_DIALING = "b_dialing"
+    B_RINGING = "b_ringing"
+    B_ANSWERED = "b_answered"
+    BRIDGED = "bridged"
+    HANGUP = "hangup"
+    RECORDING_READY = "recording_ready"
+
+
+class DisplayPolicy(StrEnum):
+    PASSTHROUGH = "passthrough"
+    PLATFORM = "platform"
+
+
+class ChannelMode(StrEnum):
+    WEBHOOK = "webhook"
+    POLL = "poll"

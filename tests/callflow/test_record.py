@@ -1,0 +1,150 @@
+"""The record state machine: unit rules, and order/duplication independence (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callflow.record import CallRecord, apply_event, apply_events
+from channels.base import CallEvent
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
+
+T0 = 1_700_000_000_000
+
+
+def new_record() -> CallRecord:
+    return CallRecord(
+        cc_call_id="c1",
+        tenant="t",
+        channel="e9",
+        agent="+8613800000000",
+        caller="+8613800000001",
+        called="+8613800000002",
+        display=DisplayPolicy.PASSTHROUGH,
+        created=T0,
+    )
+
+
+def ev(kind: EventKind, at: int, **kw: object) -> CallEvent:
+    return CallEvent(
+        cc_call_id="c1",
+        vendor_call_id="V1",
+        kind=kind,
+        at=at,
+        ch_state=kw.pop("ch_state", kind.value),  # type: ignore[arg-type]
+        dedupe_key=f"{kind.value}-{at}",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def normal_call(talk_ms: int = 4500) -> list[CallEvent]:
+    return [
+        ev(EventKind.A_DIALING, T0 + 100),
+        ev(EventKind.A_RINGING, T0 + 200),
+        ev(EventKind.A_ANSWERED, T0 + 1000),
+        ev(EventKind.B_DIALING, T0 + 1100),
+        ev(EventKind.B_RINGING, T0 + 1200),
+        ev(EventKind.B_ANSWERED, T0 + 2000),
+        ev(EventKind.BRIDGED, T0 + 2000),
+        ev(
+            EventKind.HANGUP,
+            T0 + 2000 + talk_ms,
+            close_type=CloseType.NORMAL,
+            recording_url="http://v/rec.wav",
+        ),
+    ]
+
+
+def test_clean_run_fills_every_timestamp_in_order() -> None:
+    rec = apply_events(new_record(), normal_call())
+    assert rec.state is CallState.CLOSE
+    assert rec.close_type is CloseType.NORMAL
+    assert rec.call_id == "V1"
+    times = [
+        rec.a_call_time,
+        rec.a_offhook_time,
+        rec.b_call_time,
+        rec.b_offhook_time,
+        rec.conn_time,
+        rec.close_time,
+    ]
+    assert None not in times
+    assert times == sorted(times)  # type: ignore[type-var]
+    assert rec.duration == 5  # ceil(4.5 s)
+    assert rec.ch_state == "hangup"
+    assert rec.ch_audio_url == "http://v/rec.wav"
+
+
+def test_state_never_moves_backwards() -> None:
+    rec = apply_event(new_record(), ev(EventKind.BRIDGED, T0 + 10))
+    assert rec.state is CallState.CONN
+    rec = apply_event(rec, ev(EventKind.A_DIALING, T0 + 1))
+    assert rec.state is CallState.CONN
+    rec = apply_event(rec, ev(EventKind.HANGUP, T0 + 20, close_type=CloseType.NORMAL))
+    rec = apply_event(rec, ev(EventKind.B_ANSWERED, T0 + 5))
+    assert rec.state is CallState.CLOSE
+
+
+def test_repeated_event_changes_nothing() -> None:
+    once = apply_events(new_record(), normal_call())
+    twice = apply_events(once, normal_call())
+    assert twice == once
+
+
+def test_never_bridged_has_zero_duration() -> None:
+    events = [
+        ev(EventKind.A_DIALING, T0),
+        ev(EventKind.HANGUP, T0 + 30_000, close_type=CloseType.A_BUSY),
+    ]
+    rec = apply_events(new_record(), events)
+    assert rec.duration == 0
+    assert rec.close_type is CloseType.A_BUSY
+    assert rec.conn_time is None
+
+
+def test_hangup_without_close_type_is_other() -> None:
+    rec = apply_event(new_record(), ev(EventKind.HANGUP, T0))
+    assert rec.close_type is CloseType.OTHER
+
+
+def test_earliest_close_wins_whatever_arrives_first() -> None:
+    vendor = ev(EventKind.HANGUP, T0 + 5000, close_type=CloseType.MAX_DURATION)
+    watchdog = ev(EventKind.HANGUP, T0 + 9000, close_type=CloseType.OTHER)
+    a = apply_events(new_record(), [watchdog, vendor])
+    b = apply_events(new_record(), [vendor, watchdog])
+    assert a == b
+    assert a.close_type is CloseType.MAX_DURATION
+    assert a.close_time == T0 + 5000
+
+
+def test_input_record_is_not_mutated() -> None:
+    rec = new_record()
+    apply_event(rec, ev(EventKind.BRIDGED, T0))
+    assert rec.state is CallState.INIT
+    assert rec.conn_time is None
+
+
+scenarios = st.sampled_from(
+    [
+        normal_call(),
+        normal_call(talk_ms=1),
+        normal_call()[:1] + [ev(EventKind.HANGUP, T0 + 900, close_type=CloseType.A_BUSY)],
+        normal_call()[:5] + [ev(EventKind.HANGUP, T0 + 9000, close_type=CloseType.B_UNREACHABLE)],
+        # two closes reported (vendor + CC's watchdog), a recording after close
+        normal_call()
+        + [
+            ev(EventKind.HANGUP, T0 + 99_000, close_type=CloseType.OTHER),
+            ev(EventKind.RECORDING_READY, T0 + 99_500, recording_url="http://v/late.wav"),
+        ],
+    ]
+)
+
+
+@given(data=st.data(), events=scenarios)
+def test_final_record_independent_of_order_and_duplicates(
+    data: st.DataObject, events: list[CallEvent]
+) -> None:
+    expected = apply_events(new_record(), events)
+    extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
+    shuffled = data.draw(st.permutations(events + extra))
+    assert apply_events(new_record(), shuffled) == expected
