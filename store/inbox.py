@@ -1,0 +1,83 @@
+"""The vendor event inbox: raw webhooks stored and committed before they are acknowledged."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from channels.base import CallEvent
+from store.db import now_ms
+from store.models import VendorEvent
+
+
+def store_event(
+    session: Session, channel: str, event: CallEvent, body: bytes, content_type: str
+) -> tuple[int, bool]:
+    """Insert the raw event; return (inbox id, is_duplicate). Commits its own savepoint."""
+    row = VendorEvent(
+        channel=channel,
+        dedupe_key=event.dedupe_key,
+        cc_call_id=event.cc_call_id,
+        vendor_call_id=event.vendor_call_id,
+        kind=event.kind.value,
+        event_time=event.at,
+        received=now_ms(),
+        content_type=content_type[:64],
+        body=body.decode("utf-8", errors="replace"),
+        event_json=event.model_dump_json(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+        assert row.id is not None
+        return row.id, False
+    except IntegrityError:
+        existing = session.exec(
+            select(VendorEvent).where(
+                VendorEvent.channel == channel, VendorEvent.dedupe_key == event.dedupe_key
+            )
+        ).one()
+        assert existing.id is not None
+        return existing.id, True
+
+
+def mark_applied(session: Session, inbox_ids: list[int]) -> None:
+    if inbox_ids:
+        session.execute(
+            update(VendorEvent)
+            .where(col(VendorEvent.id).in_(inbox_ids), col(VendorEvent.applied).is_(False))
+            .values(applied=True, applied_at=now_ms(), note=None)
+        )
+
+
+def note_unapplied(session: Session, inbox_id: int, note: str) -> None:
+    session.execute(update(VendorEvent).where(col(VendorEvent.id) == inbox_id).values(note=note))
+
+
+def pending_events(session: Session, older_than_ms: int, limit: int = 200) -> list[CallEvent]:
+    """Events stored but not yet applied, received before ``older_than_ms``, oldest first."""
+    rows = session.exec(
+        select(VendorEvent)
+        .where(col(VendorEvent.applied).is_(False), VendorEvent.received < older_than_ms)
+        .where(col(VendorEvent.cc_call_id).is_not(None), col(VendorEvent.note).is_(None))
+        .order_by(col(VendorEvent.id))
+        .limit(limit)
+    ).all()
+    return [_as_event(row) for row in rows]
+
+
+def events_for_call(session: Session, cc_call_id: str) -> list[VendorEvent]:
+    return list(
+        session.exec(
+            select(VendorEvent)
+            .where(VendorEvent.cc_call_id == cc_call_id)
+            .order_by(col(VendorEvent.event_time), col(VendorEvent.id))
+        ).all()
+    )
+
+
+def _as_event(row: VendorEvent) -> CallEvent:
+    event = CallEvent.model_validate_json(row.event_json)
+    event.inbox_id = row.id
+    return event

@@ -1,0 +1,124 @@
+"""SQLModel tables. ``CallRecordRow`` keeps every RECORD.md column with its meaning and size."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER primary key; elsewhere the surrogate key is a bigint.
+BigPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _ms(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(BigInteger(), nullable=nullable)
+
+
+class Tenant(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=128)
+    default_region: str = Field(default="CN", max_length=2)
+    default_display: str = Field(default="passthrough", max_length=16)
+    created: int = Field(sa_column=_ms(nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32, index=True)
+    key_hash: str = Field(max_length=64, unique=True)  # sha256 hex of the raw key
+    scope: str = Field(default="full", max_length=8)
+    created: int = Field(sa_column=_ms(nullable=False))
+
+
+class AgentLine(SQLModel, table=True):
+    """A line a channel provides (e9: a phone number, hw: a seat id); one call at a time."""
+
+    __tablename__ = "agent_line"
+    __table_args__ = (UniqueConstraint("channel", "agent", name="uq_agent_line_channel_agent"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32, index=True)
+    channel: str = Field(max_length=8)
+    agent: str = Field(max_length=64)
+    number: str = Field(max_length=16)  # the number the line shows (E.164)
+    # The lease: which call holds the line, and a fencing token bumped on every grant.
+    lease_call_id: str | None = Field(default=None, max_length=32)
+    lease_token: int = Field(default=0)
+    leased_at: int | None = Field(default=None, sa_column=_ms())
+
+
+class CallRecordRow(SQLModel, table=True):
+    __tablename__ = "call_record"
+    __table_args__ = (
+        UniqueConstraint("tenant", "idempotency_key", name="uq_call_record_idempotency"),
+        Index("ix_call_record_tenant_created", "tenant", "created"),
+        Index("ix_call_record_state", "state"),
+    )
+
+    # RECORD.md columns
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(max_length=32)
+    main_num: str | None = Field(default=None, max_length=16)
+    ext_num: str | None = Field(default=None, max_length=8)
+    agent: str = Field(max_length=64)
+    call_id: str | None = Field(default=None, max_length=64, index=True)
+    caller: str = Field(max_length=16)
+    called: str = Field(max_length=16)
+    biz_data: str | None = Field(default=None, sa_column=Column(Text()))
+    channel: str = Field(max_length=8)
+    ch_state: str | None = Field(default=None, max_length=32)
+    state: str = Field(default="init", max_length=8)
+    a_call_time: int | None = Field(default=None, sa_column=_ms())
+    b_call_time: int | None = Field(default=None, sa_column=_ms())
+    a_offhook_time: int | None = Field(default=None, sa_column=_ms())
+    b_offhook_time: int | None = Field(default=None, sa_column=_ms())
+    conn_time: int | None = Field(default=None, sa_column=_ms())
+    close_time: int | None = Field(default=None, sa_column=_ms())
+    duration: int = Field(default=0)
+    ch_audio_url: str | None = Field(default=None, max_length=512)
+    audio_url: str | None = Field(default=None, max_length=512)
+    ivr_url: str | None = Field(default=None, max_length=512)
+    ivr_text: str | None = Field(default=None, sa_column=Column(Text()))
+    close_type: str | None = Field(default=None, max_length=32)
+    updated: int = Field(sa_column=_ms(nullable=False))
+    created: int = Field(sa_column=_ms(nullable=False))
+
+    # CC's own columns
+    cc_call_id: str = Field(max_length=32, unique=True)
+    user: str | None = Field(default=None, max_length=64)
+    display: str = Field(max_length=16)
+    idempotency_key: str | None = Field(default=None, max_length=64)
+    request_hash: str | None = Field(default=None, max_length=64)
+    max_duration: int = Field(default=3600)
+    record_audio: bool = Field(default=True)
+    lease_token: int | None = Field(default=None)
+    attempts: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
+
+
+class VendorEvent(SQLModel, table=True):
+    """The webhook inbox: every vendor event, stored raw before anything else happens."""
+
+    __tablename__ = "vendor_event"
+    __table_args__ = (
+        UniqueConstraint("channel", "dedupe_key", name="uq_vendor_event_dedupe"),
+        Index("ix_vendor_event_call", "cc_call_id", "id"),
+        Index("ix_vendor_event_applied", "applied", "received"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    channel: str = Field(max_length=8)
+    dedupe_key: str = Field(max_length=128)
+    cc_call_id: str | None = Field(default=None, max_length=64)
+    vendor_call_id: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)
+    event_time: int = Field(sa_column=_ms(nullable=False))
+    received: int = Field(sa_column=_ms(nullable=False))
+    content_type: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text(), nullable=False))
+    # The translated event (CallEvent JSON), so a redelivery needs no vendor code.
+    event_json: str = Field(sa_column=Column(Text(), nullable=False))
+    applied: bool = Field(default=False)
+    applied_at: int | None = Field(default=None, sa_column=_ms())
+    # Why it is not applied (e.g. "unknown_call"), for operators.
+    note: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,149 @@
+"""The store on SQLite, PostgreSQL and MariaDB: migrations, leases, inbox, records."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from callflow.record import CallRecord, apply_event
+from channels.base import CallEvent
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from store import calls, inbox, tenants
+from store.db import now_ms, session_scope
+from store.models import CallRecordRow
+
+RECORD_COLUMNS = {
+    "id", "tenant", "main_num", "ext_num", "agent", "call_id", "caller", "called", "biz_data",
+    "channel", "ch_state", "state", "a_call_time", "b_call_time", "a_offhook_time",
+    "b_offhook_time", "conn_time", "close_time", "duration", "ch_audio_url", "audio_url",
+    "ivr_url", "ivr_text", "close_type", "updated", "created",
+}  # fmt: skip
+
+
+def seed(engine: Engine, lines: int = 1) -> None:
+    with session_scope(engine) as s:
+        tenants.ensure_tenant(s, "t1")
+        for i in range(lines):
+            tenants.ensure_line(s, "t1", "e9", f"+86108000000{i}", f"+86108000000{i}")
+
+
+def test_migrated_schema_has_every_record_column(db_engine: Engine) -> None:
+    columns = {c["name"] for c in inspect(db_engine).get_columns("call_record")}
+    assert columns >= RECORD_COLUMNS
+    assert {"vendor_event", "agent_line", "tenant", "api_key"} <= set(
+        inspect(db_engine).get_table_names()
+    )
+
+
+def test_api_key_is_stored_hashed(db_engine: Engine) -> None:
+    with session_scope(db_engine) as s:
+        tenants.ensure_tenant(s, "t1")
+        tenants.add_api_key(s, "t1", "secret-key")
+    with session_scope(db_engine) as s:
+        key = tenants.key_for(s, "secret-key")
+        assert key is not None and key.tenant == "t1"
+        assert key.key_hash != "secret-key"
+        assert tenants.key_for(s, "other") is None
+
+
+def test_line_lease_is_exclusive_under_concurrency(db_engine: Engine) -> None:
+    seed(db_engine, lines=2)
+
+    def grab(i: int) -> str | None:
+        with session_scope(db_engine) as s:
+            line = tenants.lease_line(s, "t1", "e9", f"call{i}")
+            return None if line is None else line.agent
+
+    with ThreadPoolExecutor(8) as pool:
+        winners = [a for a in pool.map(grab, range(12)) if a is not None]
+    assert len(winners) == 2
+    assert len(set(winners)) == 2
+
+
+def test_release_needs_the_current_fencing_token(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        line = tenants.lease_line(s, "t1", "e9", "c1")
+        assert line is not None
+        agent, token = line.agent, line.lease_token
+    with session_scope(db_engine) as s:
+        assert not tenants.release_line(s, "e9", agent, "c1", token - 1)
+        assert not tenants.release_line(s, "e9", agent, "other", token)
+        assert tenants.lease_line(s, "t1", "e9", "c2") is None
+    with session_scope(db_engine) as s:
+        assert tenants.release_line(s, "e9", agent, "c1", token)
+    with session_scope(db_engine) as s:
+        again = tenants.lease_line(s, "t1", "e9", "c2")
+        assert again is not None and again.lease_token == token + 1
+
+
+def event(kind: EventKind, at: int, key: str) -> CallEvent:
+    return CallEvent(cc_call_id="c1", vendor_call_id="V", kind=kind, at=at, dedupe_key=key)
+
+
+def test_inbox_dedupes_and_tracks_applied(db_engine: Engine) -> None:
+    e = event(EventKind.BRIDGED, 1000, "ev-1")
+    with session_scope(db_engine) as s:
+        first, dup1 = inbox.store_event(s, "e9", e, b'{"raw": 1}', "application/json")
+    with session_scope(db_engine) as s:
+        second, dup2 = inbox.store_event(s, "e9", e, b'{"raw": 1}', "application/json")
+    assert (dup1, dup2) == (False, True)
+    assert first == second
+    with session_scope(db_engine) as s:
+        pending = inbox.pending_events(s, older_than_ms=now_ms() + 1)
+        assert [p.inbox_id for p in pending] == [first]
+        assert pending[0].kind is EventKind.BRIDGED
+        inbox.mark_applied(s, [first])
+    with session_scope(db_engine) as s:
+        assert inbox.pending_events(s, older_than_ms=now_ms() + 1) == []
+        stored = inbox.events_for_call(s, "c1")
+        assert stored[0].body == '{"raw": 1}' and stored[0].applied
+
+
+def new_row(cc_call_id: str, key: str | None) -> CallRecordRow:
+    now = now_ms()
+    return CallRecordRow(
+        tenant="t1", agent="+861080000000", caller="+8613800000001", called="+8613800000002",
+        channel="e9", display="passthrough", cc_call_id=cc_call_id, idempotency_key=key,
+        created=now, updated=now,
+    )  # fmt: skip
+
+
+def test_idempotency_key_is_unique_per_tenant(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        calls.insert_call(s, new_row("c1", "k1"))
+        calls.insert_call(s, new_row("c2", None))
+        calls.insert_call(s, new_row("c3", None))
+    with session_scope(db_engine) as s, pytest.raises(calls.IdempotencyClash):
+        calls.insert_call(s, new_row("c4", "k1"))
+    with session_scope(db_engine) as s:
+        found = calls.find_by_idempotency_key(s, "t1", "k1")
+        assert found is not None and found.cc_call_id == "c1"
+
+
+def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        calls.insert_call(s, new_row("c1", None))
+    rec = CallRecord(
+        cc_call_id="c1", tenant="t1", channel="e9", agent="+861080000000",
+        caller="+8613800000001", called="+8613800000002", display=DisplayPolicy.PASSTHROUGH,
+        created=1,
+    )  # fmt: skip
+    rec = apply_event(rec, event(EventKind.BRIDGED, 1_000, "b"))
+    rec = apply_event(
+        rec, event(EventKind.HANGUP, 3_500, "h").model_copy(update={"close_type": CloseType.B_BUSY})
+    )
+    with session_scope(db_engine) as s:
+        assert calls.save_record(s, rec, [{"channel": "e9", "outcome": "placed"}])
+    with session_scope(db_engine) as s:
+        row = calls.get_call(s, "t1", "c1")
+        assert row is not None
+        assert (row.state, row.close_type, row.duration) == (CallState.CLOSE.value, "4", 3)
+        assert (row.conn_time, row.close_time, row.call_id) == (1_000, 3_500, "V")
+        assert json.loads(row.attempts) == [{"channel": "e9", "outcome": "placed"}]
+        assert calls.get_call(s, "other-tenant", "c1") is None
