@@ -1,0 +1,39 @@
+"""Activities that write the store: the live record and the line lease."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from store import calls, inbox, tenants
+from store.db import session_scope
+from workflows.types import ReleaseLineInput, SaveRecordInput
+
+log = logging.getLogger("cc.activities.records")
+
+
+class RecordActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    def save_record(self, inp: SaveRecordInput) -> None:
+        """Idempotent: writes the whole live record and marks the folded events applied."""
+        with session_scope(self._engine) as session:
+            attempts = [a.model_dump() for a in inp.attempts]
+            if not calls.save_record(session, inp.record, attempts):
+                log.error("no row for call=%s", inp.record.cc_call_id)
+            inbox.mark_applied(session, inp.applied_inbox_ids)
+
+    @activity.defn
+    def release_line(self, inp: ReleaseLineInput) -> bool:
+        with session_scope(self._engine) as session:
+            freed = tenants.release_line(
+                session, inp.line.channel, inp.line.agent, inp.cc_call_id, inp.line.token
+            )
+        if not freed:
+            log.warning("line %s/%s not held by call=%s (token %s)", inp.line.channel,
+                        inp.line.agent, inp.cc_call_id, inp.line.token)  # fmt: skip
+        return freed

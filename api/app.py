@@ -1,0 +1,80 @@
+"""The FastAPI application factory: ``uvicorn api.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from api.delivery import redeliver_forever
+from api.deps import AppState
+from api.errors import install_error_handlers
+from api.routes import calls, ops, webhooks
+from channels.registry import build_channels
+from core.config import Settings, get_settings
+from store.db import make_engine
+
+log = logging.getLogger("cc.api")
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def _keep_connecting(state: AppState) -> None:
+    """The API serves (and stores webhooks) even while Temporal is still coming up."""
+    delay = 0.5
+    while state.temporal is None:
+        try:
+            state.temporal = await connect_temporal(state.settings)
+            log.info("connected to Temporal at %s", state.settings.temporal_address)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("Temporal not reachable yet (%s); retrying", exc.__class__.__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = AppState(
+            settings=settings,
+            engine=make_engine(settings.database_url),
+            channels=build_channels(settings),
+        )
+        app.state.cc = state
+        tasks = [
+            asyncio.create_task(_keep_connecting(state)),
+            asyncio.create_task(redeliver_forever(state)),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for channel in state.channels.values():
+                await channel.aclose()
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="CC call-center API",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Callback calls through cloud-telephony vendors, one unified call record.",
+    )
+    install_error_handlers(app)
+    app.include_router(calls.router)
+    app.include_router(webhooks.router)
+    app.include_router(ops.router)
+    return app

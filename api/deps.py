@@ -1,0 +1,87 @@
+"""Request dependencies as Annotated aliases, so routes stay short and tests can override."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.errors import Problem
+from channels.base import Channel
+from core.config import Settings
+from store import tenants
+from store.models import Tenant
+
+T = TypeVar("T")
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    channels: dict[str, Channel]
+    temporal: Client | None = None
+
+    async def in_store(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a committed session, off the event loop."""
+
+        def run() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                result = fn(session)
+                session.commit()
+                return result
+
+        return await asyncio.to_thread(run)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.cc
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_temporal(state: StateDep) -> Client:
+    if state.temporal is None:
+        raise Problem(503, "temporal_unavailable", "the workflow service is not reachable")
+    return state.temporal
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+@dataclass
+class Caller:
+    tenant: Tenant
+    scope: str
+
+
+async def current_caller(request: Request, state: StateDep) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, raw_key = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw_key:
+        raise Problem(
+            401, "unauthorized", "missing API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    def lookup(session: Session) -> Caller | None:
+        key = tenants.key_for(session, raw_key.strip())
+        tenant = session.get(Tenant, key.tenant) if key else None
+        return Caller(tenant, key.scope) if key and tenant else None
+
+    found = await state.in_store(lookup)
+    if found is None:
+        raise Problem(
+            401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

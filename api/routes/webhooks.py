@@ -1,0 +1,53 @@
+"""POST /webhooks/{channel}: verify, store raw and commit, acknowledge, then signal."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.delivery import deliver
+from api.deps import StateDep
+from api.errors import Problem
+from channels.base import CallEvent, InvalidSignature, MalformedEvent
+from store import inbox
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+log = logging.getLogger("cc.webhooks")
+
+
+@router.post("/{channel_name}")
+async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -> JSONResponse:
+    channel = state.channels.get(channel_name)
+    if channel is None:
+        raise Problem(404, "not_found", "no such channel")
+    body = await request.body()
+    # Vendors sign the URL they were given, i.e. the public one, not what a proxy forwards.
+    public_url = state.settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        public_url += "?" + request.url.query
+    content_type = request.headers.get("content-type", "")
+    try:
+        channel.verify_webhook(public_url, request.headers, body)
+    except InvalidSignature as exc:
+        log.warning("rejected webhook channel=%s: %s", channel_name, exc)
+        raise Problem(401, "invalid_signature", "webhook signature does not verify") from exc
+    try:
+        events = channel.parse_webhook(body, content_type)
+    except MalformedEvent as exc:
+        raise Problem(400, "malformed_event", str(exc)) from exc
+
+    def store_all(session) -> list[CallEvent]:  # type: ignore[no-untyped-def]
+        stored = []
+        for event in events:
+            inbox_id, _duplicate = inbox.store_event(
+                session, channel_name, event, body, content_type
+            )
+            stored.append(event.model_copy(update={"inbox_id": inbox_id}))
+        return stored
+
+    stored = await state.in_store(store_all)  # committed before we answer 2xx
+    for event in stored:
+        await deliver(state, state.temporal, event)
+    return JSONResponse(channel.webhook_ack())

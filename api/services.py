@@ -1,0 +1,165 @@
+"""Call placement for the API: validate, lease a line, record the call, start its workflow.
+
+The line is leased here, synchronously, so a busy line is a 409 in the app's answer rather
+than a failed call later. The workflow owns the lease from then on and frees it at close.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from api.deps import AppState, Caller
+from api.errors import Problem
+from api.phones import mask, to_e164
+from api.schemas import CallCreate
+from callflow.record import CallRecord
+from core.types import CallState, DisplayPolicy
+from store import calls, tenants
+from store.db import now_ms
+from store.models import CallRecordRow
+from workflows.call import CallWorkflow
+from workflows.types import (
+    SA_CALL_STATE,
+    SA_CHANNEL,
+    SA_TENANT,
+    CallInput,
+    CallTimers,
+    LineLease,
+    workflow_id,
+)
+
+log = logging.getLogger("cc.api.calls")
+
+
+def new_call_id() -> str:
+    """Time-ordered and unguessable: 12 hex digits of ms, 8 random."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(4)}"
+
+
+def request_hash(body: CallCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Placement:
+    row: CallRecordRow
+    created: bool  # False: an earlier call with the same Idempotency-Key
+
+
+async def place_call(
+    state: AppState, temporal: Client, caller: Caller, body: CallCreate, idem_key: str | None
+) -> Placement:
+    settings, tenant = state.settings, caller.tenant
+    a_number = to_e164(body.caller, "caller", tenant.default_region)
+    b_number = to_e164(body.called, "called", tenant.default_region)
+    channel = body.channel or settings.default_channel
+    if channel not in state.channels:
+        allowed = f"one of {sorted(state.channels)}"
+        raise Problem(422, "validation_error", f"unknown channel {channel}",
+                      [{"field": "channel", "message": allowed}])  # fmt: skip
+    digest = request_hash(body)
+    if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
+        return Placement(earlier, created=False)
+
+    cc_call_id = new_call_id()
+    display = body.display or DisplayPolicy(tenant.default_display)
+    row = CallRecordRow(
+        tenant=tenant.id, user=body.user, main_num=body.main_num, ext_num=body.ext_num,
+        agent="", caller=a_number, called=b_number, biz_data=body.biz_data, channel=channel,
+        state=CallState.INIT.value, ivr_url=body.ivr_url, ivr_text=body.ivr_text,
+        cc_call_id=cc_call_id, display=display.value, idempotency_key=idem_key,
+        request_hash=digest, max_duration=body.max_duration or settings.default_max_duration_s,
+        record_audio=body.record, created=now_ms(), updated=now_ms(),
+    )  # fmt: skip
+
+    def lease_and_insert(session: Session) -> LineLease | None:
+        line = tenants.lease_line(session, tenant.id, channel, cc_call_id)
+        if line is None:
+            return None
+        row.agent = line.agent
+        row.lease_token = line.lease_token
+        calls.insert_call(session, row)
+        return LineLease(channel=channel, agent=line.agent, number=line.number,
+                         token=line.lease_token)  # fmt: skip
+
+    try:
+        lease = await state.in_store(lease_and_insert)
+    except calls.IdempotencyClash:
+        # Another request with the same key won the race a moment ago.
+        earlier = await _earlier(state, tenant.id, idem_key or "", digest)
+        if earlier is None:
+            raise
+        return Placement(earlier, created=False)
+    if lease is None:
+        raise Problem(409, "line_busy", f"every {channel} line of this tenant is on a call")
+
+    await _start_workflow(state, temporal, row, lease)
+    log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
+             cc_call_id, channel, lease.agent, mask(b_number))  # fmt: skip
+    return Placement(row, created=True)
+
+
+async def _earlier(state: AppState, tenant: str, key: str, digest: str) -> CallRecordRow | None:
+    earlier = await state.in_store(lambda s: calls.find_by_idempotency_key(s, tenant, key))
+    if earlier is not None and earlier.request_hash != digest:
+        raise Problem(409, "idempotency_conflict", "Idempotency-Key reused with another body")
+    return earlier
+
+
+async def _start_workflow(
+    state: AppState, temporal: Client, row: CallRecordRow, lease: LineLease
+) -> None:
+    settings = state.settings
+    record = CallRecord(
+        cc_call_id=row.cc_call_id, tenant=row.tenant, channel=row.channel, agent=row.agent,
+        caller=row.caller, called=row.called, display=DisplayPolicy(row.display),
+        created=row.created, main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
+        ivr_url=row.ivr_url, ivr_text=row.ivr_text,
+    )  # fmt: skip
+    timers = CallTimers(
+        watchdog_grace_s=settings.watchdog_grace_s,
+        hangup_wait_s=settings.watchdog_hangup_wait_s,
+        late_event_window_s=settings.late_event_window_s,
+    )
+    try:
+        await temporal.start_workflow(
+            CallWorkflow.run,
+            CallInput(
+                record=record,
+                line=lease,
+                max_duration_s=row.max_duration,
+                record_audio=row.record_audio,
+                timers=timers,
+            ),  # fmt: skip
+            id=workflow_id(row.cc_call_id),
+            task_queue=settings.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
+                    SearchAttributePair(SA_CHANNEL, row.channel),
+                    SearchAttributePair(SA_TENANT, row.tenant),
+                ]
+            ),
+        )
+    except Exception as exc:
+        # Not accepted: undo the row and the lease so nothing is left half-made.
+        log.error("workflow start failed call=%s: %s", row.cc_call_id, exc.__class__.__name__)
+
+        def undo(session: Session) -> None:
+            tenants.release_line(session, lease.channel, lease.agent, row.cc_call_id, lease.token)
+            stored = calls.get_call_any_tenant(session, row.cc_call_id)
+            if stored is not None:
+                calls.drop_call(session, stored)
+
+        await state.in_store(undo)
+        raise Problem(503, "temporal_unavailable", "the call could not be started; retry") from exc

@@ -1,0 +1,232 @@
+"""CallWorkflow: one durable workflow per callback call, id ``call-<CC call id>``.
+
+place the call → fold vendor events (signals) into the record through init → conn → close,
+saving each change → on close free the line and finalise. A watchdog closes calls the
+vendor forgets about. Workflow code is deterministic: the clock is ``workflow.now()``, all
+I/O is in activities, and the record logic is the pure ``callflow.record.apply_event``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.channels import NETWORK_ERROR, REJECTED, ChannelActivities
+    from activities.records import RecordActivities
+    from callflow.record import CallRecord, apply_event
+    from channels.base import CallEvent, PlaceCallRequest
+    from core.types import CallState, CloseType, DisplayPolicy, EventKind
+    from workflows.types import (
+        SA_CALL_STATE,
+        Attempt,
+        CallInput,
+        HangupInput,
+        PlaceCallInput,
+        ReleaseLineInput,
+        SaveRecordInput,
+    )
+
+VENDOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+    non_retryable_error_types=[REJECTED],
+)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+
+
+@workflow.defn
+class CallWorkflow:
+    @workflow.init
+    def __init__(self, inp: CallInput) -> None:
+        self._inp = inp
+        self.record: CallRecord = inp.record
+        self.attempts: list[Attempt] = []
+        self._unsaved_inbox_ids: list[int] = []
+        self._dirty = False
+        self._saved_state = inp.record.state
+
+    # -- handlers: touch workflow state only -------------------------------------------
+    @workflow.signal
+    def vendor_event(self, event: CallEvent) -> None:
+        if event.cc_call_id not in (None, self.record.cc_call_id):
+            return
+        self.record = apply_event(self.record, event)
+        if event.inbox_id is not None:
+            self._unsaved_inbox_ids.append(event.inbox_id)
+        self._dirty = True
+
+    @workflow.query
+    def status(self) -> CallRecord:
+        return self.record
+
+    @workflow.update
+    async def hangup(self) -> CallRecord:
+        # The vendor can only hang up a call it has accepted: wait for that (or for the end).
+        await workflow.wait_condition(lambda: self._closed or self.record.call_id is not None)
+        if not self._closed and self.record.call_id is not None:
+            await workflow.execute_activity_method(
+                ChannelActivities.hangup_call,
+                HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=VENDOR_RETRY,
+            )
+        return self.record
+
+    @hangup.validator
+    def _validate_hangup(self) -> None:
+        if self._closed:
+            raise ApplicationError("call already closed", type="AlreadyClosed")
+
+    # -- the process ----------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: CallInput) -> CallRecord:
+        if await self._place():
+            await self._follow_until_closed()
+        await self._save()
+        await workflow.execute_activity_method(
+            RecordActivities.release_line,
+            ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=inp.line),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STORE_RETRY,
+        )
+        await self._accept_late_events()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.record
+
+    @property
+    def _closed(self) -> bool:
+        return self.record.state is CallState.CLOSE
+
+    def _now_ms(self) -> int:
+        return int(workflow.now().timestamp() * 1000)
+
+    def _place_request(self) -> PlaceCallRequest:
+        rec, line = self.record, self._inp.line
+        shown_to_b = rec.caller if rec.display is DisplayPolicy.PASSTHROUGH else line.number
+        return PlaceCallRequest(
+            cc_call_id=rec.cc_call_id,
+            caller=rec.caller,
+            called=rec.called,
+            display_to_a=line.number,  # A never sees the customer's number
+            display_to_b=shown_to_b,
+            agent=line.agent,
+            max_duration_s=self._inp.max_duration_s,
+            record=self._inp.record_audio,
+            ivr_text=rec.ivr_text,
+            ivr_url=rec.ivr_url,
+        )
+
+    async def _place(self) -> bool:
+        line = self._inp.line
+        attempt = Attempt(
+            channel=line.channel, agent=line.agent, at=self._now_ms(), outcome="placed"
+        )
+        try:
+            placed = await workflow.execute_activity_method(
+                ChannelActivities.place_call,
+                PlaceCallInput(channel=line.channel, request=self._place_request()),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=VENDOR_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            error_type = cause.type if isinstance(cause, ApplicationError) else None
+            attempt.outcome = "rejected" if error_type == REJECTED else "failed"
+            attempt.error = str(cause or err)[:300]
+            self.attempts.append(attempt)
+            close_type = {
+                REJECTED: CloseType.OTHER,
+                NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR,
+            }.get(error_type or "", CloseType.CHANNEL_SERVER_ERROR)
+            self._close_by_cc(close_type, "cc:place_failed")
+            return False
+        attempt.vendor_call_id = placed.vendor_call_id
+        self.attempts.append(attempt)
+        self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
+        self._dirty = True
+        return True
+
+    async def _follow_until_closed(self) -> None:
+        timers = self._inp.timers
+        deadline = self.record.created + (self._inp.max_duration_s + timers.watchdog_grace_s) * 1000
+        while not self._closed:
+            remaining_ms = deadline - self._now_ms()
+            if remaining_ms <= 0:
+                await self._watchdog()
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
+                )
+            except TimeoutError:
+                continue
+            await self._save()
+
+    async def _watchdog(self) -> None:
+        """The vendor went silent past max duration: ask it to hang up, then close ourselves."""
+        workflow.logger.warning("watchdog: call %s still open", self.record.cc_call_id)
+        if self.record.call_id is not None:
+            try:
+                await workflow.execute_activity_method(
+                    ChannelActivities.hangup_call,
+                    HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=VENDOR_RETRY,
+                )
+            except ActivityError:
+                workflow.logger.warning("watchdog: vendor hang-up failed")
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._closed, timeout=timedelta(seconds=self._inp.timers.hangup_wait_s)
+                )
+        if not self._closed:
+            self._close_by_cc(CloseType.OTHER, "cc:watchdog")
+
+    def _close_by_cc(self, close_type: CloseType, reason: str) -> None:
+        event = CallEvent(
+            cc_call_id=self.record.cc_call_id,
+            kind=EventKind.HANGUP,
+            at=self._now_ms(),
+            close_type=close_type,
+            dedupe_key=reason,
+        )
+        self.record = apply_event(self.record, event)
+        self._dirty = True
+
+    async def _accept_late_events(self) -> None:
+        """Keep folding stragglers (a recording after close) for a short while, then finish."""
+        window_end = self._now_ms() + self._inp.timers.late_event_window_s * 1000
+        while (remaining_ms := window_end - self._now_ms()) > 0:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
+                )
+            except TimeoutError:
+                return
+            await self._save()
+
+    async def _save(self) -> None:
+        if not self._dirty:
+            return
+        inbox_ids, self._unsaved_inbox_ids = self._unsaved_inbox_ids, []
+        self._dirty = False
+        if self.record.state is not self._saved_state:
+            self._saved_state = self.record.state
+            workflow.upsert_search_attributes([SA_CALL_STATE.value_set(self.record.state.value)])
+        await workflow.execute_activity_method(
+            RecordActivities.save_record,
+            SaveRecordInput(
+                record=self.record, attempts=self.attempts, applied_inbox_ids=inbox_ids
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STORE_RETRY,
+        )

@@ -1,0 +1,76 @@
+"""Inputs and outputs of CallWorkflow and its activities: one small model per call."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from temporalio.common import SearchAttributeKey
+
+from callflow.record import CallRecord
+from channels.base import PlaceCallRequest
+
+TASK_QUEUE_DEFAULT = "cc-calls"
+
+SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
+SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
+SA_TENANT = SearchAttributeKey.for_keyword("Tenant")
+SEARCH_ATTRIBUTES = (SA_CALL_STATE, SA_CHANNEL, SA_TENANT)
+
+
+def workflow_id(cc_call_id: str) -> str:
+    return f"call-{cc_call_id}"
+
+
+class LineLease(BaseModel):
+    channel: str
+    agent: str
+    number: str  # the line's own number: always what leg A sees
+    token: int  # fencing token of the lease
+
+
+class CallTimers(BaseModel):
+    watchdog_grace_s: int = 120
+    hangup_wait_s: int = 15
+    late_event_window_s: int = 30
+
+
+class CallInput(BaseModel):
+    record: CallRecord  # the record as created by the API (state init)
+    line: LineLease
+    max_duration_s: int
+    record_audio: bool = True
+    timers: CallTimers = CallTimers()
+
+
+class Attempt(BaseModel):
+    channel: str
+    agent: str
+    at: int
+    outcome: str  # placed | failed | rejected
+    vendor_call_id: str | None = None
+    error: str | None = None
+
+
+class PlaceCallInput(BaseModel):
+    channel: str
+    request: PlaceCallRequest
+
+
+class PlaceCallResult(BaseModel):
+    vendor_call_id: str
+    already_placed: bool = False  # found at the vendor: a retry did not dial again
+
+
+class HangupInput(BaseModel):
+    channel: str
+    vendor_call_id: str
+
+
+class SaveRecordInput(BaseModel):
+    record: CallRecord
+    attempts: list[Attempt]
+    applied_inbox_ids: list[int] = []
+
+
+class ReleaseLineInput(BaseModel):
+    cc_call_id: str
+    line: LineLease
