@@ -1,0 +1,16 @@
+# One image for the API, the worker and the simulators (the command picks the role).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY core core
+COPY callflow callflow
+COPY channels channels
+COPY store store
+COPY activities activities
+COPY workflows workflows
+COPY api api
+COPY simulators simulators
+COPY scripts scripts
+COPY worker.py alembic.ini ./
+RUN pip install --no-cache-dir .
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

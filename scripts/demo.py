@@ -1,0 +1,28 @@
+"""The demo tenant `make run` creates: an API key and a few agent lines on every channel."""
+
+from __future__ import annotations
+
+from core.config import Settings
+from store.db import make_engine, session_scope
+from store.tenants import add_api_key, ensure_line, ensure_tenant, new_api_key
+
+# Line ids and the numbers they show. e9 lines are phone numbers; hw lines are seat ids.
+DEMO_LINES = {
+    "e9": [(f"+8610880001{i:02d}", f"+8610880001{i:02d}") for i in range(3)],
+    "hw": [(f"seat-{i:03d}", f"+8610880002{i:02d}") for i in range(3)],
+    "jy": [(f"+8610880003{i:02d}", f"+8610880003{i:02d}") for i in range(3)],
+}
+
+
+def seed_demo(settings: Settings) -> str:
+    """Create (or keep) the demo tenant and its lines; return an API key that works."""
+    api_key = settings.demo_api_key or new_api_key()
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        ensure_tenant(session, settings.demo_tenant, "Demo tenant")
+        add_api_key(session, settings.demo_tenant, api_key)
+        for channel, lines in DEMO_LINES.items():
+            for agent, number in lines:
+                ensure_line(session, settings.demo_tenant, channel, agent, number)
+    engine.dispose()
+    return api_key

@@ -1,0 +1,201 @@
+"""What every vendor simulator shares: faults, timing, the log, webhook delivery, the tone.
+
+The control API (``/_sim/...``) is mounted only when a module runs as a simulator; it is how
+demos, load tests and chaos drills steer the fake vendor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import random
+import struct
+import time
+import wave
+from collections import deque
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel, Field
+
+from simulators.scenario import Timing
+
+log = logging.getLogger("cc.sim")
+
+PlaceFault = Literal["http_500", "timeout", "malformed", "rate_limit", "auth_reject"]
+RETRY_SCHEDULE_S = (1.0, 5.0, 30.0)
+DELIVERY_TIMEOUT_S = 3.0
+
+
+class DeliveryFaults(BaseModel):
+    drop: float = Field(default=0.0, ge=0, le=1)
+    duplicate: float = Field(default=0.0, ge=0, le=1)
+    reorder: bool = False
+    delay_ms: int = Field(default=0, ge=0)
+
+
+class Faults(BaseModel):
+    place_call: PlaceFault | None = None
+    delivery: DeliveryFaults = DeliveryFaults()
+    seed: int | None = None
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SimState:
+    """Mutable simulator state shared by the vendor routes and the control API."""
+
+    def __init__(self, retry_scale: float = 1.0) -> None:
+        self.faults = Faults()
+        self.timing = Timing()
+        self.rng = random.Random()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.events: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.retry_scale = retry_scale
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.http: httpx.AsyncClient | None = None
+        self._held: dict[str, list[tuple[str, bytes, Callable[[], dict[str, str]]]]] = {}
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.http is not None:
+            await self.http.aclose()
+
+    # -- webhook delivery ----------------------------------------------------------------
+    def send(
+        self, call_key: str, url: str, body: bytes, headers: Callable[[], dict[str, str]]
+    ) -> None:
+        """Deliver one event (in the background), applying the delivery faults.
+
+        ``headers`` is called per attempt, so each retry is signed afresh as vendors do.
+        """
+        faults = self.faults.delivery
+        if self.rng.random() < faults.drop:
+            self._log_event(url, body, "dropped", 0)
+            return
+        copies = 2 if self.rng.random() < faults.duplicate else 1
+        if faults.reorder:
+            self._held.setdefault(call_key, []).extend([(url, body, headers)] * copies)
+            return
+        for _ in range(copies):
+            self.spawn(self._deliver(url, body, headers))
+
+    def _log_event(self, url: str, body: bytes, status: int | str, attempt: int) -> None:
+        self.events.append(
+            {
+                "at": now_ms(),
+                "url": url,
+                "body": body.decode(),
+                "status": status,
+                "attempt": attempt,
+            }
+        )
+
+    def flush(self, call_key: str) -> None:
+        """At a call's end, release its held-back events in shuffled order (reorder fault)."""
+        held = self._held.pop(call_key, [])
+        self.rng.shuffle(held)
+        for url, body, headers in held:
+            self.spawn(self._deliver(url, body, headers))
+
+    async def _deliver(self, url: str, body: bytes, headers: Callable[[], dict[str, str]]) -> None:
+        assert self.http is not None
+        if self.faults.delivery.delay_ms:
+            await asyncio.sleep(self.faults.delivery.delay_ms / 1000)
+        waits = (0.0, *RETRY_SCHEDULE_S)
+        for attempt, wait in enumerate(waits, start=1):
+            await asyncio.sleep(wait * self.retry_scale)
+            status: int | str
+            try:
+                answer = await self.http.post(
+                    url, content=body, headers=headers(), timeout=DELIVERY_TIMEOUT_S
+                )
+                status = answer.status_code
+            except httpx.HTTPError as exc:
+                status = exc.__class__.__name__
+            self._log_event(url, body, status, attempt)
+            if isinstance(status, int) and 200 <= status < 300:
+                return
+        log.warning("gave up delivering an event to %s", url)
+
+
+class TimingUpdate(BaseModel):
+    ring_ms: int | None = Field(default=None, ge=0)
+    talk_ms: int | None = Field(default=None, ge=0)
+    no_answer_ms: int | None = Field(default=None, ge=0)
+    recording_delay_ms: int | None = Field(default=None, ge=0)
+    recording_ttl_ms: int | None = Field(default=None, ge=0)
+
+
+def control_router(state: SimState, calls: Callable[[], list[dict[str, Any]]]) -> APIRouter:
+    router = APIRouter(prefix="/_sim", tags=["simulator control"])
+
+    @router.put("/faults")
+    async def put_faults(faults: Faults) -> Faults:
+        state.faults = faults
+        if faults.seed is not None:
+            state.rng.seed(faults.seed)
+        return state.faults
+
+    @router.put("/timing")
+    async def put_timing(update: TimingUpdate) -> Timing:
+        state.timing = state.timing.model_copy(update=update.model_dump(exclude_none=True))
+        return state.timing
+
+    @router.get("/log")
+    async def get_log() -> dict[str, list[dict[str, Any]]]:
+        return {"requests": list(state.requests), "events": list(state.events)}
+
+    @router.delete("/log", status_code=204)
+    async def clear_log() -> None:
+        state.requests.clear()
+        state.events.clear()
+
+    @router.get("/calls")
+    async def list_calls() -> list[dict[str, Any]]:
+        return calls()
+
+    return router
+
+
+def install_request_log(app: FastAPI, state: SimState) -> None:
+    @app.middleware("http")
+    async def record(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        if not request.url.path.startswith("/_sim"):
+            body = await request.body()
+            state.requests.append({
+                "at": now_ms(), "method": request.method, "path": request.url.path,
+                "query": str(request.url.query), "headers": dict(request.headers),
+                "body": body.decode("utf-8", errors="replace"),
+            })  # fmt: skip
+        response: Response = await call_next(request)
+        return response
+
+
+@lru_cache(maxsize=1)
+def tone_wav(seconds: float = 1.0, rate: int = 8000, hz: float = 440.0) -> bytes:
+    """A short real recording: a 440 Hz tone, 8 kHz mono 16-bit PCM WAV."""
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * hz * i / rate)))
+        for i in range(int(seconds * rate))
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return buffer.getvalue()

@@ -1,0 +1,239 @@
+"""Simulator of vendor e9 (JSON REST + HMAC-signed webhooks), per VENDORS.md.
+
+Written from the protocol table, not from ``channels/e9.py``, so the two cross-check each
+other. ``python -m simulators.e9`` serves it on the port of ``CC_E9_BASE_URL``.
+Beyond VENDORS.md it answers ``GET .../Calls/Query?userData=`` (calls placed with that
+userData), which lets a client make sure it never dials the same call twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from core.config import Settings, get_settings
+from simulators.common import SimState, control_router, install_request_log, now_ms, tone_wav
+from simulators.scenario import Beat, Reason, Step, play, timeline
+
+BEIJING = timezone(timedelta(hours=8))
+ROOT = "/2013-12-26/Accounts/{account_sid}"
+MAX_SKEW_S = 300
+NUMBER = re.compile(r"^\+?\d{7,15}$")
+
+EVENT_NAMES = {
+    Step.A_DIALING: "callA", Step.A_RINGING: "ringA", Step.A_ANSWERED: "answerA",
+    Step.B_DIALING: "callB", Step.B_RINGING: "ringB", Step.B_ANSWERED: "answerB",
+    Step.BRIDGED: "bridge", Step.HANGUP: "hangup",
+}  # fmt: skip
+BYETYPES = {
+    Reason.A_HUNG_UP: 0, Reason.B_HUNG_UP: 1, Reason.A_NO_ANSWER: -1, Reason.A_BUSY: -2,
+    Reason.A_UNREACHABLE: -3, Reason.B_NO_ANSWER: -4, Reason.B_BUSY: -5,
+    Reason.B_UNREACHABLE: -6, Reason.MAX_DURATION: -7, Reason.VENDOR_ERROR: -8,
+    Reason.CANCELLED: -9,
+}  # fmt: skip
+
+
+def beijing(at_ms: int, fmt: str = "%Y%m%d%H%M%S") -> str:
+    return datetime.fromtimestamp(at_ms / 1000, BEIJING).strftime(fmt)
+
+
+@dataclass
+class SimCall:
+    sid: str
+    body: dict[str, Any]
+    created: int
+    state: str = "ringing"
+    byetype: int | None = None
+    bridged_at: int | None = None
+    ended_at: int | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def view(self) -> dict[str, Any]:
+        created = beijing(self.created, "%Y-%m-%d %H:%M:%S")
+        return {"callSid": self.sid, "userData": self.body.get("userData"), "state": self.state,
+                "byetype": self.byetype, "dateCreated": created}  # fmt: skip
+
+
+def answer(code: str = "000000", **extra: Any) -> JSONResponse:
+    return JSONResponse({"statusCode": code, **extra})
+
+
+class E9Simulator:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sim = SimState(retry_scale=settings.sim_retry_scale)
+        self.calls: dict[str, SimCall] = {}
+
+    # -- auth ------------------------------------------------------------------------
+    def authorised(self, account_sid: str, request: Request) -> bool:
+        sid, token = self.settings.e9_account_sid, self.settings.e9_auth_token
+        try:
+            decoded = base64.b64decode(request.headers.get("authorization", ""), validate=True)
+            header_sid, _, ts = decoded.decode().partition(":")
+            sent = datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        expected = hashlib.md5((sid + token + ts).encode()).hexdigest().upper()
+        return (
+            account_sid == sid == header_sid
+            and abs(time.time() - sent.timestamp()) <= MAX_SKEW_S
+            and hmac.compare_digest(request.query_params.get("sig", ""), expected)
+        )
+
+    # -- placing a call ----------------------------------------------------------------
+    async def callback(self, account_sid: str, request: Request) -> Response:
+        fault = self.sim.faults.place_call
+        if fault == "http_500":
+            return JSONResponse({"statusCode": "500000"}, status_code=500)
+        if fault == "timeout":
+            await asyncio.sleep(30)
+            return JSONResponse({"statusCode": "500000"}, status_code=500)
+        if fault == "malformed":
+            return Response("<html>gateway error", media_type="text/html")
+        if fault == "rate_limit":
+            return JSONResponse(
+                {"statusCode": "429000"}, status_code=429, headers={"Retry-After": "1"}
+            )
+        if fault == "auth_reject" or not self.authorised(account_sid, request):
+            return answer("112300", statusMsg="auth failed")
+        try:
+            body = json.loads(await request.body())
+            assert isinstance(body, dict)
+        except (ValueError, AssertionError):
+            return answer("111100", statusMsg="request body is not JSON")
+        if not all(NUMBER.match(str(body.get(k, ""))) for k in ("from", "to")):
+            return answer("111141", statusMsg="invalid number")
+        if len(str(body.get("userData", ""))) > 255 or not body.get("statusUrl"):
+            return answer("111143", statusMsg="invalid userData or statusUrl")
+        call = SimCall(sid=uuid.uuid4().hex, body=body, created=now_ms())
+        self.calls[call.sid] = call
+        self.sim.spawn(self.run_call(call))
+        return answer(CallBack={"callSid": call.sid, "dateCreated": call.view()["dateCreated"]})
+
+    async def run_call(self, call: SimCall) -> None:
+        max_call = int(call.body.get("maxCallTime") or 0)
+        beats = timeline(str(call.body["from"]), str(call.body["to"]), self.sim.timing, max_call)
+
+        async def emit(beat: Beat) -> None:
+            if beat.step is Step.BRIDGED:
+                call.state, call.bridged_at = "talking", now_ms()
+            if beat.step is Step.HANGUP:
+                call.state, call.ended_at = "ended", now_ms()
+                call.byetype = BYETYPES[beat.reason or Reason.VENDOR_ERROR]
+            self.send_event(call, beat)
+
+        await play(beats, emit, call.cancel)
+        self.sim.flush(call.sid)
+
+    def send_event(self, call: SimCall, beat: Beat) -> None:
+        at = now_ms()
+        event: dict[str, Any] = {"eventId": uuid.uuid4().hex, "callSid": call.sid,
+                                 "event": EVENT_NAMES[beat.step], "timestamp": beijing(at),
+                                 "userData": call.body.get("userData", "")}  # fmt: skip
+        if beat.step is Step.HANGUP:
+            talk_ms = at - call.bridged_at if call.bridged_at else 0
+            event.update(byetype=call.byetype, duration=-(-talk_ms // 1000))
+            if call.body.get("needRecord") == "1" and call.bridged_at:
+                event["recordurl"] = f"{self.settings.e9_base_url}/recordings/{call.sid}.wav"
+        body = json.dumps(event).encode()
+        token = self.settings.e9_auth_token.encode()
+
+        def headers() -> dict[str, str]:
+            ts = str(int(time.time()))
+            sig = hmac.new(token, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+            return {"Content-Type": "application/json", "X-E9-Timestamp": ts,
+                    "X-E9-Signature": sig}  # fmt: skip
+
+        self.sim.send(call.sid, str(call.body["statusUrl"]), body, headers)
+
+    # -- the other vendor endpoints ----------------------------------------------------------
+    async def cancel(self, account_sid: str, request: Request) -> Response:
+        if not self.authorised(account_sid, request):
+            return answer("112300", statusMsg="auth failed")
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            call = self.calls.get(json.loads(await request.body()).get("callSid", ""))
+            if call is not None:
+                call.cancel.set()
+                return answer()
+        return answer("111200", statusMsg="call not found")
+
+    def query(self, account_sid: str, request: Request) -> Response:
+        if not self.authorised(account_sid, request):
+            return answer("112300", statusMsg="auth failed")
+        wanted = request.query_params.get("userData")
+        found = [c.view() for c in self.calls.values() if c.body.get("userData") == wanted]
+        return answer(calls=found)
+
+    def recording(self, sid: str) -> Response:
+        call = self.calls.get(sid.removesuffix(".wav"))
+        if call is None or call.ended_at is None or call.bridged_at is None:
+            return Response(status_code=404)
+        age = now_ms() - call.ended_at
+        if age < self.sim.timing.recording_delay_ms:
+            return Response(status_code=404)
+        if age > self.sim.timing.recording_delay_ms + self.sim.timing.recording_ttl_ms:
+            return Response(status_code=410)
+        return Response(tone_wav(), media_type="audio/wav")
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route(ROOT + "/Calls/Callback", self.callback, methods=["POST"])
+        router.add_api_route(ROOT + "/Calls/CallCancel", self.cancel, methods=["POST"])
+        router.add_api_route(ROOT + "/Calls/Query", self.query, methods=["GET"])
+        router.add_api_route(ROOT + "/AccountInfo", self.account_info, methods=["GET"])
+        router.add_api_route("/recordings/{sid}", self.recording, methods=["GET"])
+        return router
+
+    def account_info(self, account_sid: str, request: Request) -> Response:
+        if not self.authorised(account_sid, request):
+            return answer("112300", statusMsg="auth failed")
+        return answer(Account={"balance": "100.00"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    simulator = E9Simulator(settings or get_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        simulator.sim.http = httpx.AsyncClient()
+        yield
+        await simulator.sim.close()
+
+    app = FastAPI(title="e9 vendor simulator", lifespan=lifespan)
+    install_request_log(app, simulator.sim)
+    app.include_router(simulator.router())
+    app.include_router(
+        control_router(simulator.sim, lambda: [c.view() for c in simulator.calls.values()])
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host, port=settings.port_of(settings.e9_base_url),
+                log_level="warning")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

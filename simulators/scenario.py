@@ -1,0 +1,118 @@
+"""The vendor-neutral phone network every simulator fakes.
+
+The last two digits of a leg's number pick its fate: 81 busy, 82 no answer (ring timeout),
+83 unreachable, 84 rejects while ringing, 85 never hangs up (the call runs to max duration);
+anything else answers after ``ring_ms`` and, once bridged, talks ``talk_ms`` before B hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Step(StrEnum):
+    A_DIALING = "a_dialing"
+    A_RINGING = "a_ringing"
+    A_ANSWERED = "a_answered"
+    B_DIALING = "b_dialing"
+    B_RINGING = "b_ringing"
+    B_ANSWERED = "b_answered"
+    BRIDGED = "bridged"
+    HANGUP = "hangup"
+
+
+class Reason(StrEnum):
+    A_HUNG_UP = "a_hung_up"
+    B_HUNG_UP = "b_hung_up"
+    A_NO_ANSWER = "a_no_answer"
+    A_BUSY = "a_busy"
+    A_UNREACHABLE = "a_unreachable"
+    B_NO_ANSWER = "b_no_answer"
+    B_BUSY = "b_busy"
+    B_UNREACHABLE = "b_unreachable"
+    MAX_DURATION = "max_duration"
+    VENDOR_ERROR = "vendor_error"
+    CANCELLED = "cancelled"
+
+
+class Timing(BaseModel):
+    ring_ms: int = Field(default=1000, ge=0)
+    talk_ms: int = Field(default=3000, ge=0)
+    no_answer_ms: int = Field(default=3000, ge=0)
+    recording_delay_ms: int = Field(default=2000, ge=0)
+    recording_ttl_ms: int = Field(default=3_600_000, ge=0)
+
+
+@dataclass(frozen=True)
+class Beat:
+    after_ms: int  # wait this long after the previous beat
+    step: Step
+    reason: Reason | None = None
+
+
+# fate → (reason if leg A fails, reason if leg B fails)
+_FAILURES = {
+    "81": (Reason.A_BUSY, Reason.B_BUSY),
+    "82": (Reason.A_NO_ANSWER, Reason.B_NO_ANSWER),
+    "83": (Reason.A_UNREACHABLE, Reason.B_UNREACHABLE),
+    "84": (Reason.A_BUSY, Reason.B_BUSY),  # rejected while ringing: reported as busy
+}
+_NEVER_HANGS_UP = "85"
+
+
+def _leg(leg: str, number: str, timing: Timing) -> list[Beat]:
+    """The beats of one leg up to its answer, or to the hangup when it fails."""
+    dialing, ringing, answered = (Step(f"{leg}_{s}") for s in ("dialing", "ringing", "answered"))
+    fate = number[-2:]
+    ring_start = max(1, timing.ring_ms // 4)
+    if fate in ("81", "83"):
+        reason = _FAILURES[fate][0 if leg == "a" else 1]
+        return [Beat(0, dialing), Beat(ring_start, Step.HANGUP, reason)]
+    if fate in ("82", "84"):
+        reason = _FAILURES[fate][0 if leg == "a" else 1]
+        wait = timing.no_answer_ms if fate == "82" else max(1, timing.ring_ms // 2)
+        return [Beat(0, dialing), Beat(ring_start, ringing), Beat(wait, Step.HANGUP, reason)]
+    return [Beat(0, dialing), Beat(ring_start, ringing), Beat(timing.ring_ms, answered)]
+
+
+def timeline(a_number: str, b_number: str, timing: Timing, max_call_s: int) -> list[Beat]:
+    """Every beat of one callback call, from dialling A to the hangup."""
+    beats = _leg("a", a_number, timing)
+    if beats[-1].step is Step.HANGUP:
+        return beats
+    b_beats = _leg("b", b_number, timing)
+    beats += b_beats
+    if b_beats[-1].step is Step.HANGUP:
+        return beats
+    beats.append(Beat(0, Step.BRIDGED))
+    endless = _NEVER_HANGS_UP in (a_number[-2:], b_number[-2:])
+    limit_ms = max_call_s * 1000 if max_call_s > 0 else None
+    if limit_ms is not None and (endless or timing.talk_ms >= limit_ms):
+        beats.append(Beat(limit_ms, Step.HANGUP, Reason.MAX_DURATION))
+    elif endless:
+        beats.append(Beat(24 * 3600 * 1000, Step.HANGUP, Reason.MAX_DURATION))
+    else:
+        beats.append(Beat(timing.talk_ms, Step.HANGUP, Reason.B_HUNG_UP))
+    return beats
+
+
+async def play(
+    beats: list[Beat], on_beat: Callable[[Beat], Awaitable[None]], cancel: asyncio.Event
+) -> Beat:
+    """Walk the beats in real time; a set ``cancel`` ends the call at once. Returns the hangup."""
+    for beat in beats:
+        if beat.after_ms:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel.wait(), timeout=beat.after_ms / 1000)
+        if cancel.is_set():
+            beat = Beat(0, Step.HANGUP, Reason.CANCELLED)
+        await on_beat(beat)
+        if beat.step is Step.HANGUP:
+            return beat
+    raise ValueError("a timeline always ends with a hangup")

