@@ -50,7 +50,9 @@ def start(
 ) -> None:
     log = open(VAR / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it until exit
     print(f"  starting {name:<10} (log: var/{name}.log)")
-    children.append((name, subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)))
+    # A session of its own: Ctrl-C reaches only this script, which stops children in order.
+    child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    children.append((name, child))
 
 
 def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
@@ -107,7 +109,13 @@ Ctrl-C stops everything.
 """
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     settings = get_settings()
     VAR.mkdir(exist_ok=True)
     print("migrating the database …")
@@ -135,6 +143,7 @@ def main() -> None:
         print("\nstopping …")
     finally:
         stop_all(children)
+    print("stopped.")
 
 
 if __name__ == "__main__":
