@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from simulators.e9 import create_app as create_e9_simulator
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.config import Settings
+from simulators.e9 import create_app as create_e9_simulator
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
@@ -66,6 +66,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         watchdog_hangup_wait_s=2,
         late_event_window_s=1,
         inbox_redeliver_after_s=1.0,
+        vendor_timeout_s=2.0,
     )
 
 
@@ -129,3 +130,10 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
             worker_task.cancel()
             for server in servers:
                 server.stop()
+
+
+@pytest.fixture
+async def sim_faults(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The simulator's control API; faults are cleared when the test ends."""
+    yield stack.sim
+    await stack.sim.put("/_sim/faults", json={})
