@@ -9,6 +9,7 @@ COPY store store
 COPY activities activities
 COPY workflows workflows
 COPY api api
+COPY intake intake
 COPY simulators simulators
 COPY scripts scripts
 COPY worker.py alembic.ini ./

@@ -11,12 +11,12 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.delivery import redeliver_forever
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.routes import calls, ops, webhooks
 from channels.registry import build_channels
 from core.config import Settings, get_settings
+from intake.delivery import redeliver_pending
 from store.db import make_engine
 
 log = logging.getLogger("cc.api")
@@ -43,6 +43,17 @@ async def _keep_connecting(state: AppState) -> None:
             delay = min(delay * 2, 10)
 
 
+async def _redeliver_forever(state: AppState, every_s: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await redeliver_pending(
+                state.engine, state.temporal, state.settings.inbox_redeliver_after_s
+            )
+        except Exception:  # noqa: BLE001 - the loop must outlive a bad round
+            log.exception("inbox redelivery round failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -56,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cc = state
         tasks = [
             asyncio.create_task(_keep_connecting(state)),
-            asyncio.create_task(redeliver_forever(state)),
+            asyncio.create_task(_redeliver_forever(state)),
         ]
         try:
             yield

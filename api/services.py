@@ -22,6 +22,7 @@ from api.errors import Problem
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
 from callflow.record import CallRecord
+from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.types import CallState, DisplayPolicy
 from store import calls, tenants
 from store.db import now_ms
@@ -101,9 +102,11 @@ async def place_call(
             raise
         return Placement(earlier, created=False)
     if lease is None:
+        CALLS_REFUSED.labels("line_busy").inc()
         raise Problem(409, "line_busy", f"every {channel} line of this tenant is on a call")
 
     await _start_workflow(state, temporal, row, lease)
+    CALLS_ACCEPTED.labels(channel).inc()
     log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
              cc_call_id, channel, lease.agent, mask(b_number))  # fmt: skip
     return Placement(row, created=True)

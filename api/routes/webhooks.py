@@ -7,11 +7,11 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.delivery import deliver
 from api.deps import StateDep
 from api.errors import Problem
-from channels.base import CallEvent, InvalidSignature, MalformedEvent
-from store import inbox
+from channels.base import InvalidSignature, MalformedEvent
+from core.metrics import VENDOR_EVENTS
+from intake.delivery import ingest
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
@@ -32,22 +32,14 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
         channel.verify_webhook(public_url, request.headers, body)
     except InvalidSignature as exc:
         log.warning("rejected webhook channel=%s: %s", channel_name, exc)
+        VENDOR_EVENTS.labels(channel_name, "bad_signature").inc()
         raise Problem(401, "invalid_signature", "webhook signature does not verify") from exc
     try:
         events = channel.parse_webhook(body, content_type)
     except MalformedEvent as exc:
+        VENDOR_EVENTS.labels(channel_name, "malformed").inc()
         raise Problem(400, "malformed_event", str(exc)) from exc
 
-    def store_all(session) -> list[CallEvent]:  # type: ignore[no-untyped-def]
-        stored = []
-        for event in events:
-            inbox_id, _duplicate = inbox.store_event(
-                session, channel_name, event, body, content_type
-            )
-            stored.append(event.model_copy(update={"inbox_id": inbox_id}))
-        return stored
-
-    stored = await state.in_store(store_all)  # committed before we answer 2xx
-    for event in stored:
-        await deliver(state, state.temporal, event)
+    # Committed to the inbox before we answer 2xx; then signalled.
+    await ingest(state.engine, state.temporal, channel_name, events, body, content_type)
     return JSONResponse(channel.webhook_ack())

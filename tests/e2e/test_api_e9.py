@@ -89,5 +89,10 @@ async def test_event_for_unknown_call_is_stored_and_acknowledged(stack: Stack) -
 async def test_operations_endpoints(stack: Stack) -> None:
     assert (await stack.api.get("/healthz")).json() == {"status": "ok"}
     assert (await stack.api.get("/readyz")).status_code == 200
+    payload = {**EVENT, "eventId": "ev-metrics"}
+    await stack.api.post("/webhooks/e9", **e9_webhook(stack, payload))
+    await stack.api.post("/webhooks/e9", **e9_webhook(stack, payload, token="wrong"))
     metrics = await stack.api.get("/metrics")
-    assert metrics.status_code == 200 and "python_info" in metrics.text
+    assert metrics.status_code == 200
+    assert 'cc_vendor_events_total{channel="e9",outcome="stored"}' in metrics.text
+    assert 'cc_vendor_events_total{channel="e9",outcome="bad_signature"}' in metrics.text
