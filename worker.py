@@ -30,6 +30,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         activities=[
             channel_activities.place_call,
             channel_activities.hangup_call,
+            channel_activities.follow_polled_call,
             record_activities.save_record,
             record_activities.release_line,
         ],

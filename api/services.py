@@ -35,6 +35,7 @@ from workflows.types import (
     CallInput,
     CallTimers,
     LineLease,
+    PollTimers,
     workflow_id,
 )
 
@@ -134,6 +135,12 @@ async def _start_workflow(
         hangup_wait_s=settings.watchdog_hangup_wait_s,
         late_event_window_s=settings.late_event_window_s,
     )
+    poll = PollTimers(
+        interval_s=settings.poll_interval_s,
+        max_interval_s=settings.poll_max_interval_s,
+        unreachable_after_s=settings.poll_unreachable_after_s,
+        after_close_s=settings.poll_after_close_s,
+    )
     try:
         await temporal.start_workflow(
             CallWorkflow.run,
@@ -141,6 +148,8 @@ async def _start_workflow(
                 record=record,
                 line=lease,
                 max_duration_s=row.max_duration,
+                mode=state.channels[row.channel].mode,
+                poll=poll,
                 record_audio=row.record_audio,
                 timers=timers,
             ),  # fmt: skip

@@ -6,7 +6,8 @@ the final record depends only on the *set* of events, not on their order or repe
 - the state only moves forward (init → conn → close) and close is final;
 - each timestamp is set once: a repeat of the same event changes nothing, and if two
   sources report the same moment (e.g. a live event and the vendor's CDR), the earliest wins;
-- the close (close_time, close_type) is the earliest close reported;
+- the close (close_time, close_type) is the earliest close reported; at the same instant a
+  specific reason (busy, max duration, ...) beats a plain hang-up, which beats "other";
 - "latest" fields (ch_state, ch_audio_url) are chosen by event time, ties broken by value;
 - duration is derived from conn_time and close_time, never accumulated.
 """
@@ -82,6 +83,12 @@ def _implied_state(kind: EventKind) -> CallState:
     return CallState.INIT
 
 
+def _close_rank(close_type: CloseType) -> int:
+    if close_type is CloseType.OTHER:
+        return 2
+    return 1 if close_type is CloseType.NORMAL else 0
+
+
 def talk_seconds(conn_time: int | None, close_time: int | None) -> int:
     if conn_time is None or close_time is None:
         return 0
@@ -101,11 +108,11 @@ def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
     if event.kind is EventKind.HANGUP:
         close_type = event.close_type if event.close_type is not None else CloseType.OTHER
         current = (
-            (record.close_time, int(record.close_type))
+            (record.close_time, _close_rank(record.close_type), int(record.close_type))
             if record.close_time is not None and record.close_type is not None
             else None
         )
-        if current is None or (event.at, int(close_type)) < current:
+        if current is None or (event.at, _close_rank(close_type), int(close_type)) < current:
             update["close_time"] = event.at
             update["close_type"] = close_type
 

@@ -45,6 +45,16 @@ class PlacedCall(BaseModel):
     vendor_call_id: str
 
 
+class PollBatch(BaseModel):
+    """What one poll of a polled vendor returned."""
+
+    events: list[CallEvent]
+    cursor: str | None  # pass back as ``since`` next time
+    more: bool = False  # the vendor has more right now: poll again at once
+    final: bool = False  # the vendor's last word on the call (e.g. its CDR) is in
+    raw: bytes = b""  # the vendor's answer, kept in the inbox as it came
+
+
 class ChannelError(Exception):
     """Base of every vendor error an adapter raises."""
 
@@ -63,6 +73,10 @@ class VendorServerError(ChannelError):
     """The vendor answered 5xx or an unreadable body: close_type 6 if it persists."""
 
     retryable = True
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # the vendor said when to come back (429)
 
 
 class VendorNetworkError(ChannelError):
@@ -106,3 +120,9 @@ class Channel(Protocol):
     def webhook_ack(self) -> dict[str, str]: ...
 
     async def aclose(self) -> None: ...
+
+
+class PolledChannel(Channel, Protocol):
+    """A vendor that must be asked for events (``mode`` is ``ChannelMode.POLL``)."""
+
+    async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch: ...

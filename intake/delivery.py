@@ -21,8 +21,7 @@ from channels.base import CallEvent
 from core.metrics import VENDOR_EVENTS
 from store import inbox
 from store.db import now_ms, session_scope
-from workflows.call import CallWorkflow
-from workflows.types import workflow_id
+from workflows.types import VENDOR_EVENT_SIGNAL, workflow_id
 
 log = logging.getLogger("cc.intake")
 
@@ -62,7 +61,7 @@ async def deliver(engine: Engine, client: Client | None, event: CallEvent) -> bo
         return False
     try:
         handle = client.get_workflow_handle(workflow_id(event.cc_call_id))
-        await handle.signal(CallWorkflow.vendor_event, event)
+        await handle.signal(VENDOR_EVENT_SIGNAL, event)
         return True
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:

@@ -8,6 +8,7 @@ I/O is in activities, and the record logic is the pure ``callflow.record.apply_e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -20,13 +21,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from callflow.record import CallRecord, apply_event
     from channels.base import CallEvent, PlaceCallRequest
-    from core.types import CallState, CloseType, DisplayPolicy, EventKind
+    from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
     from workflows.types import (
         SA_CALL_STATE,
+        VENDOR_EVENT_SIGNAL,
+        VENDOR_LIMIT_MARGIN_S,
         Attempt,
         CallInput,
         HangupInput,
         PlaceCallInput,
+        PollInput,
+        PollOutcome,
         ReleaseLineInput,
         SaveRecordInput,
     )
@@ -53,9 +58,10 @@ class CallWorkflow:
         self._unsaved_inbox_ids: list[int] = []
         self._dirty = False
         self._saved_state = inp.record.state
+        self._poller: asyncio.Task[PollOutcome] | None = None
 
     # -- handlers: touch workflow state only -------------------------------------------
-    @workflow.signal
+    @workflow.signal(name=VENDOR_EVENT_SIGNAL)
     def vendor_event(self, event: CallEvent) -> None:
         if event.cc_call_id not in (None, self.record.cc_call_id):
             return
@@ -72,13 +78,8 @@ class CallWorkflow:
     async def hangup(self) -> CallRecord:
         # The vendor can only hang up a call it has accepted: wait for that (or for the end).
         await workflow.wait_condition(lambda: self._closed or self.record.call_id is not None)
-        if not self._closed and self.record.call_id is not None:
-            await workflow.execute_activity_method(
-                ChannelActivities.hangup_call,
-                HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=VENDOR_RETRY,
-            )
+        if not self._closed:
+            await self._ask_vendor_to_hang_up()
         return self.record
 
     @hangup.validator
@@ -90,7 +91,11 @@ class CallWorkflow:
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         if await self._place():
+            if inp.mode is ChannelMode.POLL:
+                self._poller = asyncio.ensure_future(self._poll())
             await self._follow_until_closed()
+        await self._save()
+        await self._stop_polling()
         await self._save()
         await workflow.execute_activity_method(
             RecordActivities.release_line,
@@ -119,7 +124,7 @@ class CallWorkflow:
             display_to_a=line.number,  # A never sees the customer's number
             display_to_b=shown_to_b,
             agent=line.agent,
-            max_duration_s=self._inp.max_duration_s,
+            max_duration_s=self._inp.max_duration_s + VENDOR_LIMIT_MARGIN_S,
             record=self._inp.record_audio,
             ivr_text=rec.ivr_text,
             ivr_url=rec.ivr_url,
@@ -156,32 +161,80 @@ class CallWorkflow:
         return True
 
     async def _follow_until_closed(self) -> None:
+        """Fold events until close; end the call at max_duration; watch for a silent vendor."""
         timers = self._inp.timers
-        deadline = self.record.created + (self._inp.max_duration_s + timers.watchdog_grace_s) * 1000
+        max_ms = self._inp.max_duration_s * 1000
+        watchdog_at = self.record.created + max_ms + timers.watchdog_grace_s * 1000
         while not self._closed:
+            conn_time = self.record.conn_time
+            deadline = watchdog_at if conn_time is None else min(watchdog_at, conn_time + max_ms)
             remaining_ms = deadline - self._now_ms()
-            if remaining_ms <= 0:
+            if remaining_ms > 0:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
+                    )
+                await self._save()
+            elif deadline == watchdog_at:
                 await self._watchdog()
-                return
-            try:
-                await workflow.wait_condition(
-                    lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
-                )
-            except TimeoutError:
-                continue
-            await self._save()
+            else:
+                # CC enforces max_duration itself, to the second, on every channel.
+                assert conn_time is not None
+                self._close_by_cc(CloseType.MAX_DURATION, "cc:max_duration", conn_time + max_ms)
+                await self._save()
+                with contextlib.suppress(ActivityError):
+                    await self._ask_vendor_to_hang_up()
+
+    async def _poll(self) -> PollOutcome:
+        assert self.record.call_id is not None
+        outcome = await workflow.execute_activity_method(
+            ChannelActivities.follow_polled_call,
+            PollInput(
+                channel=self.record.channel,
+                cc_call_id=self.record.cc_call_id,
+                vendor_call_id=self.record.call_id,
+                timers=self._inp.poll,
+            ),  # fmt: skip
+            start_to_close_timeout=timedelta(
+                seconds=self._inp.max_duration_s + self._inp.timers.watchdog_grace_s + 60
+            ),
+            heartbeat_timeout=timedelta(seconds=max(10, 3 * self._inp.poll.max_interval_s)),
+            retry_policy=STORE_RETRY,
+        )
+        if outcome.unreachable and not self._closed:
+            self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:poll_unreachable")
+        return outcome
+
+    async def _stop_polling(self) -> None:
+        """Give the poller a moment to read the CDR after the hang-up, then stop it."""
+        poller = self._poller
+        if poller is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                poller.done, timeout=timedelta(seconds=self._inp.poll.after_close_s + 5)
+            )
+        if not poller.done():
+            poller.cancel()
+        with contextlib.suppress(ActivityError, asyncio.CancelledError):
+            await poller
+
+    async def _ask_vendor_to_hang_up(self) -> None:
+        if self.record.call_id is None:
+            return
+        await workflow.execute_activity_method(
+            ChannelActivities.hangup_call,
+            HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=VENDOR_RETRY,
+        )
 
     async def _watchdog(self) -> None:
         """The vendor went silent past max duration: ask it to hang up, then close ourselves."""
         workflow.logger.warning("watchdog: call %s still open", self.record.cc_call_id)
         if self.record.call_id is not None:
             try:
-                await workflow.execute_activity_method(
-                    ChannelActivities.hangup_call,
-                    HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=VENDOR_RETRY,
-                )
+                await self._ask_vendor_to_hang_up()
             except ActivityError:
                 workflow.logger.warning("watchdog: vendor hang-up failed")
             with contextlib.suppress(TimeoutError):
@@ -191,11 +244,11 @@ class CallWorkflow:
         if not self._closed:
             self._close_by_cc(CloseType.OTHER, "cc:watchdog")
 
-    def _close_by_cc(self, close_type: CloseType, reason: str) -> None:
+    def _close_by_cc(self, close_type: CloseType, reason: str, at: int | None = None) -> None:
         event = CallEvent(
             cc_call_id=self.record.cc_call_id,
             kind=EventKind.HANGUP,
-            at=self._now_ms(),
+            at=self._now_ms() if at is None else at,
             close_type=close_type,
             dedupe_key=reason,
         )

@@ -7,6 +7,7 @@ from temporalio.common import SearchAttributeKey
 
 from callflow.record import CallRecord
 from channels.base import PlaceCallRequest
+from core.types import ChannelMode
 
 TASK_QUEUE_DEFAULT = "cc-calls"
 
@@ -14,6 +15,11 @@ SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
 SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
 SA_TENANT = SearchAttributeKey.for_keyword("Tenant")
 SEARCH_ATTRIBUTES = (SA_CALL_STATE, SA_CHANNEL, SA_TENANT)
+# Signalled by name from intake/, which must not import the workflow module.
+VENDOR_EVENT_SIGNAL = "vendor_event"
+# The vendor's own limit sits this far above max_duration: CC ends the call on time itself,
+# the vendor's limit is only the backstop if CC cannot.
+VENDOR_LIMIT_MARGIN_S = 5
 
 
 def workflow_id(cc_call_id: str) -> str:
@@ -33,12 +39,21 @@ class CallTimers(BaseModel):
     late_event_window_s: int = 30
 
 
+class PollTimers(BaseModel):
+    interval_s: float = 1.0
+    max_interval_s: float = 5.0
+    unreachable_after_s: float = 60.0
+    after_close_s: float = 10.0
+
+
 class CallInput(BaseModel):
     record: CallRecord  # the record as created by the API (state init)
     line: LineLease
     max_duration_s: int
+    mode: ChannelMode = ChannelMode.WEBHOOK
     record_audio: bool = True
     timers: CallTimers = CallTimers()
+    poll: PollTimers = PollTimers()
 
 
 class Attempt(BaseModel):
@@ -58,6 +73,18 @@ class PlaceCallInput(BaseModel):
 class PlaceCallResult(BaseModel):
     vendor_call_id: str
     already_placed: bool = False  # found at the vendor: a retry did not dial again
+
+
+class PollInput(BaseModel):
+    channel: str
+    cc_call_id: str
+    vendor_call_id: str
+    timers: PollTimers
+
+
+class PollOutcome(BaseModel):
+    final: bool = False  # the vendor's last word (CDR) was read
+    unreachable: bool = False  # the vendor stayed unreachable past the limit
 
 
 class HangupInput(BaseModel):

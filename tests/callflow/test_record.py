@@ -117,6 +117,15 @@ def test_earliest_close_wins_whatever_arrives_first() -> None:
     assert a.close_time == T0 + 5000
 
 
+def test_at_the_same_instant_a_specific_reason_beats_a_plain_hangup() -> None:
+    limit = ev(EventKind.HANGUP, T0 + 5000, close_type=CloseType.MAX_DURATION)
+    hung_up = ev(EventKind.HANGUP, T0 + 5000, close_type=CloseType.NORMAL)
+    other = ev(EventKind.HANGUP, T0 + 5000, close_type=CloseType.OTHER)
+    for order in ([limit, hung_up, other], [other, hung_up, limit], [hung_up, other, limit]):
+        assert apply_events(new_record(), order).close_type is CloseType.MAX_DURATION
+    assert apply_events(new_record(), [other, hung_up]).close_type is CloseType.NORMAL
+
+
 def test_input_record_is_not_mutated() -> None:
     rec = new_record()
     apply_event(rec, ev(EventKind.BRIDGED, T0))
