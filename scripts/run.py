@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from api.app import connect_temporal
+from channels.registry import CHANNELS
 from core.config import Settings, get_settings
 from scripts.demo import seed_demo
 from store.migrate import upgrade
@@ -24,7 +25,6 @@ from workflows.types import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-SIMULATORS = ["e9"]
 
 
 def temporal_command(settings: Settings) -> list[str]:
@@ -126,8 +126,8 @@ def main() -> None:
     try:
         start("temporal", temporal_command(settings), children)
         asyncio.run(wait_temporal(settings))
-        for name in SIMULATORS:
-            start(f"sim-{name}", [python, "-m", f"simulators.{name}"], children)
+        for name, spec in CHANNELS.items():
+            start(f"sim-{name}", [python, "-m", spec.simulator], children)
         start("worker", [python, "worker.py"], children)
         uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
         start("api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)],

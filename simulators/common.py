@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from simulators.scenario import Timing
@@ -42,7 +43,24 @@ class DeliveryFaults(BaseModel):
 class Faults(BaseModel):
     place_call: PlaceFault | None = None
     delivery: DeliveryFaults = DeliveryFaults()
+    # CC's extension for polled vendors: how the event-poll endpoint misbehaves.
+    poll: Literal["http_500", "timeout"] | None = None
     seed: int | None = None
+
+
+async def transport_fault(fault: str | None) -> Response | None:
+    """The vendor-neutral faults (the vendor's own error bodies are each simulator's)."""
+    if fault == "http_500":
+        return JSONResponse({"error": "internal error"}, status_code=500)
+    if fault == "timeout":
+        await asyncio.sleep(30)  # longer than any sane client waits
+        return JSONResponse({"error": "internal error"}, status_code=500)
+    if fault == "malformed":
+        return Response("<html>gateway error", media_type="text/html")
+    if fault == "rate_limit":
+        return JSONResponse({"error": "too many requests"}, status_code=429,
+                            headers={"Retry-After": "1"})  # fmt: skip
+    return None
 
 
 def now_ms() -> int:

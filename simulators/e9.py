@@ -30,7 +30,14 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from core.config import Settings, get_settings
-from simulators.common import SimState, control_router, install_request_log, now_ms, tone_wav
+from simulators.common import (
+    SimState,
+    control_router,
+    install_request_log,
+    now_ms,
+    tone_wav,
+    transport_fault,
+)
 from simulators.scenario import Beat, Reason, Step, play, timeline
 
 BEIJING = timezone(timedelta(hours=8))
@@ -101,17 +108,8 @@ class E9Simulator:
     # -- placing a call ----------------------------------------------------------------
     async def callback(self, account_sid: str, request: Request) -> Response:
         fault = self.sim.faults.place_call
-        if fault == "http_500":
-            return JSONResponse({"statusCode": "500000"}, status_code=500)
-        if fault == "timeout":
-            await asyncio.sleep(30)
-            return JSONResponse({"statusCode": "500000"}, status_code=500)
-        if fault == "malformed":
-            return Response("<html>gateway error", media_type="text/html")
-        if fault == "rate_limit":
-            return JSONResponse(
-                {"statusCode": "429000"}, status_code=429, headers={"Retry-After": "1"}
-            )
+        if (faulty := await transport_fault(fault)) is not None:
+            return faulty
         if fault == "auth_reject" or not self.authorised(account_sid, request):
             return answer("112300", statusMsg="auth failed")
         try:

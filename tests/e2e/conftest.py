@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -17,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from channels.registry import CHANNELS
 from core.config import Settings
-from simulators.e9 import create_app as create_e9_simulator
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
@@ -27,7 +28,7 @@ from worker import build_worker
 from workflows.types import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-tenant-a"
-SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single e9 line
+SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
 
 
@@ -53,14 +54,19 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings:
-    api_port, e9_port = free_port(), free_port()
+    api_port = free_port()
+    base_urls = {f"{name}_base_url": f"http://127.0.0.1:{free_port()}" for name in CHANNELS}
     return Settings(
+        **base_urls,
         database_url=f"sqlite:///{tmp / 'cc.db'}",
         temporal_address=temporal_address,
         task_queue=task_queue,
         api_port=api_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
-        e9_base_url=f"http://127.0.0.1:{e9_port}",
+        poll_interval_s=0.2,
+        poll_max_interval_s=1.0,
+        poll_unreachable_after_s=3.0,
+        poll_after_close_s=2.0,
         sim_retry_scale=0.02,
         watchdog_grace_s=8,
         watchdog_hangup_wait_s=2,
@@ -75,12 +81,14 @@ def seed(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     with session_scope(engine) as s:
         ensure_tenant(s, "tenant-a")
-        add_api_key(s, "tenant-a", API_KEY)
-        for i in range(6):
-            ensure_line(s, "tenant-a", "e9", f"+8610880000{i:02d}", f"+8610880000{i:02d}")
         ensure_tenant(s, "solo")
+        add_api_key(s, "tenant-a", API_KEY)
+        for c, channel in enumerate(CHANNELS):
+            for i in range(6):
+                number = f"+86108{c}8000{i:02d}"
+                ensure_line(s, "tenant-a", channel, f"{channel}-{i}", number)
+            ensure_line(s, "solo", channel, f"{channel}-solo", f"+86108{c}809999")
         add_api_key(s, "solo", SOLO_KEY)
-        ensure_line(s, "solo", "e9", "+861088009999", "+861088009999")
     engine.dispose()
 
 
@@ -88,8 +96,9 @@ def seed(settings: Settings) -> None:
 class Stack:
     settings: Settings
     api: httpx.AsyncClient
-    sim: httpx.AsyncClient
+    sim: httpx.AsyncClient  # the e9 simulator's control API
     client: Client
+    sims: dict[str, httpx.AsyncClient]  # every channel's simulator, by channel
 
     def as_tenant(self, key: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -107,10 +116,10 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
     address = temporal_env.client.service_client.config.target_host
     settings = make_settings(stack_dir, address, "cc-e2e")
     seed(settings)
-    servers = [
-        ServerThread(create_e9_simulator(settings), settings.port_of(settings.e9_base_url)),
-        ServerThread(create_app(settings), settings.api_port),
-    ]
+    servers = [ServerThread(create_app(settings), settings.api_port)]
+    for spec in CHANNELS.values():
+        simulator = importlib.import_module(spec.simulator).create_app(settings)
+        servers.append(ServerThread(simulator, settings.port_of(spec.base_url(settings))))
     for server in servers:
         server.start()
     with ThreadPoolExecutor(16) as executor:
@@ -119,13 +128,18 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
         api = httpx.AsyncClient(
             base_url=settings.public_base_url, headers={"Authorization": f"Bearer {API_KEY}"}
         )
-        sim = httpx.AsyncClient(base_url=settings.e9_base_url)
-        await sim.put("/_sim/timing", json=FAST_TIMING)
+        sims = {
+            name: httpx.AsyncClient(base_url=spec.base_url(settings))
+            for name, spec in CHANNELS.items()
+        }
+        for sim in sims.values():
+            await sim.put("/_sim/timing", json=FAST_TIMING)
         try:
-            yield Stack(settings, api, sim, temporal_env.client)
+            yield Stack(settings, api, sims["e9"], temporal_env.client, sims)
         finally:
             await api.aclose()
-            await sim.aclose()
+            for sim in sims.values():
+                await sim.aclose()
             await worker.shutdown()
             worker_task.cancel()
             for server in servers:
@@ -136,4 +150,5 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
 async def sim_faults(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The simulator's control API; faults are cleared when the test ends."""
     yield stack.sim
-    await stack.sim.put("/_sim/faults", json={})
+    for sim in stack.sims.values():
+        await sim.put("/_sim/faults", json={})

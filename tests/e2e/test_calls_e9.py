@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.e2e.calls import TIMESTAMPS, callback_requests, place, wait_closed, wait_state
+from tests.e2e.calls import TIMESTAMPS, callback_requests, place, wait_closed
 from tests.e2e.conftest import SOLO_KEY, Stack
 from tests.support import wait_for
 from workflows.call import CallWorkflow
@@ -44,32 +43,6 @@ async def test_workflow_is_searchable_by_call_state(stack: Stack) -> None:
     assert await wait_for(listed, 20, "visibility to index CallState")
 
 
-@pytest.mark.parametrize(
-    ("caller", "called", "close_type", "ch_state"),
-    [
-        ("+8613800000001", "+8613900000081", 4, "hangup:-5"),
-        ("+8613800000001", "+8613900000082", 2, "hangup:-4"),
-        ("+8613800000001", "+8613900000083", 2, "hangup:-6"),
-        ("+8613800000081", "+8613900000002", 3, "hangup:-2"),
-    ],
-)
-async def test_scenario_numbers_give_their_close_type(
-    stack: Stack, caller: str, called: str, close_type: int, ch_state: str
-) -> None:
-    call = await place(stack.api, caller=caller, called=called)
-    view = await wait_closed(stack.api, call["id"])
-    assert (view["close_type"], view["ch_state"]) == (close_type, ch_state)
-    assert view["duration"] == 0 and view["conn_time"] is None
-
-
-async def test_never_ending_call_stops_at_max_duration(stack: Stack) -> None:
-    call = await place(stack.api, called="+8613900000085", max_duration=2)
-    view = await wait_closed(stack.api, call["id"])
-    assert view["close_type"] == 5
-    assert view["conn_time"] is not None
-    assert 1 <= view["duration"] <= 3
-
-
 async def test_same_idempotency_key_places_one_call(stack: Stack) -> None:
     body = {"caller": "+8613800000001", "called": "+8613900000002"}
     headers = {"Idempotency-Key": "order-7-attempt"}
@@ -83,29 +56,6 @@ async def test_same_idempotency_key_places_one_call(stack: Stack) -> None:
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
     await wait_closed(stack.api, first.json()["id"])
     assert len(await callback_requests(stack.sim, first.json()["id"])) == 1
-
-
-async def test_busy_line_then_hangup_frees_it(stack: Stack) -> None:
-    async with stack.as_tenant(SOLO_KEY) as solo:
-        call = await place(solo, called="+8613900000085", max_duration=600)
-        await wait_state(solo, call["id"], "conn")
-        busy = await solo.post(
-            "/v1/calls", json={"caller": "+8613800000001", "called": "+8613900000002"}
-        )
-        assert busy.status_code == 409
-        assert busy.headers["content-type"].startswith("application/problem+json")
-        assert busy.json()["code"] == "line_busy"
-
-        hung = await solo.post(f"/v1/calls/{call['id']}/hangup")
-        assert hung.status_code == 202
-        view = await wait_closed(solo, call["id"])
-        assert view["close_type"] == 0 and view["ch_state"] == "hangup:-9"
-        again = await solo.post(f"/v1/calls/{call['id']}/hangup")
-        assert again.status_code == 409 and again.json()["code"] == "already_closed"
-
-        # the line is free again once the call has closed
-        follow_up = await place(solo)
-        await wait_closed(solo, follow_up["id"])
 
 
 async def test_other_tenant_sees_404(stack: Stack) -> None:

@@ -1,0 +1,259 @@
+"""Channel hw: polled (modelled on Huawei Cloud VoiceCall click2Call v2.0); see VENDORS.md.
+
+Quirks kept here and nowhere else: the X-AKSK UsernameToken auth; times are
+``yyyy-MM-dd HH:mm:ss`` in UTC with no zone; ``maxDuration`` is in minutes; on ``disconnect``
+the ``called`` field holds the A number, so numbers on events are never trusted (the call is
+identified by userData and sessionId); the ``fee`` event is the CDR and the last word.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from channels.base import (
+    CallEvent,
+    InvalidSignature,
+    MalformedEvent,
+    PlaceCallRequest,
+    PlacedCall,
+    PollBatch,
+    VendorNetworkError,
+    VendorRejected,
+    VendorServerError,
+)
+from core.types import ChannelMode, CloseType, EventKind
+
+CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
+CALL_STOP = "/rest/httpsessions/callStop/v2.0"
+RECORDING = "/rest/provision/voice/record/v1.0"
+
+_LEG_KINDS = {
+    ("callout", 0): [EventKind.A_DIALING],
+    ("alerting", 0): [EventKind.A_RINGING],
+    ("answer", 0): [EventKind.A_ANSWERED],
+    ("callout", 1): [EventKind.B_DIALING],
+    ("alerting", 1): [EventKind.B_RINGING],
+    ("answer", 1): [EventKind.B_ANSWERED, EventKind.BRIDGED],  # B answering is the bridge
+}
+STATE_CODES = {
+    0: CloseType.NORMAL,
+    8010: CloseType.MAX_DURATION,
+    8100: CloseType.B_UNREACHABLE, 8101: CloseType.B_UNREACHABLE, 8102: CloseType.B_BUSY,
+    8103: CloseType.B_UNREACHABLE, 8104: CloseType.B_UNREACHABLE,
+    8106: CloseType.A_UNREACHABLE, 8107: CloseType.A_UNREACHABLE, 8108: CloseType.A_BUSY,
+    8109: CloseType.A_UNREACHABLE, 8110: CloseType.A_UNREACHABLE,
+    8000: CloseType.CHANNEL_SERVER_ERROR,
+}  # fmt: skip
+# CDR time field → the event it stands for
+_CDR_TIMES = [
+    ("callOutStartTime", EventKind.A_DIALING),
+    ("callOutAlertingTime", EventKind.A_RINGING),
+    ("callOutAnswerTime", EventKind.A_ANSWERED),
+    ("fwdStartTime", EventKind.B_DIALING),
+    ("fwdAlertingTime", EventKind.B_RINGING),
+    ("fwdAnswerTime", EventKind.B_ANSWERED),
+    ("fwdAnswerTime", EventKind.BRIDGED),
+]
+
+
+Body = dict[str, Any] | None
+Params = dict[str, str] | None
+
+
+class _EventMaker:
+    """Builds the CallEvents of one hw session (ids and dedupe keys in one place)."""
+
+    def __init__(self, session: str, cc_call_id: str | None) -> None:
+        self.session, self.cc_call_id = session, cc_call_id
+
+    def __call__(
+        self,
+        kind: EventKind,
+        at: int,
+        key: str,
+        ch_state: str | None = None,
+        close_type: CloseType | None = None,
+        recording_url: str | None = None,
+    ) -> CallEvent:
+        return CallEvent(
+            cc_call_id=self.cc_call_id,
+            vendor_call_id=self.session,
+            kind=kind,
+            at=at,
+            ch_state=ch_state,
+            close_type=close_type,
+            recording_url=recording_url,
+            dedupe_key=f"{self.session}:{key}",
+        )
+
+
+def parse_utc(value: str) -> int:
+    moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def close_type_of(state_code: int | None, party: int | None) -> CloseType:
+    if state_code == 8003:  # ring timeout: the leg that was ringing did not answer
+        return CloseType.A_UNREACHABLE if party == 0 else CloseType.B_UNREACHABLE
+    return (
+        STATE_CODES.get(state_code, CloseType.OTHER) if state_code is not None else CloseType.OTHER
+    )
+
+
+def aksk_headers(app_key: str, app_secret: str) -> dict[str, str]:
+    nonce = secrets.token_hex(16)
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = base64.b64encode(
+        hmac.new(app_secret.encode(), (nonce + created).encode(), hashlib.sha256).digest()
+    ).decode()
+    return {
+        "Authorization": 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"',
+        "X-AKSK": f'UsernameToken Username="{app_key}",PasswordDigest="{digest}",'
+        f'Nonce="{nonce}",Created="{created}"',
+    }
+
+
+class HwChannel:
+    name = "hw"
+    mode = ChannelMode.POLL
+
+    def __init__(
+        self, base_url: str, app_key: str, app_secret: str, timeout_s: float = 5.0
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._app_key, self._app_secret = app_key, app_secret
+        self._http = httpx.AsyncClient(base_url=self._base, timeout=timeout_s)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+        body: dict[str, Any] = {
+            "displayNbr": request.display_to_a,
+            "callerNbr": request.caller,
+            "displayCalleeNbr": request.display_to_b,
+            "calleeNbr": request.called,
+            "maxDuration": math.ceil(request.max_duration_s / 60),
+            "recordFlag": "true" if request.record else "false",
+            "userData": request.cc_call_id,
+        }
+        if request.ivr_url:
+            body.update(playPreVoice="true", preVoice=request.ivr_url)
+        answer = await self._call("POST", CLICK2CALL, json_body=body)
+        if not answer.get("sessionId"):
+            raise VendorServerError("hw answer without sessionId")
+        return PlacedCall(vendor_call_id=str(answer["sessionId"]))
+
+    async def find_call(self, cc_call_id: str) -> str | None:
+        answer = await self._call("GET", CLICK2CALL + "/sessions", params={"userData": cc_call_id})
+        sessions = answer.get("sessions") or []
+        return str(sessions[0]["sessionId"]) if sessions else None
+
+    async def hangup(self, vendor_call_id: str) -> None:
+        await self._call(
+            "POST", CALL_STOP, json_body={"sessionid": vendor_call_id, "signal": "call_stop"}
+        )
+
+    async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch:
+        params = {"sessionId": vendor_call_id, "since": cursor or "0"}
+        raw, answer = await self._request("GET", CLICK2CALL + "/events", params=params)
+        events: list[CallEvent] = []
+        final = False
+        seqs = [int(cursor or 0)]
+        for item in answer.get("events") or []:
+            events += self._events_of(item)
+            seqs.append(int(item.get("seq", 0)))
+            final = final or item.get("eventType") == "fee"
+        last_seq = str(max(seqs))
+        more = bool(answer.get("more"))
+        return PollBatch(events=events, cursor=last_seq, more=more, final=final, raw=raw)
+
+    def _events_of(self, item: Mapping[str, Any]) -> list[CallEvent]:
+        try:
+            info = item["statusInfo"]
+            kind_name, seq = str(item["eventType"]), int(item["seq"])
+            session = str(info["sessionId"])
+            make = _EventMaker(session, info.get("userData") or None)
+            if kind_name == "fee":
+                return self._cdr_events(make, info)
+            at, party = parse_utc(str(info["timestamp"])), _int(info.get("partyType"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VendorServerError(f"unreadable hw event: {exc.__class__.__name__}") from exc
+        if kind_name == "disconnect":
+            code = _int(info.get("stateCode"))
+            closed = close_type_of(code, party)
+            return [make(EventKind.HANGUP, at, f"{seq}", f"disconnect:{code}", close_type=closed)]
+        kinds = _LEG_KINDS.get((kind_name, party or 0), [])
+        return [make(kind, at, f"{seq}:{kind.value}", kind_name) for kind in kinds]
+
+    def _cdr_events(self, make: _EventMaker, cdr: Mapping[str, Any]) -> list[CallEvent]:
+        events = [
+            make(kind, parse_utc(str(cdr[field])), f"fee:{kind.value}")
+            for field, kind in _CDR_TIMES
+            if cdr.get(field)
+        ]
+        if not cdr.get("callEndTime"):
+            return events
+        end = parse_utc(str(cdr["callEndTime"]))
+        closed = close_type_of(_int(cdr.get("ulFailReason")), None)
+        events.append(make(EventKind.HANGUP, end, "fee:hangup", "fee", close_type=closed))
+        if str(cdr.get("recordFlag")) == "1" and cdr.get("recordObjectName"):
+            query = urlencode(
+                {"fileName": cdr["recordObjectName"], "recordDomain": cdr.get("recordDomain", "")}
+            )
+            url = f"{self._base}{RECORDING}?{query}"
+            events.append(make(EventKind.RECORDING_READY, end, "fee:recording", recording_url=url))
+        return events
+
+    async def _call(
+        self, method: str, path: str, json_body: Body = None, params: Params = None
+    ) -> dict[str, Any]:
+        return (await self._request(method, path, json_body, params))[1]
+
+    async def _request(
+        self, method: str, path: str, json_body: Body = None, params: Params = None
+    ) -> tuple[bytes, dict[str, Any]]:
+        headers = aksk_headers(self._app_key, self._app_secret)
+        try:
+            response = await self._http.request(
+                method, path, json=json_body, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise VendorNetworkError(f"hw {path}: {exc.__class__.__name__}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise VendorServerError(f"hw {path}: HTTP {response.status_code}")
+        try:
+            answer = json.loads(response.content)
+            assert isinstance(answer, dict)
+        except (ValueError, AssertionError) as exc:
+            raise VendorServerError(f"hw {path}: unreadable answer") from exc
+        if str(answer.get("resultcode")) != "0":
+            raise VendorRejected(str(answer.get("resultcode")), str(answer.get("resultdesc", "")))
+        return response.content, answer
+
+    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        raise InvalidSignature("hw does not push events; it is polled")
+
+    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+        raise MalformedEvent("hw does not push events; it is polled")
+
+    def webhook_ack(self) -> dict[str, str]:
+        return {"resultcode": "0"}
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,296 @@
+"""Simulator of vendor hw (Huawei VoiceCall click2Call v2.0 style, polled), per VENDORS.md.
+
+Written from the protocol table, not from ``channels/hw.py``. ``python -m simulators.hw``
+serves it on the port of ``CC_HW_BASE_URL``. Beyond VENDORS.md it answers
+``GET .../click2Call/v2.0/sessions?userData=`` so a client can avoid dialling twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from core.config import Settings, get_settings
+from simulators.common import (
+    SimState,
+    control_router,
+    install_request_log,
+    now_ms,
+    tone_wav,
+    transport_fault,
+)
+from simulators.scenario import Beat, Reason, Step, play, timeline
+
+CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
+MAX_SKEW_S = 300
+PAGE = 20
+NUMBER = re.compile(r"^\+?\d{7,15}$")
+AKSK = re.compile(r'(\w+)="([^"]*)"')
+# step → (eventType, partyType)
+EVENT_TYPES = {
+    Step.A_DIALING: ("callout", 0), Step.A_RINGING: ("alerting", 0), Step.A_ANSWERED: ("answer", 0),
+    Step.B_DIALING: ("callout", 1), Step.B_RINGING: ("alerting", 1), Step.B_ANSWERED: ("answer", 1),
+}  # fmt: skip
+STATE_CODES = {
+    Reason.A_HUNG_UP: 0, Reason.B_HUNG_UP: 0, Reason.CANCELLED: 0, Reason.A_NO_ANSWER: 8107,
+    Reason.A_BUSY: 8108, Reason.A_UNREACHABLE: 8109, Reason.B_NO_ANSWER: 8101,
+    Reason.B_BUSY: 8102, Reason.B_UNREACHABLE: 8103, Reason.MAX_DURATION: 8010,
+    Reason.VENDOR_ERROR: 8000,
+}  # fmt: skip
+CDR_FIELDS = {
+    Step.A_DIALING: "callOutStartTime", Step.A_RINGING: "callOutAlertingTime",
+    Step.A_ANSWERED: "callOutAnswerTime", Step.B_DIALING: "fwdStartTime",
+    Step.B_RINGING: "fwdAlertingTime", Step.B_ANSWERED: "fwdAnswerTime",
+}  # fmt: skip
+
+
+def utc(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def result(code: str = "0", desc: str = "Success", status: int = 200, **extra: Any) -> JSONResponse:
+    return JSONResponse({"resultcode": code, "resultdesc": desc, **extra}, status_code=status)
+
+
+@dataclass
+class Session:
+    id: str
+    body: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    times: dict[str, str] = field(default_factory=dict)
+    ended_at: int | None = None
+    talk_ms: int = 0
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def view(self) -> dict[str, Any]:
+        return {"sessionId": self.id, "userData": self.body.get("userData"),
+                "ended": self.ended_at is not None}  # fmt: skip
+
+
+class HwSimulator:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sim = SimState(retry_scale=settings.sim_retry_scale)
+        self.sessions: dict[str, Session] = {}
+        self.nonces: dict[str, float] = {}
+        self.files: dict[str, tuple[str, int]] = {}  # download token → (session, expiry ms)
+
+    def authorised(self, request: Request) -> bool:
+        fields = dict(AKSK.findall(request.headers.get("x-aksk", "")))
+        try:
+            created = datetime.strptime(fields["Created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            nonce, digest = fields["Nonce"], fields["PasswordDigest"]
+        except (KeyError, ValueError):
+            return False
+        secret = self.settings.hw_app_secret.encode()
+        expected = base64.b64encode(
+            hmac.new(secret, (nonce + fields["Created"]).encode(), hashlib.sha256).digest()
+        ).decode()
+        now = time.time()
+        self.nonces = {n: t for n, t in self.nonces.items() if now - t < 2 * MAX_SKEW_S}
+        fresh = abs(now - created.timestamp()) <= MAX_SKEW_S and nonce not in self.nonces
+        ok = fields.get("Username") == self.settings.hw_app_key and hmac.compare_digest(
+            digest, expected
+        )
+        if ok and fresh:
+            self.nonces[nonce] = now
+        return ok and fresh
+
+    def denied(self) -> JSONResponse:
+        return result("1023006", "authentication failed", status=401)
+
+    async def click2call(self, request: Request) -> Response:
+        fault = self.sim.faults.place_call
+        if (faulty := await transport_fault(fault)) is not None:
+            return faulty
+        if fault == "auth_reject" or not self.authorised(request):
+            return self.denied()
+        try:
+            body = json.loads(await request.body())
+            assert isinstance(body, dict)
+        except (ValueError, AssertionError):
+            return result("1010002", "illegal request", status=400)
+        if not all(NUMBER.match(str(body.get(k, ""))) for k in ("callerNbr", "calleeNbr")):
+            return result("1010002", "illegal request", status=400)
+        if not NUMBER.match(str(body.get("displayNbr", ""))):
+            return result("1010023", "invalid displayNbr", status=400)
+        session = Session(id=uuid.uuid4().hex, body=body)
+        self.sessions[session.id] = session
+        self.sim.spawn(self.run_call(session))
+        return result(sessionId=session.id)
+
+    async def run_call(self, session: Session) -> None:
+        minutes = int(session.body.get("maxDuration") or 0)
+        beats = timeline(
+            str(session.body["callerNbr"]),
+            str(session.body["calleeNbr"]),
+            self.sim.timing,
+            minutes * 60,
+        )
+        bridged_at: list[int] = []
+
+        async def emit(beat: Beat) -> None:
+            at = now_ms()
+            if beat.step in CDR_FIELDS:
+                session.times[CDR_FIELDS[beat.step]] = utc(at)
+            if beat.step is Step.BRIDGED:
+                bridged_at.append(at)
+                return  # hw has no bridge event: B answering is the bridge
+            if beat.step is Step.HANGUP:
+                session.ended_at = at
+                session.talk_ms = at - bridged_at[0] if bridged_at else 0
+                self.add_event(
+                    session,
+                    "disconnect",
+                    at,
+                    1,
+                    stateCode=STATE_CODES[beat.reason or Reason.VENDOR_ERROR],
+                    stateDesc=str(beat.reason),
+                    called=session.body["callerNbr"],
+                )  # the quirk
+                self.add_cdr(session, beat)
+                return
+            event_type, party = EVENT_TYPES[beat.step]
+            self.add_event(session, event_type, at, party)
+
+        await play(beats, emit, session.cancel)
+
+    def add_event(
+        self, session: Session, event_type: str, at: int, party: int, **extra: Any
+    ) -> None:
+        info = {"sessionId": session.id, "timestamp": utc(at), "caller": session.body["callerNbr"],
+                "called": session.body["calleeNbr"], "partyType": party,
+                "userData": session.body.get("userData", ""), **extra}  # fmt: skip
+        session.events.append(
+            {"seq": len(session.events) + 1, "eventType": event_type, "statusInfo": info}
+        )
+
+    def add_cdr(self, session: Session, beat: Beat) -> None:
+        recorded = session.body.get("recordFlag") == "true" and session.talk_ms >= 3000
+        cdr = {field_name: "" for field_name in CDR_FIELDS.values()} | session.times
+        self.add_event(session, "fee", session.ended_at or now_ms(), 0, **cdr,
+                       callEndTime=utc(session.ended_at or now_ms()),
+                       ulFailReason=STATE_CODES[beat.reason or Reason.VENDOR_ERROR],
+                       recordFlag=1 if recorded else 0,
+                       recordObjectName=f"{session.id}.wav" if recorded else "",
+                       recordDomain="sim.hw" if recorded else "")  # fmt: skip
+
+    async def events(self, request: Request) -> Response:
+        if (faulty := await transport_fault(self.sim.faults.poll)) is not None:
+            return faulty
+        if not self.authorised(request):
+            return self.denied()
+        session = self.sessions.get(request.query_params.get("sessionId", ""))
+        since = int(request.query_params.get("since") or 0)
+        pending = [e for e in session.events if e["seq"] > since] if session else []
+        return result(events=self.disturbed(pending[:PAGE]), more=len(pending) > PAGE)
+
+    def disturbed(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The delivery faults, as a polled vendor shows them: repeats and shuffled pages."""
+        faults, rng = self.sim.faults.delivery, self.sim.rng
+        page = [
+            copy
+            for event in page
+            for copy in [event] * (2 if rng.random() < faults.duplicate else 1)
+        ]
+        if faults.reorder:
+            rng.shuffle(page)
+        return page
+
+    async def call_stop(self, request: Request) -> Response:
+        if not self.authorised(request):
+            return self.denied()
+        with contextlib.suppress(ValueError, AttributeError):
+            session = self.sessions.get(json.loads(await request.body()).get("sessionid", ""))
+            if session is not None:
+                session.cancel.set()
+                return result()
+        return result("1010002", "no such session", status=404)
+
+    def lookup(self, request: Request) -> Response:
+        if not self.authorised(request):
+            return self.denied()
+        wanted = request.query_params.get("userData")
+        return result(
+            sessions=[s.view() for s in self.sessions.values() if s.body.get("userData") == wanted]
+        )
+
+    def recording(self, request: Request) -> Response:
+        if not self.authorised(request):
+            return self.denied()
+        session = self.sessions.get(request.query_params.get("fileName", "").removesuffix(".wav"))
+        if session is None or session.ended_at is None or session.talk_ms < 3000:
+            return result("1010002", "no such recording", status=404)
+        if now_ms() - session.ended_at < self.sim.timing.recording_delay_ms:
+            return result("1010002", "recording not ready", status=404)
+        token = uuid.uuid4().hex
+        self.files[token] = (session.id, now_ms() + self.sim.timing.recording_ttl_ms)
+        return RedirectResponse(f"{self.settings.hw_base_url}/_files/{token}.wav", status_code=301)
+
+    def download(self, token: str) -> Response:
+        session_id, expires = self.files.get(token.removesuffix(".wav"), ("", 0))
+        if now_ms() > expires:
+            return Response(status_code=403)
+        return Response(tone_wav(), media_type="audio/wav")
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route(CLICK2CALL, self.click2call, methods=["POST"])
+        router.add_api_route(CLICK2CALL + "/events", self.events, methods=["GET"])
+        router.add_api_route(CLICK2CALL + "/sessions", self.lookup, methods=["GET"])
+        router.add_api_route("/rest/httpsessions/callStop/v2.0", self.call_stop, methods=["POST"])
+        router.add_api_route("/rest/provision/voice/record/v1.0", self.recording, methods=["GET"])
+        router.add_api_route("/_files/{token}", self.download, methods=["GET"])
+        return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    simulator = HwSimulator(settings or get_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        simulator.sim.http = httpx.AsyncClient()
+        yield
+        await simulator.sim.close()
+
+    app = FastAPI(title="hw vendor simulator", lifespan=lifespan)
+    install_request_log(app, simulator.sim)
+    app.include_router(simulator.router())
+    app.include_router(
+        control_router(simulator.sim, lambda: [s.view() for s in simulator.sessions.values()])
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=settings.port_of(settings.hw_base_url),
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
