@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from channels.base import Channel
 from channels.e9 import E9Channel
 from channels.hw import HwChannel
+from channels.jy import JyChannel
 from core.config import Settings
 
 
@@ -32,9 +33,15 @@ def _hw(s: Settings) -> Channel:
     return HwChannel(s.hw_base_url, s.hw_app_key, s.hw_app_secret, s.vendor_timeout_s)
 
 
+def _jy(s: Settings) -> Channel:
+    return JyChannel(s.jy_base_url, s.jy_account_sid, s.jy_auth_token, status_url(s, "jy"),
+                     s.vendor_timeout_s)  # fmt: skip
+
+
 CHANNELS: dict[str, ChannelSpec] = {
     "e9": ChannelSpec(_e9, lambda s: s.e9_base_url, "simulators.e9"),
     "hw": ChannelSpec(_hw, lambda s: s.hw_base_url, "simulators.hw"),
+    "jy": ChannelSpec(_jy, lambda s: s.jy_base_url, "simulators.jy"),
 }
 
 

@@ -203,6 +203,8 @@ class CallWorkflow:
         )
         if outcome.unreachable and not self._closed:
             self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:poll_unreachable")
+            with contextlib.suppress(ActivityError):  # don't leave a call talking unwatched
+                await self._ask_vendor_to_hang_up()
         return outcome
 
     async def _stop_polling(self) -> None:

@@ -1,0 +1,185 @@
+"""Channel jy: form-encoded REST and callbacks, modelled on Twilio's conventions; see VENDORS.md.
+
+Quirks kept here: HTTP Basic auth; ``X-Jy-Signature`` is exactly Twilio's request validation
+(full callback URL + every POST param name and value sorted by name, HMAC-SHA1, base64);
+per-leg ``CallStatus`` callbacks, where ``Leg=B in-progress`` is the bridge; RFC 2822 times;
+429 answers carry ``Retry-After``, which we honour before giving up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+
+from channels.base import (
+    CallEvent,
+    InvalidSignature,
+    MalformedEvent,
+    PlaceCallRequest,
+    PlacedCall,
+    VendorNetworkError,
+    VendorRejected,
+    VendorServerError,
+)
+from core.types import ChannelMode, CloseType, EventKind
+
+RATE_LIMIT_RETRIES = 3
+MAX_RETRY_AFTER_S = 10.0
+_LIVE = {"queued", "initiated", "ringing"}
+
+# (Leg, CallStatus) → what happened; a terminal status closes the call.
+_KINDS = {
+    ("A", "initiated"): [EventKind.A_DIALING],
+    ("A", "ringing"): [EventKind.A_RINGING],
+    ("A", "in-progress"): [EventKind.A_ANSWERED],
+    ("B", "initiated"): [EventKind.B_DIALING],
+    ("B", "ringing"): [EventKind.B_RINGING],
+    ("B", "in-progress"): [EventKind.B_ANSWERED, EventKind.BRIDGED],
+}
+_CLOSES = {
+    ("A", "busy"): CloseType.A_BUSY,
+    ("A", "no-answer"): CloseType.A_UNREACHABLE,
+    ("A", "failed"): CloseType.A_UNREACHABLE,
+    ("B", "busy"): CloseType.B_BUSY,
+    ("B", "no-answer"): CloseType.B_UNREACHABLE,
+    ("B", "failed"): CloseType.B_UNREACHABLE,
+}
+_NORMAL_ENDS = {"completed", "canceled"}
+
+
+def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """Twilio's request-validation signature of a form POST."""
+    payload = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), "sha1").digest()
+    return base64.b64encode(digest).decode()
+
+
+class JyChannel:
+    name = "jy"
+    mode = ChannelMode.WEBHOOK
+
+    def __init__(self, base_url: str, account_sid: str, auth_token: str, status_url: str,
+                 timeout_s: float = 5.0) -> None:  # fmt: skip
+        self._token = auth_token
+        self._status_url = status_url
+        self._root = f"/2010-04-01/Accounts/{account_sid}"
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, auth=(account_sid, auth_token)
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+        form = {
+            "To": request.caller,
+            "BridgeTo": request.called,
+            "From": request.display_to_a,
+            "BridgeCallerId": request.display_to_b,
+            "StatusCallback": self._status_url,
+            "Record": "true" if request.record else "false",
+            "TimeLimit": str(request.max_duration_s),
+            "Timeout": "60",
+            "Tag": request.cc_call_id,
+        }
+        if request.ivr_url:
+            form["Play"] = request.ivr_url
+        elif request.ivr_text:
+            form["Say"] = request.ivr_text
+        answer = await self._call("POST", "/Calls.json", form=form)
+        if not answer.get("sid"):
+            raise VendorServerError("jy answer without sid")
+        return PlacedCall(vendor_call_id=str(answer["sid"]))
+
+    async def find_call(self, cc_call_id: str) -> str | None:
+        answer = await self._call("GET", "/Calls.json", params={"Tag": cc_call_id})
+        calls = answer.get("calls") or []
+        return str(calls[0]["sid"]) if calls else None
+
+    async def hangup(self, vendor_call_id: str) -> None:
+        path = f"/Calls/{vendor_call_id}.json"
+        status = str((await self._call("GET", path)).get("status", ""))
+        await self._call(
+            "POST", path, form={"Status": "canceled" if status in _LIVE else "completed"}
+        )
+
+    async def _call(self, method: str, path: str, form: dict[str, str] | None = None,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                response = await self._http.request(
+                    method, self._root + path, data=form, params=params
+                )
+            except httpx.TransportError as exc:
+                raise VendorNetworkError(f"jy {path}: {exc.__class__.__name__}") from exc
+            if response.status_code != 429:
+                break
+            wait = _retry_after(response)
+            if attempt == RATE_LIMIT_RETRIES or wait > MAX_RETRY_AFTER_S:
+                raise VendorServerError(f"jy {path}: rate limited", retry_after_s=wait)
+            await asyncio.sleep(wait)
+        if response.status_code >= 500:
+            raise VendorServerError(f"jy {path}: HTTP {response.status_code}")
+        try:
+            answer = response.json()
+            assert isinstance(answer, dict)
+        except (ValueError, AssertionError) as exc:
+            raise VendorServerError(f"jy {path}: unreadable answer") from exc
+        if response.status_code >= 400:
+            raise VendorRejected(
+                str(answer.get("code", response.status_code)), str(answer.get("message", ""))
+            )
+        return answer
+
+    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        expected = twilio_signature(self._token, url, params)
+        if not hmac.compare_digest(headers.get("x-jy-signature", ""), expected):
+            raise InvalidSignature("jy webhook signature does not verify")
+
+    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+        form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+        try:
+            sid, leg, status = form["CallSid"], form["Leg"], form["CallStatus"]
+            at = int(parsedate_to_datetime(form["Timestamp"]).timestamp() * 1000)
+            seq = int(form["SequenceNumber"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
+        recording = form.get("RecordingUrl") or None
+
+        def event(kind: EventKind, close_type: CloseType | None = None) -> CallEvent:
+            return CallEvent(
+                cc_call_id=form.get("Tag") or None,
+                vendor_call_id=sid,
+                kind=kind,
+                at=at,
+                ch_state=f"{leg}:{status}",
+                close_type=close_type,
+                recording_url=f"{recording}.wav" if recording else None,
+                dedupe_key=f"{sid}:{seq}:{kind.value}",
+            )
+
+        if (leg, status) in _CLOSES:
+            return [event(EventKind.HANGUP, _CLOSES[(leg, status)])]
+        if status in _NORMAL_ENDS:
+            return [event(EventKind.HANGUP, CloseType.NORMAL)]
+        if (leg, status) in _KINDS:
+            return [event(kind) for kind in _KINDS[(leg, status)]]
+        raise MalformedEvent(f"unknown jy status {leg}:{status}")
+
+    def webhook_ack(self) -> dict[str, str]:
+        return {}
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
