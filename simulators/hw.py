@@ -75,13 +75,14 @@ class Session:
     body: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
     times: dict[str, str] = field(default_factory=dict)
+    bridged_at: int | None = None
     ended_at: int | None = None
     talk_ms: int = 0
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     def view(self) -> dict[str, Any]:
         return {"sessionId": self.id, "userData": self.body.get("userData"),
-                "ended": self.ended_at is not None}  # fmt: skip
+                "bridged_at": self.bridged_at, "ended": self.ended_at is not None}  # fmt: skip
 
 
 class HwSimulator:
@@ -144,18 +145,16 @@ class HwSimulator:
             self.sim.timing,
             minutes * 60,
         )
-        bridged_at: list[int] = []
-
         async def emit(beat: Beat) -> None:
             at = now_ms()
             if beat.step in CDR_FIELDS:
                 session.times[CDR_FIELDS[beat.step]] = utc(at)
             if beat.step is Step.BRIDGED:
-                bridged_at.append(at)
+                session.bridged_at = at
                 return  # hw has no bridge event: B answering is the bridge
             if beat.step is Step.HANGUP:
                 session.ended_at = at
-                session.talk_ms = at - bridged_at[0] if bridged_at else 0
+                session.talk_ms = at - session.bridged_at if session.bridged_at else 0
                 self.add_event(
                     session,
                     "disconnect",
