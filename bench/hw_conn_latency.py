@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from channels.registry import CHANNELS
-from tests.e2e.conftest import API_KEY, make_settings, seed, temporal_cli
+from tests.stack import API_KEY, make_settings, seed, temporal_cli
 from tests.support import ServerThread
 from worker import build_worker
 from workflows.types import SEARCH_ATTRIBUTES

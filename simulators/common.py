@@ -6,7 +6,9 @@ demos, load tests and chaos drills steer the fake vendor.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import io
 import logging
 import math
@@ -15,15 +17,17 @@ import struct
 import time
 import wave
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from core.config import Settings, get_settings
 from simulators.scenario import Timing
 
 log = logging.getLogger("cc.sim")
@@ -217,3 +221,39 @@ def tone_wav(seconds: float = 1.0, rate: int = 8000, hz: float = 440.0) -> bytes
         out.setframerate(rate)
         out.writeframes(frames)
     return buffer.getvalue()
+
+
+class VendorSimulator(Protocol):
+    sim: SimState
+
+    def router(self) -> APIRouter: ...
+
+    def calls_view(self) -> list[dict[str, Any]]: ...
+
+
+def simulator_app(title: str, simulator: VendorSimulator) -> FastAPI:
+    """A vendor's routes plus the shared request log and control API."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        simulator.sim.http = httpx.AsyncClient()
+        yield
+        await simulator.sim.close()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    install_request_log(app, simulator.sim)
+    app.include_router(simulator.router())
+    app.include_router(control_router(simulator.sim, simulator.calls_view))
+    return app
+
+
+def serve(
+    create_app: Callable[[Settings], FastAPI], base_url: Callable[[Settings], str], doc: str
+) -> None:
+    """``python -m simulators.<vendor>``: serve on the port of the vendor's base URL."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    settings = get_settings()
+    port = settings.port_of(base_url(settings))
+    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="warning")

@@ -8,7 +8,6 @@ userData), which lets a client make sure it never dials the same call twice.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
@@ -19,22 +18,19 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
-    control_router,
-    install_request_log,
     now_ms,
+    serve,
+    simulator_app,
     tone_wav,
     transport_fault,
 )
@@ -191,6 +187,9 @@ class E9Simulator:
             return Response(status_code=410)
         return Response(tone_wav(), media_type="audio/wav")
 
+    def calls_view(self) -> list[dict[str, Any]]:
+        return [c.view() for c in self.calls.values()]
+
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route(ROOT + "/Calls/Callback", self.callback, methods=["POST"])
@@ -207,31 +206,8 @@ class E9Simulator:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    simulator = E9Simulator(settings or get_settings())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        simulator.sim.http = httpx.AsyncClient()
-        yield
-        await simulator.sim.close()
-
-    app = FastAPI(title="e9 vendor simulator", lifespan=lifespan)
-    install_request_log(app, simulator.sim)
-    app.include_router(simulator.router())
-    app.include_router(
-        control_router(simulator.sim, lambda: [c.view() for c in simulator.calls.values()])
-    )
-    return app
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host, port=settings.port_of(settings.e9_base_url),
-                log_level="warning")  # fmt: skip
+    return simulator_app("e9 vendor simulator", E9Simulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    main()
+    serve(create_app, lambda settings: settings.e9_base_url, __doc__ or "")

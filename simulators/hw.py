@@ -7,7 +7,6 @@ serves it on the port of ``CC_HW_BASE_URL``. Beyond VENDORS.md it answers
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -17,22 +16,19 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
-    control_router,
-    install_request_log,
     now_ms,
+    serve,
+    simulator_app,
     tone_wav,
     transport_fault,
 )
@@ -145,6 +141,7 @@ class HwSimulator:
             self.sim.timing,
             minutes * 60,
         )
+
         async def emit(beat: Beat) -> None:
             at = now_ms()
             if beat.step in CDR_FIELDS:
@@ -249,6 +246,9 @@ class HwSimulator:
             return Response(status_code=403)
         return Response(tone_wav(), media_type="audio/wav")
 
+    def calls_view(self) -> list[dict[str, Any]]:
+        return [s.view() for s in self.sessions.values()]
+
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route(CLICK2CALL, self.click2call, methods=["POST"])
@@ -261,35 +261,8 @@ class HwSimulator:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    simulator = HwSimulator(settings or get_settings())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        simulator.sim.http = httpx.AsyncClient()
-        yield
-        await simulator.sim.close()
-
-    app = FastAPI(title="hw vendor simulator", lifespan=lifespan)
-    install_request_log(app, simulator.sim)
-    app.include_router(simulator.router())
-    app.include_router(
-        control_router(simulator.sim, lambda: [s.view() for s in simulator.sessions.values()])
-    )
-    return app
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
-    settings = get_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=settings.port_of(settings.hw_base_url),
-        log_level="warning",
-    )
+    return simulator_app("hw vendor simulator", HwSimulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    main()
+    serve(create_app, lambda settings: settings.hw_base_url, __doc__ or "")

@@ -7,34 +7,29 @@ lists the calls placed with that Tag, so a client can avoid dialling twice.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import httpx
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
-    control_router,
-    install_request_log,
     now_ms,
+    serve,
+    simulator_app,
     tone_wav,
     transport_fault,
 )
@@ -233,6 +228,9 @@ class JySimulator:
             return error(404, 20404, "The requested resource was not found")
         return Response(tone_wav(), media_type="audio/wav")
 
+    def calls_view(self) -> list[dict[str, Any]]:
+        return [c.view() for c in self.calls.values()]
+
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route(ROOT + "/Calls.json", self.create_call, methods=["POST"])
@@ -243,35 +241,8 @@ class JySimulator:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    simulator = JySimulator(settings or get_settings())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        simulator.sim.http = httpx.AsyncClient()
-        yield
-        await simulator.sim.close()
-
-    app = FastAPI(title="jy vendor simulator", lifespan=lifespan)
-    install_request_log(app, simulator.sim)
-    app.include_router(simulator.router())
-    app.include_router(
-        control_router(simulator.sim, lambda: [c.view() for c in simulator.calls.values()])
-    )
-    return app
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
-    settings = get_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=settings.port_of(settings.jy_base_url),
-        log_level="warning",
-    )
+    return simulator_app("jy vendor simulator", JySimulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    main()
+    serve(create_app, lambda settings: settings.jy_base_url, __doc__ or "")

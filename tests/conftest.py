@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 
 from store.db import make_engine
 from store.migrate import upgrade
+from tests.stack import sim_faults, stack, stack_dir, temporal_env  # noqa: F401  (fixtures)
 
 PG_URL = os.environ.get("CC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIA_URL = os.environ.get("CC_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

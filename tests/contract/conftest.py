@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from channels.registry import CHANNELS
-from tests.e2e.conftest import sim_faults, stack, stack_dir, temporal_env  # noqa: F401
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.calls import TIMESTAMPS, place, wait_closed, wait_state
-from tests.e2e.conftest import SOLO_KEY, Stack
+from tests.stack import SOLO_KEY, Stack
 from workflows.types import workflow_id
 
 A_ONLY = {"a_call_time", "close_time"}

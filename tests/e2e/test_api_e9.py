@@ -11,7 +11,7 @@ import httpx
 
 from store import inbox
 from store.db import make_engine, session_scope
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 
 def e9_webhook(stack: Stack, payload: dict[str, object], token: str | None = None) -> dict:  # type: ignore[type-arg]

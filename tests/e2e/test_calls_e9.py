@@ -8,7 +8,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.e2e.calls import TIMESTAMPS, callback_requests, place, wait_closed
-from tests.e2e.conftest import SOLO_KEY, Stack
+from tests.stack import SOLO_KEY, Stack
 from tests.support import wait_for
 from workflows.call import CallWorkflow
 from workflows.types import workflow_id

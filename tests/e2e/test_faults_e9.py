@@ -19,7 +19,7 @@ from core.types import CloseType, EventKind
 from store import inbox
 from store.db import make_engine, now_ms, session_scope
 from tests.e2e.calls import callback_requests, place, wait_closed, wait_state
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 from workflows.types import PlaceCallInput, workflow_id
 
 # e9 event name → the record timestamp it sets (read from VENDORS.md, independently of the

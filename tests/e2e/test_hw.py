@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.calls import place, wait_closed, wait_state
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 from workflows.types import workflow_id
 
 

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from tests.e2e.calls import callback_requests, place, wait_closed, wait_state
-from tests.e2e.conftest import API_KEY, Stack
+from tests.stack import API_KEY, Stack
 from tests.support import ServerThread, free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]

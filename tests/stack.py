@@ -1,4 +1,7 @@
-"""The whole stack on real sockets: Temporal dev server, API, e9 simulator, worker."""
+"""The whole stack on real sockets: Temporal dev server, API, every simulator, a worker.
+
+Session fixtures, shared by tests/e2e and tests/contract (registered in tests/conftest.py).
+"""
 
 from __future__ import annotations
 
