@@ -33,6 +33,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             channel_activities.follow_polled_call,
             record_activities.save_record,
             record_activities.release_line,
+            record_activities.take_failover_line,
         ],
         activity_executor=executor,
     )

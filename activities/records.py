@@ -9,7 +9,14 @@ from temporalio import activity
 
 from store import calls, inbox, tenants
 from store.db import session_scope
-from workflows.types import ReleaseLineInput, SaveRecordInput
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
+from workflows.types import (
+    FailoverInput,
+    LineLease,
+    ReleaseLineInput,
+    SaveRecordInput,
+    lease_of,
+)
 
 log = logging.getLogger("cc.activities.records")
 
@@ -37,3 +44,17 @@ class RecordActivities:
             log.warning("line %s/%s not held by call=%s (token %s)", inp.line.channel,
                         inp.line.agent, inp.cc_call_id, inp.line.token)  # fmt: skip
         return freed
+
+    @activity.defn
+    def take_failover_line(self, inp: FailoverInput) -> LineLease | None:
+        """Lease a line on a channel not yet tried for this call; None when none can take it."""
+        routing = inp.routing
+        request = RouteRequest(tenant=inp.tenant, cc_call_id=inp.cc_call_id, user=routing.user,
+                               allow_fallback=True, priority=routing.priority,
+                               exclude=frozenset(inp.tried))  # fmt: skip
+        try:
+            with session_scope(self._engine) as session:
+                return lease_of(choose_line(session, request).line)
+        except (NoChannel, LineBusy) as exc:
+            log.warning("no failover for call=%s after %s: %s", inp.cc_call_id, inp.tried, exc)
+            return None

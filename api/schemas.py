@@ -18,6 +18,8 @@ class CallCreate(BaseModel):
     called: str = Field(min_length=3, max_length=32, description="leg B: the customer's phone")
     user: str | None = Field(default=None, max_length=64)
     channel: str | None = Field(default=None, max_length=8)
+    # A bound user's call may go elsewhere when the bound channel is out of routing.
+    fallback: bool = False
     display: DisplayPolicy | None = None
     biz_data: str | None = Field(default=None, max_length=16 * 1024)
     max_duration: int | None = Field(default=None, ge=1, le=14400)

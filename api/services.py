@@ -27,6 +27,7 @@ from core.types import CallState, DisplayPolicy
 from store import calls, tenants
 from store.db import now_ms
 from store.models import CallRecordRow
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 from workflows.call import CallWorkflow
 from workflows.types import (
     SA_CALL_STATE,
@@ -36,6 +37,8 @@ from workflows.types import (
     CallTimers,
     LineLease,
     PollTimers,
+    Routing,
+    lease_of,
     workflow_id,
 )
 
@@ -64,10 +67,9 @@ async def place_call(
     settings, tenant = state.settings, caller.tenant
     a_number = to_e164(body.caller, "caller", tenant.default_region)
     b_number = to_e164(body.called, "called", tenant.default_region)
-    channel = body.channel or settings.default_channel
-    if channel not in state.channels:
+    if body.channel is not None and body.channel not in state.channels:
         allowed = f"one of {sorted(state.channels)}"
-        raise Problem(422, "validation_error", f"unknown channel {channel}",
+        raise Problem(422, "validation_error", f"unknown channel {body.channel}",
                       [{"field": "channel", "message": allowed}])  # fmt: skip
     digest = request_hash(body)
     if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
@@ -77,36 +79,47 @@ async def place_call(
     display = body.display or DisplayPolicy(tenant.default_display)
     row = CallRecordRow(
         tenant=tenant.id, user=body.user, main_num=body.main_num, ext_num=body.ext_num,
-        agent="", caller=a_number, called=b_number, biz_data=body.biz_data, channel=channel,
+        agent="", caller=a_number, called=b_number, biz_data=body.biz_data, channel="",
         state=CallState.INIT.value, ivr_url=body.ivr_url, ivr_text=body.ivr_text,
         cc_call_id=cc_call_id, display=display.value, idempotency_key=idem_key,
         request_hash=digest, max_duration=body.max_duration or settings.default_max_duration_s,
         record_audio=body.record, created=now_ms(), updated=now_ms(),
     )  # fmt: skip
+    modes = {name: channel.mode for name, channel in state.channels.items()}
+    routing = Routing(user=body.user, allow_fallback=body.fallback,
+                      priority=channel_priority(state), modes=modes)  # fmt: skip
+    route_request = RouteRequest(tenant=tenant.id, cc_call_id=cc_call_id, user=body.user,
+                                 channel=body.channel, allow_fallback=body.fallback,
+                                 priority=routing.priority)  # fmt: skip
 
-    def lease_and_insert(session: Session) -> LineLease | None:
-        line = tenants.lease_line(session, tenant.id, channel, cc_call_id)
-        if line is None:
-            return None
-        row.agent = line.agent
-        row.lease_token = line.lease_token
+    def route_and_insert(session: Session) -> LineLease:
+        route = choose_line(session, route_request)
+        routing.may_fail_over = route.may_fail_over
+        row.channel, row.agent, row.lease_token = (
+            route.line.channel,
+            route.line.agent,
+            route.line.lease_token,
+        )
         calls.insert_call(session, row)
-        return LineLease(channel=channel, agent=line.agent, number=line.number,
-                         token=line.lease_token)  # fmt: skip
+        return lease_of(route.line)
 
     try:
-        lease = await state.in_store(lease_and_insert)
+        lease = await state.in_store(route_and_insert)
     except calls.IdempotencyClash:
         # Another request with the same key won the race a moment ago.
         earlier = await _earlier(state, tenant.id, idem_key or "", digest)
         if earlier is None:
             raise
         return Placement(earlier, created=False)
-    if lease is None:
+    except LineBusy as exc:
         CALLS_REFUSED.labels("line_busy").inc()
-        raise Problem(409, "line_busy", f"every {channel} line of this tenant is on a call")
+        raise Problem(409, "line_busy", str(exc)) from exc
+    except NoChannel as exc:
+        CALLS_REFUSED.labels("no_channel").inc()
+        raise Problem(503, "no_channel", str(exc)) from exc
+    channel = lease.channel
 
-    await _start_workflow(state, temporal, row, lease)
+    await _start_workflow(state, temporal, row, lease, routing)
     CALLS_ACCEPTED.labels(channel).inc()
     log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
              cc_call_id, channel, lease.agent, mask(b_number))  # fmt: skip
@@ -120,8 +133,13 @@ async def _earlier(state: AppState, tenant: str, key: str, digest: str) -> CallR
     return earlier
 
 
+def channel_priority(state: AppState) -> list[str]:
+    preferred = [name for name in state.settings.channel_priority if name in state.channels]
+    return preferred + [name for name in state.channels if name not in preferred]
+
+
 async def _start_workflow(
-    state: AppState, temporal: Client, row: CallRecordRow, lease: LineLease
+    state: AppState, temporal: Client, row: CallRecordRow, lease: LineLease, routing: Routing
 ) -> None:
     settings = state.settings
     record = CallRecord(
@@ -148,7 +166,7 @@ async def _start_workflow(
                 record=record,
                 line=lease,
                 max_duration_s=row.max_duration,
-                mode=state.channels[row.channel].mode,
+                routing=routing,
                 poll=poll,
                 record_audio=row.record_audio,
                 timers=timers,

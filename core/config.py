@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     vendor_timeout_s: float = 5.0
 
     # Calls
-    default_channel: str = "e9"
+    # Automatic routing tries channels in this order (registered channels not listed come last).
+    channel_priority: list[str] = ["e9", "hw", "jy"]
     default_max_duration_s: int = Field(default=3600, ge=1, le=14400)
     default_display: DisplayPolicy = DisplayPolicy.PASSTHROUGH
     default_region: str = "CN"

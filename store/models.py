@@ -122,3 +122,29 @@ class VendorEvent(SQLModel, table=True):
     applied_at: int | None = Field(default=None, sa_column=_ms())
     # Why it is not applied (e.g. "unknown_call"), for operators.
     note: str | None = Field(default=None, max_length=64)
+
+
+class Binding(SQLModel, table=True):
+    """User–agent–channel: a user of a tenant pinned to one line of one channel."""
+
+    __table_args__ = (UniqueConstraint("tenant", "user", name="uq_binding_tenant_user"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32)
+    user: str = Field(max_length=64)
+    channel: str = Field(max_length=8)
+    agent: str = Field(max_length=64)
+    updated: int = Field(sa_column=_ms(nullable=False))
+
+
+class ChannelState(SQLModel, table=True):
+    """Routing state of a channel: the health verdict and an operator's override."""
+
+    __tablename__ = "channel_state"
+
+    name: str = Field(primary_key=True, max_length=8)
+    healthy: bool = Field(default=True)
+    reason: str | None = Field(default=None, max_length=255)
+    # None: follow the health verdict; True/False: an operator pinned routing on/off.
+    enabled_override: bool | None = Field(default=None)
+    updated: int = Field(sa_column=_ms(nullable=False))

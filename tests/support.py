@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -65,6 +66,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The CC_* environment that reproduces ``settings`` in a child process."""
     env = {}
     for name, value in settings.model_dump(mode="json").items():
-        if value is not None:
+        if isinstance(value, list | dict):
+            env[f"CC_{name.upper()}"] = json.dumps(value)  # complex settings are JSON
+        elif value is not None:
             env[f"CC_{name.upper()}"] = str(value)
     return env

@@ -24,11 +24,14 @@ with workflow.unsafe.imports_passed_through():
     from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
     from workflows.types import (
         SA_CALL_STATE,
+        SA_CHANNEL,
         VENDOR_EVENT_SIGNAL,
         VENDOR_LIMIT_MARGIN_S,
         Attempt,
         CallInput,
+        FailoverInput,
         HangupInput,
+        LineLease,
         PlaceCallInput,
         PollInput,
         PollOutcome,
@@ -59,6 +62,7 @@ class CallWorkflow:
         self._dirty = False
         self._saved_state = inp.record.state
         self._poller: asyncio.Task[PollOutcome] | None = None
+        self._line: LineLease | None = inp.line  # the lease held now; None once released
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)
@@ -91,18 +95,13 @@ class CallWorkflow:
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         if await self._place():
-            if inp.mode is ChannelMode.POLL:
+            if inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
                 self._poller = asyncio.ensure_future(self._poll())
             await self._follow_until_closed()
         await self._save()
         await self._stop_polling()
         await self._save()
-        await workflow.execute_activity_method(
-            RecordActivities.release_line,
-            ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=inp.line),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STORE_RETRY,
-        )
+        await self._release_line()
         await self._accept_late_events()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.record
@@ -114,8 +113,18 @@ class CallWorkflow:
     def _now_ms(self) -> int:
         return int(workflow.now().timestamp() * 1000)
 
-    def _place_request(self) -> PlaceCallRequest:
-        rec, line = self.record, self._inp.line
+    async def _release_line(self) -> None:
+        line, self._line = self._line, None
+        if line is not None:
+            await workflow.execute_activity_method(
+                RecordActivities.release_line,
+                ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=line),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORE_RETRY,
+            )
+
+    def _place_request(self, line: LineLease) -> PlaceCallRequest:
+        rec = self.record
         shown_to_b = rec.caller if rec.display is DisplayPolicy.PASSTHROUGH else line.number
         return PlaceCallRequest(
             cc_call_id=rec.cc_call_id,
@@ -131,14 +140,53 @@ class CallWorkflow:
         )
 
     async def _place(self) -> bool:
-        line = self._inp.line
+        """Place the call; on a vendor fault, fail over to the next channel before any dial.
+
+        Only faults that mean the vendor did not take the call (5xx, timeouts, network, 429
+        after retries) move on; a rejection (bad number, auth) does not, and nothing moves
+        once a vendor has accepted the call, so a call is never dialled twice.
+        """
+        tried: list[str] = []
+        error_type: str | None = None
+        while self._line is not None:
+            line = self._line
+            error_type = await self._try_place(line)
+            if error_type is None:
+                return True
+            tried.append(line.channel)
+            if error_type == REJECTED or not self._inp.routing.may_fail_over:
+                break
+            await self._release_line()
+            self._line = await workflow.execute_activity_method(
+                RecordActivities.take_failover_line,
+                FailoverInput(
+                    tenant=self.record.tenant,
+                    cc_call_id=self.record.cc_call_id,
+                    routing=self._inp.routing,
+                    tried=tried,
+                ),  # fmt: skip
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORE_RETRY,
+            )
+            if self._line is not None:
+                self.record = self.record.model_copy(
+                    update={"channel": self._line.channel, "agent": self._line.agent}
+                )
+                workflow.upsert_search_attributes([SA_CHANNEL.value_set(self._line.channel)])
+        close_type = {REJECTED: CloseType.OTHER, NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR}
+        self._close_by_cc(close_type.get(error_type or "", CloseType.CHANNEL_SERVER_ERROR),
+                          "cc:place_failed")  # fmt: skip
+        return False
+
+    async def _try_place(self, line: LineLease) -> str | None:
+        """One channel's attempt (with its own retries). Returns the error type, or None."""
         attempt = Attempt(
             channel=line.channel, agent=line.agent, at=self._now_ms(), outcome="placed"
         )
         try:
             placed = await workflow.execute_activity_method(
                 ChannelActivities.place_call,
-                PlaceCallInput(channel=line.channel, request=self._place_request()),
+                PlaceCallInput(channel=line.channel, request=self._place_request(line)),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=VENDOR_RETRY,
             )
@@ -148,17 +196,13 @@ class CallWorkflow:
             attempt.outcome = "rejected" if error_type == REJECTED else "failed"
             attempt.error = str(cause or err)[:300]
             self.attempts.append(attempt)
-            close_type = {
-                REJECTED: CloseType.OTHER,
-                NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR,
-            }.get(error_type or "", CloseType.CHANNEL_SERVER_ERROR)
-            self._close_by_cc(close_type, "cc:place_failed")
-            return False
+            self._dirty = True
+            return error_type or "unknown"
         attempt.vendor_call_id = placed.vendor_call_id
         self.attempts.append(attempt)
         self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
         self._dirty = True
-        return True
+        return None
 
     async def _follow_until_closed(self) -> None:
         """Fold events until close; end the call at max_duration; watch for a silent vendor."""

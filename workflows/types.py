@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 from temporalio.common import SearchAttributeKey
 
@@ -33,6 +35,12 @@ class LineLease(BaseModel):
     token: int  # fencing token of the lease
 
 
+def lease_of(line: Any) -> LineLease:
+    """The lease a freshly leased ``store.models.AgentLine`` row stands for."""
+    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
+                     token=line.lease_token)  # fmt: skip
+
+
 class CallTimers(BaseModel):
     watchdog_grace_s: int = 120
     hangup_wait_s: int = 15
@@ -46,11 +54,21 @@ class PollTimers(BaseModel):
     after_close_s: float = 10.0
 
 
+class Routing(BaseModel):
+    """What the workflow needs to pick another line if placing the call fails."""
+
+    may_fail_over: bool = False
+    user: str | None = None
+    allow_fallback: bool = False
+    priority: list[str] = []
+    modes: dict[str, ChannelMode] = {}
+
+
 class CallInput(BaseModel):
     record: CallRecord  # the record as created by the API (state init)
     line: LineLease
     max_duration_s: int
-    mode: ChannelMode = ChannelMode.WEBHOOK
+    routing: Routing = Routing()
     record_audio: bool = True
     timers: CallTimers = CallTimers()
     poll: PollTimers = PollTimers()
@@ -96,6 +114,13 @@ class SaveRecordInput(BaseModel):
     record: CallRecord
     attempts: list[Attempt]
     applied_inbox_ids: list[int] = []
+
+
+class FailoverInput(BaseModel):
+    tenant: str
+    cc_call_id: str
+    routing: Routing
+    tried: list[str]
 
 
 class ReleaseLineInput(BaseModel):

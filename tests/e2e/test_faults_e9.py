@@ -80,7 +80,7 @@ async def test_vendor_5xx_on_placing_closes_with_6(
     stack: Stack, sim_faults: httpx.AsyncClient
 ) -> None:
     await sim_faults.put("/_sim/faults", json={"place_call": "http_500"})
-    call = await place(stack.api)
+    call = await place(stack.api, channel="e9")  # pinned: no failover
     view = await wait_closed(stack.api, call["id"])
     assert view["close_type"] == 6 and view["call_id"] is None
     assert [a["outcome"] for a in view["attempts"]] == ["failed"]
@@ -91,7 +91,7 @@ async def test_vendor_not_answering_closes_with_7(
     stack: Stack, sim_faults: httpx.AsyncClient
 ) -> None:
     await sim_faults.put("/_sim/faults", json={"place_call": "timeout"})
-    call = await place(stack.api)
+    call = await place(stack.api, channel="e9")  # pinned: no failover
     view = await wait_closed(stack.api, call["id"], within=60)
     assert view["close_type"] == 7
 
