@@ -33,6 +33,9 @@ class RecordActivities:
             if not calls.save_record(session, inp.record, attempts):
                 log.error("no row for call=%s", inp.record.cc_call_id)
             inbox.mark_applied(session, inp.applied_inbox_ids)
+            if (line := inp.release_line) is not None:
+                tenants.release_line(session, line.channel, line.agent, inp.record.cc_call_id,
+                                     line.token)  # fmt: skip
 
     @activity.defn
     def release_line(self, inp: ReleaseLineInput) -> bool:

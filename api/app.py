@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.deps import AppState
 from api.errors import install_error_handlers
-from api.routes import calls, ops, webhooks
+from api.routes import calls, channels, lines, ops, webhooks
 from channels.registry import build_channels
 from core.config import Settings, get_settings
 from intake.delivery import redeliver_pending
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(calls.router)
+    app.include_router(lines.router)
+    app.include_router(channels.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     return app

@@ -30,9 +30,15 @@ class Problem(Exception):
         self.headers = headers
 
 
+def invalid_field(field: str, message: str, detail: str, code: str = "validation_error") -> Problem:
+    """A 422 naming the one bad field."""
+    return Problem(422, code, detail, [{"field": field, "message": message}])
+
+
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",

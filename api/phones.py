@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-from api.errors import Problem
+from api.errors import invalid_field
 
 
 def to_e164(value: str, field: str, region: str) -> str:
@@ -13,12 +13,8 @@ def to_e164(value: str, field: str, region: str) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise Problem(
-            422,
-            "invalid_number",
-            f"{field} is not a valid phone number",
-            [{"field": field, "message": "not a valid phone number"}],
-        )
+        detail = f"{field} is not a valid phone number"
+        raise invalid_field(field, "not a valid phone number", detail, code="invalid_number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

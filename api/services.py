@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.deps import AppState, Caller
-from api.errors import Problem
+from api.errors import Problem, invalid_field
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
 from callflow.record import CallRecord
@@ -69,8 +69,7 @@ async def place_call(
     b_number = to_e164(body.called, "called", tenant.default_region)
     if body.channel is not None and body.channel not in state.channels:
         allowed = f"one of {sorted(state.channels)}"
-        raise Problem(422, "validation_error", f"unknown channel {body.channel}",
-                      [{"field": "channel", "message": allowed}])  # fmt: skip
+        raise invalid_field("channel", allowed, f"unknown channel {body.channel}")
     digest = request_hash(body)
     if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
         return Placement(earlier, created=False)

@@ -15,12 +15,12 @@ DEMO_LINES = {
 
 
 def seed_demo(settings: Settings) -> str:
-    """Create (or keep) the demo tenant and its lines; return an API key that works."""
+    """Create (or keep) the demo tenant and its lines; return an (operator) API key."""
     api_key = settings.demo_api_key or new_api_key()
     engine = make_engine(settings.database_url)
     with session_scope(engine) as session:
         ensure_tenant(session, settings.demo_tenant, "Demo tenant")
-        add_api_key(session, settings.demo_tenant, api_key)
+        add_api_key(session, settings.demo_tenant, api_key, scope="admin")
         for channel, lines in DEMO_LINES.items():
             for agent, number in lines:
                 ensure_line(session, settings.demo_tenant, channel, agent, number)

@@ -31,6 +31,7 @@ from worker import build_worker
 from workflows.types import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-tenant-a"
+ADMIN_KEY = "test-key-tenant-a-operator"  # tenant-a, scope admin (routing overrides)
 SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
 
@@ -86,6 +87,7 @@ def seed(settings: Settings) -> None:
         ensure_tenant(s, "tenant-a")
         ensure_tenant(s, "solo")
         add_api_key(s, "tenant-a", API_KEY)
+        add_api_key(s, "tenant-a", ADMIN_KEY, scope="admin")
         for c, channel in enumerate(CHANNELS):
             for i in range(6):
                 number = f"+86108{c}8000{i:02d}"

@@ -321,11 +321,17 @@ class CallWorkflow:
         if self.record.state is not self._saved_state:
             self._saved_state = self.record.state
             workflow.upsert_search_attributes([SA_CALL_STATE.value_set(self.record.state.value)])
+        release = self._line if self._closed else None
         await workflow.execute_activity_method(
             RecordActivities.save_record,
             SaveRecordInput(
-                record=self.record, attempts=self.attempts, applied_inbox_ids=inbox_ids
-            ),
+                record=self.record,
+                attempts=self.attempts,
+                applied_inbox_ids=inbox_ids,
+                release_line=release,
+            ),  # fmt: skip
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STORE_RETRY,
         )
+        if release is not None:
+            self._line = None

@@ -114,6 +114,9 @@ class SaveRecordInput(BaseModel):
     record: CallRecord
     attempts: list[Attempt]
     applied_inbox_ids: list[int] = []
+    # Set with the first save of a closed record: the line is freed in the same transaction,
+    # so nobody sees a closed call whose line is still busy.
+    release_line: LineLease | None = None
 
 
 class FailoverInput(BaseModel):

@@ -1,0 +1,62 @@
+"""/v1/channels: each channel's routing state, and the operator's on/off override."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.deps import CallerDep, StateDep
+from api.errors import Problem
+from core.types import ChannelMode
+from store import lines
+from store.db import now_ms
+from store.models import ChannelState
+
+router = APIRouter(prefix="/v1/channels", tags=["channels"])
+ERROR_WINDOW_MS = 15 * 60 * 1000
+
+
+class ChannelPublic(BaseModel):
+    name: str
+    mode: ChannelMode
+    healthy: bool
+    enabled: bool  # routing on/off, as it stands (override, else health)
+    override: bool | None  # the operator's pin, if any
+    reason: str | None
+    error_rate: float  # share of the last 15 minutes' calls that ended in a channel error
+    last_event_time: int | None
+
+
+class ChannelPatch(BaseModel):
+    enabled: bool | None  # null clears the override: health decides again
+
+
+def _view(state: StateDep, session: Session, name: str) -> ChannelPublic:
+    row = session.get(ChannelState, name) or ChannelState(name=name, updated=0)
+    error_rate, last_event = lines.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS)
+    enabled = row.enabled_override if row.enabled_override is not None else row.healthy
+    return ChannelPublic(name=name, mode=state.channels[name].mode, healthy=row.healthy,
+                         enabled=enabled, override=row.enabled_override, reason=row.reason,
+                         error_rate=error_rate, last_event_time=last_event)  # fmt: skip
+
+
+@router.get("", response_model=list[ChannelPublic])
+async def list_channels(state: StateDep, caller: CallerDep) -> list[ChannelPublic]:
+    return await state.in_store(lambda s: [_view(state, s, name) for name in state.channels])
+
+
+@router.patch("/{name}", response_model=ChannelPublic)
+async def patch_channel(
+    name: str, body: ChannelPatch, state: StateDep, caller: CallerDep
+) -> ChannelPublic:
+    if caller.scope != "admin":
+        raise Problem(403, "forbidden", "changing routing needs an operator (admin) key")
+    if name not in state.channels:
+        raise Problem(404, "not_found", "no such channel")
+
+    def patch(session: Session) -> ChannelPublic:
+        lines.set_override(session, name, body.enabled)
+        return _view(state, session, name)
+
+    return await state.in_store(patch)

@@ -1,0 +1,141 @@
+"""/v1/lines and /v1/bindings/{user}: the agent lines each channel provides, and which user
+is bound to which line (the seed's User-Agent-Channel part)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from api.deps import CallerDep, StateDep
+from api.errors import Problem, invalid_field
+from api.paging import Limit, decode_cursor, encode_cursor
+from api.phones import to_e164
+from store import lines
+from store.models import AgentLine, Binding
+
+router = APIRouter(tags=["lines and bindings"])
+
+
+class LineCreate(BaseModel):
+    channel: str = Field(max_length=8)
+    agent: str = Field(min_length=1, max_length=64)
+    number: str = Field(min_length=3, max_length=32)
+
+
+class LinePublic(BaseModel):
+    channel: str
+    agent: str
+    number: str
+    busy: bool
+    call: str | None
+
+    @classmethod
+    def from_row(cls, line: AgentLine) -> LinePublic:
+        return cls(channel=line.channel, agent=line.agent, number=line.number,
+                   busy=line.lease_call_id is not None, call=line.lease_call_id)  # fmt: skip
+
+
+class LinePage(BaseModel):
+    items: list[LinePublic]
+    next_cursor: str | None
+
+
+class BindingBody(BaseModel):
+    agent: str = Field(min_length=1, max_length=64)
+    channel: str = Field(max_length=8)
+
+
+class BindingPublic(BindingBody):
+    user: str
+
+    @classmethod
+    def from_row(cls, binding: Binding) -> BindingPublic:
+        return cls(user=binding.user, agent=binding.agent, channel=binding.channel)
+
+
+def _known_channel(state: StateDep, channel: str) -> None:
+    if channel not in state.channels:
+        allowed = f"one of {sorted(state.channels)}"
+        raise invalid_field("channel", allowed, f"unknown channel {channel}")
+
+
+@router.get("/v1/lines", response_model=LinePage)
+async def list_lines(
+    state: StateDep, caller: CallerDep, channel: str | None = None, limit: Limit = 50,
+    cursor: str | None = None,
+) -> LinePage:  # fmt: skip
+    after = decode_cursor(cursor)
+    rows = await state.in_store(
+        lambda s: lines.list_lines(s, caller.tenant.id, channel, after, limit)
+    )
+    next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit and rows[-1].id else None
+    return LinePage(items=[LinePublic.from_row(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/v1/lines", status_code=201, response_model=LinePublic)
+async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> LinePublic:
+    _known_channel(state, body.channel)
+    number = to_e164(body.number, "number", caller.tenant.default_region)
+
+    def create(session: Session) -> AgentLine:
+        if lines.line_taken(session, body.channel, body.agent):
+            raise Problem(409, "line_exists", f"{body.channel} line {body.agent} already exists")
+        line = AgentLine(
+            tenant=caller.tenant.id, channel=body.channel, agent=body.agent, number=number
+        )
+        session.add(line)
+        session.flush()
+        return line
+
+    return LinePublic.from_row(await state.in_store(create))
+
+
+@router.delete("/v1/lines/{channel}/{agent}", status_code=204)
+async def delete_line(channel: str, agent: str, state: StateDep, caller: CallerDep) -> Response:
+    def delete(session: Session) -> None:
+        line = lines.get_line(session, caller.tenant.id, channel, agent)
+        if line is None:
+            raise Problem(404, "not_found", "no such line")
+        try:
+            lines.delete_line(session, line)
+        except lines.LineInUse as exc:
+            raise Problem(409, "line_in_use", str(exc)) from exc
+
+    await state.in_store(delete)
+    return Response(status_code=204)
+
+
+@router.get("/v1/bindings/{user}", response_model=BindingPublic)
+async def get_binding(user: str, state: StateDep, caller: CallerDep) -> BindingPublic:
+    binding = await state.in_store(lambda s: lines.get_binding(s, caller.tenant.id, user))
+    if binding is None:
+        raise Problem(404, "not_found", "no binding for this user")
+    return BindingPublic.from_row(binding)
+
+
+@router.put("/v1/bindings/{user}", response_model=BindingPublic)
+async def put_binding(
+    user: str, body: BindingBody, state: StateDep, caller: CallerDep
+) -> BindingPublic:
+    _known_channel(state, body.channel)
+
+    def put(session: Session) -> Binding:
+        if lines.get_line(session, caller.tenant.id, body.channel, body.agent) is None:
+            detail = f"no {body.channel} line {body.agent}"
+            raise invalid_field("agent", "no such line on that channel", detail)
+        return lines.put_binding(session, caller.tenant.id, user, body.channel, body.agent)
+
+    return BindingPublic.from_row(await state.in_store(put))
+
+
+@router.delete("/v1/bindings/{user}", status_code=204)
+async def delete_binding(user: str, state: StateDep, caller: CallerDep) -> Response:
+    def delete(session: Session) -> None:
+        binding = lines.get_binding(session, caller.tenant.id, user)
+        if binding is None:
+            raise Problem(404, "not_found", "no binding for this user")
+        session.delete(binding)
+
+    await state.in_store(delete)
+    return Response(status_code=204)
