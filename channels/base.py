@@ -109,6 +109,10 @@ class Channel(Protocol):
 
     async def hangup(self, vendor_call_id: str) -> None: ...
 
+    async def probe(self) -> None:
+        """A cheap authenticated request; raises a ChannelError when the vendor is not well."""
+        ...
+
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         """Raise ``InvalidSignature`` unless the request is signed by the vendor."""
         ...

@@ -165,6 +165,10 @@ class HwChannel:
             "POST", CALL_STOP, json_body={"sessionid": vendor_call_id, "signal": "call_stop"}
         )
 
+    async def probe(self) -> None:
+        # The poll endpoint answers an unknown session with no events (VENDORS.md).
+        await self._call("GET", CLICK2CALL + "/events", params={"sessionId": "probe", "since": "0"})
+
     async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch:
         params = {"sessionId": vendor_call_id, "since": cursor or "0"}
         raw, answer = await self._request("GET", CLICK2CALL + "/events", params=params)

@@ -103,6 +103,9 @@ class JyChannel:
         calls = answer.get("calls") or []
         return str(calls[0]["sid"]) if calls else None
 
+    async def probe(self) -> None:
+        await self._call("GET", "/Calls.json", params={"Tag": "cc-probe"})
+
     async def hangup(self, vendor_call_id: str) -> None:
         path = f"/Calls/{vendor_call_id}.json"
         status = str((await self._call("GET", path)).get("status", ""))
