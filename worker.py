@@ -1,4 +1,8 @@
-"""The Temporal worker: runs CallWorkflow and its activities. ``python worker.py``."""
+"""The Temporal worker: runs CallWorkflow, ChannelHealthWorkflow and their activities.
+
+``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow runs,
+with the current settings (signal-with-start: started if absent, reconfigured if running).
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,29 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.channels import ChannelActivities
+from activities.health import HealthActivities
 from activities.records import RecordActivities
 from api.app import connect_temporal
-from channels.registry import build_channels
+from callflow.circuit import CircuitPolicy
+from channels.registry import CHANNELS, build_channels
 from core.config import Settings, get_settings
 from core.logs import setup_logging
 from store.db import make_engine
 from workflows.call import CallWorkflow
+from workflows.health import ChannelHealthWorkflow
+from workflows.health_types import HEALTH_WORKFLOW_ID, HealthConfig, HealthInput
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
     engine = make_engine(settings.database_url)
-    channel_activities = ChannelActivities(build_channels(settings), engine)
+    channels = build_channels(settings)
+    channel_activities = ChannelActivities(channels, engine)
     record_activities = RecordActivities(engine)
+    health_activities = HealthActivities(channels, engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CallWorkflow],
+        workflows=[CallWorkflow, ChannelHealthWorkflow],
         activities=[
             channel_activities.place_call,
             channel_activities.hangup_call,
@@ -34,8 +44,35 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             record_activities.save_record,
             record_activities.release_line,
             record_activities.take_failover_line,
+            health_activities.probe_channels,
+            health_activities.write_routing,
+            health_activities.reconcile_leases,
         ],
         activity_executor=executor,
+    )
+
+
+def health_config(settings: Settings, channels: list[str]) -> HealthConfig:
+    policy = CircuitPolicy(
+        failures_to_open=settings.health_failures_to_open,
+        cooldown_ms=int(settings.health_cooldown_s * 1000),
+        successes_to_close=settings.health_successes_to_close,
+    )
+    return HealthConfig(channels=channels, policy=policy, interval_s=settings.health_interval_s,
+                        webhook_silence_s=settings.health_webhook_silence_s,
+                        reconcile_every_s=settings.lease_reconcile_interval_s,
+                        lease_min_age_s=min(10.0, settings.lease_reconcile_interval_s))  # fmt: skip
+
+
+async def ensure_health_workflow(client: Client, settings: Settings) -> None:
+    config = health_config(settings, list(CHANNELS))
+    await client.start_workflow(
+        ChannelHealthWorkflow.run,
+        HealthInput(config=config),
+        id=HEALTH_WORKFLOW_ID,
+        task_queue=settings.task_queue,
+        start_signal="configure",
+        start_signal_args=[config],
     )
 
 
@@ -45,6 +82,7 @@ async def main() -> None:
     client = await connect_temporal(settings)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
+        await ensure_health_workflow(client, settings)
         logging.getLogger("cc.worker").info("worker polling task queue %s", settings.task_queue)
         await worker.run()
 

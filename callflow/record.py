@@ -62,6 +62,8 @@ class CallRecord(BaseModel):
     ch_audio_url: str | None = None
     audio_url: str | None = None
     close_type: CloseType | None = None
+    # Why the recording could not be copied to our storage (set by CC, not by events).
+    recording_error: str | None = None
     # Tie-breakers that make "latest" fields order-independent; not persisted as columns.
     ch_state_rank: tuple[int, int, str] | None = None
     ch_audio_rank: tuple[int, str] | None = None

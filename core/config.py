@@ -6,6 +6,7 @@ No other module reads ``os.environ``: everything takes a ``Settings`` instance.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -66,6 +67,32 @@ class Settings(BaseSettings):
     late_event_window_s: int = 30
     # Unapplied inbox events older than this are signalled again by the worker.
     inbox_redeliver_after_s: float = 10.0
+
+    # Channel health (ChannelHealthWorkflow): one round of probes every interval; a circuit
+    # opens after K failures in a row, half-opens after the cool-down, closes after M
+    # successes. A webhook channel with live calls but no event for webhook_silence_s is
+    # suspect (the seed's "callback log health").
+    health_interval_s: float = 5.0
+    health_failures_to_open: int = 3
+    health_cooldown_s: float = 20.0
+    health_successes_to_close: int = 2
+    health_webhook_silence_s: float = 120.0
+    # Leases whose CallWorkflow is no longer running (terminated by an operator) are freed
+    # by a reconciler this often.
+    lease_reconcile_interval_s: float = 30.0
+
+    # Recordings: where CC keeps its copy ("local" directory or Aliyun "oss" via oss2), and
+    # how long a late vendor recording is waited for before the copy is given up.
+    storage_backend: Literal["local", "oss"] = "local"
+    storage_dir: str = "./var/recordings"
+    oss_endpoint: str = "http://127.0.0.1:9110"
+    oss_bucket: str = "cc-recordings"
+    oss_access_key_id: str = "oss-demo-key-id"
+    oss_access_key_secret: str = "oss-demo-key-secret"
+    oss_url_ttl_s: int = 300
+    recording_deadline_s: float = 3600.0
+    recording_retry_initial_s: float = 2.0
+    recording_retry_max_s: float = 60.0
 
     # Demo tenant created by `make run`
     demo_tenant: str = "demo"

@@ -52,8 +52,12 @@ class CallRecordRow(SQLModel, table=True):
     __tablename__ = "call_record"
     __table_args__ = (
         UniqueConstraint("tenant", "idempotency_key", name="uq_call_record_idempotency"),
-        Index("ix_call_record_tenant_created", "tenant", "created"),
+        Index("ix_call_record_tenant_created", "tenant", "created", "id"),
         Index("ix_call_record_state", "state"),
+        *(
+            Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
+            for name in ("state", "channel", "agent", "user", "caller", "called", "close_type")
+        ),
     )
 
     # RECORD.md columns
@@ -94,6 +98,8 @@ class CallRecordRow(SQLModel, table=True):
     record_audio: bool = Field(default=True)
     lease_token: int | None = Field(default=None)
     attempts: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
+    # Why the recording could not be copied to our storage (audio_url stays empty).
+    recording_error: str | None = Field(default=None, max_length=255)
 
 
 class VendorEvent(SQLModel, table=True):

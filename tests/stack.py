@@ -26,8 +26,8 @@ from core.config import Settings
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
-from tests.support import ServerThread, free_port
-from worker import build_worker
+from tests.support import ServerThread, free_port, wait_for
+from worker import build_worker, ensure_health_workflow
 from workflows.types import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-tenant-a"
@@ -77,6 +77,10 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         late_event_window_s=1,
         inbox_redeliver_after_s=1.0,
         vendor_timeout_s=2.0,
+        health_interval_s=0.5,
+        health_cooldown_s=3.0,
+        health_successes_to_close=1,
+        lease_reconcile_interval_s=2.0,
     )
 
 
@@ -130,6 +134,7 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
     with ThreadPoolExecutor(16) as executor:
         worker = build_worker(temporal_env.client, settings, executor)
         worker_task = asyncio.create_task(worker.run())
+        await ensure_health_workflow(temporal_env.client, settings)
         api = httpx.AsyncClient(
             base_url=settings.public_base_url, headers={"Authorization": f"Bearer {API_KEY}"}
         )
@@ -151,9 +156,16 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
                 server.stop()
 
 
+async def all_channels_routable(stack: Stack) -> list[dict[str, object]] | None:
+    channels: list[dict[str, object]] = (await stack.api.get("/v1/channels")).json()
+    return channels if all(c["enabled"] for c in channels) else None
+
+
 @pytest.fixture
 async def sim_faults(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The simulator's control API; faults are cleared when the test ends."""
+    """The simulator's control API; faults are cleared when the test ends, and the next test
+    starts only once health has put every channel back in routing."""
     yield stack.sim
     for sim in stack.sims.values():
         await sim.put("/_sim/faults", json={})
+    await wait_for(lambda: all_channels_routable(stack), 60, "every channel back in routing")

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord, apply_event
     from channels.base import CallEvent, PlaceCallRequest
     from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
+    from workflows.health_types import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, PlacementOutcome
     from workflows.types import (
         SA_CALL_STATE,
         SA_CHANNEL,
@@ -197,12 +198,27 @@ class CallWorkflow:
             attempt.error = str(cause or err)[:300]
             self.attempts.append(attempt)
             self._dirty = True
+            # A rejection is about this call (a bad number), not the vendor's health.
+            if error_type != REJECTED:
+                await self._report_placement(line.channel, ok=False, reason=attempt.error)
             return error_type or "unknown"
         attempt.vendor_call_id = placed.vendor_call_id
         self.attempts.append(attempt)
         self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
         self._dirty = True
+        await self._report_placement(line.channel, ok=True)
         return None
+
+    async def _report_placement(self, channel: str, ok: bool, reason: str | None = None) -> None:
+        """Tell ChannelHealthWorkflow at once; a missing health workflow must not hurt a call."""
+        if not workflow.patched("report-placement-to-health"):
+            return
+        health = workflow.get_external_workflow_handle(HEALTH_WORKFLOW_ID)
+        try:
+            await health.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel=channel, ok=ok,
+                                                                   reason=reason))  # fmt: skip
+        except Exception:  # noqa: BLE001 - not found or not reachable: routing goes on as is
+            workflow.logger.warning("health workflow not signalled (%s)", channel)
 
     async def _follow_until_closed(self) -> None:
         """Fold events until close; end the call at max_duration; watch for a silent vendor."""

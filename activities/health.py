@@ -1,0 +1,111 @@
+"""Activities of ChannelHealthWorkflow: probe the vendors, write routing, reconcile leases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from channels.base import Channel, ChannelError
+from core.types import ChannelMode
+from store import health
+from store.db import now_ms, session_scope
+from workflows.health_types import (
+    Observation,
+    ProbeInput,
+    ReconcileInput,
+    ReconcileResult,
+    Verdict,
+)
+from workflows.types import workflow_id
+
+log = logging.getLogger("cc.activities.health")
+PROBE_TIMEOUT_S = 10.0
+
+
+class HealthActivities:
+    def __init__(self, channels: dict[str, Channel], engine: Engine) -> None:
+        self._channels = channels
+        self._engine = engine
+
+    @activity.defn
+    async def probe_channels(self, inp: ProbeInput) -> list[Observation]:
+        """One round: each vendor's probe, and for webhook channels, whether events arrive."""
+        names = [name for name in inp.channels if name in self._channels]
+        probes = await asyncio.gather(*(self._probe(name) for name in names))
+        silence_ms = int(inp.webhook_silence_s * 1000)
+
+        def silent() -> dict[str, int]:
+            with Session(self._engine) as session:
+                now = now_ms()
+                return {
+                    name: health.silent_setups(session, name, silence_ms, now)
+                    for name in names
+                    if self._channels[name].mode is ChannelMode.WEBHOOK
+                }
+
+        waiting = await asyncio.to_thread(silent)
+        observations = []
+        for name, failure in zip(names, probes, strict=True):
+            if failure is None and waiting.get(name):
+                failure = f"webhooks silent: {waiting[name]} calls waiting for events"
+            observations.append(Observation(channel=name, ok=failure is None, reason=failure))
+        return observations
+
+    async def _probe(self, name: str) -> str | None:
+        try:
+            await asyncio.wait_for(self._channels[name].probe(), PROBE_TIMEOUT_S)
+        except (ChannelError, TimeoutError) as exc:
+            return f"probe failed: {exc.__class__.__name__}: {exc}"[:200]
+        return None
+
+    @activity.defn
+    def write_routing(self, verdicts: list[Verdict]) -> None:
+        with session_scope(self._engine) as session:
+            for verdict in verdicts:
+                health.write_verdict(session, verdict.channel, verdict.healthy, verdict.reason)
+        for verdict in verdicts:
+            log.warning("channel %s routing: %s (%s)", verdict.channel,
+                        "on" if verdict.healthy else "OFF", verdict.reason or "ok")  # fmt: skip
+
+    @activity.defn
+    async def reconcile_leases(self, inp: ReconcileInput) -> ReconcileResult:
+        """Free leases whose CallWorkflow is no longer running (terminated, lost, failed).
+
+        A running workflow frees its own lease at close; this catches what it never will,
+        e.g. a workflow an operator terminated from the Temporal UI.
+        """
+        leased_before = now_ms() - int(inp.min_age_s * 1000)
+
+        def held() -> list[health.HeldLease]:
+            with Session(self._engine) as session:
+                return health.held_leases(session, leased_before)
+
+        freed = []
+        for lease in await asyncio.to_thread(held):
+            if await self._running(lease.cc_call_id):
+                continue
+            if await asyncio.to_thread(self._free, lease):
+                log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
+                            lease.agent, lease.cc_call_id)  # fmt: skip
+                freed.append(lease.cc_call_id)
+        return ReconcileResult(freed=freed)
+
+    async def _running(self, cc_call_id: str) -> bool:
+        handle = activity.client().get_workflow_handle(workflow_id(cc_call_id))
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status is WorkflowExecutionStatus.RUNNING
+
+    def _free(self, lease: health.HeldLease) -> bool:
+        with session_scope(self._engine) as session:
+            return health.free_orphaned_lease(session, lease)

@@ -1,0 +1,85 @@
+"""Store side of channel health and lease reconciliation.
+
+Health writes only the verdict (``healthy``, ``reason``); the operator's override is the
+API's and is never touched here. Reconciliation finds leases that may have outlived their
+call, and frees each one under its fencing token, closing a record left open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from callflow.record import talk_seconds
+from core.types import CallState, CloseType
+from store.db import now_ms
+from store.models import AgentLine, CallRecordRow, ChannelState, VendorEvent
+from store.tenants import release_line
+
+
+def write_verdict(session: Session, name: str, healthy: bool, reason: str | None) -> None:
+    state = session.get(ChannelState, name) or ChannelState(name=name, updated=now_ms())
+    state.healthy, state.reason, state.updated = healthy, (reason or None), now_ms()
+    if state.reason is not None:
+        state.reason = state.reason[:255]
+    session.add(state)
+
+
+def silent_setups(session: Session, channel: str, silence_ms: int, now: int) -> int:
+    """Calls still being set up after ``silence_ms`` with no event from the channel since.
+
+    A call in ``init`` hears from its vendor within seconds (dialling, ringing), so such
+    calls on a channel that sent nothing at all for that long mean its webhooks are not
+    reaching us. A long talk (``conn``) is quiet by nature and is not counted.
+    """
+    cutoff = now - silence_ms
+    last_event = session.exec(
+        select(func.max(VendorEvent.received)).where(VendorEvent.channel == channel)
+    ).one()
+    if last_event is not None and last_event >= cutoff:
+        return 0
+    waiting = session.exec(
+        select(func.count())
+        .select_from(CallRecordRow)
+        .where(
+            CallRecordRow.channel == channel,
+            CallRecordRow.state == CallState.INIT.value,
+            col(CallRecordRow.call_id).is_not(None),
+            CallRecordRow.created < cutoff,
+        )
+    ).one()
+    return int(waiting)
+
+
+@dataclass(frozen=True)
+class HeldLease:
+    channel: str
+    agent: str
+    cc_call_id: str
+    token: int
+
+
+def held_leases(session: Session, leased_before: int) -> list[HeldLease]:
+    rows = session.exec(
+        select(AgentLine).where(
+            col(AgentLine.lease_call_id).is_not(None), col(AgentLine.leased_at) < leased_before
+        )
+    ).all()
+    return [HeldLease(r.channel, r.agent, r.lease_call_id or "", r.lease_token) for r in rows]
+
+
+def free_orphaned_lease(session: Session, lease: HeldLease) -> bool:
+    """Free a lease whose workflow is gone; close its record if nobody did ("other error")."""
+    freed = release_line(session, lease.channel, lease.agent, lease.cc_call_id, lease.token)
+    row = session.exec(
+        select(CallRecordRow).where(CallRecordRow.cc_call_id == lease.cc_call_id)
+    ).first()
+    if freed and row is not None and row.state != CallState.CLOSE.value:
+        now = now_ms()
+        row.state, row.close_time, row.updated = CallState.CLOSE.value, now, now
+        row.close_type = str(int(CloseType.OTHER))
+        row.duration = talk_seconds(row.conn_time, now)
+        session.add(row)
+    return freed

@@ -1,0 +1,64 @@
+"""Inputs and outputs of ChannelHealthWorkflow and its activities."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from callflow.circuit import Circuit, CircuitPolicy
+
+HEALTH_WORKFLOW_ID = "channel-health"
+# Signalled by name from CallWorkflow, which must not import the health workflow module.
+PLACEMENT_SIGNAL = "placement_outcome"
+
+
+class HealthConfig(BaseModel):
+    channels: list[str]
+    policy: CircuitPolicy = CircuitPolicy()
+    interval_s: float = 5.0
+    webhook_silence_s: float = 120.0
+    reconcile_every_s: float = 30.0
+    # A lease younger than this is never reconciled: the API leases, then starts the workflow.
+    lease_min_age_s: float = 10.0
+
+
+class PlacementOutcome(BaseModel):
+    """A CallWorkflow's word on one placing attempt: the fastest health signal there is."""
+
+    channel: str
+    ok: bool
+    reason: str | None = None
+
+
+class HealthInput(BaseModel):
+    config: HealthConfig
+    # Carried over continue-as-new.
+    circuits: dict[str, Circuit] = {}
+    pending: list[PlacementOutcome] = []
+    last_reconcile_ms: int = 0
+
+
+class ProbeInput(BaseModel):
+    channels: list[str]
+    webhook_silence_s: float
+
+
+class Observation(BaseModel):
+    """What one probe round saw of one channel."""
+
+    channel: str
+    ok: bool
+    reason: str | None = None
+
+
+class Verdict(BaseModel):
+    channel: str
+    healthy: bool  # routable: closed or half-open
+    reason: str | None = None
+
+
+class ReconcileInput(BaseModel):
+    min_age_s: float
+
+
+class ReconcileResult(BaseModel):
+    freed: list[str] = []  # CC call ids whose line was freed
