@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import Engine
 from temporalio import activity
 
+from core.logs import redact
 from store import calls, inbox, tenants
 from store.db import session_scope
 from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
@@ -44,8 +45,9 @@ class RecordActivities:
                 session, inp.line.channel, inp.line.agent, inp.cc_call_id, inp.line.token
             )
         if not freed:
+            # An e9 line id is a phone number: never logged in full.
             log.warning("line %s/%s not held by call=%s (token %s)", inp.line.channel,
-                        inp.line.agent, inp.cc_call_id, inp.line.token)  # fmt: skip
+                        redact(inp.line.agent), inp.cc_call_id, inp.line.token)  # fmt: skip
         return freed
 
     @activity.defn

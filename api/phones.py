@@ -1,10 +1,20 @@
-"""Phone numbers: parsed and validated with ``phonenumbers``, stored as E.164."""
+"""Phone numbers: parsed and validated with ``phonenumbers``, stored as E.164, and masked.
+
+Masked form: the country code and first three national digits stay, the next four become
+``****``, the last four stay: ``+8613900000002`` → ``+86139****0002``. Keys of scope
+``masked`` see customer numbers only in that form; logs never see any number in full.
+"""
 
 from __future__ import annotations
 
 import phonenumbers
 
 from api.errors import invalid_field
+from core.logs import mask_digits
+
+# Scopes that may read customer numbers in full; any other scope (``masked``, or one this
+# version does not know) sees them masked: unknown means no.
+FULL_NUMBER_SCOPES = frozenset({"full", "admin"})
 
 
 def to_e164(value: str, field: str, region: str) -> str:
@@ -19,7 +29,28 @@ def to_e164(value: str, field: str, region: str) -> str:
 
 
 def mask(number: str | None) -> str:
-    """``+8613800000002`` → ``+86138****0002``: for logs, never the full number."""
-    if not number or len(number) < 8:
-        return "****"
-    return f"{number[:-8]}****{number[-4:]}"
+    """``+8613800000002`` → ``+86138****0002``: never the full number."""
+    return mask_digits(number or "")
+
+
+def sees_full_numbers(scope: str) -> bool:
+    return scope in FULL_NUMBER_SCOPES
+
+
+def mask_in_text(text: str, number: str) -> str:
+    """``text`` with every spelling of ``number`` masked (E.164, ``%2B``-encoded, national).
+
+    The national significant number is the part every spelling shares, so masking it masks
+    them all: ``+86``/``%2B86``/``0086`` prefixes stay and the digits after match ``mask``.
+    """
+    national = _national_digits(number)
+    if len(national) < 8:
+        return text.replace(national, "****") if len(national) >= 5 else text
+    return text.replace(national, mask(national))
+
+
+def _national_digits(number: str) -> str:
+    try:
+        return str(phonenumbers.national_significant_number(phonenumbers.parse(number)))
+    except phonenumbers.NumberParseException:
+        return "".join(ch for ch in number if ch.isdigit())

@@ -1,14 +1,22 @@
-"""API models: what apps send (``CallCreate``) and what they see (``CallPublic``)."""
+"""API models: what apps send (``CallCreate``) and what they see (``CallPublic``).
+
+A view is built for a scope: a ``masked`` key gets the customer's number (``called``)
+masked wherever it shows, including inside raw vendor event bodies.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.phones import mask, mask_in_text
 from core.types import DisplayPolicy
-from store.models import CallRecordRow
+from store.models import CallRecordRow, VendorEvent
 
 
 class CallCreate(BaseModel):
@@ -62,6 +70,7 @@ class CallPublic(BaseModel):
     duration: int
     ch_audio_url: str | None
     audio_url: str | None
+    recording_error: str | None = None
     ivr_url: str | None
     ivr_text: str | None
     close_type: int | None
@@ -73,13 +82,23 @@ class CallPublic(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: CallRecordRow) -> CallPublic:
+    def from_row(cls, row: CallRecordRow, masked: bool = False) -> CallPublic:
         data: dict[str, Any] = row.model_dump()
         data["id"] = row.cc_call_id
         data["record"] = row.record_audio
         data["close_type"] = None if row.close_type is None else int(row.close_type)
         data["attempts"] = json.loads(row.attempts or "[]")
+        if masked:
+            data["called"] = mask(row.called)
+            for attempt in data["attempts"]:
+                if attempt.get("error"):
+                    attempt["error"] = mask_in_text(attempt["error"], row.called)
         return cls.model_validate(data)
+
+
+class CallPage(BaseModel):
+    items: list[CallPublic]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
 
 
 class EventPublic(BaseModel):
@@ -92,3 +111,43 @@ class EventPublic(BaseModel):
     note: str | None
     content_type: str
     body: str
+
+    @classmethod
+    def from_row(cls, row: VendorEvent, called: str, masked: bool = False) -> EventPublic:
+        event = cls.model_validate(row.model_dump())
+        if masked:
+            event.body = mask_in_text(event.body, called)
+        return event
+
+
+# RECORD.md's columns, in its order, then CC's own. ``id`` is CC's call id, as in the call
+# view (the surrogate key never leaves the database).
+EXPORT_COLUMNS = (
+    "id", "tenant", "main_num", "ext_num", "agent", "call_id", "caller", "called", "biz_data",
+    "channel", "ch_state", "state", "a_call_time", "b_call_time", "a_offhook_time",
+    "b_offhook_time", "conn_time", "close_time", "duration", "ch_audio_url", "audio_url",
+    "ivr_url", "ivr_text", "close_type", "updated", "created", "user", "display",
+)  # fmt: skip
+
+
+def export_csv(rows: Iterable[CallRecordRow], masked: bool, chunk_rows: int = 200) -> Iterator[str]:
+    """The header, then the rows as CSV text, ``chunk_rows`` rows per chunk."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    pending = 0
+    for row in rows:
+        view = CallPublic.from_row(row, masked).model_dump()
+        writer.writerow(["" if view[name] is None else view[name] for name in EXPORT_COLUMNS])
+        pending += 1
+        if pending >= chunk_rows:
+            yield _drain(buffer)
+            pending = 0
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

@@ -1,18 +1,21 @@
-"""/v1/calls: place a callback, read it live, hang it up, list its vendor events."""
+"""/v1/calls: place a callback, query and export calls, read one live, hang it up, list its
+vendor events. Every answer is scoped to the key's tenant and shaped for the key's scope."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api.deps import CallerDep, StateDep, TemporalDep
+from api.deps import Caller, CallerDep, StateDep, TemporalDep
 from api.errors import Problem
-from api.schemas import CallCreate, CallPublic, EventPublic
+from api.paging import Limit, decode_keyset, encode_keyset
+from api.phones import sees_full_numbers, to_e164
+from api.schemas import CallCreate, CallPage, CallPublic, EventPublic, export_csv
 from api.services import place_call
 from core.types import CallState
 from store import calls, inbox
@@ -22,12 +25,71 @@ from workflows.types import workflow_id
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
+MAX_MS = 2**63 - 1  # since/until are epoch ms on `created`, a bigint
+
 
 async def _own_call(state: StateDep, caller: CallerDep, call_id: str) -> CallRecordRow:
     row = await state.in_store(lambda s: calls.get_call(s, caller.tenant.id, call_id))
     if row is None:
         raise Problem(404, "not_found", "no such call")
     return row
+
+
+def _view(row: CallRecordRow, caller: Caller) -> CallPublic:
+    return CallPublic.from_row(row, masked=not sees_full_numbers(caller.scope))
+
+
+def _number(value: str | None, field: str, caller: Caller) -> str | None:
+    return None if value is None else to_e164(value, field, caller.tenant.default_region)
+
+
+def call_filter(
+    caller: CallerDep,
+    state: CallState | None = None,
+    channel: Annotated[str | None, Query(max_length=8)] = None,
+    agent: Annotated[str | None, Query(max_length=64)] = None,
+    user: Annotated[str | None, Query(max_length=64)] = None,
+    caller_number: Annotated[str | None, Query(alias="caller", max_length=32)] = None,
+    called: Annotated[str | None, Query(max_length=32)] = None,
+    close_type: Annotated[int | None, Query(ge=0, le=255)] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created >= since")] = None,
+    until: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created < until")] = None,
+) -> calls.CallFilter:
+    return calls.CallFilter(
+        tenant=caller.tenant.id, state=state.value if state else None, channel=channel,
+        agent=agent, user=user, caller=_number(caller_number, "caller", caller),
+        called=_number(called, "called", caller),
+        close_type=None if close_type is None else str(close_type), since=since, until=until,
+    )  # fmt: skip
+
+
+CallFilterDep = Annotated[calls.CallFilter, Depends(call_filter)]
+
+
+@router.get("", response_model=CallPage)
+async def list_calls(
+    flt: CallFilterDep, state: StateDep, caller: CallerDep, limit: Limit = 50,
+    cursor: str | None = None,
+) -> CallPage:  # fmt: skip
+    """The tenant's calls, newest first (created, then id, descending); keyset-paged."""
+    after = decode_keyset(cursor)
+    page = await state.in_store(lambda s: calls.query_calls(s, flt, after, limit))
+    return CallPage(
+        items=[_view(row, caller) for row in page.rows],
+        next_cursor=None if page.next is None else encode_keyset(page.next),
+    )
+
+
+# Declared before /{call_id}: otherwise "export.csv" would be taken for a call id.
+@router.get("/export.csv", response_class=StreamingResponse)
+async def export_calls(flt: CallFilterDep, state: StateDep, caller: CallerDep) -> Response:
+    """Every call the same filters select, newest first, streamed as CSV (RECORD.md names)."""
+    rows = calls.iter_calls(state.engine, flt)
+    return StreamingResponse(
+        export_csv(rows, masked=not sees_full_numbers(caller.scope)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
+    )
 
 
 @router.post("", status_code=201, response_model=CallPublic)
@@ -39,7 +101,7 @@ async def create_call(
     idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
 ) -> Response:
     placement = await place_call(state, temporal, caller, body, idempotency_key)
-    view = CallPublic.from_row(placement.row)
+    view = _view(placement.row, caller)
     return JSONResponse(
         view.model_dump(mode="json"),
         status_code=201 if placement.created else 200,
@@ -49,7 +111,7 @@ async def create_call(
 
 @router.get("/{call_id}", response_model=CallPublic)
 async def get_call(call_id: str, state: StateDep, caller: CallerDep) -> CallPublic:
-    return CallPublic.from_row(await _own_call(state, caller, call_id))
+    return _view(await _own_call(state, caller, call_id), caller)
 
 
 @router.post("/{call_id}/hangup", status_code=202, response_model=CallPublic)
@@ -70,11 +132,13 @@ async def hangup_call(
         raise
     except RPCError as exc:
         raise Problem(409, "already_closed", "the call is no longer running") from exc
-    return CallPublic.from_row(row)
+    return _view(row, caller)
 
 
 @router.get("/{call_id}/events", response_model=list[EventPublic])
 async def call_events(call_id: str, state: StateDep, caller: CallerDep) -> list[EventPublic]:
-    await _own_call(state, caller, call_id)
+    """The raw vendor events stored for the call, oldest first, each with ``applied``."""
+    call = await _own_call(state, caller, call_id)
     rows = await state.in_store(lambda s: inbox.events_for_call(s, call_id))
-    return [EventPublic.model_validate(r.model_dump()) for r in rows]
+    masked = not sees_full_numbers(caller.scope)
+    return [EventPublic.from_row(row, call.called, masked) for row in rows]
