@@ -15,12 +15,14 @@ from temporalio.worker import Worker
 
 from activities.channels import ChannelActivities
 from activities.health import HealthActivities
+from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
 from api.app import connect_temporal
 from callflow.circuit import CircuitPolicy
 from channels.registry import CHANNELS, build_channels
 from core.config import Settings, get_settings
 from core.logs import setup_logging
+from storage import build_store
 from store.db import make_engine
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
@@ -33,6 +35,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     channel_activities = ChannelActivities(channels, engine)
     record_activities = RecordActivities(engine)
     health_activities = HealthActivities(channels, engine)
+    recording_activities = RecordingActivities(channels, build_store(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -47,6 +50,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             health_activities.probe_channels,
             health_activities.write_routing,
             health_activities.reconcile_leases,
+            recording_activities.copy_recording,
         ],
         activity_executor=executor,
     )

@@ -13,10 +13,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.deps import AppState
 from api.errors import install_error_handlers
-from api.routes import calls, channels, lines, ops, webhooks
+from api.routes import calls, channels, lines, ops, recordings, webhooks
 from channels.registry import build_channels
 from core.config import Settings, get_settings
+from core.logs import install_redaction
 from intake.delivery import redeliver_pending
+from storage import build_store
 from store.db import make_engine
 
 log = logging.getLogger("cc.api")
@@ -56,6 +58,7 @@ async def _redeliver_forever(state: AppState, every_s: float = 5.0) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_redaction()  # uvicorn's access lines carry query strings (?called=...)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             engine=make_engine(settings.database_url),
             channels=build_channels(settings),
+            recordings=build_store(settings),
         )
         app.state.cc = state
         tasks = [
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(calls.router)
+    app.include_router(recordings.router)
     app.include_router(lines.router)
     app.include_router(channels.router)
     app.include_router(webhooks.router)

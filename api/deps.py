@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api.errors import Problem
 from channels.base import Channel
 from core.config import Settings
+from storage import RecordingStore
 from store import tenants
 from store.models import Tenant
 
@@ -26,6 +27,7 @@ class AppState:
     settings: Settings
     engine: Engine
     channels: dict[str, Channel]
+    recordings: RecordingStore
     temporal: Client | None = None
 
     async def in_store(self, fn: Callable[[Session], T]) -> T:

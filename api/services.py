@@ -37,6 +37,7 @@ from workflows.types import (
     CallTimers,
     LineLease,
     PollTimers,
+    RecordingTimers,
     Routing,
     lease_of,
     workflow_id,
@@ -152,6 +153,11 @@ async def _start_workflow(
         hangup_wait_s=settings.watchdog_hangup_wait_s,
         late_event_window_s=settings.late_event_window_s,
     )
+    recording = RecordingTimers(
+        deadline_s=settings.recording_deadline_s,
+        retry_initial_s=settings.recording_retry_initial_s,
+        retry_max_s=settings.recording_retry_max_s,
+    )
     poll = PollTimers(
         interval_s=settings.poll_interval_s,
         max_interval_s=settings.poll_max_interval_s,
@@ -167,6 +173,7 @@ async def _start_workflow(
                 max_duration_s=row.max_duration,
                 routing=routing,
                 poll=poll,
+                recording=recording,
                 record_audio=row.record_audio,
                 timers=timers,
             ),  # fmt: skip

@@ -6,9 +6,12 @@ Vendor quirks stay in ``channels/<vendor>.py``; everything above this module see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
 from pydantic import BaseModel
 
 from core.types import ChannelMode, CloseType, EventKind
@@ -93,6 +96,65 @@ class MalformedEvent(ChannelError):
     """A webhook body the adapter cannot read: answered 400."""
 
 
+class RecordingNotReady(ChannelError):
+    """The vendor has no file yet (404): vendors publish recordings late, so ask again later."""
+
+    retryable = True
+
+
+class RecordingUnavailable(ChannelError):
+    """The link is expired, forbidden or gone: asking again will not help."""
+
+
+@dataclass
+class Recording:
+    """An open vendor recording: its media type and its bytes, read as they arrive."""
+
+    content_type: str
+    chunks: AsyncIterator[bytes]
+    length: int | None = None  # the vendor's Content-Length, when it sent one
+
+
+@contextlib.asynccontextmanager
+async def stream_recording(
+    http: httpx.AsyncClient,
+    url: str,
+    vendor: str,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> AsyncIterator[Recording]:
+    """GET ``url`` as a stream and map the answer to the typed recording errors.
+
+    Shared by the adapters; what differs per vendor (auth, redirects) is passed in or done
+    by the adapter before calling this. Redirects are never followed here: a vendor that
+    redirects does so on purpose and its adapter decides what to send to the new address.
+    """
+    try:
+        async with http.stream(
+            "GET", url, headers=headers, auth=auth, follow_redirects=False
+        ) as response:
+            raise_for_recording(response, vendor)
+            length = response.headers.get("content-length", "")
+            yield Recording(
+                content_type=response.headers.get("content-type", "audio/wav"),
+                chunks=response.aiter_bytes(),
+                length=int(length) if length.isdigit() else None,
+            )
+    except httpx.TransportError as exc:
+        raise VendorNetworkError(f"{vendor} recording: {exc.__class__.__name__}") from exc
+
+
+def raise_for_recording(response: httpx.Response, vendor: str) -> None:
+    """404 is "not yet" (retry); 5xx/429 a vendor fault (retry); other 4xx is final."""
+    status = response.status_code
+    if status == 404:
+        raise RecordingNotReady(f"{vendor} recording: not ready (HTTP 404)")
+    if status == 429 or status >= 500:
+        raise VendorServerError(f"{vendor} recording: HTTP {status}")
+    if status >= 300:
+        raise RecordingUnavailable(f"{vendor} recording: HTTP {status}")
+
+
 class Channel(Protocol):
     name: str
     mode: ChannelMode
@@ -122,6 +184,14 @@ class Channel(Protocol):
         ...
 
     def webhook_ack(self) -> dict[str, str]: ...
+
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
+        """Stream the recording at ``url`` (from a hangup/recording_ready event).
+
+        Raises ``RecordingNotReady`` while the vendor answers 404 and ``RecordingUnavailable``
+        when the link is expired or forbidden.
+        """
+        ...
 
     async def aclose(self) -> None: ...
 

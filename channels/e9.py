@@ -7,6 +7,7 @@ Modelled on Chinese CPaaS callback APIs (e.g. Cloopen); see VENDORS.md. Vendor t
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,9 +24,11 @@ from channels.base import (
     MalformedEvent,
     PlaceCallRequest,
     PlacedCall,
+    Recording,
     VendorNetworkError,
     VendorRejected,
     VendorServerError,
+    stream_recording,
 )
 from core.types import ChannelMode, CloseType, EventKind
 
@@ -163,6 +166,10 @@ class E9Channel:
         if code != OK:
             raise VendorRejected(code, str(answer.get("statusMsg", "")))
         return answer
+
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
+        # ``recordurl`` is a plain unauthenticated GET: 404 until ready, 410 once expired.
+        return stream_recording(self._http, url, "e9")
 
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         timestamp = headers.get("x-e9-timestamp", "")

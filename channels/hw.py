@@ -9,12 +9,13 @@ identified by userData and sessionId); the ``fee`` event is the CDR and the last
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -28,9 +29,13 @@ from channels.base import (
     PlaceCallRequest,
     PlacedCall,
     PollBatch,
+    Recording,
+    RecordingUnavailable,
     VendorNetworkError,
     VendorRejected,
     VendorServerError,
+    raise_for_recording,
+    stream_recording,
 )
 from core.types import ChannelMode, CloseType, EventKind
 
@@ -219,6 +224,25 @@ class HwChannel:
             url = f"{self._base}{RECORDING}?{query}"
             events.append(make(EventKind.RECORDING_READY, end, "fee:recording", recording_url=url))
         return events
+
+    @contextlib.asynccontextmanager
+    async def open_recording(self, url: str) -> AsyncIterator[Recording]:
+        """The provision URL (AKSK-signed) answers 301 to a short-lived download URL.
+
+        The download URL is fetched fresh on every attempt (it expires) and without our
+        AKSK headers: it is signed by the vendor and may live on another host.
+        """
+        headers = aksk_headers(self._app_key, self._app_secret)
+        try:
+            response = await self._http.get(url, headers=headers, follow_redirects=False)
+        except httpx.TransportError as exc:
+            raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
+        location = response.headers.get("location")
+        if not (response.is_redirect and location):
+            raise_for_recording(response, "hw")
+            raise RecordingUnavailable(f"hw recording: HTTP {response.status_code}, no redirect")
+        async with stream_recording(self._http, str(response.url.join(location)), "hw") as rec:
+            yield rec
 
     async def _call(
         self, method: str, path: str, json_body: Body = None, params: Params = None

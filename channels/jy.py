@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hmac
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -24,9 +25,11 @@ from channels.base import (
     MalformedEvent,
     PlaceCallRequest,
     PlacedCall,
+    Recording,
     VendorNetworkError,
     VendorRejected,
     VendorServerError,
+    stream_recording,
 )
 from core.types import ChannelMode, CloseType, EventKind
 
@@ -67,6 +70,8 @@ class JyChannel:
 
     def __init__(self, base_url: str, account_sid: str, auth_token: str, status_url: str,
                  timeout_s: float = 5.0) -> None:  # fmt: skip
+        self._base = base_url.rstrip("/")
+        self._credentials = (account_sid, auth_token)
         self._token = auth_token
         self._status_url = status_url
         self._root = f"/2010-04-01/Accounts/{account_sid}"
@@ -140,6 +145,15 @@ class JyChannel:
                 str(answer.get("code", response.status_code)), str(answer.get("message", ""))
             )
         return answer
+
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
+        """``RecordingUrl`` + ``.wav`` (added when the event was parsed), with HTTP Basic.
+
+        The account's credentials go only to the vendor's own host, never to another
+        address a callback might name.
+        """
+        own_host = urlsplit(url).netloc == urlsplit(self._base).netloc
+        return stream_recording(self._http, url, "jy", auth=self._credentials if own_host else None)
 
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)

@@ -242,8 +242,10 @@ def simulator_app(title: str, simulator: VendorSimulator) -> FastAPI:
 
     app = FastAPI(title=title, lifespan=lifespan)
     install_request_log(app, simulator.sim)
-    app.include_router(simulator.router())
+    # Control routes first: a vendor's catch-all route (OSS's /{bucket}/{key}) must not
+    # swallow /_sim/....
     app.include_router(control_router(simulator.sim, simulator.calls_view))
+    app.include_router(simulator.router())
     return app
 
 

@@ -81,6 +81,10 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         health_cooldown_s=3.0,
         health_successes_to_close=1,
         lease_reconcile_interval_s=2.0,
+        storage_dir=str(tmp / "recordings"),
+        recording_deadline_s=8,
+        recording_retry_initial_s=0.2,
+        recording_retry_max_s=1.0,
     )
 
 

@@ -18,6 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.channels import NETWORK_ERROR, REJECTED, ChannelActivities
+    from activities.recordings import (
+        NON_RETRYABLE,
+        CopyRecordingInput,
+        RecordingActivities,
+    )
     from activities.records import RecordActivities
     from callflow.record import CallRecord, apply_event
     from channels.base import CallEvent, PlaceCallRequest
@@ -103,6 +108,7 @@ class CallWorkflow:
         await self._stop_polling()
         await self._save()
         await self._release_line()
+        await self._copy_recording()
         await self._accept_late_events()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.record
@@ -315,6 +321,61 @@ class CallWorkflow:
             dedupe_key=reason,
         )
         self.record = apply_event(self.record, event)
+        self._dirty = True
+
+    async def _copy_recording(self) -> None:
+        """Copy the vendor's recording to our storage; a failure is noted, never fatal.
+
+        The URL may come after the close (a CDR, a separate callback): wait for it for the
+        late-event window. The vendor answers 404 until it has published the file; the
+        RetryPolicy keeps asking, with back-off, until the deadline.
+        """
+        if not self._inp.record_audio or self.record.conn_time is None:
+            return  # nothing recorded: no bridge, no talk
+        if not workflow.patched("copy-recording"):
+            return  # a call that closed before this step existed
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self.record.ch_audio_url is not None,
+                timeout=timedelta(seconds=self._inp.timers.late_event_window_s),
+            )
+        rec, timers = self.record, self._inp.recording
+        if rec.ch_audio_url is None:
+            self._note_recording_error("the vendor reported no recording")
+            return
+        try:
+            copied = await workflow.execute_activity_method(
+                RecordingActivities.copy_recording,
+                CopyRecordingInput(
+                    channel=rec.channel,
+                    tenant=rec.tenant,
+                    cc_call_id=rec.cc_call_id,
+                    created=rec.created,
+                    url=rec.ch_audio_url,
+                ),  # fmt: skip
+                schedule_to_close_timeout=timedelta(seconds=timers.deadline_s),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=timers.retry_initial_s),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=timers.retry_max_s),
+                    non_retryable_error_types=list(NON_RETRYABLE),
+                ),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+            self._note_recording_error(f"{kind}: {cause or err}")
+            return
+        self.record = self.record.model_copy(update={"audio_url": copied.audio_url})
+        self._dirty = True
+        await self._save()
+
+    def _note_recording_error(self, reason: str) -> None:
+        workflow.logger.error("recording not copied tenant=%s call=%s: %s", self.record.tenant,
+                              self.record.cc_call_id, reason)  # fmt: skip
+        self.record = self.record.model_copy(update={"recording_error": reason[:255]})
         self._dirty = True
 
     async def _accept_late_events(self) -> None:

@@ -54,6 +54,14 @@ class PollTimers(BaseModel):
     after_close_s: float = 10.0
 
 
+class RecordingTimers(BaseModel):
+    """How long a late vendor recording is waited for (the copy's RetryPolicy)."""
+
+    deadline_s: float = 3600.0
+    retry_initial_s: float = 2.0
+    retry_max_s: float = 60.0
+
+
 class Routing(BaseModel):
     """What the workflow needs to pick another line if placing the call fails."""
 
@@ -72,6 +80,7 @@ class CallInput(BaseModel):
     record_audio: bool = True
     timers: CallTimers = CallTimers()
     poll: PollTimers = PollTimers()
+    recording: RecordingTimers = RecordingTimers()
 
 
 class Attempt(BaseModel):

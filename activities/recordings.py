@@ -1,0 +1,138 @@
+"""The recording activity: copy a vendor's recording into CC's own storage.
+
+Vendors publish recordings late and expire them, so the copy is made once the call has
+closed and retried by the workflow's RetryPolicy while the vendor still answers 404
+(``RecordingNotReady``), until the deadline in settings. Whatever else goes wrong is either
+worth another try (vendor or storage hiccup, a short or mismatched copy) or final (the link
+is expired or forbidden); the error ``type`` says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
+from storage import RecordingStore, StorageError, canonical_content_type, extension_for
+
+log = logging.getLogger("cc.activities.recordings")
+
+# Error types the workflow's RetryPolicy and the recorded ``recording_error`` rely on.
+NOT_READY = "RecordingNotReady"  # retryable: the vendor has not published it yet
+UNAVAILABLE = "RecordingUnavailable"  # final: expired, forbidden, gone
+UNKNOWN_CHANNEL = "UnknownChannel"  # final
+VENDOR_ERROR = "RecordingVendorError"  # retryable: 5xx, 429, network
+INCOMPLETE = "RecordingIncomplete"  # retryable: fewer bytes than the vendor announced
+STORE_FAILED = "RecordingStoreFailed"  # retryable: the object store refused or failed
+MISMATCH = "RecordingMismatch"  # retryable: what was stored is not what was downloaded
+NON_RETRYABLE = (UNAVAILABLE, UNKNOWN_CHANNEL)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class CopyRecordingInput(BaseModel):
+    channel: str
+    tenant: str
+    cc_call_id: str
+    created: int  # the call's creation, epoch ms UTC: it dates the storage key
+    url: str  # the vendor's recording URL (the record's ch_audio_url)
+
+
+class CopyRecordingResult(BaseModel):
+    audio_url: str  # the stable reference of CC's copy, e.g. local:<key> or oss://bucket/key
+    size: int
+    content_type: str
+
+
+def recording_key(tenant: str, cc_call_id: str, created_ms: int, extension: str) -> str:
+    """``<tenant>/<yyyy>/<mm>/<dd>/<call id>.<ext>``, dated by the call's creation (UTC)."""
+    day = datetime.fromtimestamp(created_ms / 1000, UTC).strftime("%Y/%m/%d")
+    return f"{_UNSAFE.sub('_', tenant)}/{day}/{_UNSAFE.sub('_', cc_call_id)}.{extension}"
+
+
+class RecordingActivities:
+    def __init__(self, channels: dict[str, Channel], store: RecordingStore) -> None:
+        self._channels = channels
+        self._store = store
+
+    @activity.defn
+    async def copy_recording(self, inp: CopyRecordingInput) -> CopyRecordingResult:
+        channel = self._channels.get(inp.channel)
+        if channel is None:
+            raise _failed(inp, f"unknown channel {inp.channel}", UNKNOWN_CHANNEL)
+        workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="cc-recording-"))
+        try:
+            spooled = workdir / "recording"
+            size, content_type = await self._download(channel, inp, spooled)
+            key = recording_key(
+                inp.tenant, inp.cc_call_id, inp.created, extension_for(content_type)
+            )
+            try:
+                stored = await self._store.put(key, spooled, content_type)
+            except StorageError as exc:
+                raise _failed(inp, f"storing {key} failed: {exc}", STORE_FAILED) from exc
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if stored.size != size or canonical_content_type(stored.content_type) != content_type:
+            raise _failed(inp, f"stored {stored.size} B {stored.content_type}, downloaded "
+                          f"{size} B {content_type}", MISMATCH)  # fmt: skip
+        log.info("recording copied tenant=%s call=%s key=%s size=%d", inp.tenant,
+                 inp.cc_call_id, key, size)  # fmt: skip
+        return CopyRecordingResult(audio_url=stored.url, size=size, content_type=content_type)
+
+    async def _download(
+        self, channel: Channel, inp: CopyRecordingInput, target: Path
+    ) -> tuple[int, str]:
+        """Stream the vendor's file to ``target``; returns its size and canonical media type."""
+        try:
+            async with channel.open_recording(inp.url) as recording:
+                content_type = canonical_content_type(recording.content_type)
+                size = await _spool(recording.chunks, target)
+                announced = recording.length
+        except RecordingNotReady as exc:
+            # Expected for a while after every hang-up: not alert-worthy on its own.
+            log.info("recording not ready tenant=%s call=%s attempt=%d", inp.tenant,
+                     inp.cc_call_id, activity.info().attempt)  # fmt: skip
+            raise ApplicationError(str(exc), type=NOT_READY) from exc
+        except RecordingUnavailable as exc:
+            raise _failed(inp, str(exc), UNAVAILABLE, final=True) from exc
+        except ChannelError as exc:
+            raise _failed(inp, str(exc), VENDOR_ERROR) from exc
+        if size == 0 or (announced is not None and announced != size):
+            raise _failed(inp, f"downloaded {size} B of {announced} B", INCOMPLETE)
+        return size, content_type
+
+
+async def _spool(chunks: AsyncIterator[bytes], target: Path) -> int:
+    """Write the chunks to ``target`` as they arrive (never the whole file in memory)."""
+    handle: BinaryIO = await asyncio.to_thread(target.open, "wb")
+    size = 0
+    try:
+        async for chunk in chunks:
+            await asyncio.to_thread(handle.write, chunk)
+            size += len(chunk)
+            activity.heartbeat(size)
+    finally:
+        await asyncio.to_thread(handle.close)
+    return size
+
+
+def _failed(
+    inp: CopyRecordingInput, reason: str, kind: str, final: bool = False
+) -> ApplicationError:
+    """Log an alert-worthy line (tenant and call id, never numbers) and build the error."""
+    level = logging.ERROR if final or kind in NON_RETRYABLE else logging.WARNING
+    log.log(level, "recording copy failed tenant=%s call=%s channel=%s type=%s: %s",
+            inp.tenant, inp.cc_call_id, inp.channel, kind, reason)  # fmt: skip
+    return ApplicationError(reason, type=kind, non_retryable=final or kind in NON_RETRYABLE)

@@ -1,0 +1,36 @@
+"""Where CC keeps its own copy of call recordings (vendors expire theirs)."""
+
+from __future__ import annotations
+
+from core.config import Settings
+from storage.base import (
+    RecordingStore,
+    StorageError,
+    StoredObject,
+    canonical_content_type,
+    extension_for,
+)
+from storage.local import LocalStore
+from storage.oss import OssStore
+
+__all__ = [
+    "LocalStore",
+    "OssStore",
+    "RecordingStore",
+    "StorageError",
+    "StoredObject",
+    "build_store",
+    "canonical_content_type",
+    "extension_for",
+]
+
+
+def build_store(settings: Settings) -> RecordingStore:
+    if settings.storage_backend == "oss":
+        return OssStore(
+            settings.oss_endpoint,
+            settings.oss_bucket,
+            settings.oss_access_key_id,
+            settings.oss_access_key_secret,
+        )
+    return LocalStore(settings.storage_dir)

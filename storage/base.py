@@ -1,0 +1,89 @@
+"""The one small interface every recording store implements, and what it returns.
+
+A stored recording is referred to by a stable URL-like reference (``local:<key>`` or
+``oss://<bucket>/<key>``) kept in the call record's ``audio_url``; only the store that
+wrote it turns it back into bytes or a signed link, so a signed (expiring) URL is never
+persisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_CONTENT_TYPE = "audio/wav"
+DEFAULT_EXTENSION = "wav"
+
+# Media types vendors use for the same audio, and the one name we store them under.
+_CANONICAL_TYPES = {
+    "audio/wav": "audio/wav",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/mpeg": "audio/mpeg",
+    "audio/mp3": "audio/mpeg",
+    "audio/ogg": "audio/ogg",
+    "audio/amr": "audio/amr",
+}
+_EXTENSIONS = {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/amr": "amr"}
+_TYPES_BY_EXTENSION = {ext: media for media, ext in _EXTENSIONS.items()}
+
+
+def canonical_content_type(value: str | None) -> str:
+    """``audio/x-wav; charset=…`` → ``audio/wav``; unknown types are kept as sent, bare."""
+    bare = (value or "").split(";", 1)[0].strip().lower()
+    if not bare or bare == "application/octet-stream":
+        return DEFAULT_CONTENT_TYPE  # vendors that do not say send WAV (VENDORS.md)
+    return _CANONICAL_TYPES.get(bare, bare)
+
+
+def extension_for(content_type: str) -> str:
+    return _EXTENSIONS.get(canonical_content_type(content_type), DEFAULT_EXTENSION)
+
+
+def content_type_for(key: str) -> str:
+    """The media type a key's extension stands for (the local store keeps no metadata)."""
+    return _TYPES_BY_EXTENSION.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    content_type: str
+    url: str  # the stable reference kept in ``audio_url``
+
+
+class StorageError(Exception):
+    """The store refused or failed a write or read (network, auth, disk)."""
+
+
+class RecordingStore(Protocol):
+    async def put(self, key: str, source: Path, content_type: str) -> StoredObject:
+        """Store the file at ``source`` under ``key``, replacing any earlier copy whole."""
+        ...
+
+    async def head(self, key: str) -> StoredObject | None:
+        """What is stored under ``key`` (size, media type), or None when nothing is."""
+        ...
+
+    def read(self, key: str) -> AsyncIterator[bytes]:
+        """The stored bytes, in chunks; raises ``StorageError`` when the object is missing."""
+        ...
+
+    async def signed_url(self, key: str, ttl_s: int) -> str | None:
+        """A short-lived link a client can GET without credentials, or None when the
+        store cannot make one (then the API serves the bytes itself)."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    def reference(self, key: str) -> str:
+        """The stable reference of ``key`` in this store (what ``audio_url`` holds)."""
+        ...
+
+    def key_of(self, reference: str) -> str | None:
+        """The key a reference names, or None when it belongs to another store."""
+        ...
