@@ -78,7 +78,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         inbox_redeliver_after_s=1.0,
         vendor_timeout_s=2.0,
         health_interval_s=0.5,
-        health_cooldown_s=3.0,
+        health_cooldown_s=8.0,
         health_successes_to_close=1,
         lease_reconcile_interval_s=2.0,
         storage_dir=str(tmp / "recordings"),

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.channels import NETWORK_ERROR, REJECTED, ChannelActivities
@@ -204,9 +204,14 @@ class CallWorkflow:
             attempt.error = str(cause or err)[:300]
             self.attempts.append(attempt)
             self._dirty = True
-            # A rejection is about this call (a bad number), not the vendor's health.
+            # A rejection is about this call (a bad number), not the vendor's health. Every
+            # request the retries made failed, and each counts: one call is enough evidence.
             if error_type != REJECTED:
-                await self._report_placement(line.channel, ok=False, reason=attempt.error)
+                tries = VENDOR_RETRY.maximum_attempts
+                if err.retry_state is not RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                    tries = 1
+                await self._report_placement(line.channel, ok=False, reason=attempt.error,
+                                             tries=tries)  # fmt: skip
             return error_type or "unknown"
         attempt.vendor_call_id = placed.vendor_call_id
         self.attempts.append(attempt)
@@ -215,14 +220,16 @@ class CallWorkflow:
         await self._report_placement(line.channel, ok=True)
         return None
 
-    async def _report_placement(self, channel: str, ok: bool, reason: str | None = None) -> None:
+    async def _report_placement(
+        self, channel: str, ok: bool, reason: str | None = None, tries: int = 1
+    ) -> None:
         """Tell ChannelHealthWorkflow at once; a missing health workflow must not hurt a call."""
         if not workflow.patched("report-placement-to-health"):
             return
         health = workflow.get_external_workflow_handle(HEALTH_WORKFLOW_ID)
         try:
-            await health.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel=channel, ok=ok,
-                                                                   reason=reason))  # fmt: skip
+            outcome = PlacementOutcome(channel=channel, ok=ok, reason=reason, tries=tries)
+            await health.signal(PLACEMENT_SIGNAL, outcome)
         except Exception:  # noqa: BLE001 - not found or not reachable: routing goes on as is
             workflow.logger.warning("health workflow not signalled (%s)", channel)
 

@@ -102,7 +102,8 @@ class ChannelHealthWorkflow:
         pending, self._pending = self._pending, []
         for outcome in pending:
             reason = None if outcome.ok else f"placing calls fails: {outcome.reason}"
-            self._observe(outcome.channel, outcome.ok, reason, decisive=True)
+            for _ in range(1 if outcome.ok else max(1, outcome.tries)):
+                self._observe(outcome.channel, outcome.ok, reason, decisive=True)
 
     async def _probe_round(self) -> None:
         try:

@@ -27,6 +27,7 @@ class PlacementOutcome(BaseModel):
     channel: str
     ok: bool
     reason: str | None = None
+    tries: int = 1  # vendor requests behind this outcome (a failure after retries: all of them)
 
 
 class HealthInput(BaseModel):

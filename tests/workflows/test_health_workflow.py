@@ -113,10 +113,13 @@ async def test_placement_failures_open_then_cooldown_and_probes_close(
         await wait_for(lambda: _async(len(vendors.written) == 2), 20, "first verdicts")
         assert all(v.healthy for v in vendors.written.values())
 
-        for _ in range(3):
-            failure = PlacementOutcome(channel="e9", ok=False, reason="HTTP 500")
-            await handle.signal(PLACEMENT_SIGNAL, failure)
-        opened = await reaches(handle, "e9", CircuitState.OPEN)
+        failure = PlacementOutcome(channel="e9", ok=False, reason="HTTP 500")
+        await handle.signal(PLACEMENT_SIGNAL, failure)
+        await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=True))
+        assert (await circuit(handle, "e9")).state is CircuitState.CLOSED  # a success resets
+        await handle.signal(PLACEMENT_SIGNAL, failure)
+        await handle.signal(PLACEMENT_SIGNAL, failure.model_copy(update={"tries": 2}))
+        opened = await reaches(handle, "e9", CircuitState.OPEN)  # 1 + 2 requests in a row
         assert opened.failures == 3 and opened.reason == "placing calls fails: HTTP 500"
         await wait_for(lambda: _async(not vendors.written["e9"].healthy), 20, "e9 written off")
         assert vendors.written["hw"].healthy  # the other channel is untouched
