@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -53,6 +54,10 @@ def start(
     # A session of its own: Ctrl-C reaches only this script, which stops children in order.
     child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
     children.append((name, child))
+
+
+def local_address(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost")
 
 
 def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
@@ -128,6 +133,8 @@ def main() -> None:
         asyncio.run(wait_temporal(settings))
         for name, spec in CHANNELS.items():
             start(f"sim-{name}", [python, "-m", spec.simulator], children)
+        if settings.storage_backend == "oss" and local_address(settings.oss_endpoint):
+            start("sim-oss", [python, "-m", "simulators.oss"], children)
         start("worker", [python, "worker.py"], children)
         uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
         start("api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)],
