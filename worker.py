@@ -65,7 +65,7 @@ def health_config(settings: Settings, channels: list[str]) -> HealthConfig:
     return HealthConfig(channels=channels, policy=policy, interval_s=settings.health_interval_s,
                         webhook_silence_s=settings.health_webhook_silence_s,
                         reconcile_every_s=settings.lease_reconcile_interval_s,
-                        lease_min_age_s=min(10.0, settings.lease_reconcile_interval_s))  # fmt: skip
+                        lease_min_age_s=settings.lease_min_age_s)  # fmt: skip
 
 
 async def ensure_health_workflow(client: Client, settings: Settings) -> None:

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from channels.base import Channel, ChannelError
+from core.logs import redact
 from core.types import ChannelMode
 from store import health
 from store.db import now_ms, session_scope
@@ -62,6 +63,9 @@ class HealthActivities:
             await asyncio.wait_for(self._channels[name].probe(), PROBE_TIMEOUT_S)
         except (ChannelError, TimeoutError) as exc:
             return f"probe failed: {exc.__class__.__name__}: {exc}"[:200]
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the round
+            log.exception("probe of %s raised", name)
+            return f"probe failed: {exc.__class__.__name__}"
         return None
 
     @activity.defn
@@ -90,11 +94,24 @@ class HealthActivities:
         for lease in await asyncio.to_thread(held):
             if await self._running(lease.cc_call_id):
                 continue
+            await self._hang_up(lease)
             if await asyncio.to_thread(self._free, lease):
                 log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
-                            lease.agent, lease.cc_call_id)  # fmt: skip
+                            redact(lease.agent), lease.cc_call_id)  # fmt: skip
                 freed.append(lease.cc_call_id)
         return ReconcileResult(freed=freed)
+
+    async def _hang_up(self, lease: health.HeldLease) -> None:
+        """Nobody watches this call any more: make sure the vendor ends it before the line
+        is given to the next call (best effort; an ended call's hang-up just fails)."""
+        channel = self._channels.get(lease.channel)
+        if channel is None or lease.vendor_call_id is None or not lease.live:
+            return
+        try:
+            await channel.hangup(lease.vendor_call_id)
+        except ChannelError as exc:
+            log.info("orphaned call=%s not hung up at %s: %s", lease.cc_call_id, lease.channel,
+                     exc)  # fmt: skip
 
     async def _running(self, cc_call_id: str) -> bool:
         handle = activity.client().get_workflow_handle(workflow_id(cc_call_id))

@@ -10,6 +10,7 @@ is expired or forbidden); the error ``type`` says which.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
@@ -19,40 +20,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
-from storage import RecordingStore, StorageError, canonical_content_type, extension_for
+from storage import (
+    RecordingStore,
+    StorageError,
+    canonical_content_type,
+    extension_for,
+    is_supported,
+)
+from workflows.types import NON_RETRYABLE_RECORDING_ERRORS as NON_RETRYABLE
+from workflows.types import RECORDING_UNAVAILABLE as UNAVAILABLE
+from workflows.types import UNKNOWN_CHANNEL, CopyRecordingInput, CopyRecordingResult
 
 log = logging.getLogger("cc.activities.recordings")
 
-# Error types the workflow's RetryPolicy and the recorded ``recording_error`` rely on.
 NOT_READY = "RecordingNotReady"  # retryable: the vendor has not published it yet
-UNAVAILABLE = "RecordingUnavailable"  # final: expired, forbidden, gone
-UNKNOWN_CHANNEL = "UnknownChannel"  # final
 VENDOR_ERROR = "RecordingVendorError"  # retryable: 5xx, 429, network
 INCOMPLETE = "RecordingIncomplete"  # retryable: fewer bytes than the vendor announced
 STORE_FAILED = "RecordingStoreFailed"  # retryable: the object store refused or failed
 MISMATCH = "RecordingMismatch"  # retryable: what was stored is not what was downloaded
-NON_RETRYABLE = (UNAVAILABLE, UNKNOWN_CHANNEL)
+HEARTBEAT_EVERY_S = 10.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class CopyRecordingInput(BaseModel):
-    channel: str
-    tenant: str
-    cc_call_id: str
-    created: int  # the call's creation, epoch ms UTC: it dates the storage key
-    url: str  # the vendor's recording URL (the record's ch_audio_url)
-
-
-class CopyRecordingResult(BaseModel):
-    audio_url: str  # the stable reference of CC's copy, e.g. local:<key> or oss://bucket/key
-    size: int
-    content_type: str
 
 
 def recording_key(tenant: str, cc_call_id: str, created_ms: int, extension: str) -> str:
@@ -79,12 +71,13 @@ class RecordingActivities:
                 inp.tenant, inp.cc_call_id, inp.created, extension_for(content_type)
             )
             try:
-                stored = await self._store.put(key, spooled, content_type)
+                async with _heartbeating():  # a big upload outlasts the heartbeat timeout
+                    stored = await self._store.put(key, spooled, content_type)
             except StorageError as exc:
                 raise _failed(inp, f"storing {key} failed: {exc}", STORE_FAILED) from exc
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
-        if stored.size != size or canonical_content_type(stored.content_type) != content_type:
+        if stored.size != size or extension_for(stored.content_type) != extension_for(content_type):
             raise _failed(inp, f"stored {stored.size} B {stored.content_type}, downloaded "
                           f"{size} B {content_type}", MISMATCH)  # fmt: skip
         log.info("recording copied tenant=%s call=%s key=%s size=%d", inp.tenant,
@@ -109,9 +102,25 @@ class RecordingActivities:
             raise _failed(inp, str(exc), UNAVAILABLE, final=True) from exc
         except ChannelError as exc:
             raise _failed(inp, str(exc), VENDOR_ERROR) from exc
+        if not is_supported(content_type):  # an error page, or audio we cannot serve back
+            raise _failed(inp, f"unsupported recording type {content_type}", UNAVAILABLE, True)
         if size == 0 or (announced is not None and announced != size):
             raise _failed(inp, f"downloaded {size} B of {announced} B", INCOMPLETE)
         return size, content_type
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            activity.heartbeat()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _spool(chunks: AsyncIterator[bytes], target: Path) -> int:

@@ -1,7 +1,7 @@
 """Opaque cursors for list endpoints, base64-wrapped.
 
 ``id:<n>`` pages on the last row's id (lines); ``ck:<created>:<id>`` is the (created, id)
-keyset of the call query.
+keyset of the call query; ``ev:<event time>:<id>`` that of a call's events.
 """
 
 from __future__ import annotations
@@ -44,18 +44,33 @@ def decode_cursor(cursor: str | None) -> int:
         raise _bad_cursor() from exc
 
 
+def _encode_pair(kind: str, first: int, second: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{first}:{second}".encode()).decode()
+
+
+def _decode_pair(cursor: str, kind: str) -> tuple[int, int]:
+    first, _, second = _unwrap(cursor, kind).partition(":")
+    try:
+        pair = int(first), int(second)
+    except ValueError as exc:
+        raise _bad_cursor() from exc
+    if not all(0 <= value < 2**63 for value in pair):  # a bigint, or forged
+        raise _bad_cursor()
+    return pair
+
+
 def encode_keyset(keyset: Keyset) -> str:
-    return base64.urlsafe_b64encode(f"ck:{keyset.created}:{keyset.id}".encode()).decode()
+    return _encode_pair("ck", keyset.created, keyset.id)
 
 
 def decode_keyset(cursor: str | None) -> Keyset | None:
-    if not cursor:
-        return None
-    created, _, row_id = _unwrap(cursor, "ck").partition(":")
-    try:
-        keyset = Keyset(int(created), int(row_id))
-    except ValueError as exc:
-        raise _bad_cursor() from exc
-    if not (0 <= keyset.created < 2**63 and 0 <= keyset.id < 2**63):  # a bigint, or forged
-        raise _bad_cursor()
-    return keyset
+    return Keyset(*_decode_pair(cursor, "ck")) if cursor else None
+
+
+def encode_event_cursor(event_time: int, event_id: int) -> str:
+    """``ev:<event time>:<id>``: where a page of a call's events ended (oldest first)."""
+    return _encode_pair("ev", event_time, event_id)
+
+
+def decode_event_cursor(cursor: str | None) -> tuple[int, int] | None:
+    return _decode_pair(cursor, "ev") if cursor else None

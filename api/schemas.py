@@ -101,6 +101,11 @@ class CallPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
 
 
+class EventPage(BaseModel):
+    items: list[EventPublic]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+
+
 class EventPublic(BaseModel):
     id: int
     channel: str

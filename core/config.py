@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Leases whose CallWorkflow is no longer running (terminated by an operator) are freed
     # by a reconciler this often.
     lease_reconcile_interval_s: float = 30.0
+    # A lease younger than this is never reconciled: the API leases the line, then starts the
+    # workflow (a start that Temporal is slow to confirm must not look like a lost call).
+    lease_min_age_s: float = 60.0
 
     # Recordings: where CC keeps its copy ("local" directory or Aliyun "oss" via oss2), and
     # how long a late vendor recording is waited for before the copy is given up.

@@ -13,9 +13,9 @@ import re
 import traceback
 from typing import Any
 
-# E.164 (also %2B-encoded, as in query strings and form bodies), and bare national mobile
-# numbers of 11 digits (CN style); a 13-digit epoch-ms timestamp is not matched.
-_PHONE = re.compile(r"(?:\+|%2[bB])\d{6,15}(?!\d)|(?<![\d.])1[3-9]\d{9}(?![\d.])")
+# E.164 (also %2B-encoded, as in query strings and form bodies), and CN mobile numbers of
+# 11 digits, bare or behind 86 / 0086; a 13-digit epoch-ms timestamp is not matched.
+_PHONE = re.compile(r"(?:\+|%2[bB])\d{6,15}(?!\d)|(?<![\d.])(?:0086|86)?1[3-9]\d{9}(?![\d.])")
 
 
 def mask_digits(number: str) -> str:

@@ -9,6 +9,7 @@ from storage.base import (
     StoredObject,
     canonical_content_type,
     extension_for,
+    is_supported,
 )
 from storage.local import LocalStore
 from storage.oss import OssStore
@@ -22,6 +23,7 @@ __all__ = [
     "build_store",
     "canonical_content_type",
     "extension_for",
+    "is_supported",
 ]
 
 

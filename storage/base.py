@@ -39,6 +39,11 @@ def canonical_content_type(value: str | None) -> str:
     return _CANONICAL_TYPES.get(bare, bare)
 
 
+def is_supported(content_type: str) -> bool:
+    """Whether recordings of this media type can be kept (and served back as that type)."""
+    return canonical_content_type(content_type) in _EXTENSIONS
+
+
 def extension_for(content_type: str) -> str:
     return _EXTENSIONS.get(canonical_content_type(content_type), DEFAULT_EXTENSION)
 

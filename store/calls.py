@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from callflow.record import CallRecord
+from core.types import CallState
 from store.db import now_ms
 from store.models import CallRecordRow
 
@@ -73,6 +74,9 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
     row = get_call_any_tenant(session, record.cc_call_id)
     if row is None:
         return False
+    if row.state == CallState.CLOSE.value and record.state is not CallState.CLOSE:
+        # Closed meanwhile by the lease reconciler (workflow thought gone): close is final.
+        return True
     for name in _LIVE_COLUMNS:
         setattr(row, name, getattr(record, name))
     row.state = record.state.value

@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 from callflow.record import talk_seconds
 from core.types import CallState, CloseType
 from store.db import now_ms
-from store.models import AgentLine, CallRecordRow, ChannelState, VendorEvent
+from store.inbox import last_event_received
+from store.models import AgentLine, CallRecordRow, ChannelState
 from store.tenants import release_line
 
 
@@ -35,9 +36,7 @@ def silent_setups(session: Session, channel: str, silence_ms: int, now: int) -> 
     reaching us. A long talk (``conn``) is quiet by nature and is not counted.
     """
     cutoff = now - silence_ms
-    last_event = session.exec(
-        select(func.max(VendorEvent.received)).where(VendorEvent.channel == channel)
-    ).one()
+    last_event = last_event_received(session, channel)
     if last_event is not None and last_event >= cutoff:
         return 0
     waiting = session.exec(
@@ -59,15 +58,31 @@ class HeldLease:
     agent: str
     cc_call_id: str
     token: int
+    vendor_call_id: str | None  # the call's id at its vendor, if it got that far
+    live: bool  # its record is not closed
 
 
 def held_leases(session: Session, leased_before: int) -> list[HeldLease]:
     rows = session.exec(
-        select(AgentLine).where(
-            col(AgentLine.lease_call_id).is_not(None), col(AgentLine.leased_at) < leased_before
+        select(AgentLine, CallRecordRow)
+        .join(
+            CallRecordRow,
+            col(CallRecordRow.cc_call_id) == col(AgentLine.lease_call_id),
+            isouter=True,
         )
+        .where(col(AgentLine.lease_call_id).is_not(None), col(AgentLine.leased_at) < leased_before)
     ).all()
-    return [HeldLease(r.channel, r.agent, r.lease_call_id or "", r.lease_token) for r in rows]
+    return [
+        HeldLease(
+            line.channel,
+            line.agent,
+            line.lease_call_id or "",
+            line.lease_token,
+            call.call_id if call else None,
+            call is not None and call.state != CallState.CLOSE.value,
+        )  # fmt: skip
+        for line, call in rows
+    ]
 
 
 def free_orphaned_lease(session: Session, lease: HeldLease) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -42,6 +42,14 @@ def store_event(
         return existing.id, True
 
 
+def last_event_received(session: Session, channel: str) -> int | None:
+    """When the channel's latest event reached us (index: channel, received)."""
+    latest: int | None = session.exec(
+        select(func.max(VendorEvent.received)).where(VendorEvent.channel == channel)
+    ).one()
+    return latest
+
+
 def mark_applied(session: Session, inbox_ids: list[int]) -> None:
     if inbox_ids:
         session.execute(
@@ -67,14 +75,17 @@ def pending_events(session: Session, older_than_ms: int, limit: int = 200) -> li
     return [_as_event(row) for row in rows]
 
 
-def events_for_call(session: Session, cc_call_id: str) -> list[VendorEvent]:
-    return list(
-        session.exec(
-            select(VendorEvent)
-            .where(VendorEvent.cc_call_id == cc_call_id)
-            .order_by(col(VendorEvent.event_time), col(VendorEvent.id))
-        ).all()
-    )
+def events_for_call(
+    session: Session, cc_call_id: str, after: tuple[int, int] | None = None, limit: int = 500
+) -> list[VendorEvent]:
+    """The call's events oldest first, by (event time, id); ``after`` is the last one seen."""
+    query = select(VendorEvent).where(VendorEvent.cc_call_id == cc_call_id)
+    if after is not None:
+        at, last_id = after
+        event_time, row_id = col(VendorEvent.event_time), col(VendorEvent.id)
+        query = query.where(or_(event_time > at, and_(event_time == at, row_id > last_id)))
+    return list(session.exec(query.order_by(col(VendorEvent.event_time), col(VendorEvent.id))
+                             .limit(limit)).all())  # fmt: skip
 
 
 def _as_event(row: VendorEvent) -> CallEvent:

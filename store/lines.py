@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from store.db import now_ms
-from store.models import AgentLine, Binding, CallRecordRow, ChannelState, VendorEvent
+from store.inbox import last_event_received
+from store.models import AgentLine, Binding, CallRecordRow, ChannelState
 
 
 class LineInUse(Exception):
@@ -87,7 +87,4 @@ def channel_facts(session: Session, name: str, since_ms: int) -> tuple[float, in
         )
     ).all()
     errors = sum(1 for close_type in closed if close_type in ("6", "7"))
-    last_event = session.exec(
-        select(func.max(VendorEvent.received)).where(VendorEvent.channel == name)
-    ).one()
-    return (errors / len(closed) if closed else 0.0), last_event
+    return (errors / len(closed) if closed else 0.0), last_event_received(session, name)

@@ -110,6 +110,7 @@ class VendorEvent(SQLModel, table=True):
         UniqueConstraint("channel", "dedupe_key", name="uq_vendor_event_dedupe"),
         Index("ix_vendor_event_call", "cc_call_id", "id"),
         Index("ix_vendor_event_applied", "applied", "received"),
+        Index("ix_vendor_event_channel_received", "channel", "received"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))

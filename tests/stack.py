@@ -21,13 +21,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from callflow.circuit import CircuitState
 from channels.registry import CHANNELS
 from core.config import Settings
-from store.db import make_engine, session_scope
+from store.db import make_engine, now_ms, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
 from tests.support import ServerThread, free_port, wait_for
 from worker import build_worker, ensure_health_workflow
+from workflows.health import ChannelHealthWorkflow
+from workflows.health_types import HEALTH_WORKFLOW_ID
 from workflows.types import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-tenant-a"
@@ -81,6 +84,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         health_cooldown_s=8.0,
         health_successes_to_close=1,
         lease_reconcile_interval_s=2.0,
+        lease_min_age_s=2.0,
         storage_dir=str(tmp / "recordings"),
         recording_deadline_s=8,
         recording_retry_initial_s=0.2,
@@ -160,9 +164,19 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
                 server.stop()
 
 
-async def all_channels_routable(stack: Stack) -> list[dict[str, object]] | None:
-    channels: list[dict[str, object]] = (await stack.api.get("/v1/channels")).json()
-    return channels if all(c["enabled"] for c in channels) else None
+async def wait_all_channels_healthy(stack: Stack) -> None:
+    """Until a probe round that started now has passed and every circuit is closed: a round
+    still in flight from before cannot open a circuit in the next test's face."""
+    health = stack.client.get_workflow_handle(HEALTH_WORKFLOW_ID)
+    since = now_ms()
+
+    async def settled() -> bool:
+        if await health.query(ChannelHealthWorkflow.last_probe_round) < since:
+            return False
+        circuits = await health.query(ChannelHealthWorkflow.health)
+        return all(c.state is CircuitState.CLOSED for c in circuits.values())
+
+    await wait_for(settled, 60, "every channel back in routing")
 
 
 @pytest.fixture
@@ -172,4 +186,4 @@ async def sim_faults(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     yield stack.sim
     for sim in stack.sims.values():
         await sim.put("/_sim/faults", json={})
-    await wait_for(lambda: all_channels_routable(stack), 60, "every channel back in routing")
+    await wait_all_channels_healthy(stack)

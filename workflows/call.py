@@ -13,21 +13,16 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
+from workflows import steps
+
 with workflow.unsafe.imports_passed_through():
-    from activities.channels import NETWORK_ERROR, REJECTED, ChannelActivities
-    from activities.recordings import (
-        NON_RETRYABLE,
-        CopyRecordingInput,
-        RecordingActivities,
-    )
-    from activities.records import RecordActivities
+    from activities.channels import NETWORK_ERROR, REJECTED
     from callflow.record import CallRecord, apply_event
     from channels.base import CallEvent, PlaceCallRequest
     from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
-    from workflows.health_types import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, PlacementOutcome
+    from workflows.health_types import PlacementOutcome
     from workflows.types import (
         SA_CALL_STATE,
         SA_CHANNEL,
@@ -35,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         VENDOR_LIMIT_MARGIN_S,
         Attempt,
         CallInput,
+        CopyRecordingInput,
         FailoverInput,
         HangupInput,
         LineLease,
@@ -44,17 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ReleaseLineInput,
         SaveRecordInput,
     )
-
-VENDOR_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=4,
-    non_retryable_error_types=[REJECTED],
-)
-STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
 
 
 @workflow.defn
@@ -123,12 +108,7 @@ class CallWorkflow:
     async def _release_line(self) -> None:
         line, self._line = self._line, None
         if line is not None:
-            await workflow.execute_activity_method(
-                RecordActivities.release_line,
-                ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=line),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STORE_RETRY,
-            )
+            await steps.release_line(ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=line))
 
     def _place_request(self, line: LineLease) -> PlaceCallRequest:
         rec = self.record
@@ -164,16 +144,13 @@ class CallWorkflow:
             if error_type == REJECTED or not self._inp.routing.may_fail_over:
                 break
             await self._release_line()
-            self._line = await workflow.execute_activity_method(
-                RecordActivities.take_failover_line,
+            self._line = await steps.take_failover_line(
                 FailoverInput(
                     tenant=self.record.tenant,
                     cc_call_id=self.record.cc_call_id,
                     routing=self._inp.routing,
                     tried=tried,
-                ),  # fmt: skip
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STORE_RETRY,
+                )  # fmt: skip
             )
             if self._line is not None:
                 self.record = self.record.model_copy(
@@ -191,11 +168,8 @@ class CallWorkflow:
             channel=line.channel, agent=line.agent, at=self._now_ms(), outcome="placed"
         )
         try:
-            placed = await workflow.execute_activity_method(
-                ChannelActivities.place_call,
-                PlaceCallInput(channel=line.channel, request=self._place_request(line)),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=VENDOR_RETRY,
+            placed = await steps.place_call(
+                PlaceCallInput(channel=line.channel, request=self._place_request(line))
             )
         except ActivityError as err:
             cause = err.cause
@@ -207,31 +181,18 @@ class CallWorkflow:
             # A rejection is about this call (a bad number), not the vendor's health. Every
             # request the retries made failed, and each counts: one call is enough evidence.
             if error_type != REJECTED:
-                tries = VENDOR_RETRY.maximum_attempts
+                tries = steps.VENDOR_RETRY.maximum_attempts
                 if err.retry_state is not RetryState.MAXIMUM_ATTEMPTS_REACHED:
                     tries = 1
-                await self._report_placement(line.channel, ok=False, reason=attempt.error,
-                                             tries=tries)  # fmt: skip
+                await steps.report_placement(PlacementOutcome(
+                    channel=line.channel, ok=False, reason=attempt.error, tries=tries))  # fmt: skip
             return error_type or "unknown"
         attempt.vendor_call_id = placed.vendor_call_id
         self.attempts.append(attempt)
         self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
         self._dirty = True
-        await self._report_placement(line.channel, ok=True)
+        await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
         return None
-
-    async def _report_placement(
-        self, channel: str, ok: bool, reason: str | None = None, tries: int = 1
-    ) -> None:
-        """Tell ChannelHealthWorkflow at once; a missing health workflow must not hurt a call."""
-        if not workflow.patched("report-placement-to-health"):
-            return
-        health = workflow.get_external_workflow_handle(HEALTH_WORKFLOW_ID)
-        try:
-            outcome = PlacementOutcome(channel=channel, ok=ok, reason=reason, tries=tries)
-            await health.signal(PLACEMENT_SIGNAL, outcome)
-        except Exception:  # noqa: BLE001 - not found or not reachable: routing goes on as is
-            workflow.logger.warning("health workflow not signalled (%s)", channel)
 
     async def _follow_until_closed(self) -> None:
         """Fold events until close; end the call at max_duration; watch for a silent vendor."""
@@ -260,20 +221,11 @@ class CallWorkflow:
 
     async def _poll(self) -> PollOutcome:
         assert self.record.call_id is not None
-        outcome = await workflow.execute_activity_method(
-            ChannelActivities.follow_polled_call,
-            PollInput(
-                channel=self.record.channel,
-                cc_call_id=self.record.cc_call_id,
-                vendor_call_id=self.record.call_id,
-                timers=self._inp.poll,
-            ),  # fmt: skip
-            start_to_close_timeout=timedelta(
-                seconds=self._inp.max_duration_s + self._inp.timers.watchdog_grace_s + 60
-            ),
-            heartbeat_timeout=timedelta(seconds=max(10, 3 * self._inp.poll.max_interval_s)),
-            retry_policy=STORE_RETRY,
-        )
+        outcome = await steps.follow_polled_call(
+            PollInput(channel=self.record.channel, cc_call_id=self.record.cc_call_id,
+                      vendor_call_id=self.record.call_id, timers=self._inp.poll),
+            lifetime_s=self._inp.max_duration_s + self._inp.timers.watchdog_grace_s + 60,
+        )  # fmt: skip
         if outcome.unreachable and not self._closed:
             self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:poll_unreachable")
             with contextlib.suppress(ActivityError):  # don't leave a call talking unwatched
@@ -297,11 +249,8 @@ class CallWorkflow:
     async def _ask_vendor_to_hang_up(self) -> None:
         if self.record.call_id is None:
             return
-        await workflow.execute_activity_method(
-            ChannelActivities.hangup_call,
-            HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=VENDOR_RETRY,
+        await steps.hang_up(
+            HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id)
         )
 
     async def _watchdog(self) -> None:
@@ -334,8 +283,7 @@ class CallWorkflow:
         """Copy the vendor's recording to our storage; a failure is noted, never fatal.
 
         The URL may come after the close (a CDR, a separate callback): wait for it for the
-        late-event window. The vendor answers 404 until it has published the file; the
-        RetryPolicy keeps asking, with back-off, until the deadline.
+        late-event window.
         """
         if not self._inp.record_audio or self.record.conn_time is None:
             return  # nothing recorded: no bridge, no talk
@@ -346,44 +294,33 @@ class CallWorkflow:
                 lambda: self.record.ch_audio_url is not None,
                 timeout=timedelta(seconds=self._inp.timers.late_event_window_s),
             )
-        rec, timers = self.record, self._inp.recording
+        await self._save()  # what came meanwhile is applied now, not after the copy
+        rec = self.record
         if rec.ch_audio_url is None:
-            self._note_recording_error("the vendor reported no recording")
+            await self._note_recording_error("the vendor reported no recording")
             return
         try:
-            copied = await workflow.execute_activity_method(
-                RecordingActivities.copy_recording,
-                CopyRecordingInput(
-                    channel=rec.channel,
-                    tenant=rec.tenant,
-                    cc_call_id=rec.cc_call_id,
-                    created=rec.created,
-                    url=rec.ch_audio_url,
-                ),  # fmt: skip
-                schedule_to_close_timeout=timedelta(seconds=timers.deadline_s),
-                start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=timers.retry_initial_s),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=timers.retry_max_s),
-                    non_retryable_error_types=list(NON_RETRYABLE),
-                ),
-            )
+            copied = await steps.copy_recording(
+                CopyRecordingInput(channel=rec.channel, tenant=rec.tenant,
+                                   cc_call_id=rec.cc_call_id, created=rec.created,
+                                   url=rec.ch_audio_url),
+                self._inp.recording,
+            )  # fmt: skip
         except ActivityError as err:
             cause = err.cause
             kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-            self._note_recording_error(f"{kind}: {cause or err}")
+            await self._note_recording_error(f"{kind}: {cause or err}")
             return
         self.record = self.record.model_copy(update={"audio_url": copied.audio_url})
         self._dirty = True
         await self._save()
 
-    def _note_recording_error(self, reason: str) -> None:
+    async def _note_recording_error(self, reason: str) -> None:
         workflow.logger.error("recording not copied tenant=%s call=%s: %s", self.record.tenant,
                               self.record.cc_call_id, reason)  # fmt: skip
         self.record = self.record.model_copy(update={"recording_error": reason[:255]})
         self._dirty = True
+        await self._save()
 
     async def _accept_late_events(self) -> None:
         """Keep folding stragglers (a recording after close) for a short while, then finish."""
@@ -406,16 +343,13 @@ class CallWorkflow:
             self._saved_state = self.record.state
             workflow.upsert_search_attributes([SA_CALL_STATE.value_set(self.record.state.value)])
         release = self._line if self._closed else None
-        await workflow.execute_activity_method(
-            RecordActivities.save_record,
+        await steps.save_record(
             SaveRecordInput(
                 record=self.record,
                 attempts=self.attempts,
                 applied_inbox_ids=inbox_ids,
                 release_line=release,
-            ),  # fmt: skip
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STORE_RETRY,
+            )  # fmt: skip
         )
         if release is not None:
             self._line = None

@@ -46,6 +46,7 @@ class ChannelHealthWorkflow:
         self._pending: list[PlacementOutcome] = list(inp.pending)
         self._written: dict[str, Verdict] = {}
         self._last_reconcile_ms = inp.last_reconcile_ms
+        self._last_probe_round_ms = 0  # when the last completed probe round started
 
     @workflow.signal(name=PLACEMENT_SIGNAL)
     def placement_outcome(self, outcome: PlacementOutcome) -> None:
@@ -59,6 +60,10 @@ class ChannelHealthWorkflow:
     @workflow.query
     def health(self) -> dict[str, Circuit]:
         return {name: self._circuit(name) for name in self._config.channels}
+
+    @workflow.query
+    def last_probe_round(self) -> int:
+        return self._last_probe_round_ms
 
     @workflow.run
     async def run(self, inp: HealthInput) -> None:
@@ -102,10 +107,14 @@ class ChannelHealthWorkflow:
         pending, self._pending = self._pending, []
         for outcome in pending:
             reason = None if outcome.ok else f"placing calls fails: {outcome.reason}"
-            for _ in range(1 if outcome.ok else max(1, outcome.tries)):
+            # One call alone never opens a closed circuit, however many requests it made:
+            # our own network blinking must not take every channel out at once.
+            tries = min(outcome.tries, self._config.policy.failures_to_open - 1)
+            for _ in range(1 if outcome.ok else max(1, tries)):
                 self._observe(outcome.channel, outcome.ok, reason, decisive=True)
 
     async def _probe_round(self) -> None:
+        started = self._now_ms()
         try:
             observations: list[Observation] = await workflow.execute_activity_method(
                 HealthActivities.probe_channels,
@@ -122,6 +131,7 @@ class ChannelHealthWorkflow:
         for seen in observations:
             # A probe that answers does not prove calls go through (decisive=False).
             self._observe(seen.channel, seen.ok, seen.reason, decisive=False)
+        self._last_probe_round_ms = started
 
     async def _write_routing(self) -> None:
         """Write only what changed: routing reads the store, not this workflow."""

@@ -18,7 +18,7 @@ class HealthConfig(BaseModel):
     webhook_silence_s: float = 120.0
     reconcile_every_s: float = 30.0
     # A lease younger than this is never reconciled: the API leases, then starts the workflow.
-    lease_min_age_s: float = 10.0
+    lease_min_age_s: float = 60.0
 
 
 class PlacementOutcome(BaseModel):

@@ -92,6 +92,26 @@ class Attempt(BaseModel):
     error: str | None = None
 
 
+# Error types of the recording copy that no retry can mend (the RetryPolicy's list).
+RECORDING_UNAVAILABLE = "RecordingUnavailable"  # expired, forbidden, gone, unsupported
+UNKNOWN_CHANNEL = "UnknownChannel"
+NON_RETRYABLE_RECORDING_ERRORS = (RECORDING_UNAVAILABLE, UNKNOWN_CHANNEL)
+
+
+class CopyRecordingInput(BaseModel):
+    channel: str
+    tenant: str
+    cc_call_id: str
+    created: int  # the call's creation, epoch ms UTC: it dates the storage key
+    url: str  # the vendor's recording URL (the record's ch_audio_url)
+
+
+class CopyRecordingResult(BaseModel):
+    audio_url: str  # the stable reference of CC's copy, e.g. local:<key> or oss://bucket/key
+    size: int
+    content_type: str
+
+
 class PlaceCallInput(BaseModel):
     channel: str
     request: PlaceCallRequest

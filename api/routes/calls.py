@@ -13,9 +13,15 @@ from temporalio.service import RPCError
 
 from api.deps import Caller, CallerDep, StateDep, TemporalDep
 from api.errors import Problem
-from api.paging import Limit, decode_keyset, encode_keyset
+from api.paging import (
+    Limit,
+    decode_event_cursor,
+    decode_keyset,
+    encode_event_cursor,
+    encode_keyset,
+)
 from api.phones import sees_full_numbers, to_e164
-from api.schemas import CallCreate, CallPage, CallPublic, EventPublic, export_csv
+from api.schemas import CallCreate, CallPage, CallPublic, EventPage, EventPublic, export_csv
 from api.services import place_call
 from core.types import CallState
 from store import calls, inbox
@@ -43,6 +49,13 @@ def _number(value: str | None, field: str, caller: Caller) -> str | None:
     return None if value is None else to_e164(value, field, caller.tenant.default_region)
 
 
+def _customer_number(value: str | None, caller: Caller) -> str | None:
+    if value is not None and not sees_full_numbers(caller.scope):
+        # Answers would confirm a number the key may not see: masked means not at all.
+        raise Problem(403, "forbidden", "a masked key cannot search by the customer's number")
+    return _number(value, "called", caller)
+
+
 def call_filter(
     caller: CallerDep,
     state: CallState | None = None,
@@ -58,7 +71,7 @@ def call_filter(
     return calls.CallFilter(
         tenant=caller.tenant.id, state=state.value if state else None, channel=channel,
         agent=agent, user=user, caller=_number(caller_number, "caller", caller),
-        called=_number(called, "called", caller),
+        called=_customer_number(called, caller),
         close_type=None if close_type is None else str(close_type), since=since, until=until,
     )  # fmt: skip
 
@@ -135,10 +148,17 @@ async def hangup_call(
     return _view(row, caller)
 
 
-@router.get("/{call_id}/events", response_model=list[EventPublic])
-async def call_events(call_id: str, state: StateDep, caller: CallerDep) -> list[EventPublic]:
+@router.get("/{call_id}/events", response_model=EventPage)
+async def call_events(
+    call_id: str, state: StateDep, caller: CallerDep, limit: Limit = 50, cursor: str | None = None
+) -> EventPage:
     """The raw vendor events stored for the call, oldest first, each with ``applied``."""
+    after = decode_event_cursor(cursor)
     call = await _own_call(state, caller, call_id)
-    rows = await state.in_store(lambda s: inbox.events_for_call(s, call_id))
+    rows = await state.in_store(lambda s: inbox.events_for_call(s, call_id, after, limit + 1))
     masked = not sees_full_numbers(caller.scope)
-    return [EventPublic.from_row(row, call.called, masked) for row in rows]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return EventPage(
+        items=[EventPublic.from_row(row, call.called, masked) for row in rows[:limit]],
+        next_cursor=None if last is None else encode_event_cursor(last.event_time, last.id or 0),
+    )

@@ -3,6 +3,8 @@ serving a recording, its late publication (404 → retry), expiry, and the store
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import json
 import uuid
@@ -23,7 +25,7 @@ from activities.recordings import (
     RecordingActivities,
     recording_key,
 )
-from channels.base import Channel, PlaceCallRequest, PolledChannel
+from channels.base import Channel, PlaceCallRequest, PolledChannel, Recording
 from channels.registry import CHANNELS, build_channels
 from core.config import Settings
 from core.types import ChannelMode, EventKind
@@ -203,3 +205,27 @@ def test_key_layout_is_tenant_and_utc_date_of_creation() -> None:
     assert recording_key("t1", "c1", CREATED - 1, "wav") == "t1/2025/12/31/c1.wav"
     assert recording_key("a/../b", "x y", CREATED, "mp3") == "a_.._b/2026/01/01/x_y.mp3"
     assert json.dumps(copy_input("e9", "c", "u").model_dump())  # serialisable for Temporal
+
+
+class _ServesAPage:
+    """A vendor whose recording link answers 200 with an HTML error page."""
+
+    @contextlib.asynccontextmanager
+    async def open_recording(self, url: str) -> AsyncIterator[Recording]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"<html>session expired</html>"
+
+        yield Recording(content_type="text/html; charset=utf-8", chunks=chunks())
+
+
+async def test_a_page_instead_of_audio_fails_for_good_and_stores_nothing(tmp_path: Path) -> None:
+    vendor = cast(Channel, _ServesAPage())
+    activities = RecordingActivities({"e9": vendor}, LocalStore(tmp_path))
+    inp = CopyRecordingInput(channel="e9", tenant="t", cc_call_id="c1", created=CREATED,
+                             url="http://vendor.example/rec/c1")  # fmt: skip
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(activities.copy_recording, inp)
+    assert failed.value.type == UNAVAILABLE and failed.value.non_retryable
+    assert "text/html" in str(failed.value)
+    stored = await asyncio.to_thread(lambda: [p for p in tmp_path.rglob("*") if p.is_file()])
+    assert stored == []

@@ -52,7 +52,7 @@ async def _reads(stack: Stack, key: str, call_id: str) -> dict[str, httpx.Respon
     async with stack.as_tenant(key) as api:
         return {
             "view": await api.get(f"/v1/calls/{call_id}"),
-            "list": await api.get("/v1/calls", params={"called": NATIONAL}),
+            "list": await api.get("/v1/calls", params={"caller": AGENT}),
             "export": await api.get("/v1/calls/export.csv", params={"since": CREATED}),
             "events": await api.get(f"/v1/calls/{call_id}/events"),
         }
@@ -71,7 +71,7 @@ async def test_a_masked_key_never_reads_the_customer_number(
     assert reads["view"].json()["attempts"][0]["error"] == "vendor refused +86139****0055"
     assert [i["called"] for i in reads["list"].json()["items"]] == ["+86139****0055"]
     assert "+86139****0055" in reads["export"].text
-    bodies = [event["body"] for event in reads["events"].json()]
+    bodies = [event["body"] for event in reads["events"].json()["items"]]
     assert len(bodies) == 3
     assert json.loads(bodies[0]) == {"to": "+86139****0055", "from": AGENT}
     assert bodies[1].startswith("To=%2B86139****0055&From=%2B8613800000055")
@@ -83,7 +83,31 @@ async def test_full_and_admin_keys_read_the_number(stack: Stack, call_id: str, s
     assert reads["view"].json()["called"] == CUSTOMER
     assert reads["list"].json()["items"][0]["called"] == CUSTOMER
     assert CUSTOMER in reads["export"].text
-    assert NATIONAL in reads["events"].json()[2]["body"]
+    assert NATIONAL in reads["events"].json()["items"][2]["body"]
+
+
+async def test_a_masked_key_cannot_probe_for_a_customer_number(stack: Stack, call_id: str) -> None:
+    async with stack.as_tenant(KEYS["masked"]) as api:
+        probe = await api.get("/v1/calls", params={"called": NATIONAL})
+        export = await api.get("/v1/calls/export.csv", params={"called": CUSTOMER})
+    assert probe.status_code == export.status_code == 403
+    assert probe.json()["code"] == "forbidden" and NATIONAL not in probe.text
+    async with stack.as_tenant(KEYS["full"]) as api:
+        found = await api.get("/v1/calls", params={"called": NATIONAL})
+    assert [item["id"] for item in found.json()["items"]] == [call_id]
+
+
+async def test_events_page_oldest_first_with_a_cursor(stack: Stack, call_id: str) -> None:
+    async with stack.as_tenant(KEYS["full"]) as api:
+        everything = (await api.get(f"/v1/calls/{call_id}/events")).json()
+        first = (await api.get(f"/v1/calls/{call_id}/events", params={"limit": 2})).json()
+        cursor = first["next_cursor"]
+        rest = (await api.get(f"/v1/calls/{call_id}/events", params={"cursor": cursor})).json()
+        forged = await api.get(f"/v1/calls/{call_id}/events", params={"cursor": "bm9wZQ=="})
+    assert everything["next_cursor"] is None and len(everything["items"]) == 3
+    ids = [event["id"] for event in everything["items"]]
+    assert [e["id"] for e in first["items"] + rest["items"]] == ids and rest["next_cursor"] is None
+    assert forged.status_code == 422 and forged.json()["errors"][0]["field"] == "cursor"
 
 
 def test_masking_covers_every_spelling_of_a_number() -> None:
@@ -108,6 +132,7 @@ def test_logs_never_carry_a_number_in_full(caplog: pytest.LogCaptureFixture) -> 
     assert "called=+86139****0055 at 1800000000000" in text  # timestamps are kept
     assert "from 10.0.0.1" in text and "ValueError" in text
     assert redact("tel +14155550123.") == "tel +141****0123."
+    assert redact("to 8613900000055 / 008613900000055") == "to 86139****0055 / 0086139****0055"
 
 
 def test_access_log_query_strings_are_redacted() -> None:

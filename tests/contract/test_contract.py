@@ -114,5 +114,5 @@ async def test_duplicated_and_reordered_delivery(
     view = await final_view(stack, call["id"])
     assert view["close_type"] == 0 and timestamps_set(view) == EVERY
     assert_consistent(view)
-    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()
+    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()["items"]
     assert events and all(e["applied"] for e in events)

@@ -27,7 +27,7 @@ async def test_normal_call_closes_with_every_timestamp(stack: Stack) -> None:
     assert view["biz_data"] == "order-42"
     assert view["ch_audio_url"].endswith(".wav")
     assert [a["outcome"] for a in view["attempts"]] == ["placed"]
-    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()
+    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()["items"]
     assert [e["kind"] for e in events][-1] == "hangup"
     assert all(e["applied"] for e in events)
 

@@ -32,8 +32,8 @@ async def test_failing_vendor_leaves_routing_and_comes_back_by_itself(
     stack: Stack, sim_faults: httpx.AsyncClient
 ) -> None:
     await stack.sims["e9"].put("/_sim/faults", json={"place_call": "http_500"})
-    # One call whose four requests to e9 all fail is enough to open e9's circuit (K = 3).
-    first = await place(stack.api)
+    # Two calls whose requests to e9 all fail open its circuit (K = 3; one call counts 2).
+    first, second = await asyncio.gather(place(stack.api), place(stack.api))
 
     async def e9_out() -> dict[str, Any] | None:
         e9 = await channel(stack, "e9")
@@ -47,8 +47,9 @@ async def test_failing_vendor_leaves_routing_and_comes_back_by_itself(
     assert [a["channel"] for a in (await wait_closed(stack.api, skipped["id"]))["attempts"]] == [
         "hw"
     ]
-    view = await wait_closed(stack.api, first["id"], within=60)
-    assert [a["channel"] for a in view["attempts"]] == ["e9", "hw"]
+    for call in (first, second):
+        view = await wait_closed(stack.api, call["id"], within=60)
+        assert [a["channel"] for a in view["attempts"]] == ["e9", "hw"]
 
     await stack.sims["e9"].put("/_sim/faults", json={})
 
@@ -120,6 +121,9 @@ async def test_terminated_workflow_frees_its_line(stack: Stack) -> None:
     await wait_for(freed, 15, "the terminated call's line to be freed")
     view = (await stack.api.get(f"/v1/calls/{call['id']}")).json()
     assert view["state"] == "close" and view["close_type"] == 255
+    log = (await stack.sims["jy"].get("/_sim/log")).json()["requests"]
+    hangups = [r for r in log if r["method"] == "POST" and view["call_id"] in r["path"]]
+    assert hangups  # the vendor was told to end the call nobody watches any more
     with session_scope(engine) as s:
         row = s.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == call["id"])).one()
         assert row.close_time is not None and row.duration >= 0

@@ -28,7 +28,7 @@ async def test_polled_events_are_kept_raw_in_the_inbox(stack: Stack) -> None:
     call = await place(stack.api, channel="hw")
     await stack.client.get_workflow_handle(workflow_id(call["id"])).result()  # CDR folded in
     view = (await stack.api.get(f"/v1/calls/{call['id']}")).json()
-    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()
+    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()["items"]
     assert {"a_dialing", "bridged", "hangup"} <= {e["kind"] for e in events}
     assert all(e["applied"] and e["body"].startswith('{"resultcode"') for e in events)
     assert view["ch_state"].startswith(("disconnect:", "fee"))

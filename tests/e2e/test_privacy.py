@@ -81,11 +81,11 @@ async def test_a_masked_key_never_reads_the_customer_number_of_a_live_call(
             reads = [
                 await api.get(f"/v1/calls/{created['id']}"),
                 await api.get(f"/v1/calls/{created['id']}/events"),
-                await api.get("/v1/calls", params={"called": called, "since": since}),
+                await api.get("/v1/calls", params={"caller": AGENT, "since": since}),
                 await api.get("/v1/calls/export.csv", params={"since": since}),
             ]
     assert [r.status_code for r in reads] == [200] * 4
-    assert reads[1].json(), "the call's vendor events are listed"
+    assert reads[1].json()["items"], "the call's vendor events are listed"
     for response in reads:
         assert national not in response.text, response.url
     assert reads[0].json()["called"] == mask(called)

@@ -147,3 +147,25 @@ def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
         assert (row.conn_time, row.close_time, row.call_id) == (1_000, 3_500, "V")
         assert json.loads(row.attempts) == [{"channel": "e9", "outcome": "placed"}]
         assert calls.get_call(s, "other-tenant", "c1") is None
+
+
+def test_a_closed_row_never_goes_back_to_live(db_engine: Engine) -> None:
+    """The lease reconciler may close a call whose workflow looked gone; a late save of the
+    workflow's live record must not reopen it (close is final)."""
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        row = new_row("c1", None)
+        row.state, row.close_type, row.close_time = CallState.CLOSE.value, "255", 9_000
+        calls.insert_call(s, row)
+    live = CallRecord(
+        cc_call_id="c1", tenant="t1", channel="e9", agent="+861080000000",
+        caller="+8613800000001", called="+8613800000002", display=DisplayPolicy.PASSTHROUGH,
+        created=1,
+    )  # fmt: skip
+    live = apply_event(live, event(EventKind.BRIDGED, 1_000, "b"))
+    with session_scope(db_engine) as s:
+        assert calls.save_record(s, live, [])
+    with session_scope(db_engine) as s:
+        stored = calls.get_call(s, "t1", "c1")
+        assert stored is not None
+        assert (stored.state, stored.close_type, stored.conn_time) == ("close", "255", None)

@@ -117,9 +117,11 @@ async def test_placement_failures_open_then_cooldown_and_probes_close(
         await handle.signal(PLACEMENT_SIGNAL, failure)
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=True))
         assert (await circuit(handle, "e9")).state is CircuitState.CLOSED  # a success resets
+        await handle.signal(PLACEMENT_SIGNAL, failure.model_copy(update={"tries": 4}))
+        one_call = await circuit(handle, "e9")
+        assert one_call.state is CircuitState.CLOSED  # one call never opens it alone
         await handle.signal(PLACEMENT_SIGNAL, failure)
-        await handle.signal(PLACEMENT_SIGNAL, failure.model_copy(update={"tries": 2}))
-        opened = await reaches(handle, "e9", CircuitState.OPEN)  # 1 + 2 requests in a row
+        opened = await reaches(handle, "e9", CircuitState.OPEN)  # 2 (capped) + 1 in a row
         assert opened.failures == 3 and opened.reason == "placing calls fails: HTTP 500"
         await wait_for(lambda: _async(not vendors.written["e9"].healthy), 20, "e9 written off")
         assert vendors.written["hw"].healthy  # the other channel is untouched

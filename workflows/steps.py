@@ -1,0 +1,118 @@
+"""The activities CallWorkflow runs, each with its timeouts and retry policy.
+
+Workflow-side code (deterministic: it only schedules activities and signals), kept apart so
+that ``workflows/call.py`` reads like the call's process and every time-out is in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.channels import REJECTED, ChannelActivities
+    from activities.recordings import RecordingActivities
+    from activities.records import RecordActivities
+    from workflows.health_types import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, PlacementOutcome
+    from workflows.types import (
+        NON_RETRYABLE_RECORDING_ERRORS,
+        CopyRecordingInput,
+        CopyRecordingResult,
+        FailoverInput,
+        HangupInput,
+        LineLease,
+        PlaceCallInput,
+        PlaceCallResult,
+        PollInput,
+        PollOutcome,
+        RecordingTimers,
+        ReleaseLineInput,
+        SaveRecordInput,
+    )
+
+VENDOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+    non_retryable_error_types=[REJECTED],
+)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+QUICK = timedelta(seconds=30)
+
+
+async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
+    return await workflow.execute_activity_method(
+        ChannelActivities.place_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
+    )
+
+
+async def hang_up(inp: HangupInput) -> None:
+    await workflow.execute_activity_method(
+        ChannelActivities.hangup_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
+    )
+
+
+async def follow_polled_call(inp: PollInput, lifetime_s: float) -> PollOutcome:
+    """One heartbeating activity for the call's whole life (bounded history, see activity)."""
+    return await workflow.execute_activity_method(
+        ChannelActivities.follow_polled_call,
+        inp,
+        start_to_close_timeout=timedelta(seconds=lifetime_s),
+        heartbeat_timeout=timedelta(seconds=max(10, 3 * inp.timers.max_interval_s)),
+        retry_policy=STORE_RETRY,
+    )
+
+
+async def save_record(inp: SaveRecordInput) -> None:
+    await workflow.execute_activity_method(
+        RecordActivities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+    )
+
+
+async def release_line(inp: ReleaseLineInput) -> None:
+    await workflow.execute_activity_method(
+        RecordActivities.release_line, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+    )
+
+
+async def take_failover_line(inp: FailoverInput) -> LineLease | None:
+    return await workflow.execute_activity_method(
+        RecordActivities.take_failover_line,
+        inp,
+        start_to_close_timeout=QUICK,
+        retry_policy=STORE_RETRY,
+    )
+
+
+async def copy_recording(inp: CopyRecordingInput, timers: RecordingTimers) -> CopyRecordingResult:
+    """The vendor answers 404 until it publishes: the RetryPolicy asks again, with back-off,
+    until the deadline; an expired or forbidden link ends it at once."""
+    return await workflow.execute_activity_method(
+        RecordingActivities.copy_recording,
+        inp,
+        schedule_to_close_timeout=timedelta(seconds=timers.deadline_s),
+        start_to_close_timeout=timedelta(minutes=5),
+        heartbeat_timeout=timedelta(seconds=30),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=timers.retry_initial_s),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=timers.retry_max_s),
+            non_retryable_error_types=list(NON_RETRYABLE_RECORDING_ERRORS),
+        ),
+    )
+
+
+async def report_placement(outcome: PlacementOutcome) -> None:
+    """Tell ChannelHealthWorkflow at once; a missing health workflow must not hurt a call."""
+    if not workflow.patched("report-placement-to-health"):
+        return  # a call placed before health reports existed
+    health = workflow.get_external_workflow_handle(HEALTH_WORKFLOW_ID)
+    try:
+        await health.signal(PLACEMENT_SIGNAL, outcome)
+    except Exception:  # noqa: BLE001 - not found or not reachable: routing goes on as is
+        workflow.logger.warning("health workflow not signalled (%s)", outcome.channel)
