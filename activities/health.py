@@ -82,18 +82,23 @@ class HealthActivities:
         """Free leases whose CallWorkflow is no longer running (terminated, lost, failed).
 
         A running workflow frees its own lease at close; this catches what it never will,
-        e.g. a workflow an operator terminated from the Temporal UI.
+        e.g. a workflow an operator terminated from the Temporal UI (freed at the next round).
+        A workflow that does not exist at all is only given up once the lease is older than
+        ``min_age_s``: the API leases the line first and starts the workflow after.
         """
-        leased_before = now_ms() - int(inp.min_age_s * 1000)
+        young_after = now_ms() - int(inp.min_age_s * 1000)
 
         def held() -> list[health.HeldLease]:
             with Session(self._engine) as session:
-                return health.held_leases(session, leased_before)
+                return health.held_leases(session)
 
         freed = []
         for lease in await asyncio.to_thread(held):
-            if await self._running(lease.cc_call_id):
+            status = await self._status(lease.cc_call_id)
+            if status is WorkflowExecutionStatus.RUNNING:
                 continue
+            if status is None and lease.leased_at > young_after:
+                continue  # not started yet, perhaps: give the API its time
             await self._hang_up(lease)
             if await asyncio.to_thread(self._free, lease):
                 log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
@@ -113,15 +118,15 @@ class HealthActivities:
             log.info("orphaned call=%s not hung up at %s: %s", lease.cc_call_id, lease.channel,
                      exc)  # fmt: skip
 
-    async def _running(self, cc_call_id: str) -> bool:
+    async def _status(self, cc_call_id: str) -> WorkflowExecutionStatus | None:
+        """The call's workflow status, or None when there is no such workflow."""
         handle = activity.client().get_workflow_handle(workflow_id(cc_call_id))
         try:
-            description = await handle.describe()
+            return (await handle.describe()).status
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
-                return False
+                return None
             raise
-        return description.status is WorkflowExecutionStatus.RUNNING
 
     def _free(self, lease: health.HeldLease) -> bool:
         with session_scope(self._engine) as session:

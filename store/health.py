@@ -60,9 +60,10 @@ class HeldLease:
     token: int
     vendor_call_id: str | None  # the call's id at its vendor, if it got that far
     live: bool  # its record is not closed
+    leased_at: int
 
 
-def held_leases(session: Session, leased_before: int) -> list[HeldLease]:
+def held_leases(session: Session) -> list[HeldLease]:
     rows = session.exec(
         select(AgentLine, CallRecordRow)
         .join(
@@ -70,7 +71,7 @@ def held_leases(session: Session, leased_before: int) -> list[HeldLease]:
             col(CallRecordRow.cc_call_id) == col(AgentLine.lease_call_id),
             isouter=True,
         )
-        .where(col(AgentLine.lease_call_id).is_not(None), col(AgentLine.leased_at) < leased_before)
+        .where(col(AgentLine.lease_call_id).is_not(None))
     ).all()
     return [
         HeldLease(
@@ -80,6 +81,7 @@ def held_leases(session: Session, leased_before: int) -> list[HeldLease]:
             line.lease_token,
             call.call_id if call else None,
             call is not None and call.state != CallState.CLOSE.value,
+            line.leased_at or 0,
         )  # fmt: skip
         for line, call in rows
     ]

@@ -84,7 +84,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         health_cooldown_s=8.0,
         health_successes_to_close=1,
         lease_reconcile_interval_s=2.0,
-        lease_min_age_s=2.0,
+        lease_min_age_s=30.0,  # a terminated workflow is freed at once; a missing one after this
         storage_dir=str(tmp / "recordings"),
         recording_deadline_s=8,
         recording_retry_initial_s=0.2,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from store.db import make_engine, session_scope
+from store.db import make_engine, now_ms, session_scope
 from store.models import AgentLine, CallRecordRow
 from store.tenants import add_api_key, ensure_line, ensure_tenant
 from tests.e2e.calls import place, wait_closed, wait_state
@@ -127,4 +127,31 @@ async def test_terminated_workflow_frees_its_line(stack: Stack) -> None:
     with session_scope(engine) as s:
         row = s.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == call["id"])).one()
         assert row.close_time is not None and row.duration >= 0
+    engine.dispose()
+
+
+async def test_a_lease_without_a_workflow_is_freed_only_once_old(stack: Stack) -> None:
+    """The API leases, then starts the workflow: a young lease with no workflow may be a call
+    being started; an old one is lost. Both are looked at in the same reconciler round."""
+    engine = make_engine(stack.settings.database_url)
+    old = now_ms() - int(stack.settings.lease_min_age_s * 1000) - 5_000
+    with session_scope(engine) as s:
+        for name, leased_at in (("ghost-young", now_ms()), ("ghost-old", old)):
+            line = ensure_line(s, "tenant-a", "e9", name, "+861089990001")
+            line.lease_call_id, line.lease_token, line.leased_at = name, 7, leased_at
+            s.add(line)
+
+    def holder(agent: str) -> str | None:
+        with session_scope(engine) as s:
+            found = s.exec(select(AgentLine).where(AgentLine.agent == agent)).one()
+            return found.lease_call_id
+
+    async def old_freed() -> bool:
+        return await asyncio.to_thread(holder, "ghost-old") is None
+
+    await wait_for(old_freed, 15, "the old orphaned lease to be freed")
+    assert await asyncio.to_thread(holder, "ghost-young") == "ghost-young"
+    with session_scope(engine) as s:
+        for name in ("ghost-young", "ghost-old"):
+            s.delete(s.exec(select(AgentLine).where(AgentLine.agent == name)).one())
     engine.dispose()
