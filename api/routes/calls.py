@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 MAX_MS = 2**63 - 1  # since/until are epoch ms on `created`, a bigint
 
 
-async def _own_call(state: StateDep, caller: CallerDep, call_id: str) -> CallRecordRow:
+async def own_call(state: StateDep, caller: CallerDep, call_id: str) -> CallRecordRow:
     row = await state.in_store(lambda s: calls.get_call(s, caller.tenant.id, call_id))
     if row is None:
         raise Problem(404, "not_found", "no such call")
@@ -124,14 +124,14 @@ async def create_call(
 
 @router.get("/{call_id}", response_model=CallPublic)
 async def get_call(call_id: str, state: StateDep, caller: CallerDep) -> CallPublic:
-    return _view(await _own_call(state, caller, call_id), caller)
+    return _view(await own_call(state, caller, call_id), caller)
 
 
 @router.post("/{call_id}/hangup", status_code=202, response_model=CallPublic)
 async def hangup_call(
     call_id: str, state: StateDep, temporal: TemporalDep, caller: CallerDep
 ) -> CallPublic:
-    row = await _own_call(state, caller, call_id)
+    row = await own_call(state, caller, call_id)
     if row.state == CallState.CLOSE.value:
         raise Problem(409, "already_closed", "the call has already ended")
     handle = temporal.get_workflow_handle(workflow_id(call_id))
@@ -154,7 +154,7 @@ async def call_events(
 ) -> EventPage:
     """The raw vendor events stored for the call, oldest first, each with ``applied``."""
     after = decode_event_cursor(cursor)
-    call = await _own_call(state, caller, call_id)
+    call = await own_call(state, caller, call_id)
     rows = await state.in_store(lambda s: inbox.events_for_call(s, call_id, after, limit + 1))
     masked = not sees_full_numbers(caller.scope)
     last = rows[limit - 1] if len(rows) > limit else None

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CallerDep, StateDep
 from api.errors import Problem
-from api.routes.calls import _own_call
+from api.routes.calls import own_call
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
     responses={200: {"content": {"audio/wav": {}}}, 307: {"description": "signed URL"}},
 )
 async def get_recording(call_id: str, state: StateDep, caller: CallerDep) -> Response:
-    row = await _own_call(state, caller, call_id)
+    row = await own_call(state, caller, call_id)
     if not row.audio_url:
         reason = f": {row.recording_error}" if row.recording_error else " (yet)"
         raise Problem(404, "no_recording", f"the call has no recording{reason}")

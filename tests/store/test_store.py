@@ -125,15 +125,19 @@ def test_idempotency_key_is_unique_per_tenant(db_engine: Engine) -> None:
         assert found is not None and found.cc_call_id == "c1"
 
 
-def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
-    seed(db_engine)
-    with session_scope(db_engine) as s:
-        calls.insert_call(s, new_row("c1", None))
-    rec = CallRecord(
+def live_record() -> CallRecord:
+    return CallRecord(
         cc_call_id="c1", tenant="t1", channel="e9", agent="+861080000000",
         caller="+8613800000001", called="+8613800000002", display=DisplayPolicy.PASSTHROUGH,
         created=1,
     )  # fmt: skip
+
+
+def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        calls.insert_call(s, new_row("c1", None))
+    rec = live_record()
     rec = apply_event(rec, event(EventKind.BRIDGED, 1_000, "b"))
     rec = apply_event(
         rec, event(EventKind.HANGUP, 3_500, "h").model_copy(update={"close_type": CloseType.B_BUSY})
@@ -157,11 +161,7 @@ def test_a_closed_row_never_goes_back_to_live(db_engine: Engine) -> None:
         row = new_row("c1", None)
         row.state, row.close_type, row.close_time = CallState.CLOSE.value, "255", 9_000
         calls.insert_call(s, row)
-    live = CallRecord(
-        cc_call_id="c1", tenant="t1", channel="e9", agent="+861080000000",
-        caller="+8613800000001", called="+8613800000002", display=DisplayPolicy.PASSTHROUGH,
-        created=1,
-    )  # fmt: skip
+    live = live_record()
     live = apply_event(live, event(EventKind.BRIDGED, 1_000, "b"))
     with session_scope(db_engine) as s:
         assert calls.save_record(s, live, [])
