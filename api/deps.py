@@ -13,6 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.errors import Problem
+from api.phones import sees_full_numbers
 from channels.base import Channel
 from core.config import Settings
 from storage import RecordingStore
@@ -63,6 +64,11 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 class Caller:
     tenant: Tenant
     scope: str
+
+    @property
+    def masked(self) -> bool:
+        """Whether customer numbers are shown to this key only masked."""
+        return not sees_full_numbers(self.scope)
 
 
 async def current_caller(request: Request, state: StateDep) -> Caller:

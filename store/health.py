@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from callflow.record import talk_seconds
 from core.types import CallState, CloseType
+from store.calls import get_call_any_tenant
 from store.db import now_ms
 from store.inbox import last_event_received
 from store.models import AgentLine, CallRecordRow, ChannelState
@@ -22,9 +23,7 @@ from store.tenants import release_line
 
 def write_verdict(session: Session, name: str, healthy: bool, reason: str | None) -> None:
     state = session.get(ChannelState, name) or ChannelState(name=name, updated=now_ms())
-    state.healthy, state.reason, state.updated = healthy, (reason or None), now_ms()
-    if state.reason is not None:
-        state.reason = state.reason[:255]
+    state.healthy, state.reason, state.updated = healthy, reason[:255] if reason else None, now_ms()
     session.add(state)
 
 
@@ -90,9 +89,7 @@ def held_leases(session: Session) -> list[HeldLease]:
 def free_orphaned_lease(session: Session, lease: HeldLease) -> bool:
     """Free a lease whose workflow is gone; close its record if nobody did ("other error")."""
     freed = release_line(session, lease.channel, lease.agent, lease.cc_call_id, lease.token)
-    row = session.exec(
-        select(CallRecordRow).where(CallRecordRow.cc_call_id == lease.cc_call_id)
-    ).first()
+    row = get_call_any_tenant(session, lease.cc_call_id)
     if freed and row is not None and row.state != CallState.CLOSE.value:
         now = now_ms()
         row.state, row.close_time, row.updated = CallState.CLOSE.value, now, now

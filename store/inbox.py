@@ -88,6 +88,17 @@ def events_for_call(
                              .limit(limit)).all())  # fmt: skip
 
 
+def events_page(
+    session: Session, cc_call_id: str, after: tuple[int, int] | None, limit: int
+) -> tuple[list[VendorEvent], tuple[int, int] | None]:
+    """One page of the call's events and where the next starts (None: this was the last)."""
+    rows = events_for_call(session, cc_call_id, after, limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], (last.event_time, last.id or 0)
+
+
 def _as_event(row: VendorEvent) -> CallEvent:
     event = CallEvent.model_validate_json(row.event_json)
     event.inbox_id = row.id

@@ -178,8 +178,8 @@ class CallWorkflow:
             attempt.error = str(cause or err)[:300]
             self.attempts.append(attempt)
             self._dirty = True
-            # A rejection is about this call (a bad number), not the vendor's health. Every
-            # request the retries made failed, and each counts: one call is enough evidence.
+            # A rejection is about this call (a bad number), not the vendor's health. Report
+            # how many requests failed; health decides how much one call may weigh.
             if error_type != REJECTED:
                 tries = steps.VENDOR_RETRY.maximum_attempts
                 if err.retry_state is not RetryState.MAXIMUM_ATTEMPTS_REACHED:

@@ -20,7 +20,7 @@ from api.paging import (
     encode_event_cursor,
     encode_keyset,
 )
-from api.phones import sees_full_numbers, to_e164
+from api.phones import to_e164
 from api.schemas import CallCreate, CallPage, CallPublic, EventPage, EventPublic, export_csv
 from api.services import place_call
 from core.types import CallState
@@ -42,7 +42,7 @@ async def own_call(state: StateDep, caller: CallerDep, call_id: str) -> CallReco
 
 
 def _view(row: CallRecordRow, caller: Caller) -> CallPublic:
-    return CallPublic.from_row(row, masked=not sees_full_numbers(caller.scope))
+    return CallPublic.from_row(row, masked=caller.masked)
 
 
 def _number(value: str | None, field: str, caller: Caller) -> str | None:
@@ -50,7 +50,7 @@ def _number(value: str | None, field: str, caller: Caller) -> str | None:
 
 
 def _customer_number(value: str | None, caller: Caller) -> str | None:
-    if value is not None and not sees_full_numbers(caller.scope):
+    if value is not None and caller.masked:
         # Answers would confirm a number the key may not see: masked means not at all.
         raise Problem(403, "forbidden", "a masked key cannot search by the customer's number")
     return _number(value, "called", caller)
@@ -99,7 +99,7 @@ async def export_calls(flt: CallFilterDep, state: StateDep, caller: CallerDep) -
     """Every call the same filters select, newest first, streamed as CSV (RECORD.md names)."""
     rows = calls.iter_calls(state.engine, flt)
     return StreamingResponse(
-        export_csv(rows, masked=not sees_full_numbers(caller.scope)),
+        export_csv(rows, masked=caller.masked),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
     )
@@ -155,10 +155,8 @@ async def call_events(
     """The raw vendor events stored for the call, oldest first, each with ``applied``."""
     after = decode_event_cursor(cursor)
     call = await own_call(state, caller, call_id)
-    rows = await state.in_store(lambda s: inbox.events_for_call(s, call_id, after, limit + 1))
-    masked = not sees_full_numbers(caller.scope)
-    last = rows[limit - 1] if len(rows) > limit else None
+    rows, following = await state.in_store(lambda s: inbox.events_page(s, call_id, after, limit))
     return EventPage(
-        items=[EventPublic.from_row(row, call.called, masked) for row in rows[:limit]],
-        next_cursor=None if last is None else encode_event_cursor(last.event_time, last.id or 0),
+        items=[EventPublic.from_row(row, call.called, caller.masked) for row in rows],
+        next_cursor=None if following is None else encode_event_cursor(*following),
     )
