@@ -1,4 +1,5 @@
 # One image for the API, the worker and the simulators (the command picks the role).
+# Every top-level package is copied, one COPY each (tests/deploy/test_dockerfile.py checks).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -6,6 +7,7 @@ COPY core core
 COPY callflow callflow
 COPY channels channels
 COPY store store
+COPY storage storage
 COPY activities activities
 COPY workflows workflows
 COPY api api

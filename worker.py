@@ -1,7 +1,9 @@
-"""The Temporal worker: runs CallWorkflow, ChannelHealthWorkflow and their activities.
+"""The Temporal worker: runs CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow,
+InboxWorkflow and their activities.
 
-``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow runs,
-with the current settings (signal-with-start: started if absent, reconfigured if running).
+``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow and the one
+InboxWorkflow run, with the current settings (signal-with-start: started if absent,
+reconfigured if running).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from temporalio.worker import Worker
 
 from activities.channels import ChannelActivities
 from activities.health import HealthActivities
+from activities.inbox import InboxActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
 from api.app import connect_temporal
 from callflow.circuit import CircuitPolicy
 from channels.registry import CHANNELS, build_channels
 from core.config import Settings, get_settings
-from core.logs import setup_logging
+from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.health_types import HEALTH_WORKFLOW_ID, HealthConfig, HealthInput
+from workflows.inbox import InboxWorkflow
+from workflows.late import LateEventsWorkflow
+from workflows.types import INBOX_CONFIGURE_SIGNAL, INBOX_WORKFLOW_ID, RedeliveryConfig
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
@@ -36,17 +42,22 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     record_activities = RecordActivities(engine)
     health_activities = HealthActivities(channels, engine)
     recording_activities = RecordingActivities(channels, build_store(settings))
+    inbox_activities = InboxActivities(engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CallWorkflow, ChannelHealthWorkflow],
+        workflows=[CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow, InboxWorkflow],
         activities=[
             channel_activities.place_call,
             channel_activities.hangup_call,
+            channel_activities.reconcile_call,
             channel_activities.follow_polled_call,
             record_activities.save_record,
             record_activities.release_line,
             record_activities.take_failover_line,
+            record_activities.apply_late_events,
+            record_activities.note_recording,
+            inbox_activities.redeliver_inbox,
             health_activities.probe_channels,
             health_activities.write_routing,
             health_activities.reconcile_leases,
@@ -80,13 +91,31 @@ async def ensure_health_workflow(client: Client, settings: Settings) -> None:
     )
 
 
+async def ensure_inbox_workflow(client: Client, settings: Settings) -> None:
+    config = RedeliveryConfig.from_settings(settings)
+    await client.start_workflow(
+        InboxWorkflow.run,
+        config,
+        id=INBOX_WORKFLOW_ID,
+        task_queue=settings.task_queue,
+        start_signal=INBOX_CONFIGURE_SIGNAL,
+        start_signal_args=[config],
+    )
+
+
+async def ensure_service_workflows(client: Client, settings: Settings) -> None:
+    """The singletons every deployment runs: channel health and inbox redelivery."""
+    await ensure_health_workflow(client, settings)
+    await ensure_inbox_workflow(client, settings)
+
+
 async def main() -> None:
     settings = get_settings()
-    setup_logging(settings.log_level)
+    configure_logging(settings.log_level)
     client = await connect_temporal(settings)
     with ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
-        await ensure_health_workflow(client, settings)
+        await ensure_service_workflows(client, settings)
         logging.getLogger("cc.worker").info("worker polling task queue %s", settings.task_queue)
         await worker.run()
 

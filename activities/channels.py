@@ -5,45 +5,51 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import cast
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from channels.base import (
+    CallEvent,
     Channel,
     ChannelError,
     PollBatch,
     PolledChannel,
     VendorNetworkError,
+    VendorOutcomeUnknown,
     VendorRejected,
+    VendorServerError,
 )
 from core.types import ChannelMode, EventKind
 from intake.delivery import ingest
-from store.models import VendorEvent
 from workflows.types import (
+    NETWORK_ERROR,
+    OUTCOME_UNKNOWN,
+    REJECTED,
+    SERVER_ERROR,
     HangupInput,
     PlaceCallInput,
     PlaceCallResult,
     PollInput,
     PollOutcome,
+    ReconcileInput,
 )
 
 log = logging.getLogger("cc.activities.channels")
-
-# Error types the workflow reads to pick a close_type; kept as strings across the boundary.
-REJECTED = "VendorRejected"
-SERVER_ERROR = "VendorServerError"
-NETWORK_ERROR = "VendorNetworkError"
 
 
 def _as_application_error(exc: ChannelError) -> ApplicationError:
     if isinstance(exc, VendorRejected):
         return ApplicationError(str(exc), type=REJECTED, non_retryable=True)
+    if isinstance(exc, VendorOutcomeUnknown):
+        return ApplicationError(str(exc), type=OUTCOME_UNKNOWN, non_retryable=True)
     kind = NETWORK_ERROR if isinstance(exc, VendorNetworkError) else SERVER_ERROR
-    return ApplicationError(str(exc), type=kind)
+    delay = exc.retry_after_s if isinstance(exc, VendorServerError) else None
+    retry_delay = None if delay is None else timedelta(seconds=delay)
+    return ApplicationError(str(exc), type=kind, next_retry_delay=retry_delay)
 
 
 class ChannelActivities:
@@ -57,33 +63,13 @@ class ChannelActivities:
         except KeyError:
             raise ApplicationError(f"unknown channel {name}", non_retryable=True) from None
 
-    def _vendor_id_from_inbox(self, channel: str, cc_call_id: str) -> str | None:
-        with Session(self._engine) as session:
-            return session.exec(
-                select(VendorEvent.vendor_call_id).where(
-                    VendorEvent.channel == channel,
-                    VendorEvent.cc_call_id == cc_call_id,
-                    col(VendorEvent.vendor_call_id).is_not(None),
-                )
-            ).first()
-
     @activity.defn
     async def place_call(self, inp: PlaceCallInput) -> PlaceCallResult:
-        """Dial through the vendor, at most once per CC call id.
-
-        A retry of this activity (timeout, worker crash) first looks for evidence that the
-        vendor already accepted the call: an event in our inbox, or the vendor's own record
-        of a call carrying our id as userData. Only without either does it dial.
-        """
+        """One place request. Never retried by Temporal (the workflow decides): only the
+        workflow knows whether an earlier request's outcome was unknown (VENDORS.md)."""
         channel = self._channel(inp.channel)
         cc_call_id = inp.request.cc_call_id
         try:
-            if activity.info().attempt > 1:
-                known = self._vendor_id_from_inbox(inp.channel, cc_call_id)
-                known = known or await channel.find_call(cc_call_id)
-                if known:
-                    log.info("call already placed call=%s vendor_id=%s", cc_call_id, known)
-                    return PlaceCallResult(vendor_call_id=known, already_placed=True)
             placed = await channel.place_call(inp.request)
         except ChannelError as exc:
             log.warning("place_call failed call=%s channel=%s: %s", cc_call_id, inp.channel, exc)
@@ -98,6 +84,20 @@ class ChannelActivities:
             await self._channel(inp.channel).hangup(inp.vendor_call_id)
         except ChannelError as exc:
             raise _as_application_error(exc) from exc
+
+    @activity.defn
+    async def reconcile_call(self, inp: ReconcileInput) -> list[CallEvent]:
+        """Ask the vendor what became of a call whose events went missing; the answer is
+        stored in the inbox like any event and returned for the workflow to apply."""
+        try:
+            events = await self._channel(inp.channel).call_result(inp.vendor_call_id,
+                                                                  inp.cc_call_id)  # fmt: skip
+        except ChannelError as exc:
+            raise _as_application_error(exc) from exc
+        events = [e for e in events if e.cc_call_id == inp.cc_call_id]
+        body = "\n".join(e.model_dump_json() for e in events).encode()
+        return await ingest(self._engine, None, inp.channel, events, body,
+                            "application/x-cc-reconciliation", signal=False)  # fmt: skip
 
     @activity.defn
     async def follow_polled_call(self, inp: PollInput) -> PollOutcome:

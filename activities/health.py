@@ -27,12 +27,20 @@ from workflows.types import workflow_id
 
 log = logging.getLogger("cc.activities.health")
 PROBE_TIMEOUT_S = 10.0
+# Leases the reconciler looks at at once (Temporal describes, vendor hang-ups, store writes).
+RECONCILE_CONCURRENCY = 20
 
 
 class HealthActivities:
-    def __init__(self, channels: dict[str, Channel], engine: Engine) -> None:
+    def __init__(
+        self,
+        channels: dict[str, Channel],
+        engine: Engine,
+        reconcile_concurrency: int = RECONCILE_CONCURRENCY,
+    ) -> None:
         self._channels = channels
         self._engine = engine
+        self._concurrency = reconcile_concurrency
 
     @activity.defn
     async def probe_channels(self, inp: ProbeInput) -> list[Observation]:
@@ -54,7 +62,10 @@ class HealthActivities:
         observations = []
         for name, failure in zip(names, probes, strict=True):
             if failure is None and waiting.get(name):
-                failure = f"webhooks silent: {waiting[name]} calls waiting for events"
+                silence = f"webhooks silent: {waiting[name]} calls waiting for events"
+                observations.append(Observation(channel=name, ok=False, reason=silence,
+                                                silent=True))  # fmt: skip
+                continue
             observations.append(Observation(channel=name, ok=failure is None, reason=failure))
         return observations
 
@@ -85,6 +96,10 @@ class HealthActivities:
         e.g. a workflow an operator terminated from the Temporal UI (freed at the next round).
         A workflow that does not exist at all is only given up once the lease is older than
         ``min_age_s``: the API leases the line first and starts the workflow after.
+
+        Leases are looked at concurrently (at most ``concurrency`` at a time), and one that
+        cannot be looked at (Temporal or the store failing on it) is skipped until the next
+        round: it never keeps the others held.
         """
         young_after = now_ms() - int(inp.min_age_s * 1000)
 
@@ -92,19 +107,34 @@ class HealthActivities:
             with Session(self._engine) as session:
                 return health.held_leases(session)
 
-        freed = []
-        for lease in await asyncio.to_thread(held):
-            status = await self._status(lease.cc_call_id)
-            if status is WorkflowExecutionStatus.RUNNING:
-                continue
-            if status is None and lease.leased_at > young_after:
-                continue  # not started yet, perhaps: give the API its time
-            await self._hang_up(lease)
-            if await asyncio.to_thread(self._free, lease):
-                log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
-                            redact(lease.agent), lease.cc_call_id)  # fmt: skip
-                freed.append(lease.cc_call_id)
-        return ReconcileResult(freed=freed)
+        leases = await asyncio.to_thread(held)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(lease: health.HeldLease) -> str | None:
+            async with gate:
+                try:
+                    return await self._reconcile(lease, young_after)
+                except Exception:  # noqa: BLE001 - one lease must not cost the others theirs
+                    log.exception("lease line=%s/%s call=%s not reconciled this round",
+                                  lease.channel, redact(lease.agent), lease.cc_call_id)  # fmt: skip
+                    return None
+
+        outcomes = await asyncio.gather(*(one(lease) for lease in leases))
+        return ReconcileResult(freed=[cc_call_id for cc_call_id in outcomes if cc_call_id])
+
+    async def _reconcile(self, lease: health.HeldLease, young_after: int) -> str | None:
+        """Free one lease if its workflow is gone; returns its call id when freed."""
+        status = await self._status(lease.cc_call_id)
+        if status is WorkflowExecutionStatus.RUNNING:
+            return None
+        if status is None and lease.leased_at > young_after:
+            return None  # not started yet, perhaps: give the API its time
+        await self._hang_up(lease)
+        if not await asyncio.to_thread(self._free, lease):
+            return None
+        log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
+                    redact(lease.agent), lease.cc_call_id)  # fmt: skip
+        return lease.cc_call_id
 
     async def _hang_up(self, lease: health.HeldLease) -> None:
         """Nobody watches this call any more: make sure the vendor ends it before the line

@@ -7,13 +7,17 @@ import logging
 from sqlalchemy import Engine
 from temporalio import activity
 
+from channels.base import CallEvent
 from core.logs import redact
 from store import calls, inbox, tenants
 from store.db import session_scope
 from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 from workflows.types import (
+    CopyRecordingInput,
     FailoverInput,
+    LateEventsResult,
     LineLease,
+    RecordingOutcome,
     ReleaseLineInput,
     SaveRecordInput,
     lease_of,
@@ -34,6 +38,8 @@ class RecordActivities:
             if not calls.save_record(session, inp.record, attempts):
                 log.error("no row for call=%s", inp.record.cc_call_id)
             inbox.mark_applied(session, inp.applied_inbox_ids)
+            for inbox_id, note in inp.noted_inbox_ids.items():
+                inbox.note_unapplied(session, inbox_id, note)
             if (line := inp.release_line) is not None:
                 tenants.release_line(session, line.channel, line.agent, inp.record.cc_call_id,
                                      line.token)  # fmt: skip
@@ -63,3 +69,31 @@ class RecordActivities:
         except (NoChannel, LineBusy) as exc:
             log.warning("no failover for call=%s after %s: %s", inp.cc_call_id, inp.tried, exc)
             return None
+
+    @activity.defn
+    def apply_late_events(self, events: list[CallEvent]) -> LateEventsResult:
+        """Fold events that came after the call's workflow finished into its stored record."""
+        with session_scope(self._engine) as session:
+            record = calls.apply_late_events(session, events)
+            ids = [e.inbox_id for e in events if e.inbox_id is not None]
+            if record is None:
+                for inbox_id in ids:
+                    inbox.note_unapplied(session, inbox_id, "unknown_call")
+                return LateEventsResult(found=False)
+            inbox.mark_applied(session, ids)
+            row = calls.get_call_any_tenant(session, record.cc_call_id)
+            wants_copy = row is not None and row.record_audio
+        log.info("late events applied call=%s count=%d", record.cc_call_id, len(events))
+        if not wants_copy or record.conn_time is None or record.audio_url is not None:
+            return LateEventsResult(found=True)
+        if record.ch_audio_url is None:
+            return LateEventsResult(found=True)
+        return LateEventsResult(found=True, to_copy=CopyRecordingInput(
+            channel=record.channel, tenant=record.tenant, cc_call_id=record.cc_call_id,
+            created=record.created, url=record.ch_audio_url))  # fmt: skip
+
+    @activity.defn
+    def note_recording(self, inp: RecordingOutcome) -> None:
+        """Write the outcome of a late recording copy onto the stored record."""
+        with session_scope(self._engine) as session:
+            calls.set_recording(session, inp.cc_call_id, inp.audio_url, inp.error)

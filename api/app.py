@@ -13,11 +13,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.limits import BodyLimit
 from api.routes import calls, channels, lines, ops, recordings, webhooks
 from channels.registry import build_channels
 from core.config import Settings, get_settings
-from core.logs import install_redaction
-from intake.delivery import redeliver_pending
+from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
 
@@ -45,20 +45,11 @@ async def _keep_connecting(state: AppState) -> None:
             delay = min(delay * 2, 10)
 
 
-async def _redeliver_forever(state: AppState, every_s: float = 5.0) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await redeliver_pending(
-                state.engine, state.temporal, state.settings.inbox_redeliver_after_s
-            )
-        except Exception:  # noqa: BLE001 - the loop must outlive a bad round
-            log.exception("inbox redelivery round failed")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    install_redaction()  # uvicorn's access lines carry query strings (?called=...)
+    # Time, level, logger, message, at settings.log_level; phone numbers redacted in every
+    # record (uvicorn's access lines carry query strings, ?called=...).
+    configure_logging(settings.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,15 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             recordings=build_store(settings),
         )
         app.state.cc = state
-        tasks = [
-            asyncio.create_task(_keep_connecting(state)),
-            asyncio.create_task(_redeliver_forever(state)),
-        ]
+        # Inbox redelivery is not here: one workflow on the worker does it, whatever the
+        # number of API processes.
+        connecting = asyncio.create_task(_keep_connecting(state))
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
+            connecting.cancel()
             for channel in state.channels.values():
                 await channel.aclose()
             state.engine.dispose()
@@ -89,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Callback calls through cloud-telephony vendors, one unified call record.",
     )
     install_error_handlers(app)
+    # Outside the routes (webhooks included, before their signature checks): an oversized
+    # body is refused before it is read.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(calls.router)
     app.include_router(recordings.router)
     app.include_router(lines.router)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.errors import Problem
+from api.errors import Problem, invalid_field, unavailable
 from api.phones import sees_full_numbers
 from channels.base import Channel
 from core.config import Settings
@@ -53,7 +53,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 def get_temporal(state: StateDep) -> Client:
     if state.temporal is None:
-        raise Problem(503, "temporal_unavailable", "the workflow service is not reachable")
+        raise unavailable("temporal_unavailable", "the workflow service is not reachable")
     return state.temporal
 
 
@@ -93,3 +93,26 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+IDEMPOTENCY_KEY_MAX = 64
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="1-64 characters, not blank"),
+    ] = None,
+) -> str | None:
+    """The ``Idempotency-Key`` header, or None when absent. A blank or overlong key is a 422:
+    stored, an empty key would make every later empty-key request return the first call."""
+    if key is not None and (not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX):
+        raise invalid_field(
+            "Idempotency-Key",
+            f"1 to {IDEMPOTENCY_KEY_MAX} characters, not blank",
+            "invalid Idempotency-Key header",
+        )
+    return key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]

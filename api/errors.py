@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("cc.api")
@@ -42,6 +43,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    413: "Content Too Large",
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -61,6 +63,27 @@ def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(
         body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers
     )
+
+
+# Seconds a client (app or vendor) should wait before retrying a 503.
+RETRY_AFTER_S = 5
+
+
+def unavailable(code: str, detail: str) -> Problem:
+    """A 503 with ``Retry-After``: a passing outage, worth retrying (vendors retry 5xx)."""
+    return Problem(503, code, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "the store cannot be reached or used right now"
+    (connection refused or lost, pool exhausted, database locked, deadlock, serialization
+    failure): the request may succeed when retried. Integrity, data and programming errors
+    are bugs, not outages, and stay 500s."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError)
 
 
 def _validation_problem(exc: RequestValidationError) -> Problem:
@@ -85,6 +108,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(Problem(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    async def _store(_: Request, exc: sa_exc.SQLAlchemyError) -> JSONResponse:
+        if not store_unavailable(exc):
+            log.error("store error", exc_info=exc)
+            return problem_response(Problem(500, "internal_error", "internal error"))
+        # The class names only: a driver's message may quote SQL and its parameters.
+        cause = exc.orig.__class__.__name__ if isinstance(exc, sa_exc.DBAPIError) else ""
+        log.warning("store unavailable: %s %s", exc.__class__.__name__, cause)
+        return problem_response(unavailable("store_unavailable", "the database is unavailable"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

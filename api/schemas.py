@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -42,7 +43,8 @@ class AttemptPublic(BaseModel):
     channel: str
     agent: str
     at: int
-    outcome: str
+    outcome: str  # placed, placed_unconfirmed, failed, rejected, unknown, expired
+    tries: int = 1  # place requests sent to this channel
     vendor_call_id: str | None = None
     error: str | None = None
 
@@ -143,12 +145,31 @@ def export_csv(rows: Iterable[CallRecordRow], masked: bool, chunk_rows: int = 20
     pending = 0
     for row in rows:
         view = CallPublic.from_row(row, masked).model_dump()
-        writer.writerow(["" if view[name] is None else view[name] for name in EXPORT_COLUMNS])
+        writer.writerow([csv_cell(view[name]) for name in EXPORT_COLUMNS])
         pending += 1
         if pending >= chunk_rows:
             yield _drain(buffer)
             pending = 0
     yield _drain(buffer)
+
+
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP, CSV Injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A phone number, E.164 or masked (``+86139****0055``): a leading ``+`` and digits (and the
+# mask's ``*``) cannot call a function, reference a cell or run a DDE command, so it is kept
+# as is. A ``'`` there would corrupt the one column apps most often read back.
+_PHONE_LIKE = re.compile(r"\+[0-9][0-9*]{0,19}")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell: None is empty; text a spreadsheet would run as a formula gets a
+    leading ``'`` (OWASP's advice), so it shows as the text it is."""
+    if value is None:
+        return ""
+    formula = isinstance(value, str) and value.startswith(_FORMULA_START)
+    if formula and not _PHONE_LIKE.fullmatch(str(value)):
+        return f"'{value}"
+    return value
 
 
 def _drain(buffer: io.StringIO) -> str:

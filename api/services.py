@@ -12,13 +12,22 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppState, Caller
-from api.errors import Problem, invalid_field
+from api.errors import Problem, invalid_field, unavailable
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
 from callflow.record import CallRecord
@@ -92,7 +101,12 @@ async def place_call(
                                  channel=body.channel, allow_fallback=body.fallback,
                                  priority=routing.priority)  # fmt: skip
 
-    def route_and_insert(session: Session) -> LineLease:
+    def insert_and_route(session: Session) -> LineLease:
+        # The row first: it claims the Idempotency-Key, so a concurrent retry with the same
+        # key clashes on the unique key (after waiting for the first request to commit)
+        # before it can lease a line. A write as the first statement also takes SQLite's
+        # write lock at once, so concurrent placements queue instead of failing "locked".
+        _claim_key(session, row)
         route = choose_line(session, route_request)
         routing.may_fail_over = route.may_fail_over
         row.channel, row.agent, row.lease_token = (
@@ -100,18 +114,18 @@ async def place_call(
             route.line.agent,
             route.line.lease_token,
         )
-        calls.insert_call(session, row)
+        session.add(row)
         return lease_of(route.line)
 
     try:
-        lease = await state.in_store(route_and_insert)
+        lease = await state.in_store(insert_and_route)
     except calls.IdempotencyClash:
-        # Another request with the same key won the race a moment ago.
-        earlier = await _earlier(state, tenant.id, idem_key or "", digest)
-        if earlier is None:
-            raise
-        return Placement(earlier, created=False)
+        # Another request with the same key committed a moment ago: its call is the answer.
+        return Placement(await _winner(state, tenant.id, idem_key, digest), created=False)
     except LineBusy as exc:
+        # The line may be busy with this very key's call (a retry racing the first request).
+        if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
+            return Placement(earlier, created=False)
         CALLS_REFUSED.labels("line_busy").inc()
         raise Problem(409, "line_busy", str(exc)) from exc
     except NoChannel as exc:
@@ -124,6 +138,28 @@ async def place_call(
     log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
              cc_call_id, channel, lease.agent, mask(b_number))  # fmt: skip
     return Placement(row, created=True)
+
+
+def _claim_key(session: Session, row: CallRecordRow) -> None:
+    """Insert the row as the transaction's first statement (no savepoint: with pysqlite a
+    SAVEPOINT outside a transaction would commit on release)."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if row.idempotency_key is None:
+            raise
+        raise calls.IdempotencyClash(row.idempotency_key) from exc
+
+
+async def _winner(state: AppState, tenant: str, key: str | None, digest: str) -> CallRecordRow:
+    earlier = await _earlier(state, tenant, key or "", digest)
+    if earlier is None:
+        # The request that held the key was undone (its workflow could not start).
+        raise Problem(
+            409, "idempotency_conflict", "a request with this Idempotency-Key failed; retry"
+        )
+    return earlier
 
 
 async def _earlier(state: AppState, tenant: str, key: str, digest: str) -> CallRecordRow | None:
@@ -148,11 +184,7 @@ async def _start_workflow(
         created=row.created, main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
         ivr_url=row.ivr_url, ivr_text=row.ivr_text,
     )  # fmt: skip
-    timers = CallTimers(
-        watchdog_grace_s=settings.watchdog_grace_s,
-        hangup_wait_s=settings.watchdog_hangup_wait_s,
-        late_event_window_s=settings.late_event_window_s,
-    )
+    timers = CallTimers.from_settings(settings)
     recording = RecordingTimers(
         deadline_s=settings.recording_deadline_s,
         retry_initial_s=settings.recording_retry_initial_s,
@@ -187,8 +219,19 @@ async def _start_workflow(
                 ]
             ),
         )
+    except WorkflowAlreadyStartedError:
+        # Our ids are fresh: only an earlier attempt of this very start (a retried RPC) can
+        # have started it. Started is what we wanted.
+        log.info("workflow already started call=%s", row.cc_call_id)
     except Exception as exc:
-        # Not accepted: undo the row and the lease so nothing is left half-made.
+        if not await _surely_not_started(temporal, row.cc_call_id, exc):
+            # Perhaps started (the answer was lost): the call stands, with its row and lease.
+            # If the workflow really does not exist, the lease reconciler frees the line and
+            # closes the record once the lease is CC_LEASE_MIN_AGE_S old.
+            log.warning("workflow start unclear call=%s (%s); kept as placed", row.cc_call_id,
+                        exc.__class__.__name__)  # fmt: skip
+            return
+        # Surely not accepted: undo the row and the lease so nothing is left half-made.
         log.error("workflow start failed call=%s: %s", row.cc_call_id, exc.__class__.__name__)
 
         def undo(session: Session) -> None:
@@ -198,4 +241,83 @@ async def _start_workflow(
                 calls.drop_call(session, stored)
 
         await state.in_store(undo)
-        raise Problem(503, "temporal_unavailable", "the call could not be started; retry") from exc
+        raise unavailable("temporal_unavailable", "the call could not be started; retry") from exc
+
+
+# Temporal refused the start outright: the request reached it and nothing was created.
+_REFUSED = frozenset({
+    RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND, RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.OUT_OF_RANGE,
+})  # fmt: skip
+DESCRIBE_TIMEOUT = timedelta(seconds=5)
+
+
+async def _surely_not_started(temporal: Client, cc_call_id: str, exc: Exception) -> bool:
+    """After a failed start: True only when the workflow certainly does not exist. A timeout,
+    a cancelled or unavailable RPC may come after the server started it, so ask."""
+    if isinstance(exc, RPCError) and exc.status in _REFUSED:
+        return True
+    try:
+        await temporal.get_workflow_handle(workflow_id(cc_call_id)).describe(
+            rpc_timeout=DESCRIBE_TIMEOUT
+        )
+    except RPCError as missing:
+        return missing.status == RPCStatusCode.NOT_FOUND  # otherwise: cannot be told
+    except Exception:  # noqa: BLE001 - cannot be told: keep the call
+        return False
+    return False  # it exists: started after all
+
+
+# Statuses of a Temporal that is down, overloaded or slow: worth retrying.
+_PASSING = frozenset({
+    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+    RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+})  # fmt: skip
+HANGUP_TIMEOUT = timedelta(seconds=10)
+
+
+def _already_closed() -> Problem:
+    return Problem(409, "already_closed", "the call has already ended")
+
+
+async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None:
+    """Ask the call's workflow to end the call; returns once the workflow accepted.
+
+    409 ``already_closed``: the record is closed, or the workflow's validator says closed.
+    503 ``temporal_unavailable``: Temporal could not be asked (down, timed out).
+    A workflow that is gone (completed, terminated, never started) while the record is still
+    open answers 202 all the same: nobody else will end that call, and the lease reconciler
+    does exactly that (hangs up at the vendor, frees the line, closes the record) at its next
+    round, so "accepted, it will end" is the truth; 409 would tell the app it already ended.
+    """
+    if row.state == CallState.CLOSE.value:
+        raise _already_closed()
+    handle = temporal.get_workflow_handle(workflow_id(row.cc_call_id))
+    try:
+        # Accepted is enough: the vendor is asked in the background and the close arrives
+        # as the vendor's own hang-up event.
+        await handle.start_update(
+            CallWorkflow.hangup,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            rpc_timeout=HANGUP_TIMEOUT,
+        )
+    except WorkflowUpdateFailedError as exc:
+        if isinstance(exc.cause, ApplicationError) and exc.cause.type == "AlreadyClosed":
+            raise _already_closed() from exc
+        raise
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise unavailable("temporal_unavailable", "the workflow service timed out") from exc
+    except RPCError as exc:
+        if exc.status in _PASSING:
+            raise unavailable(
+                "temporal_unavailable", "the workflow service is unavailable"
+            ) from exc
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        current = await state.in_store(lambda s: calls.get_call_any_tenant(s, row.cc_call_id))
+        if current is None or current.state == CallState.CLOSE.value:
+            raise _already_closed() from exc
+        log.warning("hangup of call=%s with no running workflow; left to the reconciler",
+                    row.cc_call_id)  # fmt: skip

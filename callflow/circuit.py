@@ -68,6 +68,27 @@ def observe(
     return circuit.model_copy(update={"failures": failures, "reason": reason})
 
 
+def observe_probe(
+    circuit: Circuit, failure: str | None, silence: str | None, policy: CircuitPolicy, now_ms: int
+) -> Circuit:
+    """Fold one probe round's view of a channel: ``failure`` is the probe's own (None: the
+    vendor answered), ``silence`` is webhook silence seen alongside an answering probe (calls
+    set up long ago that no event explains).
+
+    Silence counts as a failure only while the circuit is closed. It is evidence about the
+    traffic a channel is carrying, and a channel out of routing carries none: its stuck calls
+    stay stuck whatever the vendor does now. Counted while open or half-open it would keep
+    the circuit from ever closing (the trial's first round fails it again) for as long as
+    one old call stays open, up to its max duration. So the trial is decided by the probe and
+    the calls placed on trial; once closed, if the webhooks are still not reaching us, the new
+    calls' silence takes the channel out again.
+    """
+    circuit = advance(circuit, policy, now_ms)
+    if failure is None and silence is not None and circuit.state is CircuitState.CLOSED:
+        return observe(circuit, False, silence, policy, now_ms, decisive=False)
+    return observe(circuit, failure is None, failure, policy, now_ms, decisive=False)
+
+
 def advance(circuit: Circuit, policy: CircuitPolicy, now_ms: int) -> Circuit:
     """Let time pass: an open circuit whose cool-down is over becomes half-open."""
     if (

@@ -8,6 +8,10 @@ the final record depends only on the *set* of events, not on their order or repe
   sources report the same moment (e.g. a live event and the vendor's CDR), the earliest wins;
 - the close (close_time, close_type) is the earliest close reported; at the same instant a
   specific reason (busy, max duration, ...) beats a plain hang-up, which beats "other";
+  a close with a real reason beats any "other" (255) whatever the times, so a vendor's own
+  late word corrects CC's watchdog close (RECORD.md);
+- a hang-up that reports its talk seconds implies when the bridge was: conn_time is
+  derived from it only while no bridge event is known (a lost ``bridge`` is recovered);
 - "latest" fields (ch_state, ch_audio_url) are chosen by event time, ties broken by value;
 - duration is derived from conn_time and close_time, never accumulated.
 """
@@ -67,6 +71,8 @@ class CallRecord(BaseModel):
     # Tie-breakers that make "latest" fields order-independent; not persisted as columns.
     ch_state_rank: tuple[int, int, str] | None = None
     ch_audio_rank: tuple[int, str] | None = None
+    # conn_time implied by a hang-up's duration (no bridge event seen yet); not persisted.
+    conn_time_implied: bool = False
 
 
 def _earliest(current: int | None, candidate: int) -> int:
@@ -91,6 +97,26 @@ def _close_rank(close_type: CloseType) -> int:
     return 1 if close_type is CloseType.NORMAL else 0
 
 
+def _close_key(at: int, close_type: CloseType) -> tuple[bool, int, int, int]:
+    """Smaller wins: any real reason before "other", then the earliest, then the specific."""
+    return (close_type is CloseType.OTHER, at, _close_rank(close_type), int(close_type))
+
+
+def _conn_update(record: CallRecord, event: CallEvent) -> dict[str, object]:
+    """conn_time from a bridge event, or implied by a hang-up's talk seconds."""
+    if event.kind is EventKind.BRIDGED:
+        if record.conn_time is None or record.conn_time_implied:
+            return {"conn_time": event.at, "conn_time_implied": False}
+        return {"conn_time": min(record.conn_time, event.at)}
+    if event.kind is EventKind.HANGUP and event.duration_s and event.duration_s > 0:
+        implied = event.at - event.duration_s * 1000
+        if record.conn_time is None:
+            return {"conn_time": implied, "conn_time_implied": True}
+        if record.conn_time_implied:
+            return {"conn_time": min(record.conn_time, implied)}
+    return {}
+
+
 def talk_seconds(conn_time: int | None, close_time: int | None) -> int:
     if conn_time is None or close_time is None:
         return 0
@@ -104,17 +130,18 @@ def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
         update["call_id"] = event.vendor_call_id
 
     field = _TIMESTAMP_OF.get(event.kind)
-    if field is not None:
+    if field is not None and field != "conn_time":
         update[field] = _earliest(getattr(record, field), event.at)
+    update.update(_conn_update(record, event))
 
     if event.kind is EventKind.HANGUP:
         close_type = event.close_type if event.close_type is not None else CloseType.OTHER
         current = (
-            (record.close_time, _close_rank(record.close_type), int(record.close_type))
+            _close_key(record.close_time, record.close_type)
             if record.close_time is not None and record.close_type is not None
             else None
         )
-        if current is None or (event.at, _close_rank(close_type), int(close_type)) < current:
+        if current is None or _close_key(event.at, close_type) < current:
             update["close_time"] = event.at
             update["close_type"] = close_type
 

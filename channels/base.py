@@ -29,6 +29,10 @@ class CallEvent(BaseModel):
     recording_url: str | None = None
     dedupe_key: str
     inbox_id: int | None = None  # set once the raw event is stored in the inbox
+    channel: str | None = None  # which vendor sent it (set by intake)
+    # Talk seconds the vendor reported with its hang-up (e9 ``duration``, jy ``CallDuration``):
+    # gives conn_time when the bridge event itself was lost.
+    duration_s: int | None = None
 
 
 class PlaceCallRequest(BaseModel):
@@ -86,6 +90,13 @@ class VendorNetworkError(ChannelError):
     """No answer: connection refused, reset or timed out: close_type 7 if it persists."""
 
     retryable = True
+
+
+class VendorOutcomeUnknown(VendorNetworkError):
+    """A place request was sent but no answer came (timed out or cut after sending): the vendor
+    may have placed the call. It is never placed again elsewhere (VENDORS.md)."""
+
+    retryable = False
 
 
 class InvalidSignature(ChannelError):
@@ -161,11 +172,12 @@ class Channel(Protocol):
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
 
-    async def find_call(self, cc_call_id: str) -> str | None:
-        """The vendor's id of a call already placed for ``cc_call_id``, if any.
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+        """Ask the vendor what became of a call (e9 CallResult, jy call resource, hw poll).
 
-        Called before every (re)try of ``place_call`` so that a retried activity never dials
-        twice.
+        For reconciling a call whose events went missing: the answer is translated into
+        unified events (with ``cc_call_id`` set) that CC applies like any other; an empty list
+        when the vendor has nothing to say yet. Raises ChannelError when it cannot be asked.
         """
         ...
 

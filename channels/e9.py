@@ -1,7 +1,8 @@
 """Channel e9: JSON REST with an MD5 ``sig``, events pushed by HMAC-signed webhooks.
 
 Modelled on Chinese CPaaS callback APIs (e.g. Cloopen); see VENDORS.md. Vendor times are
-``yyyyMMddHHmmss`` in Beijing time (UTC+8, no daylight saving).
+``yyyyMMddHHmmss`` in Beijing time (UTC+8, no daylight saving). ``CallResult`` answers what
+became of one call (by callSid) when its webhooks went missing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from channels.base import (
     PlacedCall,
     Recording,
     VendorNetworkError,
+    VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
     stream_recording,
@@ -37,6 +39,11 @@ API_VERSION = "2013-12-26"
 OK = "000000"
 # A webhook older than this is refused even with a valid signature (replay protection).
 WEBHOOK_MAX_AGE_S = 3600
+# What the call record's columns hold (longer vendor strings are digested or cut to fit).
+CC_ID_MAX, VENDOR_ID_MAX, CH_STATE_MAX, DEDUPE_MAX = 32, 64, 32, 128
+# Transport errors raised before the request reached the vendor: nothing can have been placed.
+# Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 EVENT_KINDS = {
     "callA": EventKind.A_DIALING,
@@ -117,16 +124,19 @@ class E9Channel:
             body["promptTone"] = request.ivr_url
         elif request.ivr_text:
             body["playText"] = request.ivr_text
-        answer = await self._call("POST", "/Calls/Callback", json_body=body)
+        answer = await self._call("POST", "/Calls/Callback", json_body=body, placing=True)
         try:
-            return PlacedCall(vendor_call_id=str(answer["CallBack"]["callSid"]))
+            return PlacedCall(vendor_call_id=fit(str(answer["CallBack"]["callSid"]), VENDOR_ID_MAX))
         except (KeyError, TypeError) as exc:
             raise VendorServerError(f"e9 answer without callSid: {answer!r:.200}") from exc
 
-    async def find_call(self, cc_call_id: str) -> str | None:
-        answer = await self._call("GET", "/Calls/Query", params={"userData": cc_call_id})
-        found = answer.get("calls") or []
-        return str(found[0]["callSid"]) if found else None
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+        """``CallResult`` of one call, as unified events (see ``result_events``)."""
+        answer = await self._call("GET", "/CallResult", params={"callsid": vendor_call_id})
+        result = answer.get("CallResult")
+        if not isinstance(result, dict):
+            raise VendorServerError("e9 /CallResult: answer without CallResult")
+        return result_events(vendor_call_id, cc_call_id, result)
 
     async def hangup(self, vendor_call_id: str) -> None:
         await self._call("POST", "/Calls/CallCancel", json_body={"callSid": vendor_call_id})
@@ -140,6 +150,7 @@ class E9Channel:
         path: str,
         json_body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        placing: bool = False,
     ) -> dict[str, Any]:
         ts = beijing_ts()
         auth = base64.b64encode(f"{self._account_sid}:{ts}".encode()).decode()
@@ -152,8 +163,8 @@ class E9Channel:
                 json=json_body,
                 headers={"Authorization": auth, "Accept": "application/json"},
             )
-        except httpx.TransportError as exc:
-            raise VendorNetworkError(f"e9 {path}: {exc.__class__.__name__}") from exc
+        except httpx.RequestError as exc:  # no answer, or none we could decode
+            raise transport_error(f"e9 {path}", exc, placing) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise VendorServerError(f"e9 {path}: HTTP {response.status_code}")
         try:
@@ -174,10 +185,13 @@ class E9Channel:
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         timestamp = headers.get("x-e9-timestamp", "")
         given = headers.get("x-e9-signature", "")
-        expected = webhook_signature(self._auth_token, timestamp, body)
-        if not timestamp or not hmac.compare_digest(given.lower(), expected):
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise InvalidSignature("e9 webhook signature does not verify")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > WEBHOOK_MAX_AGE_S:
+        expected = webhook_signature(self._auth_token, timestamp, body)
+        # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
+        if not hmac.compare_digest(given.lower().encode(), expected.encode()):
+            raise InvalidSignature("e9 webhook signature does not verify")
+        if abs(time.time() - int(timestamp)) > WEBHOOK_MAX_AGE_S:
             raise InvalidSignature("e9 webhook timestamp out of range")
 
     def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
@@ -187,26 +201,28 @@ class E9Channel:
             at = parse_beijing_ts(str(payload["timestamp"]))
             event_id = str(payload["eventId"])
             call_sid = str(payload["callSid"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise MalformedEvent(f"not an e9 event: {exc.__class__.__name__}") from exc
-        ch_state = payload["event"]
-        close_type = None
+        ch_state = str(payload["event"])
+        close_type = duration_s = None
         if kind is EventKind.HANGUP:
             byetype = _int_or_none(payload.get("byetype"))
             close_type = (
                 BYETYPE_CLOSE.get(byetype, CloseType.OTHER) if byetype is not None else None
             )
             ch_state = f"hangup:{byetype}"
+            duration_s = _seconds(payload.get("duration"))
         return [
             CallEvent(
-                cc_call_id=payload.get("userData") or None,
-                vendor_call_id=call_sid,
+                cc_call_id=cc_call_id_of(payload.get("userData")),
+                vendor_call_id=fit(call_sid, VENDOR_ID_MAX),
                 kind=kind,
                 at=at,
-                ch_state=ch_state,
+                ch_state=ch_state[:CH_STATE_MAX],
                 close_type=close_type,
-                recording_url=payload.get("recordurl") or None,
-                dedupe_key=event_id[:128],
+                recording_url=_text(payload.get("recordurl")),
+                dedupe_key=fit(event_id, DEDUPE_MAX),
+                duration_s=duration_s,
             )
         ]
 
@@ -214,8 +230,103 @@ class E9Channel:
         return {"statusCode": OK}
 
 
+def result_events(
+    vendor_call_id: str, cc_call_id: str, result: Mapping[str, Any]
+) -> list[CallEvent]:
+    """Translate a ``CallResult`` into the events it proves, with stable dedupe keys.
+
+    ``callTime`` is when A was dialled (``a_dialing``); an ``ended`` call adds its hang-up at
+    ``endTime`` with ``byetype``, ``duration`` (so CC can derive conn_time when the bridge
+    event was lost) and ``recordurl``. No time is ever invented: a state without its time
+    (``talking`` says nothing of when the bridge happened) gives no event. Asking twice
+    yields the same keys, so nothing new is stored.
+    """
+    state = _text(result.get("state")) or "unknown"
+    sid = fit(vendor_call_id, VENDOR_ID_MAX)
+
+    def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> CallEvent:
+        key = fit(f"result:{vendor_call_id}:{kind.value}", DEDUPE_MAX)
+        return CallEvent(cc_call_id=cc_call_id, vendor_call_id=sid, kind=kind, at=at,
+                         ch_state=ch_state[:CH_STATE_MAX], dedupe_key=key, **extra)  # fmt: skip
+
+    events = []
+    if (called_at := _beijing_or_none(result.get("callTime"))) is not None:
+        events.append(event(EventKind.A_DIALING, called_at, f"result:{state}"))
+    ended_at = _beijing_or_none(result.get("endTime"))
+    if state == "ended" and ended_at is not None:
+        byetype = _int_or_none(result.get("byetype"))
+        close_type = CloseType.OTHER
+        if byetype is not None:
+            close_type = BYETYPE_CLOSE.get(byetype, CloseType.OTHER)
+        events.append(
+            event(
+                EventKind.HANGUP,
+                ended_at,
+                f"hangup:{byetype}",
+                close_type=close_type,
+                duration_s=_seconds(result.get("duration")),
+                recording_url=_text(result.get("recordurl")),
+            )
+        )
+    return events
+
+
+# -- shared by the three adapters (candidates for channels/base.py) ---------------------------
+
+
+def transport_error(what: str, exc: httpx.RequestError, placing: bool) -> VendorNetworkError:
+    """No answer from the vendor. For a place request sent and then lost (timed out, reset,
+    cut) the vendor may have placed the call: ``VendorOutcomeUnknown``, never retried."""
+    name = exc.__class__.__name__
+    if placing and not isinstance(exc, NOT_SENT):
+        return VendorOutcomeUnknown(f"{what}: {name} after sending, the call may be placed")
+    return VendorNetworkError(f"{what}: {name}")
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` if it fits a column of ``limit`` chars, else a digest of it, so that distinct
+    long values stay distinct (a cut would merge them)."""
+    if len(value) <= limit and _encodable(value):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return ("sha256:" + digest)[:limit]
+
+
+def cc_call_id_of(value: object) -> str | None:
+    """CC's id from userData: CC's ids are short ASCII; anything else is not ours."""
+    if isinstance(value, str) and 0 < len(value) <= CC_ID_MAX and value.isascii():
+        return value if value.isprintable() else None
+    return None
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
+    return True
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value and _encodable(value) else None
+
+
+def _beijing_or_none(value: object) -> int | None:
+    try:
+        return parse_beijing_ts(value) if isinstance(value, str) and value else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def _seconds(value: object) -> int | None:
+    seconds = _int_or_none(value)
+    return seconds if seconds is not None and 0 <= seconds < 2**31 else None
+
+
 def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None

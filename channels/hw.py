@@ -4,6 +4,7 @@ Quirks kept here and nowhere else: the X-AKSK UsernameToken auth; times are
 ``yyyy-MM-dd HH:mm:ss`` in UTC with no zone; ``maxDuration`` is in minutes; on ``disconnect``
 the ``called`` field holds the A number, so numbers on events are never trusted (the call is
 identified by userData and sessionId); the ``fee`` event is the CDR and the last word.
+``call_result`` reads a call's events from the start of the same poll endpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from channels.base import (
     raise_for_recording,
     stream_recording,
 )
+from channels.e9 import VENDOR_ID_MAX, cc_call_id_of, fit, transport_error
 from core.types import ChannelMode, CloseType, EventKind
 
 CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
@@ -74,13 +76,15 @@ _CDR_TIMES = [
 
 Body = dict[str, Any] | None
 Params = dict[str, str] | None
+# call_result reads at most this many pages of events (a call has a few dozen at most).
+RESULT_MAX_PAGES = 50
 
 
 class _EventMaker:
     """Builds the CallEvents of one hw session (ids and dedupe keys in one place)."""
 
     def __init__(self, session: str, cc_call_id: str | None) -> None:
-        self.session, self.cc_call_id = session, cc_call_id
+        self.session, self.cc_call_id = fit(session, VENDOR_ID_MAX), cc_call_id
 
     def __call__(
         self,
@@ -155,15 +159,30 @@ class HwChannel:
         }
         if request.ivr_url:
             body.update(playPreVoice="true", preVoice=request.ivr_url)
-        answer = await self._call("POST", CLICK2CALL, json_body=body)
+        _, answer = await self._request("POST", CLICK2CALL, json_body=body, placing=True)
         if not answer.get("sessionId"):
             raise VendorServerError("hw answer without sessionId")
-        return PlacedCall(vendor_call_id=str(answer["sessionId"]))
+        return PlacedCall(vendor_call_id=fit(str(answer["sessionId"]), VENDOR_ID_MAX))
 
-    async def find_call(self, cc_call_id: str) -> str | None:
-        answer = await self._call("GET", CLICK2CALL + "/sessions", params={"userData": cc_call_id})
-        sessions = answer.get("sessions") or []
-        return str(sessions[0]["sessionId"]) if sessions else None
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+        """Every event the vendor holds for the call, read from the start of its poll.
+
+        The events and their dedupe keys are those the poller gets, so nothing is stored
+        twice; the CDR (``fee``) among them is the last word. ``cc_call_id`` fills in an
+        event that lost its userData.
+        """
+        events: list[CallEvent] = []
+        cursor: str | None = None
+        for _ in range(RESULT_MAX_PAGES):
+            batch = await self.poll(vendor_call_id, cursor)
+            events += batch.events
+            if not batch.more or batch.cursor == cursor:
+                break
+            cursor = batch.cursor
+        return [
+            event if event.cc_call_id else event.model_copy(update={"cc_call_id": cc_call_id})
+            for event in events
+        ]
 
     async def hangup(self, vendor_call_id: str) -> None:
         await self._call(
@@ -193,11 +212,11 @@ class HwChannel:
             info = item["statusInfo"]
             kind_name, seq = str(item["eventType"]), int(item["seq"])
             session = str(info["sessionId"])
-            make = _EventMaker(session, info.get("userData") or None)
+            make = _EventMaker(session, cc_call_id_of(info.get("userData")))
             if kind_name == "fee":
                 return self._cdr_events(make, info)
             at, party = parse_utc(str(info["timestamp"])), _int(info.get("partyType"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise VendorServerError(f"unreadable hw event: {exc.__class__.__name__}") from exc
         if kind_name == "disconnect":
             code = _int(info.get("stateCode"))
@@ -250,15 +269,20 @@ class HwChannel:
         return (await self._request(method, path, json_body, params))[1]
 
     async def _request(
-        self, method: str, path: str, json_body: Body = None, params: Params = None
+        self,
+        method: str,
+        path: str,
+        json_body: Body = None,
+        params: Params = None,
+        placing: bool = False,
     ) -> tuple[bytes, dict[str, Any]]:
         headers = aksk_headers(self._app_key, self._app_secret)
         try:
             response = await self._http.request(
                 method, path, json=json_body, params=params, headers=headers
             )
-        except httpx.TransportError as exc:
-            raise VendorNetworkError(f"hw {path}: {exc.__class__.__name__}") from exc
+        except httpx.RequestError as exc:  # no answer, or none we could decode
+            raise transport_error(f"hw {path}", exc, placing) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise VendorServerError(f"hw {path}: HTTP {response.status_code}")
         try:

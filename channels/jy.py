@@ -3,7 +3,8 @@
 Quirks kept here: HTTP Basic auth; ``X-Jy-Signature`` is exactly Twilio's request validation
 (full callback URL + every POST param name and value sorted by name, HMAC-SHA1, base64);
 per-leg ``CallStatus`` callbacks, where ``Leg=B in-progress`` is the bridge; RFC 2822 times;
-429 answers carry ``Retry-After``, which we honour before giving up.
+429 answers carry ``Retry-After``, which we honour before giving up. The call resource
+(``GET .../Calls/{CallSid}.json``) answers what became of a call whose callbacks went missing.
 """
 
 from __future__ import annotations
@@ -26,10 +27,18 @@ from channels.base import (
     PlaceCallRequest,
     PlacedCall,
     Recording,
-    VendorNetworkError,
+    VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
     stream_recording,
+)
+from channels.e9 import (
+    CH_STATE_MAX,
+    DEDUPE_MAX,
+    VENDOR_ID_MAX,
+    cc_call_id_of,
+    fit,
+    transport_error,
 )
 from core.types import ChannelMode, CloseType, EventKind
 
@@ -55,6 +64,18 @@ _CLOSES = {
     ("B", "failed"): CloseType.B_UNREACHABLE,
 }
 _NORMAL_ENDS = {"completed", "canceled"}
+# The call resource's status once the call is over. The resource speaks for leg A only: a call
+# whose B leg failed ends ``completed`` with no talk time, which says nothing of why (OTHER).
+_RESOURCE_ENDS = {
+    "busy": CloseType.A_BUSY,
+    "no-answer": CloseType.A_UNREACHABLE,
+    "failed": CloseType.A_UNREACHABLE,
+    "canceled": CloseType.NORMAL,
+    "completed": CloseType.NORMAL,
+}
+# A call that cannot exist: the probe asks for it and expects the vendor's 404.
+PROBE_SID = "CA" + "0" * 32
+NOT_FOUND = "20404"
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -98,18 +119,24 @@ class JyChannel:
             form["Play"] = request.ivr_url
         elif request.ivr_text:
             form["Say"] = request.ivr_text
-        answer = await self._call("POST", "/Calls.json", form=form)
+        answer = await self._call("POST", "/Calls.json", form=form, placing=True)
         if not answer.get("sid"):
             raise VendorServerError("jy answer without sid")
-        return PlacedCall(vendor_call_id=str(answer["sid"]))
+        return PlacedCall(vendor_call_id=fit(str(answer["sid"]), VENDOR_ID_MAX))
 
-    async def find_call(self, cc_call_id: str) -> str | None:
-        answer = await self._call("GET", "/Calls.json", params={"Tag": cc_call_id})
-        calls = answer.get("calls") or []
-        return str(calls[0]["sid"]) if calls else None
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+        """The call resource, as unified events (see ``resource_events``)."""
+        answer = await self._call("GET", f"/Calls/{vendor_call_id}.json")
+        return resource_events(vendor_call_id, cc_call_id, answer)
 
     async def probe(self) -> None:
-        await self._call("GET", "/Calls.json", params={"Tag": "cc-probe"})
+        """Ask for a call that cannot exist: the vendor's 404 proves it is up and our
+        credentials good (bad credentials answer 401 first)."""
+        try:
+            await self._call("GET", f"/Calls/{PROBE_SID}.json")
+        except VendorRejected as exc:
+            if exc.code != NOT_FOUND:
+                raise
 
     async def hangup(self, vendor_call_id: str) -> None:
         path = f"/Calls/{vendor_call_id}.json"
@@ -119,14 +146,15 @@ class JyChannel:
         )
 
     async def _call(self, method: str, path: str, form: dict[str, str] | None = None,
-                    params: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+                    params: dict[str, str] | None = None,
+                    placing: bool = False) -> dict[str, Any]:  # fmt: skip
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             try:
                 response = await self._http.request(
                     method, self._root + path, data=form, params=params
                 )
-            except httpx.TransportError as exc:
-                raise VendorNetworkError(f"jy {path}: {exc.__class__.__name__}") from exc
+            except httpx.RequestError as exc:  # no answer, or none we could decode
+                raise transport_error(f"jy {path}", exc, placing) from exc
             if response.status_code != 429:
                 break
             wait = _retry_after(response)
@@ -137,9 +165,13 @@ class JyChannel:
             raise VendorServerError(f"jy {path}: HTTP {response.status_code}")
         try:
             answer = response.json()
-            assert isinstance(answer, dict)
-        except (ValueError, AssertionError) as exc:
-            raise VendorServerError(f"jy {path}: unreadable answer") from exc
+        except ValueError:
+            answer = None
+        if placing and response.status_code == 201 and not _has_sid(answer):
+            # 201 Created: the call exists even though we cannot read which one it is.
+            raise VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
+        if not isinstance(answer, dict):
+            raise VendorServerError(f"jy {path}: unreadable answer")
         if response.status_code >= 400:
             raise VendorRejected(
                 str(answer.get("code", response.status_code)), str(answer.get("message", ""))
@@ -158,7 +190,9 @@ class JyChannel:
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
         expected = twilio_signature(self._token, url, params)
-        if not hmac.compare_digest(headers.get("x-jy-signature", ""), expected):
+        given = headers.get("x-jy-signature", "")
+        # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
             raise InvalidSignature("jy webhook signature does not verify")
 
     def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
@@ -167,20 +201,21 @@ class JyChannel:
             sid, leg, status = form["CallSid"], form["Leg"], form["CallStatus"]
             at = int(parsedate_to_datetime(form["Timestamp"]).timestamp() * 1000)
             seq = int(form["SequenceNumber"])
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
             raise MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
         recording = form.get("RecordingUrl") or None
 
         def event(kind: EventKind, close_type: CloseType | None = None) -> CallEvent:
             return CallEvent(
-                cc_call_id=form.get("Tag") or None,
-                vendor_call_id=sid,
+                cc_call_id=cc_call_id_of(form.get("Tag")),
+                vendor_call_id=fit(sid, VENDOR_ID_MAX),
                 kind=kind,
                 at=at,
-                ch_state=f"{leg}:{status}",
+                ch_state=f"{leg}:{status}"[:CH_STATE_MAX],
                 close_type=close_type,
                 recording_url=f"{recording}.wav" if recording else None,
-                dedupe_key=f"{sid}:{seq}:{kind.value}",
+                dedupe_key=fit(f"{sid}:{seq}:{kind.value}", DEDUPE_MAX),
+                duration_s=_seconds(form.get("CallDuration")) if close_type is not None else None,
             )
 
         if (leg, status) in _CLOSES:
@@ -193,6 +228,63 @@ class JyChannel:
 
     def webhook_ack(self) -> dict[str, str]:
         return {}
+
+
+def resource_events(
+    vendor_call_id: str, cc_call_id: str, resource: Mapping[str, Any]
+) -> list[CallEvent]:
+    """Translate the call resource into the events it proves, with stable dedupe keys.
+
+    ``start_time`` is when A was dialled (``a_dialing``); a call that is over adds its hang-up
+    at ``end_time`` with ``duration`` (talk seconds: CC derives conn_time from it when the
+    bridge callback was lost) and ``recording_url``. A live status (``in-progress`` too: it
+    says nothing of when the bridge happened) gives no event beyond ``a_dialing``; no time is
+    invented. Asking twice yields the same keys, so nothing new is stored.
+    """
+    status = str(resource.get("status") or "unknown")
+    sid = fit(vendor_call_id, VENDOR_ID_MAX)
+
+    def event(kind: EventKind, at: int, **extra: Any) -> CallEvent:
+        key = fit(f"result:{vendor_call_id}:{kind.value}", DEDUPE_MAX)
+        return CallEvent(cc_call_id=cc_call_id, vendor_call_id=sid, kind=kind, at=at,
+                         ch_state=f"call:{status}"[:CH_STATE_MAX], dedupe_key=key,
+                         **extra)  # fmt: skip
+
+    events = []
+    if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:
+        events.append(event(EventKind.A_DIALING, started))
+    ended = _rfc2822_or_none(resource.get("end_time"))
+    if status in _RESOURCE_ENDS and ended is not None:
+        duration = _seconds(resource.get("duration"))
+        close_type = _RESOURCE_ENDS[status]
+        if status == "completed" and not duration:
+            close_type = CloseType.OTHER  # A answered, never bridged: B's fate is not told
+        recording = resource.get("recording_url")
+        url = f"{recording}.wav" if isinstance(recording, str) and recording else None
+        events.append(event(EventKind.HANGUP, ended, close_type=close_type,
+                            duration_s=duration, recording_url=url))  # fmt: skip
+    return events
+
+
+def _rfc2822_or_none(value: object) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp() * 1000)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _seconds(value: object) -> int | None:
+    try:
+        seconds = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds < 2**31 else None
+
+
+def _has_sid(answer: object) -> bool:
+    return isinstance(answer, dict) and bool(answer.get("sid"))
 
 
 def _retry_after(response: httpx.Response) -> float:

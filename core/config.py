@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.types import DisplayPolicy
@@ -30,8 +30,11 @@ class Settings(BaseSettings):
     # Public API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # The address vendors post their webhooks to (statusUrl / StatusCallback).
-    public_base_url: str = "http://127.0.0.1:8000"
+    # The address vendors post their webhooks to (statusUrl / StatusCallback). Unset, it is
+    # the API's own address and port (``http://{api_host}:{api_port}``).
+    public_base_url: str = ""
+    # Request bodies larger than this are answered 413 before they are read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Channel e9 (defaults point at the local simulator)
     e9_base_url: str = "http://127.0.0.1:9101"
@@ -67,6 +70,26 @@ class Settings(BaseSettings):
     late_event_window_s: int = 30
     # Unapplied inbox events older than this are signalled again by the worker.
     inbox_redeliver_after_s: float = 10.0
+    # A webhook waits at most this long for its signal before it is acknowledged anyway (the
+    # event is stored; redelivery signals it later): e9 gives up on an answer after 3 s.
+    webhook_signal_budget_s: float = 1.0
+    # Inbox redelivery (one InboxWorkflow, whatever the number of API processes): how often it
+    # looks, and the back-off between signal attempts of one event.
+    inbox_redeliver_every_s: float = 5.0
+    inbox_retry_initial_s: float = 5.0
+    inbox_retry_max_s: float = 300.0
+    # A call not placed this long after it was requested (a worker or vendor outage) is closed
+    # without dialling (close_type 255): a customer is never rung minutes late.
+    place_deadline_s: float = 60.0
+    # A place request whose outcome is unknown (timed out after it was sent) is never placed
+    # again: CC waits this long for an event of the call, then closes it with 7 (VENDORS.md).
+    place_unknown_wait_s: float = 30.0
+    # A placed call with no vendor event for this long in set-up, or a bridged call silent for
+    # connected_check_s, is reconciled with the vendor (its call-result query).
+    setup_silence_s: float = 45.0
+    connected_check_s: float = 300.0
+    # Saving a record is retried this many times; then the line is freed all the same.
+    save_max_attempts: int = Field(default=20, ge=1)
 
     # Channel health (ChannelHealthWorkflow): one round of probes every interval; a circuit
     # opens after K failures in a row, half-opens after the cool-down, closes after M
@@ -105,6 +128,12 @@ class Settings(BaseSettings):
     sim_retry_scale: float = 1.0
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = f"http://{self.api_host}:{self.api_port}"
+        return self
 
     def port_of(self, base_url: str) -> int:
         parts = urlsplit(base_url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import traceback
 from typing import Any
 
@@ -65,10 +66,41 @@ def install_redaction() -> None:
         logging.setLogRecordFactory(_redacting_factory(current))
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last resort does), so
+    a process that swaps stderr (a test runner's capture) never writes to a closed stream."""
+
+    cc_handler = True  # marks the one handler configure_logging installs
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Set up the process's logging, the same for the API and the worker: one line per
+    record, ``<time> <LEVEL> <logger> <message>``, on stderr, at ``level`` (a name, any case),
+    phone numbers redacted. Idempotent: a second call adjusts the level and adds nothing.
+
+    Only the root logger is touched: uvicorn's own loggers keep their handlers (and do not
+    propagate), so no line is printed twice.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "cc_handler", False)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
     install_redaction()

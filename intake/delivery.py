@@ -1,16 +1,20 @@
 """How vendor events reach their CallWorkflow, whichever way they came in.
 
-Webhooks (``POST /webhooks/{channel}``) and polled events (the poll activity) take the same
-path: store the raw event in the inbox and commit, then signal the workflow. A signal that
-fails for a passing reason (Temporal briefly unreachable) leaves the event pending in the
-inbox and ``redeliver_forever`` signals it again. Events for calls with no running workflow
-are kept, with a note saying why.
+Webhooks (``POST /webhooks/{channel}``), polled events and reconciliation answers take the
+same path: store the raw event in the inbox and commit, then signal the workflow. Each signal
+attempt is written down: a signalled event is never signalled again; a failed one waits for
+its back-off and ``redeliver_due`` (run by the one InboxWorkflow, however many API processes
+there are) tries it again. A signal waits at most ``budget_s``: the vendor gets its answer in
+time even while Temporal is slow, since the event is already stored. An event for a call whose
+workflow has finished is a late event: it goes to that call's LateEventsWorkflow, which folds
+it into the closed record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -21,20 +25,49 @@ from channels.base import CallEvent
 from core.metrics import VENDOR_EVENTS
 from store import inbox
 from store.db import now_ms, session_scope
-from workflows.types import VENDOR_EVENT_SIGNAL, workflow_id
+from workflows.types import (
+    LATE_EVENT_SIGNAL,
+    LATE_EVENTS_WORKFLOW,
+    TASK_QUEUE_DEFAULT,
+    VENDOR_EVENT_SIGNAL,
+    LateEventsInput,
+    late_workflow_id,
+    workflow_id,
+)
 
 log = logging.getLogger("cc.intake")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How long one signal may take, and the back-off between a failed event's attempts."""
+
+    task_queue: str = TASK_QUEUE_DEFAULT
+    budget_s: float = 1.0
+    retry_initial_s: float = 5.0
+    retry_max_s: float = 300.0
+
+
+@dataclass
+class _Outcome:
+    signalled: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    notes: dict[int, str] = field(default_factory=dict)
 
 
 def _store(
     engine: Engine, channel: str, events: list[CallEvent], body: bytes, content_type: str
 ) -> list[CallEvent]:
+    """Store each event; return the newly stored ones (a duplicate is not signalled again:
+    its first copy is signalled or waiting for redelivery)."""
     stored = []
     with session_scope(engine) as session:
         for event in events:
+            event = event.model_copy(update={"channel": channel})
             inbox_id, duplicate = inbox.store_event(session, channel, event, body, content_type)
             VENDOR_EVENTS.labels(channel, "duplicate" if duplicate else "stored").inc()
-            stored.append(event.model_copy(update={"inbox_id": inbox_id}))
+            if not duplicate:
+                stored.append(event.model_copy(update={"inbox_id": inbox_id}))
     return stored
 
 
@@ -45,53 +78,101 @@ async def ingest(
     events: list[CallEvent],
     body: bytes,
     content_type: str,
-) -> None:
-    """Store (committed) then signal. Returns once stored, whether or not signalling worked."""
+    policy: DeliveryPolicy | None = None,
+    *,
+    signal: bool = True,
+) -> list[CallEvent]:
+    """Store (committed) then signal within the budget. Returns the newly stored events.
+
+    Returns once stored and the signal attempts are written down, whether or not they
+    worked. ``signal=False`` only stores (the caller applies the events itself).
+    """
     stored = await asyncio.to_thread(_store, engine, channel, events, body, content_type)
-    for event in stored:
-        await deliver(engine, client, event)
+    if signal:
+        await deliver(engine, client, stored, policy or DeliveryPolicy())
+    return stored
 
 
-async def deliver(engine: Engine, client: Client | None, event: CallEvent) -> bool:
-    """Signal the event to its workflow. True when delivered (or never deliverable)."""
+async def deliver(
+    engine: Engine, client: Client | None, events: list[CallEvent], policy: DeliveryPolicy
+) -> None:
+    """Signal each event (concurrently, each within the budget) and record the outcome."""
+    if not events:
+        return
+    outcome = _Outcome()
+    await asyncio.gather(*(_signal_one(client, event, policy, outcome) for event in events))
+    await asyncio.to_thread(_record, engine, outcome, policy)
+
+
+async def _signal_one(
+    client: Client | None, event: CallEvent, policy: DeliveryPolicy, outcome: _Outcome
+) -> None:
+    assert event.inbox_id is not None
     if event.cc_call_id is None:
-        await _note(engine, event, "no_call_id")
-        return True
+        outcome.notes[event.inbox_id] = "no_call_id"
+        return
     if client is None:
-        return False
+        outcome.failed.append(event.inbox_id)
+        return
     try:
         handle = client.get_workflow_handle(workflow_id(event.cc_call_id))
-        await handle.signal(VENDOR_EVENT_SIGNAL, event)
-        return True
+        await asyncio.wait_for(handle.signal(VENDOR_EVENT_SIGNAL, event), policy.budget_s)
+        outcome.signalled.append(event.inbox_id)
     except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            log.warning("event for a call with no running workflow call=%s kind=%s",
-                        event.cc_call_id, event.kind.value)  # fmt: skip
-            await _note(engine, event, "call_not_running")
-            return True
-        log.warning("signal failed call=%s: %s (will retry)", event.cc_call_id, exc.status)
-        return False
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            log.warning("signal failed call=%s: %s (will retry)", event.cc_call_id, exc.status)
+            outcome.failed.append(event.inbox_id)
+            return
+        await _signal_late(client, event, policy, outcome)
+    except TimeoutError:
+        log.warning("signal not confirmed in %.1fs call=%s (will retry)", policy.budget_s,
+                    event.cc_call_id)  # fmt: skip
+        outcome.failed.append(event.inbox_id)
 
 
-async def _note(engine: Engine, event: CallEvent, note: str) -> None:
-    if event.inbox_id is not None:
-        inbox_id = event.inbox_id
+async def _signal_late(
+    client: Client, event: CallEvent, policy: DeliveryPolicy, outcome: _Outcome
+) -> None:
+    """The call's workflow has finished: its LateEventsWorkflow folds the event in."""
+    assert event.inbox_id is not None and event.cc_call_id is not None
+    log.info("late event call=%s kind=%s", event.cc_call_id, event.kind.value)
+    try:
+        start = client.start_workflow(
+            LATE_EVENTS_WORKFLOW,
+            LateEventsInput(cc_call_id=event.cc_call_id),
+            id=late_workflow_id(event.cc_call_id),
+            task_queue=policy.task_queue,
+            start_signal=LATE_EVENT_SIGNAL,
+            start_signal_args=[event],
+        )
+        await asyncio.wait_for(start, policy.budget_s)
+        outcome.signalled.append(event.inbox_id)
+    except (RPCError, TimeoutError) as exc:
+        log.warning("late event not signalled call=%s: %s", event.cc_call_id,
+                    exc.__class__.__name__)  # fmt: skip
+        outcome.failed.append(event.inbox_id)
 
-        def write() -> None:
-            with session_scope(engine) as session:
-                inbox.note_unapplied(session, inbox_id, note)
 
-        await asyncio.to_thread(write)
+def _record(engine: Engine, outcome: _Outcome, policy: DeliveryPolicy) -> None:
+    now = now_ms()
+    with session_scope(engine) as session:
+        inbox.mark_signalled(session, outcome.signalled, now)
+        inbox.mark_signal_failed(session, outcome.failed, now, policy.retry_initial_s,
+                                 policy.retry_max_s)  # fmt: skip
+        for inbox_id, note in outcome.notes.items():
+            inbox.note_unapplied(session, inbox_id, note)
 
 
-async def redeliver_pending(engine: Engine, client: Client | None, older_than_s: float) -> int:
-    cutoff = now_ms() - int(older_than_s * 1000)
+async def redeliver_due(
+    engine: Engine, client: Client, policy: DeliveryPolicy, unsent_after_s: float
+) -> int:
+    """Signal every event whose earlier signal failed (back-off over) or never happened."""
+    now = now_ms()
 
-    def pending() -> list[CallEvent]:
+    def due() -> list[CallEvent]:
         with Session(engine) as session:
-            return inbox.pending_events(session, older_than_ms=cutoff)
+            return inbox.due_for_redelivery(session, now, now - int(unsent_after_s * 1000))
 
-    delivered = 0
-    for event in await asyncio.to_thread(pending):
-        delivered += await deliver(engine, client, event)
-    return delivered
+    events = await asyncio.to_thread(due)
+    await deliver(engine, client, events, policy)
+    return len(events)

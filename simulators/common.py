@@ -32,9 +32,14 @@ from simulators.scenario import Timing
 
 log = logging.getLogger("cc.sim")
 
-PlaceFault = Literal["http_500", "timeout", "malformed", "rate_limit", "auth_reject"]
+# ``timeout_after_accept``: the vendor places the call for real (events flow) but sits on its
+# answer longer than any client waits, so the client cannot know the call was placed.
+PlaceFault = Literal[
+    "http_500", "timeout", "malformed", "rate_limit", "auth_reject", "timeout_after_accept"
+]
 RETRY_SCHEDULE_S = (1.0, 5.0, 30.0)
 DELIVERY_TIMEOUT_S = 3.0
+HOLD_S = 30.0  # how long a held answer waits: longer than any sane client
 
 
 class DeliveryFaults(BaseModel):
@@ -71,6 +76,14 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def as_int(value: object, default: int = 0) -> int:
+    """A number from a request field, or ``default``: a bad field never kills a call's task."""
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
 class SimState:
     """Mutable simulator state shared by the vendor routes and the control API."""
 
@@ -84,13 +97,33 @@ class SimState:
         self.tasks: set[asyncio.Task[None]] = set()
         self.http: httpx.AsyncClient | None = None
         self._held: dict[str, list[tuple[str, bytes, Callable[[], dict[str, str]]]]] = {}
+        self._release = asyncio.Event()
 
     def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background. Every background task goes through here: the loop
+        keeps only a weak reference to a task, so one nobody holds can vanish mid-call (a
+        call that never hangs up); ``tasks`` holds them, and a failure is logged, not lost."""
         task = asyncio.create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("simulator task %s failed", task.get_name(), exc_info=exc)
+
+    async def hold(self, seconds: float = HOLD_S) -> None:
+        """Sit on an answer for ``seconds``; new faults (``PUT /_sim/faults``) or shutdown
+        release it sooner."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._release.wait(), seconds)
+
+    def release_held(self) -> None:
+        self._release.set()
+        self._release = asyncio.Event()
 
     async def close(self) -> None:
+        self.release_held()
         for task in list(self.tasks):
             task.cancel()
         if self.http is not None:
@@ -168,6 +201,7 @@ def control_router(state: SimState, calls: Callable[[], list[dict[str, Any]]]) -
     @router.put("/faults")
     async def put_faults(faults: Faults) -> Faults:
         state.faults = faults
+        state.release_held()
         if faults.seed is not None:
             state.rng.seed(faults.seed)
         return state.faults

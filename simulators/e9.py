@@ -2,8 +2,7 @@
 
 Written from the protocol table, not from ``channels/e9.py``, so the two cross-check each
 other. ``python -m simulators.e9`` serves it on the port of ``CC_E9_BASE_URL``.
-Beyond VENDORS.md it answers ``GET .../Calls/Query?userData=`` (calls placed with that
-userData), which lets a client make sure it never dials the same call twice.
+It serves only e9's own endpoints (plus ``/_sim/``): there is no lookup by userData.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from fastapi.responses import JSONResponse
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
+    as_int,
     now_ms,
     serve,
     simulator_app,
@@ -65,14 +65,29 @@ class SimCall:
     created: int
     state: str = "ringing"
     byetype: int | None = None
+    dialled_at: int | None = None
     bridged_at: int | None = None
     ended_at: int | None = None
+    duration: int = 0  # talk seconds, rounded up
+    record_url: str = ""
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     def view(self) -> dict[str, Any]:
         created = beijing(self.created, "%Y-%m-%d %H:%M:%S")
         return {"callSid": self.sid, "userData": self.body.get("userData"), "state": self.state,
                 "byetype": self.byetype, "dateCreated": created}  # fmt: skip
+
+    def result(self) -> dict[str, Any]:
+        """``CallResult``: what the vendor knows of the call, its times in Beijing time."""
+        ended = self.ended_at is not None
+        return {
+            "state": self.state,
+            "byetype": self.byetype if ended else None,
+            "duration": self.duration if ended else 0,
+            "recordurl": self.record_url,
+            "callTime": beijing(self.dialled_at) if self.dialled_at else "",
+            "endTime": beijing(self.ended_at) if self.ended_at else "",
+        }
 
 
 def answer(code: str = "000000", **extra: Any) -> JSONResponse:
@@ -98,7 +113,7 @@ class E9Simulator:
         return (
             account_sid == sid == header_sid
             and abs(time.time() - sent.timestamp()) <= MAX_SKEW_S
-            and hmac.compare_digest(request.query_params.get("sig", ""), expected)
+            and hmac.compare_digest(request.query_params.get("sig", "").encode(), expected.encode())
         )
 
     # -- placing a call ----------------------------------------------------------------
@@ -120,33 +135,42 @@ class E9Simulator:
         call = SimCall(sid=uuid.uuid4().hex, body=body, created=now_ms())
         self.calls[call.sid] = call
         self.sim.spawn(self.run_call(call))
+        if fault == "timeout_after_accept":
+            await self.sim.hold()  # the call runs; the client never hears of it
         return answer(CallBack={"callSid": call.sid, "dateCreated": call.view()["dateCreated"]})
 
     async def run_call(self, call: SimCall) -> None:
-        max_call = int(call.body.get("maxCallTime") or 0)
+        max_call = as_int(call.body.get("maxCallTime"))
         beats = timeline(str(call.body["from"]), str(call.body["to"]), self.sim.timing, max_call)
 
         async def emit(beat: Beat) -> None:
+            at = now_ms()
+            if beat.step is Step.A_DIALING:
+                call.dialled_at = at
             if beat.step is Step.BRIDGED:
-                call.state, call.bridged_at = "talking", now_ms()
+                call.state, call.bridged_at = "talking", at
             if beat.step is Step.HANGUP:
-                call.state, call.ended_at = "ended", now_ms()
+                call.state, call.ended_at = "ended", at
                 call.byetype = BYETYPES[beat.reason or Reason.VENDOR_ERROR]
-            self.send_event(call, beat)
+                talk_ms = at - call.bridged_at if call.bridged_at else 0
+                call.duration = -(-talk_ms // 1000)
+                if call.body.get("needRecord") == "1" and call.bridged_at:
+                    call.record_url = f"{self.settings.e9_base_url}/recordings/{call.sid}.wav"
+            self.send_event(call, beat, at)
 
-        await play(beats, emit, call.cancel)
-        self.sim.flush(call.sid)
+        try:
+            await play(beats, emit, call.cancel)
+        finally:
+            self.sim.flush(call.sid)
 
-    def send_event(self, call: SimCall, beat: Beat) -> None:
-        at = now_ms()
+    def send_event(self, call: SimCall, beat: Beat, at: int) -> None:
         event: dict[str, Any] = {"eventId": uuid.uuid4().hex, "callSid": call.sid,
                                  "event": EVENT_NAMES[beat.step], "timestamp": beijing(at),
                                  "userData": call.body.get("userData", "")}  # fmt: skip
         if beat.step is Step.HANGUP:
-            talk_ms = at - call.bridged_at if call.bridged_at else 0
-            event.update(byetype=call.byetype, duration=-(-talk_ms // 1000))
-            if call.body.get("needRecord") == "1" and call.bridged_at:
-                event["recordurl"] = f"{self.settings.e9_base_url}/recordings/{call.sid}.wav"
+            event.update(byetype=call.byetype, duration=call.duration)
+            if call.record_url:
+                event["recordurl"] = call.record_url
         body = json.dumps(event).encode()
         token = self.settings.e9_auth_token.encode()
 
@@ -169,12 +193,13 @@ class E9Simulator:
                 return answer()
         return answer("111200", statusMsg="call not found")
 
-    def query(self, account_sid: str, request: Request) -> Response:
+    def call_result(self, account_sid: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):
             return answer("112300", statusMsg="auth failed")
-        wanted = request.query_params.get("userData")
-        found = [c.view() for c in self.calls.values() if c.body.get("userData") == wanted]
-        return answer(calls=found)
+        call = self.calls.get(request.query_params.get("callsid", ""))
+        if call is None:
+            return answer("111200", statusMsg="call not found")
+        return answer(CallResult=call.result())
 
     def recording(self, sid: str) -> Response:
         call = self.calls.get(sid.removesuffix(".wav"))
@@ -194,7 +219,7 @@ class E9Simulator:
         router = APIRouter()
         router.add_api_route(ROOT + "/Calls/Callback", self.callback, methods=["POST"])
         router.add_api_route(ROOT + "/Calls/CallCancel", self.cancel, methods=["POST"])
-        router.add_api_route(ROOT + "/Calls/Query", self.query, methods=["GET"])
+        router.add_api_route(ROOT + "/CallResult", self.call_result, methods=["GET"])
         router.add_api_route(ROOT + "/AccountInfo", self.account_info, methods=["GET"])
         router.add_api_route("/recordings/{sid}", self.recording, methods=["GET"])
         return router

@@ -1,8 +1,8 @@
 """Simulator of vendor hw (Huawei VoiceCall click2Call v2.0 style, polled), per VENDORS.md.
 
 Written from the protocol table, not from ``channels/hw.py``. ``python -m simulators.hw``
-serves it on the port of ``CC_HW_BASE_URL``. Beyond VENDORS.md it answers
-``GET .../click2Call/v2.0/sessions?userData=`` so a client can avoid dialling twice.
+serves it on the port of ``CC_HW_BASE_URL``. It serves only hw's own endpoints (plus
+``/_sim/``): there is no lookup by userData.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
+    as_int,
     now_ms,
     serve,
     simulator_app,
@@ -104,7 +105,7 @@ class HwSimulator:
         self.nonces = {n: t for n, t in self.nonces.items() if now - t < 2 * MAX_SKEW_S}
         fresh = abs(now - created.timestamp()) <= MAX_SKEW_S and nonce not in self.nonces
         ok = fields.get("Username") == self.settings.hw_app_key and hmac.compare_digest(
-            digest, expected
+            digest.encode(), expected.encode()
         )
         if ok and fresh:
             self.nonces[nonce] = now
@@ -131,10 +132,12 @@ class HwSimulator:
         session = Session(id=uuid.uuid4().hex, body=body)
         self.sessions[session.id] = session
         self.sim.spawn(self.run_call(session))
+        if fault == "timeout_after_accept":
+            await self.sim.hold()  # the call runs; the client never hears of it
         return result(sessionId=session.id)
 
     async def run_call(self, session: Session) -> None:
-        minutes = int(session.body.get("maxDuration") or 0)
+        minutes = as_int(session.body.get("maxDuration"))
         beats = timeline(
             str(session.body["callerNbr"]),
             str(session.body["calleeNbr"]),
@@ -194,7 +197,7 @@ class HwSimulator:
         if not self.authorised(request):
             return self.denied()
         session = self.sessions.get(request.query_params.get("sessionId", ""))
-        since = int(request.query_params.get("since") or 0)
+        since = as_int(request.query_params.get("since"))
         pending = [e for e in session.events if e["seq"] > since] if session else []
         return result(events=self.disturbed(pending[:PAGE]), more=len(pending) > PAGE)
 
@@ -219,14 +222,6 @@ class HwSimulator:
                 session.cancel.set()
                 return result()
         return result("1010002", "no such session", status=404)
-
-    def lookup(self, request: Request) -> Response:
-        if not self.authorised(request):
-            return self.denied()
-        wanted = request.query_params.get("userData")
-        return result(
-            sessions=[s.view() for s in self.sessions.values() if s.body.get("userData") == wanted]
-        )
 
     def recording(self, request: Request) -> Response:
         if not self.authorised(request):
@@ -253,7 +248,6 @@ class HwSimulator:
         router = APIRouter()
         router.add_api_route(CLICK2CALL, self.click2call, methods=["POST"])
         router.add_api_route(CLICK2CALL + "/events", self.events, methods=["GET"])
-        router.add_api_route(CLICK2CALL + "/sessions", self.lookup, methods=["GET"])
         router.add_api_route("/rest/httpsessions/callStop/v2.0", self.call_stop, methods=["POST"])
         router.add_api_route("/rest/provision/voice/record/v1.0", self.recording, methods=["GET"])
         router.add_api_route("/_files/{token}", self.download, methods=["GET"])

@@ -1,8 +1,9 @@
 """Simulator of vendor jy (Twilio-style form REST and per-leg callbacks), per VENDORS.md.
 
 Written from the protocol table, not from ``channels/jy.py``. ``python -m simulators.jy``
-serves it on the port of ``CC_JY_BASE_URL``. Beyond VENDORS.md, ``GET .../Calls.json?Tag=``
-lists the calls placed with that Tag, so a client can avoid dialling twice.
+serves it on the port of ``CC_JY_BASE_URL``. It serves only jy's own endpoints (plus
+``/_sim/``): there is no lookup by Tag. The call resource carries Twilio's ``start_time``,
+``end_time`` and ``duration``, and ``recording_url`` once a recorded call is over.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse
 from core.config import Settings, get_settings
 from simulators.common import (
     SimState,
+    as_int,
     now_ms,
     serve,
     simulator_app,
@@ -77,23 +79,37 @@ class JyCall:
     form: dict[str, str]
     created: int
     status: str = "queued"
+    started_at: int | None = None
     bridged_at: int | None = None
     ended_at: int | None = None
     seq: int = 0
+    recording_url: str | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def duration(self) -> str:
+        """Whole talk seconds (rounded down); "0" for a call never bridged."""
+        talk_ms = self.ended_at - self.bridged_at if self.ended_at and self.bridged_at else 0
+        return str(talk_ms // 1000)
+
     def view(self) -> dict[str, Any]:
-        duration = (
-            (self.ended_at - self.bridged_at) // 1000 if self.ended_at and self.bridged_at else 0
-        )
+        """The call resource (Twilio's fields; ``tag`` and ``recording_url`` are jy's)."""
         return {
             "sid": self.sid,
             "status": self.status,
             "to": self.form.get("To"),
+            "from": self.form.get("From"),
             "tag": self.form.get("Tag"),
-            "date_created": format_datetime(datetime.fromtimestamp(self.created / 1000, UTC)),
-            "duration": str(duration),
+            "date_created": rfc2822(self.created),
+            "start_time": rfc2822(self.started_at),
+            "end_time": rfc2822(self.ended_at),
+            "duration": self.duration if self.ended_at else None,  # empty while live
+            "recording_url": self.recording_url,
         }
+
+
+def rfc2822(at_ms: int | None) -> str | None:
+    return format_datetime(datetime.fromtimestamp(at_ms / 1000, UTC)) if at_ms else None
 
 
 class JySimulator:
@@ -113,7 +129,7 @@ class JySimulator:
         return (
             scheme.lower() == "basic"
             and account_sid == user == sid
-            and hmac.compare_digest(password, token)
+            and hmac.compare_digest(password.encode(), token.encode())
         )
 
     def over_limit(self) -> bool:
@@ -139,6 +155,8 @@ class JySimulator:
         call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=now_ms())
         self.calls[call.sid] = call
         self.sim.spawn(self.run_call(call))
+        if fault == "timeout_after_accept":
+            await self.sim.hold()  # the call runs; the client never hears of it
         return JSONResponse(call.view(), status_code=201)
 
     async def run_call(self, call: JyCall) -> None:
@@ -146,10 +164,12 @@ class JySimulator:
             call.form["To"],
             call.form["BridgeTo"],
             self.sim.timing,
-            int(call.form.get("TimeLimit") or 0),
+            as_int(call.form.get("TimeLimit")),
         )
 
         async def emit(beat: Beat) -> None:
+            if beat.step is Step.A_DIALING:
+                call.started_at = now_ms()
             if beat.step is Step.BRIDGED:
                 call.status, call.bridged_at = "in-progress", now_ms()
                 return  # the bridge is reported as Leg=B in-progress
@@ -158,6 +178,11 @@ class JySimulator:
                 self.callback(call, *STATUSES[beat.step], "")
                 return
             call.ended_at = now_ms()
+            if call.form.get("Record") == "true" and call.bridged_at:
+                account = ROOT.format(account_sid=self.settings.jy_account_sid)
+                call.recording_url = (
+                    f"{self.settings.jy_base_url}{account}/Recordings/RE{call.sid[2:]}"
+                )
             reason = beat.reason or Reason.VENDOR_ERROR
             endings = (
                 BRIDGED_END if call.bridged_at else ENDINGS.get(reason, [("A", "canceled", "487")])
@@ -166,8 +191,10 @@ class JySimulator:
             for leg, status, sip in endings:
                 self.callback(call, leg, status, sip)
 
-        await play(beats, emit, call.cancel)
-        self.sim.flush(call.sid)
+        try:
+            await play(beats, emit, call.cancel)
+        finally:
+            self.sim.flush(call.sid)
 
     def callback(self, call: JyCall, leg: str, status: str, sip: str) -> None:
         call.seq += 1
@@ -182,28 +209,14 @@ class JySimulator:
             "SipResponseCode": sip or "200",
         }
         if status == "completed":
-            params["CallDuration"] = call.view()["duration"]
-            if call.form.get("Record") == "true" and call.bridged_at:
-                params["RecordingUrl"] = (
-                    f"{self.settings.jy_base_url}{ROOT.format(account_sid=self.settings.jy_account_sid)}/Recordings/RE{call.sid[2:]}"
-                )
+            params["CallDuration"] = call.duration
+            if call.recording_url:
+                params["RecordingUrl"] = call.recording_url
         url = call.form["StatusCallback"]
         body = urlencode(params).encode()
         sig = signature(self.settings.jy_auth_token, url, params)
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Jy-Signature": sig}
         self.sim.send(call.sid, url, body, lambda: headers)
-
-    async def list_calls(self, account_sid: str, request: Request) -> Response:
-        if not self.authorised(account_sid, request):
-            return error(401, 20003, "Authenticate")
-        tag = request.query_params.get("Tag")
-        return JSONResponse(
-            {
-                "calls": [
-                    c.view() for c in self.calls.values() if tag is None or c.form.get("Tag") == tag
-                ]
-            }
-        )
 
     async def call(self, account_sid: str, sid: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):
@@ -234,7 +247,6 @@ class JySimulator:
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route(ROOT + "/Calls.json", self.create_call, methods=["POST"])
-        router.add_api_route(ROOT + "/Calls.json", self.list_calls, methods=["GET"])
         router.add_api_route(ROOT + "/Calls/{sid}", self.call, methods=["GET", "POST"])
         router.add_api_route(ROOT + "/Recordings/{name}", self.recording, methods=["GET"])
         return router

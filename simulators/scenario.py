@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+
+log = logging.getLogger("cc.sim")
 
 
 class Step(StrEnum):
@@ -105,14 +108,35 @@ def timeline(a_number: str, b_number: str, timing: Timing, max_call_s: int) -> l
 async def play(
     beats: list[Beat], on_beat: Callable[[Beat], Awaitable[None]], cancel: asyncio.Event
 ) -> Beat:
-    """Walk the beats in real time; a set ``cancel`` ends the call at once. Returns the hangup."""
+    """Walk the beats in real time; a set ``cancel`` ends the call at once. Returns the hangup.
+
+    A beat that fails is logged and ends the call as a vendor error (a hang-up is still
+    played): a call never stays up forever because its scenario broke.
+    """
     for beat in beats:
         if beat.after_ms:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancel.wait(), timeout=beat.after_ms / 1000)
         if cancel.is_set():
             beat = Beat(0, Step.HANGUP, Reason.CANCELLED)
-        await on_beat(beat)
+        try:
+            await on_beat(beat)
+        except Exception:
+            log.exception("a simulated call failed at %s", beat.step)
+            if beat.step is Step.HANGUP:
+                return beat
+            return await _fail(on_beat)
         if beat.step is Step.HANGUP:
             return beat
-    raise ValueError("a timeline always ends with a hangup")
+    log.error("a timeline without a hangup: ending the call as a vendor error")
+    return await _fail(on_beat)
+
+
+async def _fail(on_beat: Callable[[Beat], Awaitable[None]]) -> Beat:
+    """End a broken call with a vendor-error hang-up (logged if even that fails)."""
+    end = Beat(0, Step.HANGUP, Reason.VENDOR_ERROR)
+    try:
+        await on_beat(end)
+    except Exception:
+        log.exception("a simulated call could not even hang up")
+    return end

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from callflow.record import CallRecord
-from core.types import CallState
+from callflow.record import CallRecord, apply_event, talk_seconds
+from channels.base import CallEvent
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from store.db import now_ms
 from store.models import CallRecordRow
 
@@ -33,7 +34,12 @@ _LIVE_COLUMNS = (
     "recording_error",
     "channel",
     "agent",
+    "conn_time_implied",
 )
+
+
+_SET_ONCE_TIMES = ("a_call_time", "b_call_time", "a_offhook_time", "b_offhook_time",
+                   "conn_time")  # fmt: skip
 
 
 class IdempotencyClash(Exception):
@@ -69,22 +75,110 @@ def find_by_idempotency_key(session: Session, tenant: str, key: str) -> CallReco
     ).first()
 
 
+def record_of(row: CallRecordRow) -> CallRecord:
+    """The live record a stored row stands for (what CallWorkflow would hold)."""
+    fields = {name: getattr(row, name) for name in _LIVE_COLUMNS}
+    return CallRecord(
+        **fields, cc_call_id=row.cc_call_id, tenant=row.tenant, caller=row.caller,
+        called=row.called, display=DisplayPolicy(row.display), created=row.created,
+        main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
+        ivr_url=row.ivr_url, ivr_text=row.ivr_text, state=CallState(row.state),
+        close_type=None if row.close_type is None else CloseType(int(row.close_type)),
+    )  # fmt: skip
+
+
+def _as_close_event(record: CallRecord) -> CallEvent:
+    assert record.close_time is not None
+    return CallEvent(cc_call_id=record.cc_call_id, kind=EventKind.HANGUP, at=record.close_time,
+                     close_type=record.close_type, dedupe_key="stored-close")  # fmt: skip
+
+
+def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
+    """A row closed meanwhile (the lease reconciler thought the workflow gone): close is final
+    and set-once fields keep their stored value; the workflow's facts only fill what is missing
+    and its close replaces the stored one by the state machine's own rule (a vendor reason
+    beats CC's 255)."""
+    stored = record_of(row)
+    update: dict[str, object] = {}
+    for name in _SET_ONCE_TIMES:  # the earliest report of each moment stands
+        times = [t for t in (getattr(stored, name), getattr(record, name)) if t is not None]
+        update[name] = min(times) if times else None
+    if stored.conn_time is not None and record.conn_time is not None:
+        # A bridge event beats a bridge derived from a duration, whichever came first.
+        real = [r.conn_time for r in (stored, record)
+                if r.conn_time is not None and not r.conn_time_implied]  # fmt: skip
+        update["conn_time"] = min(real) if real else update["conn_time"]
+        update["conn_time_implied"] = not real
+    else:
+        update["conn_time_implied"] = (stored if stored.conn_time else record).conn_time_implied
+    for name in ("call_id", "ch_state", "ch_audio_url", "audio_url"):  # the newest word
+        update[name] = getattr(record, name) or getattr(stored, name)
+    merged = record.model_copy(update={**update, "state": CallState.CLOSE,
+                                       "close_time": stored.close_time,
+                                       "close_type": stored.close_type})  # fmt: skip
+    if record.close_time is not None:
+        merged = apply_event(merged, _as_close_event(record))
+    merged.duration = talk_seconds(merged.conn_time, merged.close_time)
+    return merged
+
+
+def _fit(value: str | None, limit: int) -> str | None:
+    """A vendor string longer than its column: a cut URL is useless, so it is left out."""
+    return value if value is None or len(value) <= limit else None
+
+
 def save_record(session: Session, record: CallRecord, attempts: list[dict[str, object]]) -> bool:
     """Write the workflow's live record onto its row. Returns False if the row is missing."""
     row = get_call_any_tenant(session, record.cc_call_id)
     if row is None:
         return False
-    if row.state == CallState.CLOSE.value and record.state is not CallState.CLOSE:
-        # Closed meanwhile by the lease reconciler (workflow thought gone): close is final.
-        return True
+    if row.state == CallState.CLOSE.value:
+        record = _merged_with_stored(row, record)
     for name in _LIVE_COLUMNS:
         setattr(row, name, getattr(record, name))
+    row.ch_state = None if record.ch_state is None else record.ch_state[:32]
+    row.call_id = None if record.call_id is None else record.call_id[:64]
+    row.ch_audio_url = _fit(record.ch_audio_url, 512)
+    row.audio_url = _fit(record.audio_url, 512)
+    row.recording_error = None if record.recording_error is None else record.recording_error[:255]
     row.state = record.state.value
     row.close_type = None if record.close_type is None else str(int(record.close_type))
     row.attempts = json.dumps(attempts)
     row.updated = now_ms()
     session.add(row)
     return True
+
+
+def set_recording(
+    session: Session, cc_call_id: str, audio_url: str | None, error: str | None
+) -> None:
+    """Our copy of the recording (or why there is none); not a change of the call's state."""
+    row = get_call_any_tenant(session, cc_call_id)
+    if row is not None:
+        row.audio_url = _fit(audio_url, 512)
+        row.recording_error = None if audio_url else (error or "")[:255] or None
+        row.updated = now_ms()
+        session.add(row)
+
+
+def apply_late_events(session: Session, events: list[CallEvent]) -> CallRecord | None:
+    """Fold events for a call whose workflow has finished into its stored record.
+
+    Through ``apply_event`` like every change: a closed record stays closed, set-once times
+    keep their values (missing ones are filled) and a vendor's reason may replace CC's 255.
+    None when no such call exists.
+    """
+    if not events or events[0].cc_call_id is None:
+        return None
+    row = get_call_any_tenant(session, events[0].cc_call_id)
+    if row is None:
+        return None
+    record = record_of(row)
+    for event in events:
+        record = apply_event(record, event)
+    attempts: list[dict[str, object]] = json.loads(row.attempts or "[]")
+    save_record(session, record, attempts)
+    return record
 
 
 def drop_call(session: Session, row: CallRecordRow) -> None:

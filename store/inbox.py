@@ -63,16 +63,61 @@ def note_unapplied(session: Session, inbox_id: int, note: str) -> None:
     session.execute(update(VendorEvent).where(col(VendorEvent.id) == inbox_id).values(note=note))
 
 
-def pending_events(session: Session, older_than_ms: int, limit: int = 200) -> list[CallEvent]:
-    """Events stored but not yet applied, received before ``older_than_ms``, oldest first."""
+def mark_signalled(session: Session, inbox_ids: list[int], at: int) -> None:
+    """The signal reached Temporal: redelivery never signals these again."""
+    if inbox_ids:
+        session.execute(
+            update(VendorEvent)
+            .where(col(VendorEvent.id).in_(inbox_ids))
+            .values(
+                signalled_at=at,
+                signal_attempts=VendorEvent.signal_attempts + 1,
+                next_attempt_at=None,
+            )  # fmt: skip
+        )
+
+
+def retry_delay_ms(attempts: int, initial_s: float, max_s: float) -> int:
+    """Back-off after ``attempts`` failed signals: initial, 2×, 4×, ... up to max."""
+    return int(min(max_s, initial_s * 2 ** max(0, attempts - 1)) * 1000)
+
+
+def mark_signal_failed(
+    session: Session, inbox_ids: list[int], at: int, initial_s: float, max_s: float
+) -> None:
+    """Count a failed signal and set when the next one is due (back-off per event)."""
+    if not inbox_ids:
+        return
+    rows = session.exec(select(VendorEvent).where(col(VendorEvent.id).in_(inbox_ids))).all()
+    for row in rows:
+        row.signal_attempts += 1
+        row.next_attempt_at = at + retry_delay_ms(row.signal_attempts, initial_s, max_s)
+        session.add(row)
+
+
+def due_for_redelivery(
+    session: Session, now: int, unsent_before: int, limit: int = 200
+) -> list[CallEvent]:
+    """Events never signalled: a failed signal whose back-off is over, or one never tried
+    (the process died between storing and signalling) received before ``unsent_before``."""
+    next_at, received = col(VendorEvent.next_attempt_at), col(VendorEvent.received)
     rows = session.exec(
         select(VendorEvent)
-        .where(col(VendorEvent.applied).is_(False), VendorEvent.received < older_than_ms)
+        .where(col(VendorEvent.applied).is_(False), col(VendorEvent.signalled_at).is_(None))
         .where(col(VendorEvent.cc_call_id).is_not(None), col(VendorEvent.note).is_(None))
+        .where(or_(next_at <= now, and_(next_at.is_(None), received < unsent_before)))
         .order_by(col(VendorEvent.id))
         .limit(limit)
     ).all()
-    return [_as_event(row) for row in rows]
+    readable = []
+    for row in rows:
+        try:
+            readable.append(_as_event(row))
+        except ValueError:  # one bad row must not stop the others
+            assert row.id is not None
+            note_unapplied(session, row.id, "unreadable")
+            session.commit()
+    return readable
 
 
 def events_for_call(

@@ -100,6 +100,8 @@ class CallRecordRow(SQLModel, table=True):
     attempts: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
     # Why the recording could not be copied to our storage (audio_url stays empty).
     recording_error: str | None = Field(default=None, max_length=255)
+    # conn_time was derived from the hang-up's duration (its bridge event was lost).
+    conn_time_implied: bool = Field(default=False)
 
 
 class VendorEvent(SQLModel, table=True):
@@ -111,6 +113,7 @@ class VendorEvent(SQLModel, table=True):
         Index("ix_vendor_event_call", "cc_call_id", "id"),
         Index("ix_vendor_event_applied", "applied", "received"),
         Index("ix_vendor_event_channel_received", "channel", "received"),
+        Index("ix_vendor_event_redelivery", "applied", "signalled_at", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
@@ -129,6 +132,12 @@ class VendorEvent(SQLModel, table=True):
     applied_at: int | None = Field(default=None, sa_column=_ms())
     # Why it is not applied (e.g. "unknown_call"), for operators.
     note: str | None = Field(default=None, max_length=64)
+    # Signal delivery: when a signal reached Temporal (then it is never signalled again by
+    # redelivery), how many were tried, and when the next try is due after a failure.
+    signalled_at: int | None = Field(default=None, sa_column=_ms())
+    signal_attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False,
+                                                            server_default="0"))  # fmt: skip
+    next_attempt_at: int | None = Field(default=None, sa_column=_ms())
 
 
 class Binding(SQLModel, table=True):

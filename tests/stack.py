@@ -28,7 +28,7 @@ from store.db import make_engine, now_ms, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
 from tests.support import ServerThread, free_port, wait_for
-from worker import build_worker, ensure_health_workflow
+from worker import build_worker, ensure_service_workflows
 from workflows.health import ChannelHealthWorkflow
 from workflows.health_types import HEALTH_WORKFLOW_ID
 from workflows.types import SEARCH_ATTRIBUTES
@@ -79,6 +79,12 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         watchdog_hangup_wait_s=2,
         late_event_window_s=1,
         inbox_redeliver_after_s=1.0,
+        inbox_redeliver_every_s=0.5,
+        inbox_retry_initial_s=0.5,
+        inbox_retry_max_s=2.0,
+        place_unknown_wait_s=3.0,
+        setup_silence_s=3.0,
+        connected_check_s=5.0,
         vendor_timeout_s=2.0,
         health_interval_s=0.5,
         health_cooldown_s=8.0,
@@ -142,7 +148,7 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
     with ThreadPoolExecutor(16) as executor:
         worker = build_worker(temporal_env.client, settings, executor)
         worker_task = asyncio.create_task(worker.run())
-        await ensure_health_workflow(temporal_env.client, settings)
+        await ensure_service_workflows(temporal_env.client, settings)
         api = httpx.AsyncClient(
             base_url=settings.public_base_url, headers={"Authorization": f"Bearer {API_KEY}"}
         )

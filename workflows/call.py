@@ -1,9 +1,11 @@
 """CallWorkflow: one durable workflow per callback call, id ``call-<CC call id>``.
 
-place the call → fold vendor events (signals) into the record through init → conn → close,
-saving each change → on close free the line and finalise. A watchdog closes calls the
-vendor forgets about. Workflow code is deterministic: the clock is ``workflow.now()``, all
-I/O is in activities, and the record logic is the pure ``callflow.record.apply_event``.
+place the call (``workflows/placing.py``) → fold vendor events (signals) into the record
+through init → conn → close, saving each change → on close free the line and finalise.
+A call whose vendor goes quiet is reconciled with the vendor (its call-result query) rather
+than waited out; CC ends a call at max_duration itself, and a watchdog closes a set-up the
+vendor forgets about. Workflow code is deterministic: the clock is ``workflow.now()``, all I/O
+is in activities, and the record logic is the pure ``callflow.record.apply_event``.
 """
 
 from __future__ import annotations
@@ -13,57 +15,68 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import steps
+from workflows.placing import Placing
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channels import NETWORK_ERROR, REJECTED
     from callflow.record import CallRecord, apply_event
-    from channels.base import CallEvent, PlaceCallRequest
-    from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
-    from workflows.health_types import PlacementOutcome
+    from channels.base import CallEvent
+    from core.types import CallState, ChannelMode, CloseType, EventKind
     from workflows.types import (
         SA_CALL_STATE,
-        SA_CHANNEL,
         VENDOR_EVENT_SIGNAL,
-        VENDOR_LIMIT_MARGIN_S,
         Attempt,
         CallInput,
         CopyRecordingInput,
-        FailoverInput,
         HangupInput,
         LineLease,
-        PlaceCallInput,
         PollInput,
         PollOutcome,
+        ReconcileInput,
         ReleaseLineInput,
         SaveRecordInput,
     )
 
 
 @workflow.defn
-class CallWorkflow:
+class CallWorkflow(Placing):
     @workflow.init
     def __init__(self, inp: CallInput) -> None:
         self._inp = inp
         self.record: CallRecord = inp.record
         self.attempts: list[Attempt] = []
         self._unsaved_inbox_ids: list[int] = []
+        self._noted_inbox_ids: dict[int, str] = {}
+        self._strays: list[tuple[str, str]] = []  # (channel, vendor call id) to hang up
+        self._strays_hung_up: set[tuple[str, str]] = set()
         self._dirty = False
         self._saved_state = inp.record.state
         self._poller: asyncio.Task[PollOutcome] | None = None
         self._line: LineLease | None = inp.line  # the lease held now; None once released
+        self._events_seen = 0
+        self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
+        self._hangup_asked_ms: int | None = None
+        self._wake = False  # a handler changed what the follow loop waits for
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)
     def vendor_event(self, event: CallEvent) -> None:
         if event.cc_call_id not in (None, self.record.cc_call_id):
             return
+        self._dirty = True
+        if self._is_stray(event):
+            if event.inbox_id is not None:
+                self._noted_inbox_ids[event.inbox_id] = "stray_vendor_call"
+            if event.channel and event.vendor_call_id:
+                self._strays.append((event.channel, event.vendor_call_id))
+            return
         self.record = apply_event(self.record, event)
+        self._events_seen += 1
+        self._last_heard_ms = self._now_ms()
         if event.inbox_id is not None:
             self._unsaved_inbox_ids.append(event.inbox_id)
-        self._dirty = True
 
     @workflow.query
     def status(self) -> CallRecord:
@@ -71,10 +84,19 @@ class CallWorkflow:
 
     @workflow.update
     async def hangup(self) -> CallRecord:
-        # The vendor can only hang up a call it has accepted: wait for that (or for the end).
+        """End the call. One in set-up ends at once, whether or not the vendor then reports;
+        a bridged one ends with the vendor's hang-up, or after ``hangup_wait_s`` regardless."""
         await workflow.wait_condition(lambda: self._closed or self.record.call_id is not None)
-        if not self._closed:
+        if self._closed:
+            return self.record
+        self._hangup_asked_ms = self._hangup_asked_ms or self._now_ms()
+        self._wake = True
+        try:
             await self._ask_vendor_to_hang_up()
+        except ActivityError:
+            workflow.logger.warning("vendor hang-up failed: call %s", self.record.cc_call_id)
+        if self.record.state is CallState.INIT:
+            self._close_by_cc(CloseType.NORMAL, "cc:hangup")
         return self.record
 
     @hangup.validator
@@ -86,6 +108,7 @@ class CallWorkflow:
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         if await self._place():
+            self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
             if inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
                 self._poller = asyncio.ensure_future(self._poll())
             await self._follow_until_closed()
@@ -93,131 +116,102 @@ class CallWorkflow:
         await self._stop_polling()
         await self._save()
         await self._release_line()
+        await self._fill_missing_facts()
         await self._copy_recording()
         await self._accept_late_events()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()  # what the last handlers brought
         return self.record
 
     @property
     def _closed(self) -> bool:
         return self.record.state is CallState.CLOSE
 
-    def _now_ms(self) -> int:
-        return int(workflow.now().timestamp() * 1000)
-
     async def _release_line(self) -> None:
         line, self._line = self._line, None
         if line is not None:
             await steps.release_line(ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=line))
 
-    def _place_request(self, line: LineLease) -> PlaceCallRequest:
-        rec = self.record
-        shown_to_b = rec.caller if rec.display is DisplayPolicy.PASSTHROUGH else line.number
-        return PlaceCallRequest(
-            cc_call_id=rec.cc_call_id,
-            caller=rec.caller,
-            called=rec.called,
-            display_to_a=line.number,  # A never sees the customer's number
-            display_to_b=shown_to_b,
-            agent=line.agent,
-            max_duration_s=self._inp.max_duration_s + VENDOR_LIMIT_MARGIN_S,
-            record=self._inp.record_audio,
-            ivr_text=rec.ivr_text,
-            ivr_url=rec.ivr_url,
-        )
-
-    async def _place(self) -> bool:
-        """Place the call; on a vendor fault, fail over to the next channel before any dial.
-
-        Only faults that mean the vendor did not take the call (5xx, timeouts, network, 429
-        after retries) move on; a rejection (bad number, auth) does not, and nothing moves
-        once a vendor has accepted the call, so a call is never dialled twice.
-        """
-        tried: list[str] = []
-        error_type: str | None = None
-        while self._line is not None:
-            line = self._line
-            error_type = await self._try_place(line)
-            if error_type is None:
-                return True
-            tried.append(line.channel)
-            if error_type == REJECTED or not self._inp.routing.may_fail_over:
-                break
-            await self._release_line()
-            self._line = await steps.take_failover_line(
-                FailoverInput(
-                    tenant=self.record.tenant,
-                    cc_call_id=self.record.cc_call_id,
-                    routing=self._inp.routing,
-                    tried=tried,
-                )  # fmt: skip
-            )
-            if self._line is not None:
-                self.record = self.record.model_copy(
-                    update={"channel": self._line.channel, "agent": self._line.agent}
-                )
-                workflow.upsert_search_attributes([SA_CHANNEL.value_set(self._line.channel)])
-        close_type = {REJECTED: CloseType.OTHER, NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR}
-        self._close_by_cc(close_type.get(error_type or "", CloseType.CHANNEL_SERVER_ERROR),
-                          "cc:place_failed")  # fmt: skip
-        return False
-
-    async def _try_place(self, line: LineLease) -> str | None:
-        """One channel's attempt (with its own retries). Returns the error type, or None."""
-        attempt = Attempt(
-            channel=line.channel, agent=line.agent, at=self._now_ms(), outcome="placed"
-        )
-        try:
-            placed = await steps.place_call(
-                PlaceCallInput(channel=line.channel, request=self._place_request(line))
-            )
-        except ActivityError as err:
-            cause = err.cause
-            error_type = cause.type if isinstance(cause, ApplicationError) else None
-            attempt.outcome = "rejected" if error_type == REJECTED else "failed"
-            attempt.error = str(cause or err)[:300]
-            self.attempts.append(attempt)
-            self._dirty = True
-            # A rejection is about this call (a bad number), not the vendor's health. Report
-            # how many requests failed; health decides how much one call may weigh.
-            if error_type != REJECTED:
-                tries = steps.VENDOR_RETRY.maximum_attempts
-                if err.retry_state is not RetryState.MAXIMUM_ATTEMPTS_REACHED:
-                    tries = 1
-                await steps.report_placement(PlacementOutcome(
-                    channel=line.channel, ok=False, reason=attempt.error, tries=tries))  # fmt: skip
-            return error_type or "unknown"
-        attempt.vendor_call_id = placed.vendor_call_id
-        self.attempts.append(attempt)
-        self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
-        self._dirty = True
-        await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
-        return None
+    def _next_check_ms(self) -> int:
+        """When the vendor's silence is long enough to ask it what became of the call."""
+        timers = self._inp.timers
+        bridged = self.record.conn_time is not None
+        quiet_s = timers.connected_check_s if bridged else timers.setup_silence_s
+        return self._last_heard_ms + int(quiet_s * 1000)
 
     async def _follow_until_closed(self) -> None:
-        """Fold events until close; end the call at max_duration; watch for a silent vendor."""
+        """Fold events until close; end the call at max_duration (counted from the bridge);
+        ask a silent vendor; close a set-up the vendor forgot with the watchdog."""
         timers = self._inp.timers
         max_ms = self._inp.max_duration_s * 1000
         watchdog_at = self.record.created + max_ms + timers.watchdog_grace_s * 1000
         while not self._closed:
+            await self._hang_up_strays()
             conn_time = self.record.conn_time
-            deadline = watchdog_at if conn_time is None else min(watchdog_at, conn_time + max_ms)
-            remaining_ms = deadline - self._now_ms()
-            if remaining_ms > 0:
+            limit = watchdog_at if conn_time is None else conn_time + max_ms
+            check_at = self._next_check_ms()
+            hangup_at = (self._hangup_asked_ms or 2**62) + timers.hangup_wait_s * 1000
+            now = self._now_ms()
+            due = min(limit, check_at, hangup_at)
+            self._wake = False
+            if due > now:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
+                        lambda: self._dirty or bool(self._strays) or self._wake,
+                        timeout=timedelta(milliseconds=due - now),
                     )
                 await self._save()
-            elif deadline == watchdog_at:
+            elif due == hangup_at:
+                self._close_by_cc(CloseType.NORMAL, "cc:hangup")
+            elif due == check_at:
+                await self._reconcile()
+            elif conn_time is None:
                 await self._watchdog()
             else:
                 # CC enforces max_duration itself, to the second, on every channel.
-                assert conn_time is not None
                 self._close_by_cc(CloseType.MAX_DURATION, "cc:max_duration", conn_time + max_ms)
                 await self._save()
                 with contextlib.suppress(ActivityError):
                     await self._ask_vendor_to_hang_up()
+        await self._hang_up_strays()
+
+    async def _reconcile(self) -> None:
+        """Ask the vendor what became of the call and apply its answer as events."""
+        self._last_heard_ms = self._now_ms()  # next check a full period on, whatever it says
+        if self.record.call_id is None:
+            return
+        try:
+            events = await steps.reconcile_call(ReconcileInput(
+                channel=self.record.channel, cc_call_id=self.record.cc_call_id,
+                vendor_call_id=self.record.call_id))  # fmt: skip
+        except ActivityError as err:
+            workflow.logger.warning("reconciliation failed call=%s: %s", self.record.cc_call_id,
+                                    err.cause)  # fmt: skip
+            return
+        for event in events:
+            self.vendor_event(event)
+        await self._save()
+
+    async def _fill_missing_facts(self) -> None:
+        """A closed call that lacks a fact its close implies (the bridge of a call that
+        talked, the first dial) had an event lost: ask the vendor once."""
+        rec = self.record
+        talked = rec.close_type in (CloseType.NORMAL, CloseType.MAX_DURATION, CloseType.OTHER)
+        if rec.call_id is None or rec.close_type is None or not workflow.patched("fill-facts"):
+            return
+        if rec.a_call_time is None or (talked and rec.conn_time is None):
+            await self._reconcile()
+
+    async def _hang_up_strays(self) -> None:
+        while self._strays:
+            stray = self._strays.pop()
+            if stray in self._strays_hung_up:
+                continue
+            self._strays_hung_up.add(stray)
+            workflow.logger.warning("stray vendor call %s/%s for call %s: hanging it up",
+                                    stray[0], stray[1], self.record.cc_call_id)  # fmt: skip
+            with contextlib.suppress(ActivityError):
+                await steps.hang_up(HangupInput(channel=stray[0], vendor_call_id=stray[1]))
 
     async def _poll(self) -> PollOutcome:
         assert self.record.call_id is not None
@@ -254,7 +248,8 @@ class CallWorkflow:
         )
 
     async def _watchdog(self) -> None:
-        """The vendor went silent past max duration: ask it to hang up, then close ourselves."""
+        """A set-up the vendor went silent on past max duration: ask it to hang up, then
+        close ourselves (255, which the vendor's own later word may still correct)."""
         workflow.logger.warning("watchdog: call %s still open", self.record.cc_call_id)
         if self.record.call_id is not None:
             try:
@@ -297,7 +292,7 @@ class CallWorkflow:
         await self._save()  # what came meanwhile is applied now, not after the copy
         rec = self.record
         if rec.ch_audio_url is None:
-            await self._note_recording_error("the vendor reported no recording")
+            await self._note_recording_error("the vendor reported no recording (yet)")
             return
         try:
             copied = await steps.copy_recording(
@@ -311,7 +306,9 @@ class CallWorkflow:
             kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
             await self._note_recording_error(f"{kind}: {cause or err}")
             return
-        self.record = self.record.model_copy(update={"audio_url": copied.audio_url})
+        self.record = self.record.model_copy(
+            update={"audio_url": copied.audio_url, "recording_error": None}
+        )
         self._dirty = True
         await self._save()
 
@@ -323,7 +320,8 @@ class CallWorkflow:
         await self._save()
 
     async def _accept_late_events(self) -> None:
-        """Keep folding stragglers (a recording after close) for a short while, then finish."""
+        """Keep folding stragglers for a short while, then finish. A recording URL that
+        arrives now, when none was copied, is copied after all."""
         window_end = self._now_ms() + self._inp.timers.late_event_window_s * 1000
         while (remaining_ms := window_end - self._now_ms()) > 0:
             try:
@@ -333,23 +331,30 @@ class CallWorkflow:
             except TimeoutError:
                 return
             await self._save()
+            rec = self.record
+            if rec.ch_audio_url and rec.audio_url is None and rec.conn_time is not None:
+                await self._copy_recording()
 
     async def _save(self) -> None:
         if not self._dirty:
             return
         inbox_ids, self._unsaved_inbox_ids = self._unsaved_inbox_ids, []
+        noted, self._noted_inbox_ids = self._noted_inbox_ids, {}
         self._dirty = False
         if self.record.state is not self._saved_state:
             self._saved_state = self.record.state
             workflow.upsert_search_attributes([SA_CALL_STATE.value_set(self.record.state.value)])
         release = self._line if self._closed else None
-        await steps.save_record(
-            SaveRecordInput(
-                record=self.record,
-                attempts=self.attempts,
-                applied_inbox_ids=inbox_ids,
-                release_line=release,
-            )  # fmt: skip
-        )
+        save = SaveRecordInput(record=self.record, attempts=self.attempts,
+                               applied_inbox_ids=inbox_ids, noted_inbox_ids=noted,
+                               release_line=release)  # fmt: skip
+        try:
+            await steps.save_record(save, self._inp.timers.save_max_attempts)
+        except ActivityError:
+            # The store keeps refusing this record: never hold the line for it.
+            workflow.logger.error("record not saved call=%s", self.record.cc_call_id)
+            if release is not None:
+                await self._release_line()
+            return
         if release is not None:
             self._line = None

@@ -2,7 +2,8 @@
 circuit per channel and writes the routing verdict to the store.
 
 Every ``interval_s`` it runs a probe round (each vendor's probe, and webhook freshness: the
-seed's "callback log health"); between rounds CallWorkflows signal each placing attempt's
+seed's "callback log health", which counts only while a circuit is closed, so a channel out of
+routing comes back on its probes alone); between rounds CallWorkflows signal each placing attempt's
 outcome, so a vendor refusing calls is taken out of routing within seconds. The circuit
 logic is the pure ``callflow.circuit.observe``, fed with ``workflow.now()``, so the same
 history replays to the same verdicts. Every ``reconcile_every_s`` it also frees line leases
@@ -20,7 +21,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.health import HealthActivities
-    from callflow.circuit import Circuit, CircuitState, advance, observe
+    from callflow.circuit import Circuit, CircuitState, advance, observe, observe_probe
     from workflows.health_types import (
         PLACEMENT_SIGNAL,
         HealthConfig,
@@ -129,8 +130,14 @@ class ChannelHealthWorkflow:
             workflow.logger.warning("health: probe round failed")
             return
         for seen in observations:
-            # A probe that answers does not prove calls go through (decisive=False).
-            self._observe(seen.channel, seen.ok, seen.reason, decisive=False)
+            # A probe that answers does not prove calls go through (not decisive); webhook
+            # silence counts only while the circuit is closed (see observe_probe).
+            failure = None if seen.ok or seen.silent else seen.reason or "probe failed"
+            silence = (seen.reason or "webhooks silent") if seen.silent else None
+            self._circuits[seen.channel] = observe_probe(
+                self._circuit(seen.channel), failure, silence, self._config.policy,
+                self._now_ms(),
+            )  # fmt: skip
         self._last_probe_round_ms = started
 
     async def _write_routing(self) -> None:

@@ -49,6 +49,9 @@ class Observation(BaseModel):
     channel: str
     ok: bool
     reason: str | None = None
+    # The probe answered and the failure is webhook silence only (calls set up long ago that
+    # nothing explains). It counts only while the circuit is closed: see observe_probe.
+    silent: bool = False
 
 
 class Verdict(BaseModel):

@@ -12,21 +12,27 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channels import REJECTED, ChannelActivities
+    from activities.channels import ChannelActivities
     from activities.recordings import RecordingActivities
     from activities.records import RecordActivities
+    from channels.base import CallEvent
     from workflows.health_types import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, PlacementOutcome
     from workflows.types import (
         NON_RETRYABLE_RECORDING_ERRORS,
+        OUTCOME_UNKNOWN,
+        REJECTED,
         CopyRecordingInput,
         CopyRecordingResult,
         FailoverInput,
         HangupInput,
+        LateEventsResult,
         LineLease,
         PlaceCallInput,
         PlaceCallResult,
         PollInput,
         PollOutcome,
+        ReconcileInput,
+        RecordingOutcome,
         RecordingTimers,
         ReleaseLineInput,
         SaveRecordInput,
@@ -37,8 +43,13 @@ VENDOR_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=4,
-    non_retryable_error_types=[REJECTED],
+    non_retryable_error_types=[REJECTED, OUTCOME_UNKNOWN],
 )
+# A place request is one attempt: Temporal must not retry it, since only the workflow can
+# tell a request that never reached the vendor (retry, fail over) from one whose outcome is
+# unknown (a timeout, a crashed worker: never placed again). CallWorkflow retries the former.
+PLACE_ONCE = RetryPolicy(maximum_attempts=1)
+PLACE_TIMEOUT = timedelta(seconds=15)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
@@ -47,8 +58,32 @@ QUICK = timedelta(seconds=30)
 
 async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
     return await workflow.execute_activity_method(
-        ChannelActivities.place_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
-    )
+        ChannelActivities.place_call, inp, start_to_close_timeout=PLACE_TIMEOUT,
+        retry_policy=PLACE_ONCE,
+    )  # fmt: skip
+
+
+async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
+    """Ask the vendor for the call's result; a failure is the caller's to shrug off."""
+    return await workflow.execute_activity_method(
+        ChannelActivities.reconcile_call, inp, start_to_close_timeout=QUICK,
+        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3,
+                                 non_retryable_error_types=[REJECTED]),
+    )  # fmt: skip
+
+
+async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
+    return await workflow.execute_activity_method(
+        RecordActivities.apply_late_events, events, start_to_close_timeout=QUICK,
+        retry_policy=STORE_RETRY,
+    )  # fmt: skip
+
+
+async def note_recording(outcome: RecordingOutcome) -> None:
+    await workflow.execute_activity_method(
+        RecordActivities.note_recording, outcome, start_to_close_timeout=QUICK,
+        retry_policy=STORE_RETRY,
+    )  # fmt: skip
 
 
 async def hang_up(inp: HangupInput) -> None:
@@ -68,9 +103,17 @@ async def follow_polled_call(inp: PollInput, lifetime_s: float) -> PollOutcome:
     )
 
 
-async def save_record(inp: SaveRecordInput) -> None:
+async def save_record(inp: SaveRecordInput, max_attempts: int = 0) -> None:
+    """Retried with back-off; ``max_attempts`` bounds it (0: until it works)."""
+    retry = STORE_RETRY
+    if max_attempts:
+        retry = RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            maximum_interval=timedelta(seconds=30),
+            maximum_attempts=max_attempts,
+        )
     await workflow.execute_activity_method(
-        RecordActivities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+        RecordActivities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=retry
     )
 
 

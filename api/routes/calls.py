@@ -3,17 +3,17 @@ vendor events. Every answer is scoped to the key's tenant and shaped for the key
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
-from api.deps import Caller, CallerDep, StateDep, TemporalDep
+from api.deps import Caller, CallerDep, IdempotencyKeyDep, StateDep, TemporalDep
 from api.errors import Problem
 from api.paging import (
+    Cursor,
     Limit,
     decode_event_cursor,
     decode_keyset,
@@ -22,12 +22,10 @@ from api.paging import (
 )
 from api.phones import to_e164
 from api.schemas import CallCreate, CallPage, CallPublic, EventPage, EventPublic, export_csv
-from api.services import place_call
+from api.services import hang_up, place_call
 from core.types import CallState
 from store import calls, inbox
 from store.models import CallRecordRow
-from workflows.call import CallWorkflow
-from workflows.types import workflow_id
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -82,7 +80,7 @@ CallFilterDep = Annotated[calls.CallFilter, Depends(call_filter)]
 @router.get("", response_model=CallPage)
 async def list_calls(
     flt: CallFilterDep, state: StateDep, caller: CallerDep, limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> CallPage:  # fmt: skip
     """The tenant's calls, newest first (created, then id, descending); keyset-paged."""
     after = decode_keyset(cursor)
@@ -95,11 +93,21 @@ async def list_calls(
 
 # Declared before /{call_id}: otherwise "export.csv" would be taken for a call id.
 @router.get("/export.csv", response_class=StreamingResponse)
-async def export_calls(flt: CallFilterDep, state: StateDep, caller: CallerDep) -> Response:
-    """Every call the same filters select, newest first, streamed as CSV (RECORD.md names)."""
-    rows = calls.iter_calls(state.engine, flt)
+async def export_calls(
+    flt: CallFilterDep, state: StateDep, caller: CallerDep,
+    limit: Annotated[int | None, Query(ge=1, description="at most this many rows; absent: all")]
+    = None,
+) -> Response:  # fmt: skip
+    """Every call the same filters select (at most ``limit``), newest first, streamed as CSV
+    (RECORD.md names)."""
+    page_size = 500 if limit is None else min(limit, 500)
+    rows = itertools.islice(calls.iter_calls(state.engine, flt, page_size), limit)
+    # The first page is read before answering: a database that is down is a 503, not a
+    # stream cut after its 200.
+    first = await asyncio.to_thread(next, rows, None)
+    every = itertools.chain([] if first is None else [first], rows)
     return StreamingResponse(
-        export_csv(rows, masked=caller.masked),
+        export_csv(every, masked=caller.masked),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
     )
@@ -111,7 +119,7 @@ async def create_call(
     state: StateDep,
     temporal: TemporalDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     placement = await place_call(state, temporal, caller, body, idempotency_key)
     view = _view(placement.row, caller)
@@ -132,25 +140,13 @@ async def hangup_call(
     call_id: str, state: StateDep, temporal: TemporalDep, caller: CallerDep
 ) -> CallPublic:
     row = await own_call(state, caller, call_id)
-    if row.state == CallState.CLOSE.value:
-        raise Problem(409, "already_closed", "the call has already ended")
-    handle = temporal.get_workflow_handle(workflow_id(call_id))
-    try:
-        # Accepted is enough: the vendor is asked in the background and the close arrives
-        # as the vendor's own hang-up event.
-        await handle.start_update(CallWorkflow.hangup, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
-    except WorkflowUpdateFailedError as exc:
-        if isinstance(exc.cause, ApplicationError) and exc.cause.type == "AlreadyClosed":
-            raise Problem(409, "already_closed", "the call has already ended") from exc
-        raise
-    except RPCError as exc:
-        raise Problem(409, "already_closed", "the call is no longer running") from exc
+    await hang_up(state, temporal, row)
     return _view(row, caller)
 
 
 @router.get("/{call_id}/events", response_model=EventPage)
 async def call_events(
-    call_id: str, state: StateDep, caller: CallerDep, limit: Limit = 50, cursor: str | None = None
+    call_id: str, state: StateDep, caller: CallerDep, limit: Limit = 50, cursor: Cursor = None
 ) -> EventPage:
     """The raw vendor events stored for the call, oldest first, each with ``applied``."""
     after = decode_event_cursor(cursor)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from api.deps import CallerDep, StateDep
 from api.errors import Problem, invalid_field
-from api.paging import Limit, decode_cursor, encode_cursor
+from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
 from store import lines
 from store.models import AgentLine, Binding
@@ -63,7 +63,7 @@ def _known_channel(state: StateDep, channel: str) -> None:
 @router.get("/v1/lines", response_model=LinePage)
 async def list_lines(
     state: StateDep, caller: CallerDep, channel: str | None = None, limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> LinePage:  # fmt: skip
     after = decode_cursor(cursor)
     rows = await state.in_store(

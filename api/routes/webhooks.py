@@ -11,7 +11,7 @@ from api.deps import StateDep
 from api.errors import Problem
 from channels.base import InvalidSignature, MalformedEvent
 from core.metrics import VENDOR_EVENTS
-from intake.delivery import ingest
+from intake.delivery import DeliveryPolicy, ingest
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
@@ -41,5 +41,12 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
         raise Problem(400, "malformed_event", str(exc)) from exc
 
     # Committed to the inbox before we answer 2xx; then signalled.
-    await ingest(state.engine, state.temporal, channel_name, events, body, content_type)
+    # The signal waits at most the budget: the vendor's deadline (e9: 3 s) holds even while
+    # Temporal is slow; a signal not confirmed in time is the InboxWorkflow's to redeliver.
+    settings = state.settings
+    policy = DeliveryPolicy(task_queue=settings.task_queue,
+                            budget_s=settings.webhook_signal_budget_s,
+                            retry_initial_s=settings.inbox_retry_initial_s,
+                            retry_max_s=settings.inbox_retry_max_s)  # fmt: skip
+    await ingest(state.engine, state.temporal, channel_name, events, body, content_type, policy)
     return JSONResponse(channel.webhook_ack())

@@ -133,8 +133,40 @@ def test_input_record_is_not_mutated() -> None:
     assert rec.conn_time is None
 
 
+def test_a_vendor_reason_replaces_ccs_other_close_whatever_the_times() -> None:
+    watchdog = ev(EventKind.HANGUP, T0 + 5000, close_type=CloseType.OTHER)
+    vendor = ev(EventKind.HANGUP, T0 + 9000, close_type=CloseType.B_BUSY)
+    for order in ([watchdog, vendor], [vendor, watchdog]):
+        rec = apply_events(new_record(), order)
+        assert (rec.close_type, rec.close_time) == (CloseType.B_BUSY, T0 + 9000)
+
+
+def test_a_lost_bridge_is_implied_by_the_hangups_duration() -> None:
+    lost_bridge = [e for e in normal_call() if e.kind is not EventKind.BRIDGED]
+    lost_bridge[-1] = lost_bridge[-1].model_copy(update={"duration_s": 5})
+    rec = apply_events(new_record(), lost_bridge)
+    assert rec.conn_time == T0 + 2000 + 4500 - 5000
+    assert rec.duration == 5
+    # The bridge event, when it turns up after all, is the truth.
+    rec = apply_event(rec, ev(EventKind.BRIDGED, T0 + 2000))
+    assert (rec.conn_time, rec.duration) == (T0 + 2000, 5)
+
+
+def test_a_duration_never_moves_a_known_bridge() -> None:
+    call = normal_call()
+    call[-1] = call[-1].model_copy(update={"duration_s": 9})
+    assert apply_events(new_record(), call).conn_time == T0 + 2000
+
+
+def _with_duration(events: list[CallEvent], seconds: int) -> list[CallEvent]:
+    last = events[-1].model_copy(update={"duration_s": seconds})
+    return [*events[:-1], last]
+
+
 scenarios = st.sampled_from(
     [
+        _with_duration(normal_call(), 5),
+        [e for e in _with_duration(normal_call(), 5) if e.kind is not EventKind.BRIDGED],
         normal_call(),
         normal_call(talk_ms=1),
         normal_call()[:1] + [ev(EventKind.HANGUP, T0 + 900, close_type=CloseType.A_BUSY)],

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from channels.base import VendorServerError
 from channels.hw import HwChannel, aksk_headers, close_type_of, parse_utc
 from core.types import CloseType, EventKind
 
@@ -65,4 +66,26 @@ async def test_disconnect_ignores_the_called_quirk_and_cdr_gives_every_time() ->
     assert by_kind[EventKind.HANGUP].close_type is CloseType.NORMAL
     assert "fileName=S.wav" in str(by_kind[EventKind.RECORDING_READY].recording_url)
     assert len({e.dedupe_key for e in events}) == len(events)
+    await hw.aclose()
+
+
+@pytest.mark.parametrize("user_data", [123, ["cc1"], {"a": 1}, "x" * 33, None, ""])
+async def test_odd_user_data_and_long_ids_are_not_stored(user_data: object) -> None:
+    hw = HwChannel("http://127.0.0.1:1", "k", "s")
+    info = {"sessionId": "S" * 300, "timestamp": "2026-01-01 00:00:09", "partyType": 1,
+            "userData": user_data}  # fmt: skip
+    [event] = hw._events_of({"seq": 5, "eventType": "alerting", "statusInfo": info})
+    assert event.cc_call_id is None
+    assert event.vendor_call_id is not None and len(event.vendor_call_id) <= 64
+    assert len(event.dedupe_key) <= 128
+    await hw.aclose()
+
+
+@pytest.mark.parametrize(
+    "item", [{"seq": "x"}, {"seq": 1, "eventType": "answer", "statusInfo": "S1"}, "junk", None]
+)
+async def test_an_unreadable_event_is_a_vendor_error(item: object) -> None:
+    hw = HwChannel("http://127.0.0.1:1", "k", "s")
+    with pytest.raises(VendorServerError):
+        hw._events_of(item)  # type: ignore[arg-type]
     await hw.aclose()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import pytest
 
 from channels.base import InvalidSignature, MalformedEvent
-from channels.jy import JyChannel, twilio_signature
+from channels.jy import JyChannel, resource_events, twilio_signature
 from core.types import CloseType, EventKind
 
 # Twilio's own documented examples (api-snippets, security/signature_validation).
@@ -77,3 +78,85 @@ async def test_leg_statuses(
     with pytest.raises(MalformedEvent):
         jy.parse_webhook(b"CallSid=CA9", "")
     await jy.aclose()
+
+
+@pytest.fixture
+async def jy() -> AsyncIterator[JyChannel]:
+    channel = JyChannel("http://127.0.0.1:1", "AC1", "t", "u")
+    yield channel
+    await channel.aclose()
+
+
+async def test_completed_carries_the_call_duration(jy: JyChannel) -> None:
+    [event] = jy.parse_webhook(callback("A", "completed", CallDuration="12"), "")
+    assert event.duration_s == 12
+    [event] = jy.parse_webhook(callback("A", "completed", CallDuration="x"), "")
+    assert event.duration_s is None
+    [event] = jy.parse_webhook(callback("A", "ringing", CallDuration="12"), "")
+    assert event.duration_s is None  # only a hang-up says how long the call talked
+
+
+@pytest.mark.parametrize("signature", ["é" * 28, "\u2603", "GvWf1cFY/Q7PnoempGyD5oXAezc\u00e9"])
+async def test_a_non_ascii_signature_is_invalid_not_a_crash(jy: JyChannel, signature: str) -> None:
+    with pytest.raises(InvalidSignature):
+        jy.verify_webhook(TWILIO_URL, {"x-jy-signature": signature}, b"CallSid=CA1")
+
+
+@pytest.mark.parametrize("tag", ["", "x" * 33, "x" * 10_000_000, "ç" * 8, "cc\n1"])
+async def test_a_tag_that_is_not_a_cc_id_gives_no_call_id(jy: JyChannel, tag: str) -> None:
+    [event] = jy.parse_webhook(callback("A", "initiated", Tag=tag), "")
+    assert event.cc_call_id is None
+
+
+async def test_a_repeated_tag_is_read_as_one_string(jy: JyChannel) -> None:
+    body = callback("A", "initiated") + b"&Tag=cc2"
+    [event] = jy.parse_webhook(body, "")
+    assert event.cc_call_id == "cc2"
+
+
+async def test_vendor_strings_fit_the_record_columns(jy: JyChannel) -> None:
+    long_url = "http://v/" + "r" * 600
+    body = callback("B", "completed", CallSid="CA" + "9" * 200, RecordingUrl=long_url,
+                    SequenceNumber="1" * 200)  # fmt: skip
+    [event] = jy.parse_webhook(body, "")
+    assert event.vendor_call_id is not None and len(event.vendor_call_id) <= 64
+    assert len(event.dedupe_key) <= 128
+    assert event.recording_url == long_url + ".wav"
+    [other] = jy.parse_webhook(body.replace(b"SequenceNumber=1", b"SequenceNumber=2"), "")
+    assert other.dedupe_key != event.dedupe_key
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"\xff\xfe", callback("A", "initiated", Timestamp="garbage"),
+     callback("A", "initiated", Timestamp="Thu, 01 Jan 99999 00:00:05 +0000"),
+     callback("A", "initiated", SequenceNumber="9" * 5000), callback("C", "initiated"),
+     callback("A", "dancing")],
+)  # fmt: skip
+async def test_odd_bodies_are_malformed_not_a_crash(jy: JyChannel, body: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        jy.parse_webhook(body, "")
+
+
+def test_call_resource_translation() -> None:
+    live = {"sid": "CA9", "status": "in-progress", "start_time": "Thu, 01 Jan 2026 00:00:01 +0000",
+            "end_time": None, "duration": None, "recording_url": None}  # fmt: skip
+    [dialing] = resource_events("CA9", "cc1", live)  # no bridge time: no bridge event
+    assert (dialing.kind, dialing.at, dialing.cc_call_id) == (
+        EventKind.A_DIALING, 1_767_225_601_000, "cc1")  # fmt: skip
+    assert resource_events("CA9", "cc1", {"sid": "CA9", "status": "queued"}) == []
+    over = {**live, "status": "completed", "end_time": "Thu, 01 Jan 2026 00:01:01 +0000",
+            "duration": "42", "recording_url": "http://v/RE9"}  # fmt: skip
+    events = resource_events("CA9", "cc1", over)
+    hangup = events[-1]
+    assert (hangup.kind, hangup.at, hangup.close_type, hangup.duration_s) == (
+        EventKind.HANGUP, 1_767_225_661_000, CloseType.NORMAL, 42)  # fmt: skip
+    assert hangup.recording_url == "http://v/RE9.wav"
+    assert [e.dedupe_key for e in events] == ["result:CA9:a_dialing", "result:CA9:hangup"]
+    assert resource_events("CA9", "cc1", over) == events
+    unbridged = {**over, "duration": "0", "recording_url": None}
+    assert resource_events("CA9", "cc1", unbridged)[-1].close_type is CloseType.OTHER
+    busy = {**unbridged, "status": "busy"}
+    assert resource_events("CA9", "cc1", busy)[-1].close_type is CloseType.A_BUSY
+    odd = {"status": 5, "start_time": 3, "end_time": ["x"], "duration": {}, "recording_url": 1}
+    assert resource_events("CA9", "cc1", odd) == []

@@ -102,7 +102,10 @@ async def test_vendor_5xx_on_placing(
     call = await place(stack.api, channel=channel)
     view = await wait_closed(stack.api, call["id"])
     assert view["close_type"] == 6 and view["call_id"] is None and view["duration"] == 0
-    assert [a["outcome"] for a in view["attempts"]] == ["failed"]
+    # An answered error placed nothing: CC tries again (VENDORS.md), every try fails here.
+    assert [(a["outcome"], a["tries"]) for a in view["attempts"]] == [("failed", 3)]
+    calls = (await stack.sims[channel].get("/_sim/calls")).json()
+    assert all(call["id"] not in (c.get("userData"), c.get("tag")) for c in calls)
 
 
 async def test_duplicated_and_reordered_delivery(
@@ -116,3 +119,22 @@ async def test_duplicated_and_reordered_delivery(
     assert_consistent(view)
     events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()["items"]
     assert events and all(e["applied"] for e in events)
+
+
+async def test_a_place_request_whose_outcome_is_unknown_is_never_dialled_twice(
+    stack: Stack, channel: str, sim_faults: httpx.AsyncClient
+) -> None:
+    """The vendor places the call but its answer never comes (VENDORS.md, "Placing a call
+    whose outcome is unknown"): CC never places it again, on any channel, and the call closes
+    (it goes on if the call's events arrive, else it closes with 7)."""
+    await stack.sims[channel].put("/_sim/faults", json={"place_call": "timeout_after_accept"})
+    call = await place(stack.api, channel=channel)
+    view = await wait_closed(stack.api, call["id"], within=120)
+    assert view["close_type"] in (0, 7)
+    dialled = [
+        vendor_call
+        for sim in stack.sims.values()
+        for vendor_call in (await sim.get("/_sim/calls")).json()
+        if call["id"] in (vendor_call.get("userData"), vendor_call.get("tag"))
+    ]
+    assert len(dialled) == 1

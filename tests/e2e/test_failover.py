@@ -20,7 +20,8 @@ async def test_failing_channel_is_skipped_and_listed_in_attempts(
         ("e9", "failed"),
         ("hw", "placed"),
     ]
-    assert len(await callback_requests(stack.sims["e9"], call["id"])) == 4  # refused, retried
+    assert len(await callback_requests(stack.sims["e9"], call["id"])) == 3  # refused, retried
+    assert view["attempts"][0]["tries"] == 3
     e9_calls = (await stack.sims["e9"].get("/_sim/calls")).json()
     assert all(c["userData"] != call["id"] for c in e9_calls)  # but e9 never dialled
 

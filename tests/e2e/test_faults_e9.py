@@ -3,24 +3,21 @@ lost signals, retried dials."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from datetime import datetime
 
 import httpx
-from temporalio.testing import ActivityEnvironment
 
-from activities.channels import ChannelActivities
-from channels.base import CallEvent, PlaceCallRequest
+from channels.base import CallEvent
 from channels.e9 import BEIJING
-from channels.registry import build_channels
 from core.types import CloseType, EventKind
 from store import inbox
 from store.db import make_engine, now_ms, session_scope
 from tests.e2e.calls import callback_requests, place, wait_closed, wait_state
 from tests.stack import Stack
-from workflows.types import PlaceCallInput, workflow_id
+from tests.support import wait_for
+from workflows.types import late_workflow_id, workflow_id
 
 # e9 event name → the record timestamp it sets (read from VENDORS.md, independently of the
 # adapter's own table)
@@ -62,18 +59,22 @@ async def test_duplicated_and_reordered_webhooks_give_the_clean_record(
     assert (view["close_type"], view["ch_state"], view["state"]) == (0, "hangup:1", "close")
 
 
-async def test_silent_vendor_is_closed_by_the_watchdog(
+async def test_a_vendor_whose_webhooks_never_arrive_is_asked_what_became_of_the_call(
     stack: Stack, sim_faults: httpx.AsyncClient
 ) -> None:
+    """Every webhook lost for good (a wrong public URL, a vendor that gave up): after
+    CC_SETUP_SILENCE_S CC asks e9's CallResult and closes the call with the vendor's own word,
+    its bridge derived from the hang-up's duration: the line is not held for an hour."""
     await sim_faults.put("/_sim/faults", json={"delivery": {"drop": 1.0}})
-    call = await place(stack.api, max_duration=1)
-    view = await wait_closed(stack.api, call["id"], within=60)
-    assert view["close_type"] == 255
-    assert view["call_id"]  # placed; the vendor just never reported
+    call = await place(stack.api)
+    view = await wait_closed(stack.api, call["id"], within=30)
+    assert (view["close_type"], view["ch_state"]) == (0, "hangup:1")
+    assert view["conn_time"] and view["duration"] > 0 and view["a_call_time"]
     log = (await sim_faults.get("/_sim/log")).json()["requests"]
-    assert any(
-        r["path"].endswith("/Calls/CallCancel") and view["call_id"] in r["body"] for r in log
-    )
+    asked = [r for r in log if "/CallResult" in r["path"] and view["call_id"] in r["query"]]
+    assert asked
+    events = (await stack.api.get(f"/v1/calls/{call['id']}/events")).json()["items"]
+    assert events and all(e["applied"] for e in events)
 
 
 async def test_vendor_5xx_on_placing_closes_with_6(
@@ -83,7 +84,7 @@ async def test_vendor_5xx_on_placing_closes_with_6(
     call = await place(stack.api, channel="e9")  # pinned: no failover
     view = await wait_closed(stack.api, call["id"])
     assert view["close_type"] == 6 and view["call_id"] is None
-    assert [a["outcome"] for a in view["attempts"]] == ["failed"]
+    assert [(a["outcome"], a["tries"]) for a in view["attempts"]] == [("failed", 3)]
     assert "HTTP 500" in view["attempts"][0]["error"]
 
 
@@ -112,22 +113,34 @@ async def test_a_stored_event_whose_signal_was_lost_is_delivered_later(stack: St
     assert all(e["applied"] for e in events if e["kind"] == "hangup")
 
 
-async def test_a_retried_dial_finds_the_call_instead_of_dialling_again(stack: Stack) -> None:
-    channels = build_channels(stack.settings)
-    engine = make_engine(stack.settings.database_url)
-    activities = ChannelActivities(channels, engine)
-    request = PlaceCallRequest(cc_call_id=f"retry-{now_ms()}", caller="+8613800000001",
-                               called="+8613900000002", display_to_a="+861088000000",
-                               display_to_b="+8613800000001", agent="+861088000000",
-                               max_duration_s=60)  # fmt: skip
-    inp = PlaceCallInput(channel="e9", request=request)
-    first = ActivityEnvironment()
-    placed = await first.run(activities.place_call, inp)
-    retry = ActivityEnvironment()
-    retry.info = dataclasses.replace(retry.info, attempt=2)
-    again = await retry.run(activities.place_call, inp)
-    assert again.vendor_call_id == placed.vendor_call_id and again.already_placed
-    assert len(await callback_requests(stack.sim, request.cc_call_id)) == 1
-    for channel in channels.values():
-        await channel.aclose()
-    engine.dispose()
+async def test_a_place_request_whose_answer_timed_out_is_never_placed_again(
+    stack: Stack, sim_faults: httpx.AsyncClient
+) -> None:
+    """e9 takes the call but its answer never comes: the outcome is unknown, so CC neither
+    retries nor fails over (routing would allow it); the call's own events show it was
+    placed and it is followed to the end."""
+    await sim_faults.put("/_sim/faults", json={"place_call": "timeout_after_accept"})
+    call = await place(stack.api)  # automatic routing: failover allowed
+    view = await wait_closed(stack.api, call["id"], within=40)
+    assert len(await callback_requests(stack.sim, call["id"])) == 1
+    assert [(a["channel"], a["outcome"]) for a in view["attempts"]] == [
+        ("e9", "placed_unconfirmed")]  # fmt: skip
+    assert (view["close_type"], view["channel"]) == (0, "e9") and view["call_id"]
+
+
+async def test_the_vendors_late_word_corrects_a_255_close(stack: Stack) -> None:
+    """An operator terminates a live call's workflow: the lease reconciler frees the line,
+    asks e9 to hang up and closes the record with 255. e9's hang-up then reaches a finished
+    workflow, a late event: LateEventsWorkflow folds it in and the vendor's reason stands."""
+    call = await place(stack.api, called="+8613900000085", max_duration=600)
+    await wait_state(stack.api, call["id"], "conn")
+    await stack.client.get_workflow_handle(workflow_id(call["id"])).terminate("operator")
+
+    async def corrected() -> dict[str, object] | None:
+        view: dict[str, object] = (await stack.api.get(f"/v1/calls/{call['id']}")).json()
+        return view if view["state"] == "close" and view["close_type"] == 0 else None
+
+    view = await wait_for(corrected, 40, "the vendor's hang-up to replace CC's 255")
+    assert view["ch_state"] == "hangup:-9" and view["conn_time"]
+    late = stack.client.get_workflow_handle(late_workflow_id(call["id"]))
+    assert (await late.describe()).workflow_type == "LateEventsWorkflow"

@@ -120,7 +120,8 @@ async def test_terminated_workflow_frees_its_line(stack: Stack) -> None:
     # One reconciler period here is 2 s, after a lease is at least 2 s old.
     await wait_for(freed, 15, "the terminated call's line to be freed")
     view = (await stack.api.get(f"/v1/calls/{call['id']}")).json()
-    assert view["state"] == "close" and view["close_type"] == 255
+    # 255 from the reconciler, until the vendor's own hang-up (a late event) corrects it
+    assert view["state"] == "close" and view["close_type"] in (255, 0)
     log = (await stack.sims["jy"].get("/_sim/log")).json()["requests"]
     hangups = [r for r in log if r["method"] == "POST" and view["call_id"] in r["path"]]
     assert hangups  # the vendor was told to end the call nobody watches any more

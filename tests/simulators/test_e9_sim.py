@@ -14,9 +14,15 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from channels.base import PlaceCallRequest, VendorRejected, VendorServerError
+from channels.base import (
+    PlaceCallRequest,
+    VendorOutcomeUnknown,
+    VendorRejected,
+    VendorServerError,
+)
 from channels.e9 import BEIJING, E9Channel, request_sig
 from core.config import Settings
+from core.types import CloseType, EventKind
 from simulators.e9 import create_app
 from tests.support import ServerThread, free_port, wait_for
 
@@ -178,12 +184,103 @@ async def test_duplicate_fault_sends_same_event_id_twice(sim: Sim) -> None:
     assert len(ids) == 2 * len(set(ids))
 
 
-async def test_cancel_and_query_by_user_data(sim: Sim) -> None:
+async def test_cancel(sim: Sim) -> None:
     placed = await sim.e9.place_call(request("cancel-1", "+8613900000085", 600))
-    assert await sim.e9.find_call("cancel-1") == placed.vendor_call_id
-    assert await sim.e9.find_call("never-placed") is None
     await sim.e9.hangup(placed.vendor_call_id)
     assert (await hangup_of(sim, "cancel-1"))["byetype"] == -9
+
+
+async def test_only_e9_endpoints_are_served(sim: Sim) -> None:
+    """No lookup by userData: the real vendor has none (VENDORS.md)."""
+    ts = datetime.now(BEIJING).strftime("%Y%m%d%H%M%S")
+    headers, sig = raw_auth(ts)
+    query = await sim.http.get(f"/2013-12-26/Accounts/{SID}/Calls/Query",
+                               params={"sig": sig, "userData": "x"}, headers=headers)  # fmt: skip
+    assert query.status_code in (404, 405)
+    assert not hasattr(sim.e9, "find_call")
+
+
+async def call_ended(sim: Sim, sid: str) -> None:
+    async def ended() -> bool:
+        calls = (await sim.http.get("/_sim/calls")).json()
+        return any(c["callSid"] == sid and c["state"] == "ended" for c in calls)
+
+    await wait_for(ended, 10, f"call {sid} to end")
+
+
+async def test_call_result_rebuilds_a_call_whose_webhooks_were_all_dropped(sim: Sim) -> None:
+    await sim.http.put("/_sim/faults", json={"delivery": {"drop": 1.0}})
+    placed = await sim.e9.place_call(request("lost-1"))
+    await call_ended(sim, placed.vendor_call_id)
+    assert not [e for e in sim.receiver.events() if e["userData"] == "lost-1"]
+
+    events = await sim.e9.call_result(placed.vendor_call_id, "lost-1")
+    by_kind = {e.kind: e for e in events}
+    assert set(by_kind) == {EventKind.A_DIALING, EventKind.HANGUP}
+    hangup = by_kind[EventKind.HANGUP]
+    assert hangup.close_type is CloseType.NORMAL and hangup.ch_state == "hangup:1"
+    assert hangup.duration_s == 1  # 200 ms of talk, rounded up as the vendor does
+    assert str(hangup.recording_url).endswith(f"/recordings/{placed.vendor_call_id}.wav")
+    assert by_kind[EventKind.A_DIALING].at <= hangup.at
+    for event in events:
+        assert (event.cc_call_id, event.vendor_call_id) == ("lost-1", placed.vendor_call_id)
+    again = await sim.e9.call_result(placed.vendor_call_id, "lost-1")
+    assert again == events  # same facts, same dedupe keys: asking twice stores nothing new
+    assert len({e.dedupe_key for e in events}) == len(events)
+
+
+@pytest.mark.parametrize(("called", "byetype", "close_type"),
+                         [("+8613900000081", -5, CloseType.B_BUSY),
+                          ("+8613900000082", -4, CloseType.B_UNREACHABLE)])  # fmt: skip
+async def test_call_result_of_a_failed_call(
+    sim: Sim, called: str, byetype: int, close_type: CloseType
+) -> None:
+    await sim.http.put("/_sim/faults", json={"delivery": {"drop": 1.0}})
+    placed = await sim.e9.place_call(request(f"lost-{called}", called))
+    await call_ended(sim, placed.vendor_call_id)
+    events = await sim.e9.call_result(placed.vendor_call_id, f"lost-{called}")
+    [hangup] = [e for e in events if e.kind is EventKind.HANGUP]
+    assert (hangup.close_type, hangup.ch_state) == (close_type, f"hangup:{byetype}")
+    assert hangup.duration_s == 0 and hangup.recording_url is None
+
+
+async def test_call_result_of_a_live_call_invents_no_time(sim: Sim) -> None:
+    placed = await sim.e9.place_call(request("live-1", "+8613900000085", 600))
+
+    async def talking() -> bool:
+        calls = (await sim.http.get("/_sim/calls")).json()
+        return any(c["callSid"] == placed.vendor_call_id and c["state"] == "talking"
+                   for c in calls)  # fmt: skip
+
+    await wait_for(talking, 10, "the bridge")
+    events = await sim.e9.call_result(placed.vendor_call_id, "live-1")
+    assert [e.kind for e in events] == [EventKind.A_DIALING]  # no bridge time, no bridge event
+    assert events[0].ch_state == "result:talking"
+    await sim.e9.hangup(placed.vendor_call_id)
+    await hangup_of(sim, "live-1")
+    with pytest.raises(VendorRejected, match="111200"):
+        await sim.e9.call_result("no-such-call", "live-1")
+
+
+async def test_call_result_needs_auth(sim: Sim) -> None:
+    bad = E9Channel(sim.base, SID, "not-the-token", sim.hook)
+    with pytest.raises(VendorRejected, match="112300"):
+        await bad.call_result("any", "cc")
+    await bad.aclose()
+
+
+async def test_timeout_after_accept_is_an_unknown_outcome_but_the_call_runs(sim: Sim) -> None:
+    await sim.http.put("/_sim/faults", json={"place_call": "timeout_after_accept"})
+    impatient = E9Channel(sim.base, SID, TOKEN, sim.hook, timeout_s=0.5)
+    try:
+        with pytest.raises(VendorOutcomeUnknown):
+            await impatient.place_call(request("unknown-1"))
+        calls = (await sim.http.get("/_sim/calls")).json()
+        assert [c["userData"] for c in calls].count("unknown-1") == 1  # it was placed
+        assert (await hangup_of(sim, "unknown-1"))["byetype"] == 1  # and its events flow
+    finally:
+        await sim.http.put("/_sim/faults", json={})  # releases the held answer
+        await impatient.aclose()
 
 
 async def test_recording_404_until_ready_then_wav(sim: Sim) -> None:
@@ -208,5 +305,7 @@ async def test_place_call_faults(sim: Sim, fault: str, error: type[Exception]) -
     await sim.http.put("/_sim/faults", json={"place_call": fault})
     with pytest.raises(error):
         await sim.e9.place_call(request(f"fault-{fault}"))
+    calls = (await sim.http.get("/_sim/calls")).json()
+    assert all(c["userData"] != f"fault-{fault}" for c in calls)  # an answered error: no call
     await sim.http.put("/_sim/faults", json={})
     await sim.e9.place_call(request(f"after-{fault}"))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from channels.base import PlaceCallRequest, VendorRejected
+from channels.base import CallEvent, PlaceCallRequest, VendorOutcomeUnknown, VendorRejected
 from channels.hw import CLICK2CALL, HwChannel, aksk_headers
 from core.config import Settings
 from core.types import EventKind
@@ -68,7 +68,6 @@ async def test_wrong_secret_is_rejected(base: str) -> None:
 
 async def test_polled_call_ends_with_cdr_and_a_301_recording(hw: HwChannel, base: str) -> None:
     placed = await hw.place_call(request("hw-normal"))
-    assert await hw.find_call("hw-normal") == placed.vendor_call_id
     seen: list[EventKind] = []
     cursor: list[str | None] = [None]
 
@@ -88,3 +87,42 @@ async def test_polled_call_ends_with_cdr_and_a_301_recording(hw: HwChannel, base
         assert redirect.status_code == 301
         audio = await http.get(redirect.headers["location"])
     assert audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
+
+
+async def test_call_result_reads_the_call_from_the_start(hw: HwChannel, base: str) -> None:
+    placed = await hw.place_call(request("hw-result"))
+    assert await hw.call_result("no-such-session", "cc") == []
+
+    async def cdr() -> list[CallEvent] | None:
+        events = await hw.call_result(placed.vendor_call_id, "hw-result")
+        return events if any(e.dedupe_key.endswith("fee:hangup") for e in events) else None
+
+    await wait_for(cdr, 15, "the CDR")
+    events = await hw.call_result(placed.vendor_call_id, "hw-result")
+    kinds = {e.kind for e in events}
+    assert {EventKind.A_DIALING, EventKind.BRIDGED, EventKind.HANGUP} <= kinds
+    assert {(e.cc_call_id, e.vendor_call_id) for e in events} == {
+        ("hw-result", placed.vendor_call_id)
+    }
+    assert await hw.call_result(placed.vendor_call_id, "hw-result") == events  # same keys
+    polled = await hw.poll(placed.vendor_call_id, None)
+    assert {e.dedupe_key for e in polled.events} <= {e.dedupe_key for e in events}
+
+
+async def test_timeout_after_accept_is_an_unknown_outcome_but_the_call_runs(base: str) -> None:
+    impatient = HwChannel(base, KEY, SECRET, timeout_s=0.5)
+    async with httpx.AsyncClient(base_url=base) as control:
+        await control.put("/_sim/faults", json={"place_call": "timeout_after_accept"})
+        await control.put("/_sim/timing", json={"ring_ms": 20, "talk_ms": 50})
+        try:
+            with pytest.raises(VendorOutcomeUnknown):
+                await impatient.place_call(request("hw-unknown"))
+            [session] = [c for c in (await control.get("/_sim/calls")).json()
+                         if c["userData"] == "hw-unknown"]  # fmt: skip
+            events = await wait_for(
+                lambda: impatient.call_result(session["sessionId"], "hw-unknown"), 10, "events"
+            )
+            assert events and events[0].cc_call_id == "hw-unknown"  # the call runs
+        finally:
+            await control.put("/_sim/faults", json={})  # releases the held answer
+            await impatient.aclose()

@@ -10,9 +10,16 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from channels.base import PlaceCallRequest, VendorRejected, VendorServerError
+from channels.base import (
+    CallEvent,
+    PlaceCallRequest,
+    VendorOutcomeUnknown,
+    VendorRejected,
+    VendorServerError,
+)
 from channels.jy import JyChannel, twilio_signature
 from core.config import Settings
+from core.types import CloseType, EventKind
 from simulators.jy import create_app
 from tests.support import ServerThread, free_port, wait_for
 
@@ -39,8 +46,11 @@ def stack() -> Iterator[tuple[str, str, list[tuple[str, bytes]]]]:
         server.stop()
 
 
-def request(cc_id: str) -> PlaceCallRequest:
-    return PlaceCallRequest(cc_call_id=cc_id, caller="+8613800000001", called="+8613900000002",
+Stack = tuple[str, str, list[tuple[str, bytes]]]
+
+
+def request(cc_id: str, called: str = "+8613900000002") -> PlaceCallRequest:
+    return PlaceCallRequest(cc_call_id=cc_id, caller="+8613800000001", called=called,
                             display_to_a="+861088000300", display_to_b="+8613800000001",
                             agent="jy-1", max_duration_s=60)  # fmt: skip
 
@@ -55,8 +65,7 @@ async def test_callbacks_are_signed_with_twilios_algorithm(
             "/_sim/timing", json={"ring_ms": 30, "talk_ms": 100, "recording_delay_ms": 0}
         )
     jy = JyChannel(base, SID, TOKEN, hook)
-    placed = await jy.place_call(request("jy-1"))
-    assert await jy.find_call("jy-1") == placed.vendor_call_id
+    await jy.place_call(request("jy-1"))
 
     def mine() -> list[dict[str, str]]:
         return [dict(parse_qsl(body.decode())) for _, body in got if b"jy-1" in body]
@@ -96,3 +105,111 @@ async def test_rate_limit_is_retried_after_retry_after(
         await bad.place_call(request("jy-401"))
     await bad.aclose()
     await jy.aclose()
+
+
+async def reset(base: str, **faults: object) -> None:
+    async with httpx.AsyncClient(base_url=base) as control:
+        await control.put("/_sim/faults", json=faults)
+        await control.put(
+            "/_sim/timing", json={"ring_ms": 30, "talk_ms": 1100, "recording_delay_ms": 0}
+        )
+
+
+async def resource_of(jy: JyChannel, sid: str, cc_id: str) -> list[CallEvent]:
+    """call_result, asked until the call is over."""
+
+    async def over() -> list[CallEvent] | None:
+        events = await jy.call_result(sid, cc_id)
+        return events if any(e.kind is EventKind.HANGUP for e in events) else None
+
+    return await wait_for(over, 10, f"call {sid} to end")
+
+
+async def test_call_result_rebuilds_a_call_whose_callbacks_were_all_dropped(stack: Stack) -> None:
+    base, hook, got = stack
+    await reset(base, delivery={"drop": 1.0})
+    jy = JyChannel(base, SID, TOKEN, hook)
+    try:
+        placed = await jy.place_call(request("jy-lost"))
+        live = await jy.call_result(placed.vendor_call_id, "jy-lost")
+        assert [e.kind for e in live] in ([EventKind.A_DIALING], [])  # nothing invented
+        events = await resource_of(jy, placed.vendor_call_id, "jy-lost")
+        assert not [body for _, body in got if b"jy-lost" in body]  # every callback dropped
+        by_kind = {e.kind: e for e in events}
+        assert set(by_kind) == {EventKind.A_DIALING, EventKind.HANGUP}
+        hangup = by_kind[EventKind.HANGUP]
+        assert (hangup.close_type, hangup.ch_state) == (CloseType.NORMAL, "call:completed")
+        assert hangup.duration_s == 1  # 1.1 s of talk, in whole seconds
+        assert str(hangup.recording_url).endswith(f"/Recordings/RE{placed.vendor_call_id[2:]}.wav")
+        assert by_kind[EventKind.A_DIALING].at <= hangup.at
+        assert {(e.cc_call_id, e.vendor_call_id) for e in events} == {
+            ("jy-lost", placed.vendor_call_id)
+        }
+        assert await jy.call_result(placed.vendor_call_id, "jy-lost") == events  # same keys
+        async with httpx.AsyncClient() as http:
+            audio = await http.get(str(hangup.recording_url), auth=(SID, TOKEN))
+        assert audio.content[:4] == b"RIFF"
+    finally:
+        await reset(base)
+        await jy.aclose()
+
+
+@pytest.mark.parametrize(("caller", "called", "close_type"),
+                         [("+8613800000081", "+8613900000002", CloseType.A_BUSY),
+                          ("+8613800000001", "+8613900000081", CloseType.OTHER)])  # fmt: skip
+async def test_call_result_of_a_failed_call(
+    stack: Stack, caller: str, called: str, close_type: CloseType
+) -> None:
+    """The resource speaks for leg A: a B-leg failure is a completed call with no talk."""
+    base, hook, _ = stack
+    await reset(base, delivery={"drop": 1.0})
+    jy = JyChannel(base, SID, TOKEN, hook)
+    try:
+        place = request(f"jy-fail-{caller[-2:]}-{called[-2:]}", called)
+        placed = await jy.place_call(place.model_copy(update={"caller": caller}))
+        events = await resource_of(jy, placed.vendor_call_id, place.cc_call_id)
+        [hangup] = [e for e in events if e.kind is EventKind.HANGUP]
+        assert hangup.close_type is close_type and hangup.duration_s == 0
+        assert hangup.recording_url is None
+    finally:
+        await reset(base)
+        await jy.aclose()
+
+
+async def test_probe_and_unknown_call(stack: Stack) -> None:
+    base, hook, _ = stack
+    jy = JyChannel(base, SID, TOKEN, hook)
+    await jy.probe()  # the vendor's 404 for a call that cannot exist: up, credentials good
+    with pytest.raises(VendorRejected, match="20404"):
+        await jy.call_result("CAnope", "cc")
+    bad = JyChannel(base, SID, "wrong", hook)
+    with pytest.raises(VendorRejected, match="20003"):
+        await bad.probe()
+    await bad.aclose()
+    await jy.aclose()
+    async with httpx.AsyncClient(base_url=base) as http:  # no listing by Tag (VENDORS.md)
+        listing = await http.get(f"/2010-04-01/Accounts/{SID}/Calls.json", params={"Tag": "x"},
+                                 auth=(SID, TOKEN))  # fmt: skip
+    assert listing.status_code == 405
+
+
+async def test_timeout_after_accept_is_an_unknown_outcome_but_the_call_runs(
+    stack: Stack,
+) -> None:
+    base, hook, got = stack
+    await reset(base, place_call="timeout_after_accept")
+    impatient = JyChannel(base, SID, TOKEN, hook, timeout_s=0.5)
+    try:
+        with pytest.raises(VendorOutcomeUnknown):
+            await impatient.place_call(request("jy-unknown"))
+        async with httpx.AsyncClient(base_url=base) as control:
+            calls = (await control.get("/_sim/calls")).json()
+        assert [c["tag"] for c in calls].count("jy-unknown") == 1  # it was placed
+
+        async def completed() -> bool:
+            return any(b"jy-unknown" in body and b"completed" in body for _, body in got)
+
+        await wait_for(completed, 10, "its callbacks")  # and it runs
+    finally:
+        await reset(base)  # releases the held answer
+        await impatient.aclose()

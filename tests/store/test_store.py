@@ -80,8 +80,9 @@ def test_release_needs_the_current_fencing_token(db_engine: Engine) -> None:
         assert again is not None and again.lease_token == token + 1
 
 
-def event(kind: EventKind, at: int, key: str) -> CallEvent:
-    return CallEvent(cc_call_id="c1", vendor_call_id="V", kind=kind, at=at, dedupe_key=key)
+def event(kind: EventKind, at: int, key: str, **extra: object) -> CallEvent:
+    return CallEvent(cc_call_id="c1", vendor_call_id="V", kind=kind, at=at, dedupe_key=key,
+                     **extra)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_inbox_dedupes_and_tracks_applied(db_engine: Engine) -> None:
@@ -93,14 +94,32 @@ def test_inbox_dedupes_and_tracks_applied(db_engine: Engine) -> None:
     assert (dup1, dup2) == (False, True)
     assert first == second
     with session_scope(db_engine) as s:
-        pending = inbox.pending_events(s, older_than_ms=now_ms() + 1)
+        pending = inbox.due_for_redelivery(s, now_ms(), unsent_before=now_ms() + 1)
         assert [p.inbox_id for p in pending] == [first]
         assert pending[0].kind is EventKind.BRIDGED
         inbox.mark_applied(s, [first])
     with session_scope(db_engine) as s:
-        assert inbox.pending_events(s, older_than_ms=now_ms() + 1) == []
+        assert inbox.due_for_redelivery(s, now_ms(), unsent_before=now_ms() + 1) == []
         stored = inbox.events_for_call(s, "c1")
         assert stored[0].body == '{"raw": 1}' and stored[0].applied
+
+
+def test_redelivery_retries_only_failed_signals_after_their_back_off(db_engine: Engine) -> None:
+    with session_scope(db_engine) as s:
+        sent, _ = inbox.store_event(s, "e9", event(EventKind.BRIDGED, 1, "a"), b"{}", "json")
+        failed, _ = inbox.store_event(s, "e9", event(EventKind.HANGUP, 2, "b"), b"{}", "json")
+        inbox.mark_signalled(s, [sent], at=1_000)
+        inbox.mark_signal_failed(s, [failed], at=1_000, initial_s=5, max_s=60)
+    with session_scope(db_engine) as s:
+        # A signalled event is never signalled again; a failed one waits for its back-off.
+        assert inbox.due_for_redelivery(s, now=5_999, unsent_before=10**15) == []
+        due = inbox.due_for_redelivery(s, now=6_000, unsent_before=10**15)
+        assert [e.inbox_id for e in due] == [failed]
+        inbox.mark_signal_failed(s, [failed], at=6_000, initial_s=5, max_s=60)
+    with session_scope(db_engine) as s:
+        assert inbox.due_for_redelivery(s, now=15_999, unsent_before=10**15) == []
+        assert len(inbox.due_for_redelivery(s, now=16_000, unsent_before=10**15)) == 1
+    assert inbox.retry_delay_ms(10, 5, 300) == 300_000
 
 
 def new_row(cc_call_id: str, key: str | None) -> CallRecordRow:
@@ -155,7 +174,8 @@ def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
 
 def test_a_closed_row_never_goes_back_to_live(db_engine: Engine) -> None:
     """The lease reconciler may close a call whose workflow looked gone; a late save of the
-    workflow's live record must not reopen it (close is final)."""
+    workflow's live record must not reopen it (close is final). Its facts fill what the
+    stored record lacks (a bridge it saw), nothing set is overwritten."""
     seed(db_engine)
     with session_scope(db_engine) as s:
         row = new_row("c1", None)
@@ -168,4 +188,42 @@ def test_a_closed_row_never_goes_back_to_live(db_engine: Engine) -> None:
     with session_scope(db_engine) as s:
         stored = calls.get_call(s, "t1", "c1")
         assert stored is not None
-        assert (stored.state, stored.close_type, stored.conn_time) == ("close", "255", None)
+        assert (stored.state, stored.close_type, stored.conn_time) == ("close", "255", 1_000)
+        assert (stored.close_time, stored.duration) == (9_000, 8)
+
+
+def test_a_vendor_reason_replaces_the_reconcilers_255_and_nothing_else(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        row = new_row("c1", None)
+        row.state, row.close_type, row.close_time, row.conn_time = "close", "255", 9_000, 1_000
+        calls.insert_call(s, row)
+    live = apply_event(live_record(), event(EventKind.BRIDGED, 2_000, "b"))
+    live = apply_event(live, event(EventKind.HANGUP, 12_000, "h", close_type=CloseType.B_BUSY))
+    with session_scope(db_engine) as s:
+        assert calls.save_record(s, live, [])
+        stored = calls.get_call(s, "t1", "c1")
+        assert stored is not None
+        assert (stored.state, stored.close_type, stored.close_time) == ("close", "4", 12_000)
+        assert (stored.conn_time, stored.duration) == (1_000, 11)
+
+
+def test_late_events_fill_a_closed_record_through_the_state_machine(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        row = new_row("c1", None)
+        row.state, row.close_type, row.close_time = "close", "255", 9_000
+        calls.insert_call(s, row)
+    late = [event(EventKind.HANGUP, 8_000, "h", close_type=CloseType.NORMAL, duration_s=5,
+                  recording_url="http://v/" + "x" * 600)]  # fmt: skip
+    with session_scope(db_engine) as s:
+        record = calls.apply_late_events(s, late)
+        assert record is not None and record.ch_audio_url is not None
+        stored = calls.get_call(s, "t1", "c1")
+        assert stored is not None
+        assert (stored.close_type, stored.close_time, stored.conn_time) == ("0", 8_000, 3_000)
+        assert stored.ch_audio_url is None  # longer than its column: left out, never an error
+    with session_scope(db_engine) as s:
+        assert calls.apply_late_events(s, [event(EventKind.HANGUP, 1, "x")]) is not None
+        unknown = event(EventKind.HANGUP, 1, "y").model_copy(update={"cc_call_id": "nope"})
+        assert calls.apply_late_events(s, [unknown]) is None

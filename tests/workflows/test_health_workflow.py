@@ -1,9 +1,13 @@
 """ChannelHealthWorkflow on Temporal's time-skipping test server: the circuit's cool-down is
 30 s of workflow time, skipped in milliseconds, so every transition is checked at a known
-time. The activities are stand-ins recording what the workflow asked for."""
+time. The activities are stand-ins recording what the workflow asked for.
+
+Then the real activities' store side on every database: the lease reconciler (Temporal
+stood in for by a fake client) and the webhook-silence count."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import uuid
@@ -11,15 +15,30 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.health import HealthActivities
 from callflow.circuit import Circuit, CircuitPolicy, CircuitState
+from callflow.record import CallRecord, talk_seconds
+from channels.base import CallEvent
+from core.types import CallState, CloseType, EventKind
+from store import health as health_store
+from store import inbox
+from store.db import now_ms, session_scope
+from store.models import AgentLine, CallRecordRow
+from store.tenants import ensure_line, ensure_tenant
 from tests.support import wait_for
 from workflows.health import ChannelHealthWorkflow
 from workflows.health_types import (
@@ -33,6 +52,7 @@ from workflows.health_types import (
     ReconcileResult,
     Verdict,
 )
+from workflows.types import workflow_id
 
 CONFIG = HealthConfig(
     channels=["e9", "hw"],
@@ -47,19 +67,27 @@ class Vendors:
     """What the stand-in activities report and what they were asked to write."""
 
     probe_ok: dict[str, bool] = field(default_factory=lambda: {"e9": True, "hw": True})
+    silent: set[str] = field(default_factory=set)  # probe answers, webhooks silent
     written: dict[str, Verdict] = field(default_factory=dict)
+    history: list[Verdict] = field(default_factory=list)  # every verdict written, in order
     reconciles: int = 0
+
+    def observation(self, channel: str) -> Observation:
+        if self.probe_ok[channel] and channel in self.silent:
+            return Observation(channel=channel, ok=False, silent=True,
+                               reason="webhooks silent: 1 calls waiting for events")  # fmt: skip
+        ok = self.probe_ok[channel]
+        return Observation(channel=channel, ok=ok, reason=None if ok else "probe failed")
 
     def activities(self) -> list[object]:
         @activity.defn(name="probe_channels")
         async def probe(inp: ProbeInput) -> list[Observation]:
-            return [Observation(channel=c, ok=self.probe_ok[c],
-                                reason=None if self.probe_ok[c] else "probe failed")
-                    for c in inp.channels]  # fmt: skip
+            return [self.observation(c) for c in inp.channels]
 
         @activity.defn(name="write_routing")
         async def write(verdicts: list[Verdict]) -> None:
             self.written.update({v.channel: v for v in verdicts})
+            self.history.extend(verdicts)
 
         @activity.defn(name="reconcile_leases")
         async def reconcile(inp: ReconcileInput) -> ReconcileResult:
@@ -165,5 +193,174 @@ async def test_a_failing_trial_reopens_and_a_failing_probe_counts(
         await handle.terminate()
 
 
+async def test_a_channel_out_for_webhook_silence_comes_back_on_its_probes(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """Issue 9: e9 left routing for one stuck call and, getting no traffic, stayed out until
+    that call closed (an hour). Now the trial is decided by the probes: it closes, and only
+    then does the silence (still there) count again."""
+    env, vendors = skipping_env, Vendors(silent={"e9"})
+    async with running_health(env, vendors) as handle:
+        await env.sleep(timedelta(seconds=16))
+        opened = await reaches(handle, "e9", CircuitState.OPEN)
+        assert opened.reason is not None and opened.reason.startswith("webhooks silent")
+
+        def back_closed() -> bool:
+            e9 = [v for v in vendors.history if v.channel == "e9"]
+            off = next((i for i, v in enumerate(e9) if not v.healthy), len(e9))
+            return any(v.healthy and v.reason is None for v in e9[off:])
+
+        # The 30 s cool-down and two trial rounds, in short skips (one long skip over many
+        # rounds of activities can time out on the test server).
+        for _ in range(8):
+            await env.sleep(timedelta(seconds=6))
+            if back_closed():
+                break
+        await wait_for(lambda: _async(back_closed()), 20, "e9 closed again after the trial")
+        assert all(v.healthy for v in vendors.history if v.channel == "hw")
+        await handle.terminate()
+
+
 async def _async(value: bool) -> bool:
     return value
+
+
+# --- What the workflow's activities do with the store (issue 9) ----------------------------
+
+
+class FakeHandle:
+    def __init__(self, outcome: WorkflowExecutionStatus | Exception | asyncio.Barrier) -> None:
+        self._outcome = outcome
+
+    async def describe(self) -> SimpleNamespace:
+        if isinstance(self._outcome, asyncio.Barrier):
+            # Every describe waits for the others: only a concurrent reconciler gets through.
+            await asyncio.wait_for(self._outcome.wait(), 5)
+            return SimpleNamespace(status=WorkflowExecutionStatus.TERMINATED)
+        if isinstance(self._outcome, Exception):
+            raise self._outcome
+        return SimpleNamespace(status=self._outcome)
+
+
+class FakeTemporal:
+    """Just what the reconciler asks of the client: each call's workflow status."""
+
+    def __init__(
+        self, outcomes: dict[str, WorkflowExecutionStatus | Exception | asyncio.Barrier]
+    ) -> None:
+        self._outcomes = {workflow_id(call): outcome for call, outcome in outcomes.items()}
+
+    def get_workflow_handle(self, workflow: str) -> FakeHandle:
+        return FakeHandle(self._outcomes[workflow])
+
+
+def lease_stale(engine: Engine, cc_call_id: str, state: CallState = CallState.CONN) -> None:
+    """A call on its own e9 line, leased long ago, its record left in ``state``."""
+    long_ago = now_ms() - 3_600_000
+    with session_scope(engine) as s:
+        ensure_tenant(s, "t1")
+        ensure_line(s, "t1", "e9", f"line-{cc_call_id}", "+861080000000")
+        line = s.exec(select(AgentLine).where(AgentLine.agent == f"line-{cc_call_id}")).one()
+        line.lease_call_id, line.lease_token, line.leased_at = cc_call_id, 1, long_ago
+        s.add(line)
+        s.add(CallRecordRow(
+            tenant="t1", agent=line.agent, caller="+8613800000001", called="+8613900000002",
+            channel="e9", display="passthrough", cc_call_id=cc_call_id, call_id=f"v-{cc_call_id}",
+            state=state.value, a_call_time=long_ago, conn_time=long_ago + 10_000,
+            ch_state="talking", created=long_ago, updated=long_ago,
+        ))  # fmt: skip
+
+
+def holder(engine: Engine, cc_call_id: str) -> str | None:
+    with session_scope(engine) as s:
+        line = s.exec(select(AgentLine).where(AgentLine.agent == f"line-{cc_call_id}")).one()
+        return line.lease_call_id
+
+
+async def reconcile(engine: Engine, temporal: FakeTemporal) -> list[str]:
+    env = ActivityEnvironment(client=cast(Client, temporal))
+    result = await env.run(HealthActivities({}, engine).reconcile_leases,
+                           ReconcileInput(min_age_s=60))  # fmt: skip
+    return sorted(result.freed)
+
+
+async def test_one_lease_failing_to_describe_does_not_hold_the_others(db_engine: Engine) -> None:
+    lease_stale(db_engine, "stale-1")
+    lease_stale(db_engine, "stale-2")
+    unavailable = RPCError("connection reset", RPCStatusCode.UNAVAILABLE, b"")
+    temporal = FakeTemporal({"stale-1": unavailable, "stale-2": WorkflowExecutionStatus.TERMINATED})
+    assert await reconcile(db_engine, temporal) == ["stale-2"]
+    assert holder(db_engine, "stale-1") == "stale-1"  # kept for the next round
+    assert holder(db_engine, "stale-2") is None
+
+
+async def test_one_row_failing_in_the_store_does_not_hold_the_others(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease_stale(db_engine, "stale-1")
+    lease_stale(db_engine, "stale-2")
+    free = health_store.free_orphaned_lease
+
+    def free_or_fail(session: Session, lease: health_store.HeldLease) -> bool:
+        if lease.cc_call_id == "stale-1":
+            raise OperationalError("UPDATE agent_line", {}, Exception("deadlock"))
+        return free(session, lease)
+
+    monkeypatch.setattr(health_store, "free_orphaned_lease", free_or_fail)
+    gone = WorkflowExecutionStatus.TERMINATED
+    assert await reconcile(db_engine, FakeTemporal({"stale-1": gone, "stale-2": gone})) == [
+        "stale-2"
+    ]
+    assert holder(db_engine, "stale-1") == "stale-1"
+
+
+async def test_leases_are_described_concurrently(db_engine: Engine) -> None:
+    calls = [f"stale-{i}" for i in range(3)]
+    for call in calls:
+        lease_stale(db_engine, call)
+    barrier = asyncio.Barrier(len(calls))
+    assert await reconcile(db_engine, FakeTemporal(dict.fromkeys(calls, barrier))) == calls
+
+
+def test_the_reconciler_closes_a_record_through_the_state_machine(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease_stale(db_engine, "stale-1")
+    applied: list[CallEvent] = []
+    real_apply = health_store.apply_event
+
+    def spy(record: CallRecord, event: CallEvent) -> CallRecord:
+        applied.append(event)
+        return real_apply(record, event)
+
+    monkeypatch.setattr(health_store, "apply_event", spy)
+    with session_scope(db_engine) as s:
+        (lease,) = health_store.held_leases(s)
+        assert health_store.free_orphaned_lease(s, lease)
+    assert [(e.kind, e.close_type, e.dedupe_key) for e in applied] == [
+        (EventKind.HANGUP, CloseType.OTHER, "cc:reconciler")
+    ]
+    with session_scope(db_engine) as s:
+        row = s.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == "stale-1")).one()
+        line = s.exec(select(AgentLine).where(AgentLine.agent == "line-stale-1")).one()
+        assert (row.state, row.close_type, line.lease_call_id) == ("close", "255", None)
+        assert row.close_time is not None and row.conn_time is not None
+        assert row.duration == talk_seconds(row.conn_time, row.close_time) > 0
+        assert (row.ch_state, row.call_id) == ("talking", "v-stale-1")  # the rest is kept
+
+
+def test_silence_counts_only_calls_nothing_explains(db_engine: Engine) -> None:
+    """Any inbox row of the call, a webhook or the set-up reconciliation's answer, explains
+    it; the channel's other calls still count."""
+    for call in ("quiet", "reconciled", "webhooked"):
+        lease_stale(db_engine, call, CallState.INIT)
+    lease_stale(db_engine, "talking", CallState.CONN)  # a long talk is quiet by nature
+    with session_scope(db_engine) as s:
+        for call, key in (("reconciled", "cc:setup-reconcile"), ("webhooked", "hook-1")):
+            event = CallEvent(cc_call_id=call, kind=EventKind.A_DIALING, at=1, dedupe_key=key)
+            inbox.store_event(s, "e9", event, b"{}", "application/json")
+    later = now_ms() + 600_000  # ten minutes on: every row and event is older than the silence
+    with session_scope(db_engine) as s:
+        assert health_store.silent_setups(s, "e9", 120_000, later) == 1
+        assert health_store.silent_setups(s, "e9", 120_000, now_ms()) == 0  # the channel spoke
+        assert health_store.silent_setups(s, "hw", 120_000, later) == 0

@@ -1,0 +1,28 @@
+"""The inbox redelivery activity: signal again the events whose signal failed."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from intake.delivery import DeliveryPolicy, redeliver_due
+from workflows.types import RedeliveryConfig
+
+log = logging.getLogger("cc.activities.inbox")
+
+
+class InboxActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def redeliver_inbox(self, config: RedeliveryConfig) -> int:
+        policy = DeliveryPolicy(task_queue=config.task_queue, budget_s=config.budget_s,
+                                retry_initial_s=config.retry_initial_s,
+                                retry_max_s=config.retry_max_s)  # fmt: skip
+        count = await redeliver_due(self._engine, activity.client(), policy, config.unsent_after_s)
+        if count:
+            log.info("inbox redelivery signalled %d event(s)", count)
+        return count

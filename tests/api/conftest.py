@@ -1,0 +1,125 @@
+"""A light API harness: the real app (middleware, error handlers, routes) on a fresh SQLite
+store, called in-process over ASGI, with a fake Temporal client the test can steer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.app import create_app
+from api.deps import AppState
+from channels.registry import build_channels
+from core.config import Settings
+from storage import build_store
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.tenants import add_api_key, ensure_line, ensure_tenant
+
+UNIT_TENANT, UNIT_KEY = "unit-t", "test-key-unit-t"
+UNIT_LINE = ("e9", "e9-unit-1")  # the tenant's one line
+MAX_BODY = 4096
+
+
+def not_found() -> RPCError:
+    return RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+
+
+@dataclass
+class FakeTemporal:
+    """Just the client calls the API makes. ``start_error`` is raised by start_workflow
+    (after starting when ``start_anyway``); ``describe_error`` by describe of a workflow
+    that was not started; ``update_error`` by start_update."""
+
+    started: list[str] = field(default_factory=list)
+    start_error: BaseException | None = None
+    start_anyway: bool = False
+    describe_error: BaseException | None = None
+    update_error: BaseException | None = None
+    updates: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
+    on_update: Callable[[], None] | None = None  # runs before update_error is raised
+
+    async def start_workflow(self, *_: Any, id: str, **__: Any) -> None:  # noqa: A002
+        await asyncio.sleep(0)
+        if self.start_error is not None and not self.start_anyway:
+            raise self.start_error
+        self.started.append(id)
+        if self.start_error is not None:
+            raise self.start_error
+
+    def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
+        return FakeHandle(self, workflow_id)
+
+
+@dataclass
+class FakeHandle:
+    temporal: FakeTemporal
+    id: str
+
+    async def describe(self, **_: Any) -> str:
+        if self.id in self.temporal.started:
+            return "running"
+        raise self.temporal.describe_error or not_found()
+
+    async def signal(self, *_: Any, **__: Any) -> None:
+        self.temporal.signals.append(self.id)
+
+    async def start_update(self, *_: Any, **__: Any) -> None:
+        self.temporal.updates.append(self.id)
+        if self.temporal.on_update is not None:
+            self.temporal.on_update()
+        if self.temporal.update_error is not None:
+            raise self.temporal.update_error
+
+
+@dataclass
+class Harness:
+    app: FastAPI
+    state: AppState
+    temporal: FakeTemporal
+    api: httpx.AsyncClient  # authenticated as UNIT_KEY
+
+
+def unit_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'cc.db'}",
+        "temporal_address": "127.0.0.1:1",
+        "task_queue": "cc-api-unit",
+        "max_body_bytes": MAX_BODY,
+        "storage_dir": str(tmp_path / "recordings"),
+    }
+    return Settings(**{**values, **overrides})
+
+
+def asgi_client(app: FastAPI, **kwargs: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://cc.test", **kwargs)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    settings = unit_settings(tmp_path)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        ensure_tenant(session, UNIT_TENANT)
+        add_api_key(session, UNIT_TENANT, UNIT_KEY)
+        ensure_line(session, UNIT_TENANT, *UNIT_LINE, "+8610880000001")
+    app = create_app(settings)
+    temporal = FakeTemporal()
+    state = AppState(settings, engine, build_channels(settings), build_store(settings))
+    state.temporal = temporal  # type: ignore[assignment]
+    app.state.cc = state
+    async with asgi_client(app, headers={"Authorization": f"Bearer {UNIT_KEY}"}) as api:
+        yield Harness(app, state, temporal, api)
+    for channel in state.channels.values():
+        await channel.aclose()
+    engine.dispose()

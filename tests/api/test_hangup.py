@@ -1,0 +1,98 @@
+"""Issue 9: ``POST /v1/calls/{id}/hangup`` answers what happened, not 409 for any Temporal
+error: 409 only for a call that has ended, 503 when Temporal cannot be asked, 202 when the
+workflow is gone but the record is still open (the lease reconciler ends that call)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from store import calls
+from tests.api.conftest import Harness, not_found
+from tests.api.test_placement import BODY
+from workflows.types import workflow_id
+
+
+async def placed(harness: Harness) -> str:
+    response = await harness.api.post("/v1/calls", json=BODY)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def close_row(harness: Harness, call_id: str) -> None:
+    with Session(harness.state.engine) as session:
+        row = calls.get_call_any_tenant(session, call_id)
+        assert row is not None
+        row.state, row.close_type = "close", "0"
+        session.add(row)
+        session.commit()
+
+
+async def test_a_running_call_is_accepted(harness: Harness) -> None:
+    call_id = await placed(harness)
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert response.status_code == 202
+    assert harness.temporal.updates == [workflow_id(call_id)]
+
+
+async def test_the_validators_already_closed_is_409(harness: Harness) -> None:
+    call_id = await placed(harness)
+    rejected = ApplicationError("call already closed", type="AlreadyClosed")
+    harness.temporal.update_error = WorkflowUpdateFailedError(rejected)
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert (response.status_code, response.json()["code"]) == (409, "already_closed")
+
+
+async def test_a_closed_record_is_409_without_asking_temporal(harness: Harness) -> None:
+    call_id = await placed(harness)
+    close_row(harness, call_id)
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert (response.status_code, response.json()["code"]) == (409, "already_closed")
+    assert harness.temporal.updates == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""),
+        RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b""),
+        WorkflowUpdateRPCTimeoutOrCancelledError(),
+    ],
+    ids=["unavailable", "deadline", "update-timeout"],
+)
+async def test_temporal_unreachable_is_503(harness: Harness, error: BaseException) -> None:
+    call_id = await placed(harness)
+    harness.temporal.update_error = error
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert (response.status_code, response.json()["code"]) == (503, "temporal_unavailable")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) > 0
+
+
+async def test_no_temporal_client_yet_is_503(harness: Harness) -> None:
+    call_id = await placed(harness)
+    harness.state.temporal = None
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert (response.status_code, response.json()["code"]) == (503, "temporal_unavailable")
+    assert response.headers["retry-after"]
+
+
+async def test_a_gone_workflow_with_an_open_record_is_accepted(harness: Harness) -> None:
+    # Terminated or never started: the record is open, so the call has not "already ended";
+    # the lease reconciler hangs it up at the vendor and closes the record.
+    call_id = await placed(harness)
+    harness.temporal.update_error = not_found()
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == call_id
+
+
+async def test_a_workflow_that_completed_meanwhile_is_409(harness: Harness) -> None:
+    call_id = await placed(harness)
+    harness.temporal.update_error = not_found()
+    harness.temporal.on_update = lambda: close_row(harness, call_id)
+    response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
+    assert (response.status_code, response.json()["code"]) == (409, "already_closed")

@@ -1,0 +1,169 @@
+"""`make run` (scripts/run.py): a taken port is named before anything starts, and any number
+of stop signals stops every child, whatever the children do with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from scripts import run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else is already listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("settings_of", "setting", "what"),
+    [
+        (lambda port: Settings(api_port=port), "CC_API_PORT", "the API"),
+        (lambda port: Settings(temporal_address=f"127.0.0.1:{port}"), "CC_TEMPORAL_ADDRESS",
+         "the Temporal dev server"),
+        (lambda port: Settings(temporal_ui_port=port), "CC_TEMPORAL_UI_PORT",
+         "the Temporal Web UI"),
+        (lambda port: Settings(e9_base_url=f"http://127.0.0.1:{port}"), "CC_E9_BASE_URL",
+         "the e9 simulator"),
+    ],
+)  # fmt: skip
+def test_a_taken_port_is_named_with_the_setting_that_moves_it(
+    taken_port: int, settings_of: Callable[[int], Settings], setting: str, what: str
+) -> None:
+    problems = run.port_problems(settings_of(taken_port))
+    # Other engineers' stacks may hold the default ports on this machine: look at ours only.
+    (ours,) = [p for p in problems if p.startswith(f"port {taken_port} ")]
+    assert f"({what}, 127.0.0.1:{taken_port}) is already in use" in ours
+    assert f"set {setting} to move it (e.g. {setting}=" in ours
+
+
+def test_two_parts_of_the_stack_on_one_port_are_named(taken_port: int) -> None:
+    settings = Settings(api_port=taken_port, hw_base_url=f"http://localhost:{taken_port}")
+    ours = [p for p in run.port_problems(settings) if p.startswith(f"port {taken_port} ")]
+    assert any("is set for both the API and the hw simulator" in p for p in ours)
+    assert any("CC_HW_BASE_URL=http://localhost:" in p for p in ours)
+
+
+def test_a_real_vendor_needs_no_simulator() -> None:
+    settings = Settings(e9_base_url="https://app.e9.example.com:8883")
+    assert "sim-e9" not in [sim.name for sim in run.simulators(settings)]
+    assert all(wanted.port != 8883 for wanted in run.listeners(settings))
+
+
+def test_make_run_exits_before_starting_anything_when_a_port_is_taken(
+    taken_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started something")
+
+    monkeypatch.setattr(run, "get_settings", lambda: Settings(api_port=taken_port))
+    for step in ("upgrade", "seed_demo", "start", "run_stack"):
+        monkeypatch.setattr(run, step, never)
+    with pytest.raises(SystemExit) as exited:
+        run.main()
+    message = str(exited.value.code)  # a message: Python prints it and exits with status 1
+    assert f"port {taken_port} (the API" in message and "CC_API_PORT" in message
+
+
+# A parent that manages one child the way `make run` does. The child and its own child
+# ignore SIGTERM, so only the SIGKILL after the stop timeout ends them.
+PARENT = """
+import sys, time
+from pathlib import Path
+from scripts import run
+
+out = Path(sys.argv[1])
+stop = run.StopSignals().install()
+children = []
+stubborn = f"trap '' TERM; sleep 600 & echo $! > {out / 'grandchild.pid'}; wait"
+run.start("stubborn", ["sh", "-c", stubborn], children, log_dir=out)
+print("child", children[0][1].pid, flush=True)
+while not stop.requested:
+    time.sleep(0.02)
+print("stopping", flush=True)
+run.stop_all(children, timeout_s=2.0)
+print("stopped", flush=True)
+"""
+
+
+def lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.strip())
+        lines.put("<eof>")
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def next_line(lines: queue.Queue[str], prefix: str) -> str:
+    while True:
+        line = lines.get(timeout=30)
+        if line.startswith(prefix) or line == "<eof>":
+            assert line.startswith(prefix), f"no line starting with {prefix!r}"
+            return line
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")  # dead, waiting to be reaped by init
+
+
+def poll(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_every_child_is_stopped_whatever_the_number_of_signals(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    pids: list[int] = []
+    try:
+        lines = lines_of(parent)
+        pids.append(int(next_line(lines, "child ").split()[1]))
+        pid_file = tmp_path / "grandchild.pid"
+        poll(lambda: pid_file.is_file() and pid_file.read_text().strip() != "", 30, "sleep")
+        pids.append(int(pid_file.read_text()))
+
+        parent.send_signal(signal.SIGTERM)
+        next_line(lines, "stopping")
+        parent.send_signal(signal.SIGTERM)  # used to abandon the children half-way
+        parent.send_signal(signal.SIGINT)
+        next_line(lines, "stopped")
+        assert parent.wait(timeout=30) == 0
+        poll(lambda: all(gone(pid) for pid in pids), 10, "the child and its own child to go")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in pids:  # only if the test failed: never leave our sleeps behind
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,305 @@
+"""CallWorkflow's failure paths on Temporal's time-skipping test server: the activities are
+stand-ins recording what the workflow asked for, so each rule is checked in workflow time
+(placement deadline, unknown outcomes, set-up silence, hang-up in set-up, stray vendor calls,
+a store that keeps refusing a record)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from callflow.record import CallRecord
+from channels.base import CallEvent
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from workflows.call import CallWorkflow
+from workflows.late import LateEventsWorkflow
+from workflows.types import (
+    OUTCOME_UNKNOWN,
+    SEARCH_ATTRIBUTES,
+    SERVER_ERROR,
+    CallInput,
+    CallTimers,
+    CopyRecordingInput,
+    CopyRecordingResult,
+    FailoverInput,
+    HangupInput,
+    LateEventsInput,
+    LateEventsResult,
+    LineLease,
+    PlaceCallInput,
+    PlaceCallResult,
+    ReconcileInput,
+    RecordingOutcome,
+    ReleaseLineInput,
+    Routing,
+    SaveRecordInput,
+)
+
+LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
+SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)
+
+
+@dataclass
+class Vendor:
+    """What the stand-in activities do, and what they were asked."""
+
+    place_error: str | None = None  # error type place_call raises
+    reconciled: list[CallEvent] = field(default_factory=list)  # call_result's answer
+    save_fails: bool = False
+    placed: list[PlaceCallInput] = field(default_factory=list)
+    hung_up: list[HangupInput] = field(default_factory=list)
+    reconciles: int = 0
+    released: list[ReleaseLineInput] = field(default_factory=list)
+    failovers: int = 0
+    saved: list[SaveRecordInput] = field(default_factory=list)
+    late: list[CallEvent] = field(default_factory=list)
+
+    def activities(self) -> list[object]:
+        @activity.defn(name="place_call")
+        async def place(inp: PlaceCallInput) -> PlaceCallResult:
+            self.placed.append(inp)
+            if self.place_error:
+                raise ApplicationError("vendor", type=self.place_error, non_retryable=True)
+            return PlaceCallResult(vendor_call_id="V1")
+
+        @activity.defn(name="hangup_call")
+        async def hang_up(inp: HangupInput) -> None:
+            self.hung_up.append(inp)
+
+        @activity.defn(name="reconcile_call")
+        async def reconcile(inp: ReconcileInput) -> list[CallEvent]:
+            self.reconciles += 1
+            return self.reconciled
+
+        @activity.defn(name="save_record")
+        async def save(inp: SaveRecordInput) -> None:
+            if self.save_fails:
+                raise ApplicationError("value too long for column", non_retryable=True)
+            self.saved.append(inp)
+
+        @activity.defn(name="release_line")
+        async def release(inp: ReleaseLineInput) -> bool:
+            self.released.append(inp)
+            return True
+
+        @activity.defn(name="take_failover_line")
+        async def failover(inp: FailoverInput) -> LineLease | None:
+            self.failovers += 1
+            return None if SPARE.channel in inp.tried else SPARE
+
+        @activity.defn(name="copy_recording")
+        async def copy(inp: CopyRecordingInput) -> CopyRecordingResult:
+            return CopyRecordingResult(audio_url=f"local:{inp.cc_call_id}", size=1,
+                                       content_type="audio/wav")  # fmt: skip
+
+        @activity.defn(name="apply_late_events")
+        async def apply_late(events: list[CallEvent]) -> LateEventsResult:
+            self.late.extend(events)
+            return LateEventsResult(found=True)
+
+        @activity.defn(name="note_recording")
+        async def note(inp: RecordingOutcome) -> None:
+            return None
+
+        return [place, hang_up, reconcile, save, release, failover, copy, apply_late, note]
+
+
+@pytest.fixture(scope="module")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    server = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+    )
+    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={key.name: keyword for key in SEARCH_ATTRIBUTES}))  # fmt: skip
+    yield env
+    await env.shutdown()
+
+
+async def env_ms(env: WorkflowEnvironment) -> int:
+    """The test server's clock: it runs ahead of ours as it skips time."""
+    return int((await env.get_current_time()).timestamp() * 1000)
+
+
+async def call_input(
+    env: WorkflowEnvironment, created_ago_s: float = 0, fail_over: bool = False, **timers: float
+) -> CallInput:
+    now = await env_ms(env)
+    record = CallRecord(
+        cc_call_id=uuid.uuid4().hex[:20], tenant="t", channel="e9", agent=LINE.agent,
+        caller="+8613800000001", called="+8613900000002", display=DisplayPolicy.PLATFORM,
+        created=now - int(created_ago_s * 1000),
+    )  # fmt: skip
+    return CallInput(record=record, line=LINE, max_duration_s=600, record_audio=False,
+                     routing=Routing(may_fail_over=fail_over),
+                     timers=CallTimers(**timers))  # type: ignore[arg-type]  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def running_call(
+    env: WorkflowEnvironment, vendor: Vendor, inp: CallInput
+) -> AsyncIterator[WorkflowHandle[CallWorkflow, CallRecord]]:
+    queue = f"call-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, activities=vendor.activities(),
+                      workflows=[CallWorkflow, LateEventsWorkflow]):  # fmt: skip
+        yield await env.client.start_workflow(
+            CallWorkflow.run, inp, id=f"call-{inp.record.cc_call_id}", task_queue=queue
+        )
+
+
+def event(inp: CallInput, kind: EventKind, at: int, **extra: object) -> CallEvent:
+    fields: dict[str, object] = {"vendor_call_id": "V1", **extra}
+    key = f"{kind.value}-{at}-{fields['vendor_call_id']}"
+    return CallEvent(cc_call_id=inp.record.cc_call_id, kind=kind, at=at, channel="e9",
+                     dedupe_key=key, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def test_a_call_not_placed_by_its_deadline_is_closed_without_dialling(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor()
+    # The call waited through a worker outage longer than the placement deadline.
+    inp = await call_input(skipping_env, created_ago_s=120, place_deadline_s=60)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        record = await handle.result()
+    assert vendor.placed == []  # never dialled
+    assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.OTHER)
+    assert [a.outcome for a in vendor.saved[-1].attempts] == ["expired"]
+    assert vendor.saved[-1].release_line == LINE  # the line is freed with the close
+
+
+async def test_an_unknown_outcome_is_never_placed_again_and_closes_with_7(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor(place_error=OUTCOME_UNKNOWN)
+    inp = await call_input(skipping_env, fail_over=True, place_unknown_wait_s=30)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        record = await handle.result()
+    assert len(vendor.placed) == 1 and vendor.failovers == 0  # no retry, no failover
+    assert record.close_type is CloseType.CHANNEL_NETWORK_ERROR
+    assert [a.outcome for a in vendor.saved[-1].attempts] == ["unknown"]
+
+
+async def test_an_unknown_outcome_is_followed_when_the_calls_event_comes(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor(place_error=OUTCOME_UNKNOWN)
+    inp = await call_input(skipping_env, fail_over=True, place_unknown_wait_s=600)
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        await handle.signal(CallWorkflow.vendor_event, event(inp, EventKind.BRIDGED, now))
+        await handle.signal(CallWorkflow.vendor_event, event(
+            inp, EventKind.HANGUP, now + 3000, close_type=CloseType.NORMAL))  # fmt: skip
+        record = await handle.result()
+    assert len(vendor.placed) == 1 and vendor.failovers == 0
+    assert (record.call_id, record.close_type, record.duration) == ("V1", CloseType.NORMAL, 3)
+    assert vendor.saved[-1].attempts[-1].outcome == "placed_unconfirmed"
+
+
+async def test_a_vendor_error_fails_over_after_its_retries(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor(place_error=SERVER_ERROR)
+    inp = await call_input(skipping_env, fail_over=True)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        await handle.result()
+    assert [p.channel for p in vendor.placed] == ["e9", "e9", "e9", "jy", "jy", "jy"]
+    assert vendor.failovers == 2
+    attempts = vendor.saved[-1].attempts
+    assert [(a.channel, a.outcome, a.tries) for a in attempts] == [
+        ("e9", "failed", 3), ("jy", "failed", 3)]  # fmt: skip
+
+
+async def test_a_silent_set_up_is_reconciled_with_the_vendor(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    inp = await call_input(skipping_env, setup_silence_s=45)
+    now = await env_ms(skipping_env)
+    ended = event(inp, EventKind.HANGUP, now + 9000, close_type=CloseType.NORMAL, duration_s=4)
+    vendor = Vendor(reconciled=[ended])
+    async with running_call(skipping_env, vendor, inp) as handle:
+        record = await handle.result()
+    assert vendor.reconciles >= 1
+    assert (record.close_type, record.conn_time, record.duration) == (
+        CloseType.NORMAL, now + 5000, 4)  # fmt: skip
+
+
+async def test_a_hangup_asked_in_set_up_ends_the_call(skipping_env: WorkflowEnvironment) -> None:
+    vendor = Vendor()
+    inp = await call_input(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        record = await handle.execute_update(CallWorkflow.hangup)
+        assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.NORMAL)
+        await handle.result()
+    assert [h.vendor_call_id for h in vendor.hung_up] == ["V1"]
+
+
+async def test_an_event_of_another_vendor_call_is_noted_and_that_call_hung_up(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor()
+    inp = await call_input(skipping_env)
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        await handle.signal(CallWorkflow.vendor_event, event(inp, EventKind.A_DIALING, now))
+        stray = event(inp, EventKind.HANGUP, now + 1, close_type=CloseType.B_BUSY,
+                      vendor_call_id="V2", inbox_id=77)  # fmt: skip
+        await handle.signal(CallWorkflow.vendor_event, stray)
+        await handle.signal(CallWorkflow.vendor_event, event(
+            inp, EventKind.HANGUP, now + 2000, close_type=CloseType.NORMAL))  # fmt: skip
+        record = await handle.result()
+        history = await handle.fetch_history()
+    # Deterministic: the history replays on the workflow code as it stands.
+    replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+    assert record.close_type is CloseType.NORMAL  # the stray's busy was not applied
+    assert HangupInput(channel="e9", vendor_call_id="V2") in vendor.hung_up
+    assert any(s.noted_inbox_ids == {77: "stray_vendor_call"} for s in vendor.saved)
+
+
+async def test_a_record_the_store_keeps_refusing_still_frees_its_line(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor(save_fails=True)
+    inp = await call_input(skipping_env, save_max_attempts=2)
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        await handle.signal(CallWorkflow.vendor_event, event(
+            inp, EventKind.HANGUP, now, close_type=CloseType.A_BUSY))  # fmt: skip
+        record = await handle.result()
+    assert record.close_type is CloseType.A_BUSY
+    assert [r.line for r in vendor.released] == [LINE]
+
+
+async def test_late_events_go_to_the_closed_records_late_workflow(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor()
+    inp = await call_input(skipping_env)
+    queue = f"late-{uuid.uuid4()}"
+    late = event(inp, EventKind.HANGUP, 5, close_type=CloseType.NORMAL)
+    async with Worker(skipping_env.client, task_queue=queue, activities=vendor.activities(),
+                      workflows=[LateEventsWorkflow]):  # fmt: skip
+        handle = await skipping_env.client.start_workflow(
+            LateEventsWorkflow.run, LateEventsInput(cc_call_id=inp.record.cc_call_id),
+            id=f"late-{inp.record.cc_call_id}", task_queue=queue,
+            start_signal="late_event", start_signal_args=[late],
+        )  # fmt: skip
+        assert await handle.result() == 1
+    assert vendor.late == [late]

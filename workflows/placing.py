@@ -1,0 +1,197 @@
+"""How CallWorkflow places its call: the rule of VENDORS.md "Placing a call whose outcome is
+unknown", failover, and the placement deadline. Workflow code (deterministic), kept apart
+from ``call.py`` so the call's process reads on one screen.
+
+- A request that never reached the vendor, or that the vendor answered with an error, placed
+  nothing: it is tried again (with back-off) and then, if routing allows, on the next channel.
+- A rejection (bad number) is about the call: no retry, no failover.
+- A request whose outcome is unknown (the vendor's answer timed out, the worker died while
+  it was out) may have placed the call: it is never placed again, anywhere. CC waits
+  ``place_unknown_wait_s`` for an event of the call; with one the call goes on, without one
+  it closes with 7.
+- A call not placed within ``place_deadline_s`` of its request is closed without dialling.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+from workflows import steps
+
+with workflow.unsafe.imports_passed_through():
+    from callflow.record import CallRecord
+    from channels.base import CallEvent, PlaceCallRequest
+    from core.types import CloseType, DisplayPolicy
+    from workflows.health_types import PlacementOutcome
+    from workflows.types import (
+        NETWORK_ERROR,
+        OUTCOME_UNKNOWN,
+        REJECTED,
+        SA_CHANNEL,
+        VENDOR_LIMIT_MARGIN_S,
+        Attempt,
+        CallInput,
+        FailoverInput,
+        LineLease,
+        PlaceCallInput,
+    )
+
+# Tries of one channel for errors that placed nothing, and the back-off between them.
+TRIES_PER_CHANNEL = 3
+RETRY_DELAYS_S = (1.0, 2.0)
+PLACED = "placed"
+
+
+class Placing:
+    """CallWorkflow's placing steps (a mixin: the state lives on the workflow)."""
+
+    _inp: CallInput
+    record: CallRecord
+    attempts: list[Attempt]
+    _line: LineLease | None
+    _dirty: bool
+    _events_seen: int
+
+    def _now_ms(self) -> int:
+        return int(workflow.now().timestamp() * 1000)
+
+    def _close_by_cc(self, close_type: CloseType, reason: str, at: int | None = None) -> None:
+        raise NotImplementedError
+
+    async def _release_line(self) -> None:
+        raise NotImplementedError
+
+    async def _place(self) -> bool:
+        """Place the call on its line, failing over where allowed. True once placed."""
+        tried: list[str] = []
+        outcome: str | None = None
+        while self._line is not None:
+            line = self._line
+            outcome = await self._try_channel(line)
+            if outcome == PLACED:
+                return True
+            if outcome == OUTCOME_UNKNOWN:
+                return await self._await_unknown_outcome()
+            if outcome == "expired":
+                return False
+            tried.append(line.channel)
+            if outcome == REJECTED or not self._inp.routing.may_fail_over:
+                break
+            await self._fail_over(tried)
+        close_type = {REJECTED: CloseType.OTHER, NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR}
+        self._close_by_cc(close_type.get(outcome or "", CloseType.CHANNEL_SERVER_ERROR),
+                          "cc:place_failed")  # fmt: skip
+        return False
+
+    async def _fail_over(self, tried: list[str]) -> None:
+        await self._release_line()
+        self._line = await steps.take_failover_line(
+            FailoverInput(
+                tenant=self.record.tenant,
+                cc_call_id=self.record.cc_call_id,
+                routing=self._inp.routing,
+                tried=tried,
+            )  # fmt: skip
+        )
+        if self._line is not None:
+            self.record = self.record.model_copy(
+                update={"channel": self._line.channel, "agent": self._line.agent}
+            )
+            workflow.upsert_search_attributes([SA_CHANNEL.value_set(self._line.channel)])
+
+    def _past_deadline(self) -> bool:
+        deadline_ms = self.record.created + int(self._inp.timers.place_deadline_s * 1000)
+        return self._now_ms() > deadline_ms
+
+    async def _try_channel(self, line: LineLease) -> str:
+        """One channel (one entry in ``attempts``), tried again after errors that placed
+        nothing. Returns PLACED, an error type, or "expired" (the deadline passed: closed
+        without dialling)."""
+        attempt = Attempt(channel=line.channel, agent=line.agent, at=self._now_ms(),
+                          outcome=PLACED, tries=0)  # fmt: skip
+        self.attempts.append(attempt)
+        error_type = ""
+        for tries in range(1, TRIES_PER_CHANNEL + 1):
+            if self._past_deadline():
+                attempt.outcome = "expired"
+                attempt.error = ((attempt.error or "") + " (not placed in time)").strip()
+                self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
+                return "expired"
+            attempt.tries = tries
+            error_type = await self._try_place(line, attempt)
+            if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN):
+                return error_type
+            if tries < TRIES_PER_CHANNEL:
+                await workflow.sleep(timedelta(seconds=RETRY_DELAYS_S[tries - 1]))
+        # Every request failed: the vendor is unwell. Health decides how much one call weighs.
+        await steps.report_placement(PlacementOutcome(
+            channel=line.channel, ok=False, reason=attempt.error, tries=attempt.tries))  # fmt: skip
+        return error_type
+
+    async def _try_place(self, line: LineLease, attempt: Attempt) -> str:
+        """One place request. Returns PLACED or the error type."""
+        self._dirty = True
+        try:
+            placed = await steps.place_call(
+                PlaceCallInput(channel=line.channel, request=self._place_request(line))
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ActivityTimeout):
+                error_type = OUTCOME_UNKNOWN  # the request may be out: a worker died, a hang
+            elif isinstance(cause, ApplicationError) and cause.type:
+                error_type = cause.type
+            else:
+                error_type = "unknown"
+            attempt.outcome = {REJECTED: "rejected", OUTCOME_UNKNOWN: "unknown"}.get(
+                error_type, "failed"
+            )
+            attempt.error = str(cause or err)[:300]
+            return error_type
+        attempt.outcome, attempt.error = PLACED, None
+        attempt.vendor_call_id = placed.vendor_call_id
+        self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
+        await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
+        return PLACED
+
+    async def _await_unknown_outcome(self) -> bool:
+        """The request may have placed the call: follow it if an event shows it, else 7."""
+        waited = timedelta(seconds=self._inp.timers.place_unknown_wait_s)
+        try:
+            await workflow.wait_condition(lambda: self._events_seen > 0, timeout=waited)
+        except TimeoutError:
+            workflow.logger.warning("place outcome unknown, no event: call %s closed",
+                                    self.record.cc_call_id)  # fmt: skip
+            self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:place_unknown")
+            return False
+        self.attempts[-1].outcome = "placed_unconfirmed"
+        self.attempts[-1].vendor_call_id = self.record.call_id
+        return True
+
+    def _place_request(self, line: LineLease) -> PlaceCallRequest:
+        rec = self.record
+        shown_to_b = rec.caller if rec.display is DisplayPolicy.PASSTHROUGH else line.number
+        return PlaceCallRequest(
+            cc_call_id=rec.cc_call_id,
+            caller=rec.caller,
+            called=rec.called,
+            display_to_a=line.number,  # A never sees the customer's number
+            display_to_b=shown_to_b,
+            agent=line.agent,
+            max_duration_s=self._inp.max_duration_s + VENDOR_LIMIT_MARGIN_S,
+            record=self._inp.record_audio,
+            ivr_text=rec.ivr_text,
+            ivr_url=rec.ivr_url,
+        )
+
+    def _is_stray(self, event: CallEvent) -> bool:
+        """An event of another vendor call than the one CC follows (an earlier attempt's
+        channel, or another call id): noted, never applied; that call is hung up."""
+        if event.channel is not None and event.channel != self.record.channel:
+            return True
+        ours = self.record.call_id
+        return ours is not None and event.vendor_call_id not in (None, ours)
