@@ -173,7 +173,19 @@ class CallWorkflow(Placing):
                 await self._save()
                 with contextlib.suppress(ActivityError):
                     await self._ask_vendor_to_hang_up()
+        self._note_max_duration_passed(max_ms)
         await self._hang_up_strays()
+
+    def _note_max_duration_passed(self, max_ms: int) -> None:
+        """A call that talked past max_duration (CC could not cut it: Temporal was down) was
+        ended by the vendor's backstop limit, which some vendors report as a plain hang-up:
+        its close says 5 at the vendor's own close time."""
+        rec = self.record
+        if rec.conn_time is None or rec.close_time is None:
+            return
+        plain = rec.close_type in (CloseType.NORMAL, CloseType.OTHER)
+        if plain and rec.close_time - rec.conn_time > max_ms:
+            self._close_by_cc(CloseType.MAX_DURATION, "cc:max_duration_passed", rec.close_time)
 
     async def _reconcile(self) -> None:
         """Ask the vendor what became of the call and apply its answer as events."""

@@ -303,3 +303,20 @@ async def test_late_events_go_to_the_closed_records_late_workflow(
         )  # fmt: skip
         assert await handle.result() == 1
     assert vendor.late == [late]
+
+
+async def test_a_call_that_talked_past_its_max_duration_closes_with_5(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """CC could not cut the call (Temporal was down); the vendor's backstop limit ended it
+    and reported a plain hang-up: the record says 5, at the vendor's close time."""
+    vendor = Vendor()
+    inp = (await call_input(skipping_env)).model_copy(update={"max_duration_s": 5})
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        hung_up = event(inp, EventKind.HANGUP, now, close_type=CloseType.NORMAL)
+        for sent in (event(inp, EventKind.BRIDGED, now - 20_000), hung_up):
+            await handle.signal(CallWorkflow.vendor_event, sent)
+        record = await handle.result()
+    assert (record.close_type, record.close_time, record.duration) == (
+        CloseType.MAX_DURATION, now, 20)  # fmt: skip
