@@ -71,6 +71,16 @@ BYETYPE_CLOSE = {
 }
 
 
+# CallResult's per-leg times → the events they prove (in the order the call goes).
+RESULT_TIMES = {
+    "callTime": EventKind.A_DIALING,
+    "answerATime": EventKind.A_ANSWERED,
+    "callBTime": EventKind.B_DIALING,
+    "answerBTime": EventKind.B_ANSWERED,
+    "bridgeTime": EventKind.BRIDGED,
+}
+
+
 def beijing_ts(at: datetime | None = None) -> str:
     return (at or datetime.now(BEIJING)).astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
 
@@ -235,11 +245,14 @@ def result_events(
 ) -> list[CallEvent]:
     """Translate a ``CallResult`` into the events it proves, with stable dedupe keys.
 
-    ``callTime`` is when A was dialled (``a_dialing``); an ``ended`` call adds its hang-up at
-    ``endTime`` with ``byetype``, ``duration`` (so CC can derive conn_time when the bridge
-    event was lost) and ``recordurl``. No time is ever invented: a state without its time
-    (``talking`` says nothing of when the bridge happened) gives no event. Asking twice
-    yields the same keys, so nothing new is stored.
+    Each leg time the vendor reports gives its event, whatever the state (a ``ringing`` or
+    ``talking`` call gives the leg events known so far): ``callTime`` → ``a_dialing``,
+    ``answerATime`` → ``a_answered``, ``callBTime`` → ``b_dialing``, ``answerBTime`` →
+    ``b_answered``, ``bridgeTime`` → ``bridged``. These are the moments the webhooks carry, so
+    a record rebuilt from the result equals one built from the webhooks. An ``ended`` call
+    adds its hang-up at ``endTime`` with ``byetype``, ``duration`` (so CC can derive conn_time
+    when no bridge time is known) and ``recordurl``. No time is ever invented: a missing
+    time gives no event. Asking twice yields the same keys, so nothing new is stored.
     """
     state = _text(result.get("state")) or "unknown"
     sid = fit(vendor_call_id, VENDOR_ID_MAX)
@@ -250,8 +263,9 @@ def result_events(
                          ch_state=ch_state[:CH_STATE_MAX], dedupe_key=key, **extra)  # fmt: skip
 
     events = []
-    if (called_at := _beijing_or_none(result.get("callTime"))) is not None:
-        events.append(event(EventKind.A_DIALING, called_at, f"result:{state}"))
+    for field, kind in RESULT_TIMES.items():
+        if (at := _beijing_or_none(result.get(field))) is not None:
+            events.append(event(kind, at, f"result:{state}"))
     ended_at = _beijing_or_none(result.get("endTime"))
     if state == "ended" and ended_at is not None:
         byetype = _int_or_none(result.get("byetype"))

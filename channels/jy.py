@@ -4,7 +4,9 @@ Quirks kept here: HTTP Basic auth; ``X-Jy-Signature`` is exactly Twilio's reques
 (full callback URL + every POST param name and value sorted by name, HMAC-SHA1, base64);
 per-leg ``CallStatus`` callbacks, where ``Leg=B in-progress`` is the bridge; RFC 2822 times;
 429 answers carry ``Retry-After``, which we honour before giving up. The call resource
-(``GET .../Calls/{CallSid}.json``) answers what became of a call whose callbacks went missing.
+(``GET .../Calls/{CallSid}.json``, leg A) and its child call (leg B, listed by Twilio's filter
+``GET .../Calls.json?ParentCallSid=<CallSid>``) answer what became of a call whose callbacks
+went missing.
 """
 
 from __future__ import annotations
@@ -65,11 +67,19 @@ _CLOSES = {
 }
 _NORMAL_ENDS = {"completed", "canceled"}
 # The call resource's status once the call is over. The resource speaks for leg A only: a call
-# whose B leg failed ends ``completed`` with no talk time, which says nothing of why (OTHER).
+# whose B leg failed ends ``completed``; why is told by its child call (leg B), if any.
 _RESOURCE_ENDS = {
     "busy": CloseType.A_BUSY,
     "no-answer": CloseType.A_UNREACHABLE,
     "failed": CloseType.A_UNREACHABLE,
+    "canceled": CloseType.NORMAL,
+    "completed": CloseType.NORMAL,
+}
+# The child call's (leg B's) final status → the close, when leg A ended normally.
+_CHILD_ENDS = {
+    "busy": CloseType.B_BUSY,
+    "no-answer": CloseType.B_UNREACHABLE,
+    "failed": CloseType.B_UNREACHABLE,
     "canceled": CloseType.NORMAL,
     "completed": CloseType.NORMAL,
 }
@@ -125,9 +135,16 @@ class JyChannel:
         return PlacedCall(vendor_call_id=fit(str(answer["sid"]), VENDOR_ID_MAX))
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
-        """The call resource, as unified events (see ``resource_events``)."""
+        """The call resource (leg A) and its child call (leg B), as unified events (see
+        ``resource_events``)."""
         answer = await self._call("GET", f"/Calls/{vendor_call_id}.json")
-        return resource_events(vendor_call_id, cc_call_id, answer)
+        listing = await self._call("GET", "/Calls.json", params={"ParentCallSid": vendor_call_id})
+        calls = listing.get("calls")
+        children = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        mine = [c for c in children if c.get("parent_call_sid") in (None, vendor_call_id)]
+        # The dial's leg: the first created (one dial per call; a retried dial comes later).
+        mine.sort(key=lambda c: _rfc2822_or_none(c.get("date_created")) or 0)
+        return resource_events(vendor_call_id, cc_call_id, answer, mine[0] if mine else None)
 
     async def probe(self) -> None:
         """Ask for a call that cannot exist: the vendor's 404 proves it is up and our
@@ -231,33 +248,59 @@ class JyChannel:
 
 
 def resource_events(
-    vendor_call_id: str, cc_call_id: str, resource: Mapping[str, Any]
+    vendor_call_id: str,
+    cc_call_id: str,
+    resource: Mapping[str, Any],
+    child: Mapping[str, Any] | None = None,
 ) -> list[CallEvent]:
-    """Translate the call resource into the events it proves, with stable dedupe keys.
+    """Translate the call resource (leg A) and its child call (leg B) into the events they
+    prove, with stable dedupe keys (``result:<CallSid>:<kind>``, whichever leg told it).
 
-    ``start_time`` is when A was dialled (``a_dialing``); a call that is over adds its hang-up
-    at ``end_time`` with ``duration`` (talk seconds: CC derives conn_time from it when the
-    bridge callback was lost) and ``recording_url``. A live status (``in-progress`` too: it
-    says nothing of when the bridge happened) gives no event beyond ``a_dialing``; no time is
-    invented. Asking twice yields the same keys, so nothing new is stored.
+    Leg A: ``start_time`` is when A was dialled (``a_dialing``). Leg B is the child call the
+    dial created when A answered: its ``date_created`` is A's answer (``a_answered``), its
+    ``start_time`` when B was dialled (``b_dialing``); a child ``completed`` was answered and
+    bridged ``duration`` whole seconds before its ``end_time`` (``b_answered`` and
+    ``bridged``, as the ``Leg=B in-progress`` callback). These are the moments the callbacks
+    carry, so a record rebuilt from them equals one built from the callbacks.
+
+    A call that is over adds its hang-up at A's ``end_time`` with ``duration`` and
+    ``recording_url``; its close is A's status (busy, no-answer, failed), else B's (busy →
+    B busy, no-answer/failed → B unreachable, completed/canceled → normal); a ``completed``
+    call with no talk and no child says nothing of why (OTHER). A live status gives only the
+    times it has; no time is invented. Asking twice yields the same keys.
     """
     status = str(resource.get("status") or "unknown")
     sid = fit(vendor_call_id, VENDOR_ID_MAX)
 
-    def event(kind: EventKind, at: int, **extra: Any) -> CallEvent:
+    def event(kind: EventKind, at: int, ch_state: str | None = None, **extra: Any) -> CallEvent:
         key = fit(f"result:{vendor_call_id}:{kind.value}", DEDUPE_MAX)
+        state = ch_state or f"call:{status}"
         return CallEvent(cc_call_id=cc_call_id, vendor_call_id=sid, kind=kind, at=at,
-                         ch_state=f"call:{status}"[:CH_STATE_MAX], dedupe_key=key,
-                         **extra)  # fmt: skip
+                         ch_state=state[:CH_STATE_MAX], dedupe_key=key, **extra)  # fmt: skip
 
     events = []
     if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:
         events.append(event(EventKind.A_DIALING, started))
+    child_status = str(child.get("status") or "unknown") if child is not None else None
+    if child is not None:
+        leg_b = f"child:{child_status}"
+        if (created := _rfc2822_or_none(child.get("date_created"))) is not None:
+            events.append(event(EventKind.A_ANSWERED, created, leg_b))
+        if (dialled := _rfc2822_or_none(child.get("start_time"))) is not None:
+            events.append(event(EventKind.B_DIALING, dialled, leg_b))
+        child_end = _rfc2822_or_none(child.get("end_time"))
+        talk = _seconds(child.get("duration"))
+        if child_status == "completed" and child_end is not None and talk is not None:
+            answered = child_end - talk * 1000
+            events.append(event(EventKind.B_ANSWERED, answered, leg_b))
+            events.append(event(EventKind.BRIDGED, answered, leg_b))
     ended = _rfc2822_or_none(resource.get("end_time"))
     if status in _RESOURCE_ENDS and ended is not None:
         duration = _seconds(resource.get("duration"))
         close_type = _RESOURCE_ENDS[status]
-        if status == "completed" and not duration:
+        if status in _NORMAL_ENDS and child_status in _CHILD_ENDS:
+            close_type = _CHILD_ENDS[child_status]
+        elif status == "completed" and not duration:
             close_type = CloseType.OTHER  # A answered, never bridged: B's fate is not told
         recording = resource.get("recording_url")
         url = f"{recording}.wav" if isinstance(recording, str) and recording else None

@@ -66,6 +66,9 @@ class SimCall:
     state: str = "ringing"
     byetype: int | None = None
     dialled_at: int | None = None
+    a_answered_at: int | None = None
+    b_dialled_at: int | None = None
+    b_answered_at: int | None = None
     bridged_at: int | None = None
     ended_at: int | None = None
     duration: int = 0  # talk seconds, rounded up
@@ -87,7 +90,13 @@ class SimCall:
             "recordurl": self.record_url,
             "callTime": beijing(self.dialled_at) if self.dialled_at else "",
             "endTime": beijing(self.ended_at) if self.ended_at else "",
-        }
+            # Per-leg times (as in CDR queries of real vendors), each only once it happened:
+            # the very moments the webhooks of the call carry.
+            **{name: beijing(at) for name, at in (
+                ("answerATime", self.a_answered_at), ("callBTime", self.b_dialled_at),
+                ("answerBTime", self.b_answered_at), ("bridgeTime", self.bridged_at),
+            ) if at is not None},
+        }  # fmt: skip
 
 
 def answer(code: str = "000000", **extra: Any) -> JSONResponse:
@@ -147,6 +156,12 @@ class E9Simulator:
             at = now_ms()
             if beat.step is Step.A_DIALING:
                 call.dialled_at = at
+            if beat.step is Step.A_ANSWERED:
+                call.a_answered_at = at
+            if beat.step is Step.B_DIALING:
+                call.b_dialled_at = at
+            if beat.step is Step.B_ANSWERED:
+                call.b_answered_at = at
             if beat.step is Step.BRIDGED:
                 call.state, call.bridged_at = "talking", at
             if beat.step is Step.HANGUP:

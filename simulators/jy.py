@@ -4,6 +4,13 @@ Written from the protocol table, not from ``channels/jy.py``. ``python -m simula
 serves it on the port of ``CC_JY_BASE_URL``. It serves only jy's own endpoints (plus
 ``/_sim/``): there is no lookup by Tag. The call resource carries Twilio's ``start_time``,
 ``end_time`` and ``duration``, and ``recording_url`` once a recorded call is over.
+
+Leg B is, as in Twilio, a child call of leg A (its own ``sid``, ``parent_call_sid`` = A's),
+created by the dial when A answers (its ``date_created``), dialled at its ``start_time``; it
+is listed by Twilio's filter ``GET .../Calls.json?ParentCallSid=<A's sid>`` (the only list
+served) and fetched like any call. Its ``duration`` counts whole seconds from B's answer to
+``end_time`` (on the callbacks' one-second clock). Every time in a resource is the very
+moment the matching callback carries. The B-leg callbacks carry the parent's ``CallSid``.
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ ENDINGS = {
     Reason.VENDOR_ERROR: [("A", "failed", "500")],
 }  # fmt: skip
 BRIDGED_END = [("B", "completed", "200"), ("A", "completed", "200")]
+# hangup reason → the child (B) call's final status when B never answered.
+CHILD_ENDS = {Reason.B_BUSY: "busy", Reason.B_NO_ANSWER: "no-answer",
+              Reason.B_UNREACHABLE: "failed"}  # fmt: skip
 
 
 def error(
@@ -73,6 +83,41 @@ def signature(token: str, url: str, params: dict[str, str]) -> str:
     ).decode()
 
 
+def whole_s(at_ms: int) -> int:
+    """The callbacks' clock: RFC 2822 times have whole seconds."""
+    return at_ms // 1000
+
+
+@dataclass
+class ChildCall:
+    """Leg B: a child call of leg A, as Twilio's ``<Dial>`` creates."""
+
+    sid: str
+    parent: JyCall
+    created: int  # when A answered and the dial began
+    status: str = "queued"
+    started_at: int | None = None  # B dialled
+    answered_at: int | None = None
+    ended_at: int | None = None
+
+    def view(self) -> dict[str, Any]:
+        duration = None
+        if self.ended_at is not None:
+            answered = self.answered_at
+            duration = str(whole_s(self.ended_at) - whole_s(answered)) if answered else "0"
+        return {
+            "sid": self.sid,
+            "parent_call_sid": self.parent.sid,
+            "status": self.status,
+            "to": self.parent.form.get("BridgeTo"),
+            "from": self.parent.form.get("BridgeCallerId"),
+            "date_created": rfc2822(self.created),
+            "start_time": rfc2822(self.started_at),
+            "end_time": rfc2822(self.ended_at),
+            "duration": duration,
+        }
+
+
 @dataclass
 class JyCall:
     sid: str
@@ -84,6 +129,7 @@ class JyCall:
     ended_at: int | None = None
     seq: int = 0
     recording_url: str | None = None
+    child: ChildCall | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -99,6 +145,7 @@ class JyCall:
             "status": self.status,
             "to": self.form.get("To"),
             "from": self.form.get("From"),
+            "parent_call_sid": None,
             "tag": self.form.get("Tag"),
             "date_created": rfc2822(self.created),
             "start_time": rfc2822(self.started_at),
@@ -117,6 +164,7 @@ class JySimulator:
         self.settings = settings
         self.sim = SimState(retry_scale=settings.sim_retry_scale)
         self.calls: dict[str, JyCall] = {}
+        self.children: dict[str, ChildCall] = {}  # B legs, by their own sid
         self.recent: list[float] = []  # request times, for the calls-per-second limit
 
     def authorised(self, account_sid: str, request: Request) -> bool:
@@ -168,35 +216,49 @@ class JySimulator:
         )
 
         async def emit(beat: Beat) -> None:
+            at = now_ms()  # one moment for the callback and the resources
             if beat.step is Step.A_DIALING:
-                call.started_at = now_ms()
+                call.started_at = at
+            if beat.step is Step.A_ANSWERED:  # the dial of leg B begins: its child call
+                call.child = ChildCall(sid="CA" + uuid.uuid4().hex, parent=call, created=at)
+                self.children[call.child.sid] = call.child
+            child = call.child
+            if child is not None and beat.step is Step.B_DIALING:
+                child.status, child.started_at = "ringing", at
+            if child is not None and beat.step is Step.B_ANSWERED:
+                child.status, child.answered_at = "in-progress", at
             if beat.step is Step.BRIDGED:
-                call.status, call.bridged_at = "in-progress", now_ms()
+                call.status, call.bridged_at = "in-progress", at
                 return  # the bridge is reported as Leg=B in-progress
             if beat.step is not Step.HANGUP:
                 call.status = "ringing" if beat.step is not Step.A_ANSWERED else call.status
-                self.callback(call, *STATUSES[beat.step], "")
+                self.callback(call, *STATUSES[beat.step], "", at)
                 return
-            call.ended_at = now_ms()
+            call.ended_at = at
             if call.form.get("Record") == "true" and call.bridged_at:
                 account = ROOT.format(account_sid=self.settings.jy_account_sid)
                 call.recording_url = (
                     f"{self.settings.jy_base_url}{account}/Recordings/RE{call.sid[2:]}"
                 )
             reason = beat.reason or Reason.VENDOR_ERROR
+            if child is not None:
+                child.ended_at = at
+                child.status = (
+                    "completed" if child.answered_at else CHILD_ENDS.get(reason, "canceled")
+                )
             endings = (
                 BRIDGED_END if call.bridged_at else ENDINGS.get(reason, [("A", "canceled", "487")])
             )
             call.status = endings[-1][1]
             for leg, status, sip in endings:
-                self.callback(call, leg, status, sip)
+                self.callback(call, leg, status, sip, at)
 
         try:
             await play(beats, emit, call.cancel)
         finally:
             self.sim.flush(call.sid)
 
-    def callback(self, call: JyCall, leg: str, status: str, sip: str) -> None:
+    def callback(self, call: JyCall, leg: str, status: str, sip: str, at: int) -> None:
         call.seq += 1
         params = {
             "AccountSid": self.settings.jy_account_sid,
@@ -205,7 +267,7 @@ class JySimulator:
             "CallStatus": status,
             "SequenceNumber": str(call.seq),
             "Tag": call.form.get("Tag", ""),
-            "Timestamp": format_datetime(datetime.now(UTC)),
+            "Timestamp": rfc2822(at) or "",
             "SipResponseCode": sip or "200",
         }
         if status == "completed":
@@ -221,7 +283,12 @@ class JySimulator:
     async def call(self, account_sid: str, sid: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):
             return error(401, 20003, "Authenticate")
-        call = self.calls.get(sid.removesuffix(".json"))
+        sid = sid.removesuffix(".json")
+        call = self.calls.get(sid)
+        if call is None and (child := self.children.get(sid)) is not None:
+            if request.method == "POST":  # hanging up leg B ends the dial, hence the call
+                return await self.call(account_sid, child.parent.sid + ".json", request)
+            return JSONResponse(child.view())
         if call is None:
             return error(404, 20404, "The requested resource was not found")
         if request.method == "POST":
@@ -230,6 +297,19 @@ class JySimulator:
                 return error(400, 21218, "Invalid Status")
             call.cancel.set()
         return JSONResponse(call.view())
+
+    def list_calls(self, account_sid: str, request: Request) -> Response:
+        """Twilio's call list, filtered by ``ParentCallSid`` (the only filter served)."""
+        if not self.authorised(account_sid, request):
+            return error(401, 20003, "Authenticate")
+        params = request.query_params
+        parent = params.get("ParentCallSid")
+        if not parent or set(params) - {"ParentCallSid", "PageSize", "Page"}:
+            return error(400, 20001, "Only the ParentCallSid filter is supported")
+        call = self.calls.get(parent)
+        children = [call.child.view()] if call is not None and call.child is not None else []
+        return JSONResponse({"calls": children, "page": 0, "page_size": 50,
+                             "next_page_uri": None})  # fmt: skip
 
     def recording(self, account_sid: str, name: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):
@@ -247,6 +327,7 @@ class JySimulator:
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route(ROOT + "/Calls.json", self.create_call, methods=["POST"])
+        router.add_api_route(ROOT + "/Calls.json", self.list_calls, methods=["GET"])
         router.add_api_route(ROOT + "/Calls/{sid}", self.call, methods=["GET", "POST"])
         router.add_api_route(ROOT + "/Recordings/{name}", self.recording, methods=["GET"])
         return router

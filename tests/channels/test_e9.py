@@ -195,3 +195,30 @@ def test_call_result_translation() -> None:
     assert result_events("S1", "cc1", odd) == []
     [no_bye] = result_events("S1", "cc1", {**ended, "byetype": None, "callTime": ""})
     assert no_bye.close_type is CloseType.OTHER
+
+
+def test_call_result_per_leg_times() -> None:
+    """Each per-leg time gives its event in any state; a missing one gives none."""
+    talking = {"state": "talking", "byetype": None, "duration": 0, "recordurl": "",
+               "callTime": "20260101080001", "answerATime": "20260101080003",
+               "callBTime": "20260101080003", "answerBTime": "20260101080006",
+               "bridgeTime": "20260101080006", "endTime": ""}  # fmt: skip
+    t0 = 1_767_225_600_000
+    assert [(e.kind, e.at) for e in result_events("S1", "cc1", talking)] == [
+        (EventKind.A_DIALING, t0 + 1000), (EventKind.A_ANSWERED, t0 + 3000),
+        (EventKind.B_DIALING, t0 + 3000), (EventKind.B_ANSWERED, t0 + 6000),
+        (EventKind.BRIDGED, t0 + 6000),
+    ]  # fmt: skip
+    ringing = {k: v for k, v in talking.items() if k not in ("answerBTime", "bridgeTime")}
+    ringing["state"] = "ringing"
+    assert [e.kind for e in result_events("S1", "cc1", ringing)] == [
+        EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING]  # fmt: skip
+    ended = {**talking, "state": "ended", "byetype": 1, "duration": 4,
+             "endTime": "20260101080010"}  # fmt: skip
+    events = result_events("S1", "cc1", ended)
+    assert [e.dedupe_key for e in events] == [
+        f"result:S1:{k}" for k in ("a_dialing", "a_answered", "b_dialing", "b_answered",
+                                   "bridged", "hangup")
+    ]  # fmt: skip
+    assert result_events("S1", "cc1", {**ended, "bridgeTime": "garbage"})[4].kind is (
+        EventKind.HANGUP)  # fmt: skip

@@ -160,3 +160,48 @@ def test_call_resource_translation() -> None:
     assert resource_events("CA9", "cc1", busy)[-1].close_type is CloseType.A_BUSY
     odd = {"status": 5, "start_time": 3, "end_time": ["x"], "duration": {}, "recording_url": 1}
     assert resource_events("CA9", "cc1", odd) == []
+
+
+def test_child_call_gives_leg_b_and_the_close() -> None:
+    """Leg B is the child call: A's answer is its creation, B's answer ``duration`` whole
+    seconds before its end; a failed child names the close of a ``completed`` parent."""
+    parent = {"sid": "CA9", "status": "completed", "start_time": "Thu, 01 Jan 2026 00:00:01 +0000",
+              "end_time": "Thu, 01 Jan 2026 00:00:30 +0000", "duration": "20"}  # fmt: skip
+    child = {"sid": "CAb", "parent_call_sid": "CA9", "status": "completed",
+             "date_created": "Thu, 01 Jan 2026 00:00:05 +0000",
+             "start_time": "Thu, 01 Jan 2026 00:00:05 +0000",
+             "end_time": "Thu, 01 Jan 2026 00:00:30 +0000", "duration": "20"}  # fmt: skip
+    events = resource_events("CA9", "cc1", parent, child)
+    t0 = 1_767_225_600_000
+    assert [(e.kind, e.at) for e in events] == [
+        (EventKind.A_DIALING, t0 + 1000), (EventKind.A_ANSWERED, t0 + 5000),
+        (EventKind.B_DIALING, t0 + 5000), (EventKind.B_ANSWERED, t0 + 10_000),
+        (EventKind.BRIDGED, t0 + 10_000), (EventKind.HANGUP, t0 + 30_000),
+    ]  # fmt: skip
+    assert events[-1].close_type is CloseType.NORMAL
+    assert {e.dedupe_key for e in events} == {f"result:CA9:{e.kind.value}" for e in events}
+    assert events[3].ch_state == "child:completed"
+    unbridged = {**parent, "duration": "0"}
+    for status, close in (
+        ("busy", CloseType.B_BUSY),
+        ("no-answer", CloseType.B_UNREACHABLE),
+        ("failed", CloseType.B_UNREACHABLE),
+        ("canceled", CloseType.NORMAL),
+    ):
+        failed = {**child, "status": status, "duration": "0"}
+        got = resource_events("CA9", "cc1", unbridged, failed)
+        assert [e.kind for e in got] == [
+            EventKind.A_DIALING,
+            EventKind.A_ANSWERED,
+            EventKind.B_DIALING,
+            EventKind.HANGUP,
+        ]
+        assert got[-1].close_type is close
+    # a child still ringing or talking gives its times so far, nothing invented
+    live = {**parent, "status": "in-progress", "end_time": None, "duration": None}
+    ringing = {**child, "status": "ringing", "end_time": None, "duration": None}
+    assert [e.kind for e in resource_events("CA9", "cc1", live, ringing)] == [
+        EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING]  # fmt: skip
+    # a parent that failed itself keeps its own reason whatever the child says
+    busy = {**unbridged, "status": "busy"}
+    assert resource_events("CA9", "cc1", busy, None)[-1].close_type is CloseType.A_BUSY

@@ -136,12 +136,14 @@ async def test_call_result_rebuilds_a_call_whose_callbacks_were_all_dropped(stac
         events = await resource_of(jy, placed.vendor_call_id, "jy-lost")
         assert not [body for _, body in got if b"jy-lost" in body]  # every callback dropped
         by_kind = {e.kind: e for e in events}
-        assert set(by_kind) == {EventKind.A_DIALING, EventKind.HANGUP}
+        assert [e.kind for e in events] == [EventKind.A_DIALING, EventKind.A_ANSWERED,
+                                            EventKind.B_DIALING, EventKind.B_ANSWERED,
+                                            EventKind.BRIDGED, EventKind.HANGUP]  # fmt: skip
         hangup = by_kind[EventKind.HANGUP]
         assert (hangup.close_type, hangup.ch_state) == (CloseType.NORMAL, "call:completed")
         assert hangup.duration_s == 1  # 1.1 s of talk, in whole seconds
         assert str(hangup.recording_url).endswith(f"/Recordings/RE{placed.vendor_call_id[2:]}.wav")
-        assert by_kind[EventKind.A_DIALING].at <= hangup.at
+        assert [e.at for e in events] == sorted(e.at for e in events)
         assert {(e.cc_call_id, e.vendor_call_id) for e in events} == {
             ("jy-lost", placed.vendor_call_id)
         }
@@ -156,11 +158,11 @@ async def test_call_result_rebuilds_a_call_whose_callbacks_were_all_dropped(stac
 
 @pytest.mark.parametrize(("caller", "called", "close_type"),
                          [("+8613800000081", "+8613900000002", CloseType.A_BUSY),
-                          ("+8613800000001", "+8613900000081", CloseType.OTHER)])  # fmt: skip
+                          ("+8613800000001", "+8613900000081", CloseType.B_BUSY)])  # fmt: skip
 async def test_call_result_of_a_failed_call(
     stack: Stack, caller: str, called: str, close_type: CloseType
 ) -> None:
-    """The resource speaks for leg A: a B-leg failure is a completed call with no talk."""
+    """The resource speaks for leg A; a B-leg failure is told by the child call (leg B)."""
     base, hook, _ = stack
     await reset(base, delivery={"drop": 1.0})
     jy = JyChannel(base, SID, TOKEN, hook)
@@ -188,9 +190,14 @@ async def test_probe_and_unknown_call(stack: Stack) -> None:
     await bad.aclose()
     await jy.aclose()
     async with httpx.AsyncClient(base_url=base) as http:  # no listing by Tag (VENDORS.md)
-        listing = await http.get(f"/2010-04-01/Accounts/{SID}/Calls.json", params={"Tag": "x"},
-                                 auth=(SID, TOKEN))  # fmt: skip
-    assert listing.status_code == 405
+        url = f"/2010-04-01/Accounts/{SID}/Calls.json"
+        for params in ({"Tag": "x"}, {}, {"ParentCallSid": "CAnope", "Tag": "x"}):
+            listing = await http.get(url, params=params, auth=(SID, TOKEN))
+            assert listing.status_code == 400 and "calls" not in listing.json()
+        unknown = await http.get(url, params={"ParentCallSid": "CAnope"}, auth=(SID, TOKEN))
+        assert unknown.json()["calls"] == []
+        unauthorised = await http.get(url, params={"ParentCallSid": "CAnope"})
+        assert unauthorised.status_code == 401
 
 
 async def test_timeout_after_accept_is_an_unknown_outcome_but_the_call_runs(

@@ -134,10 +134,10 @@ async def test_a_jy_call_whose_scenario_breaks_still_hangs_up(
     call = JyCall(sid="CA1", form=form, created=0)
     original = sim.callback
 
-    def broken(call: JyCall, leg: str, status: str, sip: str) -> None:
+    def broken(call: JyCall, leg: str, status: str, sip: str, at: int) -> None:
         if (leg, status) == ("B", "in-progress"):
             raise RuntimeError("scenario bug")
-        original(call, leg, status, sip)
+        original(call, leg, status, sip, at)
 
     monkeypatch.setattr(sim, "callback", broken)
     await asyncio.wait_for(sim.run_call(call), 5)
