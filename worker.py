@@ -57,6 +57,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             record_activities.take_failover_line,
             record_activities.apply_late_events,
             record_activities.note_recording,
+            record_activities.placed_call_id,
             inbox_activities.redeliver_inbox,
             health_activities.probe_channels,
             health_activities.write_routing,

@@ -25,6 +25,8 @@ from channels.base import (
 )
 from core.types import ChannelMode, EventKind
 from intake.delivery import ingest
+from store import calls
+from store.db import session_scope
 from workflows.types import (
     NETWORK_ERROR,
     OUTCOME_UNKNOWN,
@@ -76,7 +78,18 @@ class ChannelActivities:
             raise _as_application_error(exc) from exc
         log.info("call placed call=%s channel=%s vendor_id=%s", cc_call_id, inp.channel,
                  placed.vendor_call_id)  # fmt: skip
+        await asyncio.to_thread(self._note_placed, cc_call_id, placed.vendor_call_id)
         return PlaceCallResult(vendor_call_id=placed.vendor_call_id)
+
+    def _note_placed(self, cc_call_id: str, vendor_call_id: str) -> None:
+        """Write the vendor's id down at once: if this activity's answer never reaches the
+        workflow (Temporal down, the worker dies now), the workflow finds the call here
+        instead of taking its outcome for unknown. Never fails the placement."""
+        try:
+            with session_scope(self._engine) as session:
+                calls.note_vendor_call(session, cc_call_id, vendor_call_id)
+        except Exception:  # noqa: BLE001 - the workflow's own save writes it later anyway
+            log.warning("vendor id not noted call=%s", cc_call_id, exc_info=True)
 
     @activity.defn
     async def hangup_call(self, inp: HangupInput) -> None:

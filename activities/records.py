@@ -93,6 +93,12 @@ class RecordActivities:
             created=record.created, url=record.ch_audio_url))  # fmt: skip
 
     @activity.defn
+    def placed_call_id(self, cc_call_id: str) -> str | None:
+        """The vendor's id a place activity wrote down though its answer was lost."""
+        with session_scope(self._engine) as session:
+            return calls.placed_call_id(session, cc_call_id)
+
+    @activity.defn
     def note_recording(self, inp: RecordingOutcome) -> None:
         """Write the outcome of a late recording copy onto the stored record."""
         with session_scope(self._engine) as session:

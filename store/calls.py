@@ -149,6 +149,19 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
     return True
 
 
+def note_vendor_call(session: Session, cc_call_id: str, vendor_call_id: str) -> None:
+    """The vendor accepted the call under this id (written by the place activity itself)."""
+    row = get_call_any_tenant(session, cc_call_id)
+    if row is not None and row.call_id is None:
+        row.call_id = vendor_call_id[:64]
+        session.add(row)
+
+
+def placed_call_id(session: Session, cc_call_id: str) -> str | None:
+    row = get_call_any_tenant(session, cc_call_id)
+    return None if row is None else row.call_id
+
+
 def set_recording(
     session: Session, cc_call_id: str, audio_url: str | None, error: str | None
 ) -> None:

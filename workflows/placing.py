@@ -159,7 +159,17 @@ class Placing:
         return PLACED
 
     async def _await_unknown_outcome(self) -> bool:
-        """The request may have placed the call: follow it if an event shows it, else 7."""
+        """The request may have placed the call: follow it if the place activity wrote the
+        vendor's id down (its answer to us was lost) or an event shows it, else close 7."""
+        try:
+            known = await steps.placed_call_id(self.record.cc_call_id)
+        except ActivityError:
+            known = None
+        if known is not None:
+            self.record = self.record.model_copy(update={"call_id": known})
+            self.attempts[-1].outcome, self.attempts[-1].vendor_call_id = PLACED, known
+            self.attempts[-1].error = None
+            return True
         waited = timedelta(seconds=self._inp.timers.place_unknown_wait_s)
         try:
             await workflow.wait_condition(lambda: self._events_seen > 0, timeout=waited)

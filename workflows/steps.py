@@ -79,6 +79,13 @@ async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
     )  # fmt: skip
 
 
+async def placed_call_id(cc_call_id: str) -> str | None:
+    return await workflow.execute_activity_method(
+        RecordActivities.placed_call_id, cc_call_id, start_to_close_timeout=QUICK,
+        retry_policy=RetryPolicy(maximum_attempts=5),
+    )  # fmt: skip
+
+
 async def note_recording(outcome: RecordingOutcome) -> None:
     await workflow.execute_activity_method(
         RecordActivities.note_recording, outcome, start_to_close_timeout=QUICK,

@@ -227,3 +227,16 @@ def test_late_events_fill_a_closed_record_through_the_state_machine(db_engine: E
         assert calls.apply_late_events(s, [event(EventKind.HANGUP, 1, "x")]) is not None
         unknown = event(EventKind.HANGUP, 1, "y").model_copy(update={"cc_call_id": "nope"})
         assert calls.apply_late_events(s, [unknown]) is None
+
+
+def test_the_place_activity_notes_the_vendor_id_once(db_engine: Engine) -> None:
+    seed(db_engine)
+    with session_scope(db_engine) as s:
+        calls.insert_call(s, new_row("c1", None))
+    with session_scope(db_engine) as s:
+        assert calls.placed_call_id(s, "c1") is None
+        calls.note_vendor_call(s, "c1", "V1")
+        calls.note_vendor_call(s, "c1", "V2")  # the first placement's id stands
+        calls.note_vendor_call(s, "nope", "V3")  # no such call: nothing happens
+    with session_scope(db_engine) as s:
+        assert calls.placed_call_id(s, "c1") == "V1"

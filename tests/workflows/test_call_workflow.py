@@ -60,6 +60,7 @@ class Vendor:
     place_error: str | None = None  # error type place_call raises
     reconciled: list[CallEvent] = field(default_factory=list)  # call_result's answer
     save_fails: bool = False
+    noted_id: str | None = None  # what the place activity wrote down before its answer was lost
     placed: list[PlaceCallInput] = field(default_factory=list)
     hung_up: list[HangupInput] = field(default_factory=list)
     reconciles: int = 0
@@ -115,7 +116,12 @@ class Vendor:
         async def note(inp: RecordingOutcome) -> None:
             return None
 
-        return [place, hang_up, reconcile, save, release, failover, copy, apply_late, note]
+        @activity.defn(name="placed_call_id")
+        async def placed_call_id(cc_call_id: str) -> str | None:
+            return self.noted_id
+
+        return [place, hang_up, reconcile, save, release, failover, copy, apply_late, note,
+                placed_call_id]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +216,24 @@ async def test_an_unknown_outcome_is_followed_when_the_calls_event_comes(
     assert len(vendor.placed) == 1 and vendor.failovers == 0
     assert (record.call_id, record.close_type, record.duration) == ("V1", CloseType.NORMAL, 3)
     assert vendor.saved[-1].attempts[-1].outcome == "placed_unconfirmed"
+
+
+async def test_a_placement_whose_answer_was_lost_is_found_where_the_activity_noted_it(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """The vendor answered, the worker wrote its id down, but the answer never reached the
+    workflow (Temporal was down, the worker died): the call is followed, not closed with 7."""
+    vendor = Vendor(place_error=OUTCOME_UNKNOWN, noted_id="V9")
+    inp = await call_input(skipping_env, fail_over=True)
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        busy = event(inp, EventKind.HANGUP, now + 1000, close_type=CloseType.A_BUSY,
+                     vendor_call_id="V9")  # fmt: skip
+        await handle.signal(CallWorkflow.vendor_event, busy)
+        record = await handle.result()
+    assert len(vendor.placed) == 1 and vendor.failovers == 0
+    assert (record.call_id, record.close_type) == ("V9", CloseType.A_BUSY)
+    assert [(a.outcome, a.vendor_call_id) for a in vendor.saved[-1].attempts] == [("placed", "V9")]
 
 
 async def test_a_vendor_error_fails_over_after_its_retries(
