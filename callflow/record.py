@@ -164,6 +164,41 @@ def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
     return merged
 
 
+_A_FAILED = (CloseType.A_UNREACHABLE, CloseType.A_BUSY)
+_B_FAILED = (CloseType.B_UNREACHABLE, CloseType.B_BUSY)
+_TALKED = ("a_call_time", "a_offhook_time", "b_call_time", "b_offhook_time", "conn_time")
+
+
+def implied_times(record: CallRecord) -> tuple[str, ...]:
+    """The timestamps a closed record must have, given how it closed: a missing one means
+    an event was lost (and the vendor can be asked)."""
+    if record.close_type in _A_FAILED:
+        return ("a_call_time",)
+    if record.close_type in _B_FAILED:
+        return ("a_call_time", "a_offhook_time", "b_call_time")
+    if record.conn_time is not None or record.duration > 0:
+        return _TALKED
+    return ("a_call_time",)
+
+
+def past_max_duration(record: CallRecord, max_duration_ms: int) -> CallRecord:
+    """A call that talked past its max_duration was ended by the vendor's backstop limit
+    (CC could not cut it: it learnt of the bridge too late), which some vendors report as a
+    plain hang-up: its close says 5, at the vendor's own close time."""
+    conn, close = record.conn_time, record.close_time
+    plain = record.close_type in (CloseType.NORMAL, CloseType.OTHER)
+    if conn is None or close is None or not plain or close - conn <= max_duration_ms:
+        return record
+    cut = CallEvent(
+        cc_call_id=record.cc_call_id,
+        kind=EventKind.HANGUP,
+        at=close,
+        close_type=CloseType.MAX_DURATION,
+        dedupe_key="cc:max_duration_passed",
+    )
+    return apply_event(record, cut)
+
+
 def apply_events(record: CallRecord, events: list[CallEvent]) -> CallRecord:
     for event in events:
         record = apply_event(record, event)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from callflow.record import CallRecord, apply_event, talk_seconds
+from callflow.record import CallRecord, apply_event, past_max_duration, talk_seconds
 from channels.base import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from store.db import now_ms
@@ -189,6 +189,7 @@ def apply_late_events(session: Session, events: list[CallEvent]) -> CallRecord |
     record = record_of(row)
     for event in events:
         record = apply_event(record, event)
+    record = past_max_duration(record, row.max_duration * 1000)
     attempts: list[dict[str, object]] = json.loads(row.attempts or "[]")
     save_record(session, record, attempts)
     return record

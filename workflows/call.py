@@ -21,7 +21,7 @@ from workflows import steps
 from workflows.placing import Placing
 
 with workflow.unsafe.imports_passed_through():
-    from callflow.record import CallRecord, apply_event
+    from callflow.record import CallRecord, apply_event, implied_times, past_max_duration
     from channels.base import CallEvent
     from core.types import CallState, ChannelMode, CloseType, EventKind
     from workflows.types import (
@@ -173,19 +173,15 @@ class CallWorkflow(Placing):
                 await self._save()
                 with contextlib.suppress(ActivityError):
                     await self._ask_vendor_to_hang_up()
-        self._note_max_duration_passed(max_ms)
+        self._note_max_duration_passed()
         await self._hang_up_strays()
 
-    def _note_max_duration_passed(self, max_ms: int) -> None:
-        """A call that talked past max_duration (CC could not cut it: Temporal was down) was
-        ended by the vendor's backstop limit, which some vendors report as a plain hang-up:
-        its close says 5 at the vendor's own close time."""
-        rec = self.record
-        if rec.conn_time is None or rec.close_time is None:
-            return
-        plain = rec.close_type in (CloseType.NORMAL, CloseType.OTHER)
-        if plain and rec.close_time - rec.conn_time > max_ms:
-            self._close_by_cc(CloseType.MAX_DURATION, "cc:max_duration_passed", rec.close_time)
+    def _note_max_duration_passed(self) -> None:
+        """CC could not cut the call at max_duration (Temporal was down, the bridge event came
+        late): the vendor's backstop ended it, and the record says so (5)."""
+        checked = past_max_duration(self.record, self._inp.max_duration_s * 1000)
+        if checked != self.record:
+            self.record, self._dirty = checked, True
 
     async def _reconcile(self) -> None:
         """Ask the vendor what became of the call and apply its answer as events."""
@@ -205,14 +201,14 @@ class CallWorkflow(Placing):
         await self._save()
 
     async def _fill_missing_facts(self) -> None:
-        """A closed call that lacks a fact its close implies (the bridge of a call that
-        talked, the first dial) had an event lost: ask the vendor once."""
+        """A closed call that lacks a time its close implies (a leg's answer when it talked,
+        the first dial) had an event lost: ask the vendor once."""
         rec = self.record
-        talked = rec.close_type in (CloseType.NORMAL, CloseType.MAX_DURATION, CloseType.OTHER)
         if rec.call_id is None or rec.close_type is None or not workflow.patched("fill-facts"):
             return
-        if rec.a_call_time is None or (talked and rec.conn_time is None):
+        if any(getattr(rec, name) is None for name in implied_times(rec)):
             await self._reconcile()
+            self._note_max_duration_passed()
 
     async def _hang_up_strays(self) -> None:
         while self._strays:
@@ -342,6 +338,7 @@ class CallWorkflow(Placing):
                 )
             except TimeoutError:
                 return
+            self._note_max_duration_passed()
             await self._save()
             rec = self.record
             if rec.ch_audio_url and rec.audio_url is None and rec.conn_time is not None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callflow.record import CallRecord, apply_event, apply_events
+from callflow.record import (
+    CallRecord,
+    apply_event,
+    apply_events,
+    implied_times,
+    past_max_duration,
+)
 from channels.base import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 
@@ -156,6 +162,25 @@ def test_a_duration_never_moves_a_known_bridge() -> None:
     call = normal_call()
     call[-1] = call[-1].model_copy(update={"duration_s": 9})
     assert apply_events(new_record(), call).conn_time == T0 + 2000
+
+
+def test_a_call_past_its_max_duration_closes_with_5_at_the_vendors_time() -> None:
+    rec = apply_events(new_record(), normal_call(talk_ms=9000))  # bridged T0+2 s, closed +9 s
+    cut = past_max_duration(rec, max_duration_ms=5000)
+    assert (cut.close_type, cut.close_time, cut.duration) == (CloseType.MAX_DURATION,
+                                                              rec.close_time, 9)  # fmt: skip
+    assert past_max_duration(rec, max_duration_ms=9000) == rec  # not past it: unchanged
+    assert past_max_duration(cut, max_duration_ms=5000) == cut
+
+
+def test_a_closed_record_names_the_times_its_close_implies() -> None:
+    talked = apply_events(new_record(), normal_call())
+    assert implied_times(talked) == (
+        "a_call_time", "a_offhook_time", "b_call_time", "b_offhook_time", "conn_time")  # fmt: skip
+    b_busy = apply_event(new_record(), ev(EventKind.HANGUP, T0, close_type=CloseType.B_BUSY))
+    assert implied_times(b_busy) == ("a_call_time", "a_offhook_time", "b_call_time")
+    a_busy = apply_event(new_record(), ev(EventKind.HANGUP, T0, close_type=CloseType.A_BUSY))
+    assert implied_times(a_busy) == ("a_call_time",)
 
 
 def _with_duration(events: list[CallEvent], seconds: int) -> list[CallEvent]:

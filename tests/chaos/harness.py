@@ -150,18 +150,20 @@ class Placed:
         allowed = self.allowed_channels or (
             frozenset({self.channel}) if self.channel else frozenset(CHANNELS)
         )
-        if self.baseline is not None and not same_outcome(view, self.baseline):
+        exact = self.exact_max or not long_call
+        if self.baseline is not None and not same_outcome(view, self.baseline, exact):
             return False
         return view.get("channel") in allowed and consistent(view)
 
 
-def same_outcome(view: dict[str, Any], baseline: dict[str, Any]) -> bool:
-    """Same state, close_type and set timestamps; duration within a second."""
+def same_outcome(view: dict[str, Any], baseline: dict[str, Any], exact: bool = True) -> bool:
+    """Same state, close_type and set timestamps; duration within a second (``exact``)."""
+    duration_gap = abs(int(view.get("duration") or 0) - int(baseline.get("duration") or 0))
     return (
         view.get("state") == baseline.get("state")
         and view.get("close_type") == baseline.get("close_type")
         and stamps_of(view) == stamps_of(baseline)
-        and abs(int(view.get("duration") or 0) - int(baseline.get("duration") or 0)) <= 1
+        and (duration_gap <= 1 or not exact)
     )
 
 
