@@ -206,7 +206,12 @@ class CallWorkflow(Placing):
         rec = self.record
         if rec.call_id is None or rec.close_type is None or not workflow.patched("fill-facts"):
             return
-        if any(getattr(rec, name) is None for name in implied_times(rec)):
+        # A plain close of a call that never bridged says nothing of why (a leg's failure
+        # event may be the one lost), and a bridge derived from a duration is only seconds-
+        # precise: ask as well.
+        plain = rec.close_type in (CloseType.NORMAL, CloseType.OTHER)
+        unexplained = (rec.conn_time is None and plain) or rec.conn_time_implied
+        if unexplained or any(getattr(rec, name) is None for name in implied_times(rec)):
             await self._reconcile()
             self._note_max_duration_passed()
 
