@@ -1,0 +1,126 @@
+"""Inbox delivery on a real database with a stand-in Temporal client: every signal attempt
+is written down, only failed ones are tried again, a slow Temporal never holds the vendor's
+answer past the budget, and an event for a finished workflow goes to its late workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from channels.base import CallEvent
+from core.types import EventKind
+from intake.delivery import DeliveryPolicy, ingest, redeliver_due
+from store.db import make_engine
+from store.migrate import upgrade
+from store.models import VendorEvent
+
+POLICY = DeliveryPolicy(budget_s=0.2, retry_initial_s=5, retry_max_s=60)
+
+
+class FakeTemporal:
+    """Signals succeed, fail, hang or find no running workflow, as told."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"  # ok | unavailable | slow | not_found
+        self.signals: list[tuple[str, str]] = []
+        self.late_starts: list[str] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        fake = self
+
+        class Handle:
+            async def signal(self, name: str, event: CallEvent) -> None:
+                if fake.mode == "slow":
+                    await asyncio.sleep(30)
+                if fake.mode == "unavailable":
+                    raise RPCError("down", RPCStatusCode.UNAVAILABLE, b"")
+                if fake.mode == "not_found":
+                    raise RPCError("gone", RPCStatusCode.NOT_FOUND, b"")
+                fake.signals.append((workflow_id, event.dedupe_key))
+
+        return Handle()
+
+    async def start_workflow(self, workflow: str, arg: Any, *, id: str, **kw: Any) -> None:
+        self.late_starts.append(id)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    upgrade(url)
+    return make_engine(url)
+
+
+def event(key: str, call: str | None = "c1") -> CallEvent:
+    return CallEvent(cc_call_id=call, kind=EventKind.BRIDGED, at=1, dedupe_key=key)
+
+
+def rows(engine: Engine) -> dict[str, VendorEvent]:
+    with Session(engine) as session:
+        return {r.dedupe_key: r for r in session.exec(select(VendorEvent)).all()}
+
+
+async def test_a_signalled_event_is_never_signalled_again(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    client = cast(Client, temporal)
+    await ingest(engine, client, "e9", [event("a")], b"{}", "json", POLICY)
+    await ingest(engine, client, "e9", [event("a")], b"{}", "json", POLICY)  # vendor retry
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 0
+    assert temporal.signals == [("call-c1", "a")]
+    assert rows(engine)["a"].signalled_at is not None
+
+
+async def test_a_failed_signal_is_retried_after_its_back_off_only(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    client = cast(Client, temporal)
+    temporal.mode = "unavailable"
+    await ingest(engine, client, "e9", [event("a")], b"{}", "json", POLICY)
+    row = rows(engine)["a"]
+    assert (row.signal_attempts, row.signalled_at) == (1, None)
+    assert row.next_attempt_at is not None and row.next_attempt_at - row.received >= 4_000
+    temporal.mode = "ok"
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 0  # not yet due
+    assert temporal.signals == []
+
+
+async def test_a_slow_temporal_never_holds_the_vendors_answer(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    temporal.mode = "slow"
+    stored = await asyncio.wait_for(
+        ingest(engine, cast(Client, temporal), "e9", [event("a")], b"{}", "json", POLICY), 5
+    )
+    assert [e.dedupe_key for e in stored] == ["a"]  # stored, answered, signalled later
+    assert rows(engine)["a"].signal_attempts == 1
+
+
+async def test_an_event_for_a_finished_workflow_goes_to_its_late_workflow(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    temporal.mode = "not_found"
+    await ingest(engine, cast(Client, temporal), "e9", [event("a")], b"{}", "json", POLICY)
+    assert temporal.late_starts == ["late-c1"]
+    assert rows(engine)["a"].signalled_at is not None
+
+
+async def test_an_event_without_a_call_id_is_noted_and_never_retried(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    client = cast(Client, temporal)
+    await ingest(engine, client, "e9", [event("a", call=None)], b"{}", "json", POLICY)
+    assert rows(engine)["a"].note == "no_call_id"
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 0
+
+
+async def test_an_event_never_signalled_is_redelivered(engine: Engine) -> None:
+    temporal = FakeTemporal()
+    client = cast(Client, temporal)
+    # Stored by an API process that died before signalling.
+    await ingest(engine, None, "e9", [event("a")], b"{}", "json", POLICY, signal=False)
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 1
+    assert temporal.signals == [("call-c1", "a")]
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 0
