@@ -58,6 +58,7 @@ class CallWorkflow(Placing):
         self._events_seen = 0
         self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
         self._hangup_asked_ms: int | None = None
+        self._placed_ms = inp.record.created  # when the vendor took the call
         self._wake = False  # a handler changed what the follow loop waits for
 
     # -- handlers: touch workflow state only -------------------------------------------
@@ -108,7 +109,7 @@ class CallWorkflow(Placing):
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         if await self._place():
-            self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
+            self._placed_ms = self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
             if inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
                 self._poller = asyncio.ensure_future(self._poll())
             await self._follow_until_closed()
@@ -144,7 +145,9 @@ class CallWorkflow(Placing):
         ask a silent vendor; close a set-up the vendor forgot with the watchdog."""
         timers = self._inp.timers
         max_ms = self._inp.max_duration_s * 1000
-        watchdog_at = self.record.created + max_ms + timers.watchdog_grace_s * 1000
+        # Set-up is watched from the placement: a call placed late (after an outage) is not
+        # cut the moment it rings.
+        watchdog_at = self._placed_ms + max_ms + timers.watchdog_grace_s * 1000
         while not self._closed:
             await self._hang_up_strays()
             conn_time = self.record.conn_time

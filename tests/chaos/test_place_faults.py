@@ -17,6 +17,7 @@ from channels.registry import CHANNELS
 from tests.chaos.harness import (
     EVERY,
     FATES,
+    NOTHING,
     Driver,
     measure,
     place_requests,
@@ -74,7 +75,7 @@ async def place_faults(chaos_dir: Path, name: str, channels: list[str], faults: 
                         continue
                     may_move, close_types, stamps = EXPECTED[fault]
                     if (channel, fault) in UNSEEN_UNKNOWN:
-                        close_types, stamps = frozenset({7}), frozenset()
+                        close_types, stamps = frozenset({7}), NOTHING
                     others = frozenset(CHANNELS) - {channel}
                     placed.allowed_channels = others if may_move else frozenset({channel})
                     placed.close_types, placed.stamps = close_types, stamps

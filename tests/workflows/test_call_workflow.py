@@ -344,3 +344,19 @@ async def test_a_call_that_talked_past_its_max_duration_closes_with_5(
         record = await handle.result()
     assert (record.close_type, record.close_time, record.duration) == (
         CloseType.MAX_DURATION, now, 20)  # fmt: skip
+
+
+async def test_a_call_placed_late_is_watched_from_its_placement(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """Placed 100 s after its request (within the deadline, after an outage): the set-up
+    watchdog counts from the placement, so the call is not cut the moment it rings."""
+    vendor = Vendor()
+    inp = await call_input(skipping_env, created_ago_s=100, place_deadline_s=120,
+                           watchdog_grace_s=20)  # fmt: skip
+    inp = inp.model_copy(update={"max_duration_s": 10})
+    placed_at = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        record = await handle.result()  # the vendor never reports: the watchdog closes it
+    assert record.close_type is CloseType.OTHER and record.close_time is not None
+    assert record.close_time >= placed_at + 30_000  # max_duration + grace after placing
