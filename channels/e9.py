@@ -138,7 +138,7 @@ class E9Channel:
         try:
             return PlacedCall(vendor_call_id=fit(str(answer["CallBack"]["callSid"]), VENDOR_ID_MAX))
         except (KeyError, TypeError) as exc:
-            raise VendorServerError(f"e9 answer without callSid: {answer!r:.200}") from exc
+            raise VendorOutcomeUnknown(f"e9 accepted without a callSid: {answer!r:.200}") from exc
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
         """``CallResult`` of one call, as unified events (see ``result_events``)."""

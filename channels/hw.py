@@ -33,6 +33,7 @@ from channels.base import (
     Recording,
     RecordingUnavailable,
     VendorNetworkError,
+    VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
     raise_for_recording,
@@ -161,7 +162,7 @@ class HwChannel:
             body.update(playPreVoice="true", preVoice=request.ivr_url)
         _, answer = await self._request("POST", CLICK2CALL, json_body=body, placing=True)
         if not answer.get("sessionId"):
-            raise VendorServerError("hw answer without sessionId")
+            raise VendorOutcomeUnknown("hw accepted without a sessionId")
         return PlacedCall(vendor_call_id=fit(str(answer["sessionId"]), VENDOR_ID_MAX))
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:

@@ -80,14 +80,14 @@ class Settings(BaseSettings):
     inbox_retry_max_s: float = 300.0
     # A call not placed this long after it was requested (a worker or vendor outage) is closed
     # without dialling (close_type 255): a customer is never rung minutes late.
-    place_deadline_s: float = 60.0
+    place_deadline_s: float = Field(default=60.0, gt=0)
     # A place request whose outcome is unknown (timed out after it was sent) is never placed
     # again: CC waits this long for an event of the call, then closes it with 7 (VENDORS.md).
-    place_unknown_wait_s: float = 30.0
+    place_unknown_wait_s: float = Field(default=30.0, gt=0)
     # A placed call with no vendor event for this long in set-up, or a bridged call silent for
     # connected_check_s, is reconciled with the vendor (its call-result query).
-    setup_silence_s: float = 45.0
-    connected_check_s: float = 300.0
+    setup_silence_s: float = Field(default=45.0, gt=0)
+    connected_check_s: float = Field(default=300.0, gt=0)
     # Saving a record is retried this many times; then the line is freed all the same.
     save_max_attempts: int = Field(default=20, ge=1)
 

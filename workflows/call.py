@@ -40,6 +40,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Rounds of the bounded save tried at the end before the workflow gives up on the record
+# (the store refused it all along: logged, the line long freed).
+FINAL_SAVE_ROUNDS = 3
+
+
 @workflow.defn
 class CallWorkflow(Placing):
     @workflow.init
@@ -90,12 +95,15 @@ class CallWorkflow(Placing):
         await workflow.wait_condition(lambda: self._closed or self.record.call_id is not None)
         if self._closed:
             return self.record
-        self._hangup_asked_ms = self._hangup_asked_ms or self._now_ms()
-        self._wake = True
         try:
             await self._ask_vendor_to_hang_up()
         except ActivityError:
+            # The vendor may still be ringing or talking: keep following the call (the
+            # reconciliation, max_duration and the watchdog still hold), never free its line.
             workflow.logger.warning("vendor hang-up failed: call %s", self.record.cc_call_id)
+            return self.record
+        self._hangup_asked_ms = self._hangup_asked_ms or self._now_ms()
+        self._wake = True
         if self.record.state is CallState.INIT:
             self._close_by_cc(CloseType.NORMAL, "cc:hangup")
         return self.record
@@ -120,8 +128,12 @@ class CallWorkflow(Placing):
         await self._fill_missing_facts()
         await self._copy_recording()
         await self._accept_late_events()
+        await self._hang_up_strays()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._save()  # what the last handlers brought
+        for _ in range(FINAL_SAVE_ROUNDS):  # what the last handlers (or a failed save) left
+            if not self._dirty:
+                break
+            await self._save()
         return self.record
 
     @property
@@ -368,8 +380,12 @@ class CallWorkflow(Placing):
         try:
             await steps.save_record(save, self._inp.timers.save_max_attempts)
         except ActivityError:
-            # The store keeps refusing this record: never hold the line for it.
+            # The store keeps refusing this record: never hold the line for it, and keep what
+            # was not saved for the next save (the last one, at the end, retries until it works).
             workflow.logger.error("record not saved call=%s", self.record.cc_call_id)
+            self._dirty = True
+            self._unsaved_inbox_ids = inbox_ids + self._unsaved_inbox_ids
+            self._noted_inbox_ids = {**noted, **self._noted_inbox_ids}
             if release is not None:
                 await self._release_line()
             return

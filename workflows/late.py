@@ -45,7 +45,8 @@ class LateEventsWorkflow:
                     lambda: bool(self._pending), timeout=timedelta(seconds=inp.quiet_s)
                 )
             except TimeoutError:
-                return applied
+                if not self._pending:  # a signal may land with the timer in one activation
+                    return applied
             events, self._pending = self._pending, []
             applied += len(events)
             result = await steps.apply_late_events(events)

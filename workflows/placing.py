@@ -18,7 +18,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from workflows import steps
 
@@ -32,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         OUTCOME_UNKNOWN,
         REJECTED,
         SA_CHANNEL,
+        SERVER_ERROR,
         VENDOR_LIMIT_MARGIN_S,
         Attempt,
         CallInput,
@@ -141,12 +141,13 @@ class Placing:
             )
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, ActivityTimeout):
-                error_type = OUTCOME_UNKNOWN  # the request may be out: a worker died, a hang
-            elif isinstance(cause, ApplicationError) and cause.type:
+            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR)
+            if isinstance(cause, ApplicationError) and cause.type in known:
                 error_type = cause.type
             else:
-                error_type = "unknown"
+                # A timeout (a worker died, a hang) or any error nobody classified: the
+                # request may be out, so it is never placed again.
+                error_type = OUTCOME_UNKNOWN
             attempt.outcome = {REJECTED: "rejected", OUTCOME_UNKNOWN: "unknown"}.get(
                 error_type, "failed"
             )
@@ -174,10 +175,15 @@ class Placing:
         try:
             await workflow.wait_condition(lambda: self._events_seen > 0, timeout=waited)
         except TimeoutError:
+            if self._events_seen > 0:  # came with the timer, in one activation
+                return self._confirmed()
             workflow.logger.warning("place outcome unknown, no event: call %s closed",
                                     self.record.cc_call_id)  # fmt: skip
             self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:place_unknown")
             return False
+        return self._confirmed()
+
+    def _confirmed(self) -> bool:
         self.attempts[-1].outcome = "placed_unconfirmed"
         self.attempts[-1].vendor_call_id = self.record.call_id
         return True
