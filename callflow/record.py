@@ -71,7 +71,7 @@ class CallRecord(BaseModel):
     # Tie-breakers that make "latest" fields order-independent; not persisted as columns.
     ch_state_rank: tuple[int, int, str] | None = None
     ch_audio_rank: tuple[int, str] | None = None
-    # conn_time implied by a hang-up's duration (no bridge event seen yet); not persisted.
+    # conn_time implied by a hang-up's duration (no bridge event seen yet); stored with the row.
     conn_time_implied: bool = False
 
 

@@ -131,7 +131,7 @@ class JyChannel:
             form["Say"] = request.ivr_text
         answer = await self._call("POST", "/Calls.json", form=form, placing=True)
         if not answer.get("sid"):
-            raise VendorOutcomeUnknown("jy accepted without a sid")
+            raise VendorServerError("jy answer without sid")  # a 201 without one is unknown: _call
         return PlacedCall(vendor_call_id=fit(str(answer["sid"]), VENDOR_ID_MAX))
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
