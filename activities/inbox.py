@@ -19,10 +19,8 @@ class InboxActivities:
 
     @activity.defn
     async def redeliver_inbox(self, config: RedeliveryConfig) -> int:
-        policy = DeliveryPolicy(task_queue=config.task_queue, budget_s=config.budget_s,
-                                retry_initial_s=config.retry_initial_s,
-                                retry_max_s=config.retry_max_s)  # fmt: skip
-        count = await redeliver_due(self._engine, activity.client(), policy, config.unsent_after_s)
+        count = await redeliver_due(self._engine, activity.client(), DeliveryPolicy.of(config),
+                                    config.unsent_after_s)  # fmt: skip
         if count:
             log.info("inbox redelivery signalled %d event(s)", count)
         return count

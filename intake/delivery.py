@@ -31,6 +31,7 @@ from workflows.types import (
     TASK_QUEUE_DEFAULT,
     VENDOR_EVENT_SIGNAL,
     LateEventsInput,
+    RedeliveryConfig,
     late_workflow_id,
     workflow_id,
 )
@@ -46,6 +47,15 @@ class DeliveryPolicy:
     budget_s: float = 1.0
     retry_initial_s: float = 5.0
     retry_max_s: float = 300.0
+
+    @classmethod
+    def of(cls, config: RedeliveryConfig) -> DeliveryPolicy:
+        return cls(
+            task_queue=config.task_queue,
+            budget_s=config.budget_s,
+            retry_initial_s=config.retry_initial_s,
+            retry_max_s=config.retry_max_s,
+        )
 
 
 @dataclass

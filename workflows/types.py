@@ -157,7 +157,6 @@ class PlaceCallInput(BaseModel):
 
 class PlaceCallResult(BaseModel):
     vendor_call_id: str
-    already_placed: bool = False  # found at the vendor: a retry did not dial again
 
 
 class PollInput(BaseModel):

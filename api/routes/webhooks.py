@@ -12,6 +12,7 @@ from api.errors import Problem
 from channels.base import InvalidSignature, MalformedEvent
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import DeliveryPolicy, ingest
+from workflows.types import RedeliveryConfig
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
@@ -43,10 +44,6 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
     # Committed to the inbox before we answer 2xx; then signalled.
     # The signal waits at most the budget: the vendor's deadline (e9: 3 s) holds even while
     # Temporal is slow; a signal not confirmed in time is the InboxWorkflow's to redeliver.
-    settings = state.settings
-    policy = DeliveryPolicy(task_queue=settings.task_queue,
-                            budget_s=settings.webhook_signal_budget_s,
-                            retry_initial_s=settings.inbox_retry_initial_s,
-                            retry_max_s=settings.inbox_retry_max_s)  # fmt: skip
+    policy = DeliveryPolicy.of(RedeliveryConfig.from_settings(state.settings))
     await ingest(state.engine, state.temporal, channel_name, events, body, content_type, policy)
     return JSONResponse(channel.webhook_ack())
