@@ -7,6 +7,7 @@ Vendor quirks stay in ``channels/<vendor>.py``; everything above this module see
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -212,3 +213,46 @@ class PolledChannel(Channel, Protocol):
     """A vendor that must be asked for events (``mode`` is ``ChannelMode.POLL``)."""
 
     async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch: ...
+
+
+# What the call record's columns hold (longer vendor strings are digested or cut to fit).
+CC_ID_MAX, VENDOR_ID_MAX, CH_STATE_MAX, DEDUPE_MAX = 32, 64, 32, 128
+# Transport errors raised before the request reached the vendor: nothing can have been placed.
+# Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+# -- shared by the adapters: fitting vendor strings, telling place outcomes apart -------------
+
+
+def transport_error(what: str, exc: httpx.RequestError, placing: bool) -> VendorNetworkError:
+    """No answer from the vendor. For a place request sent and then lost (timed out, reset,
+    cut) the vendor may have placed the call: ``VendorOutcomeUnknown``, never retried."""
+    name = exc.__class__.__name__
+    if placing and not isinstance(exc, NOT_SENT):
+        return VendorOutcomeUnknown(f"{what}: {name} after sending, the call may be placed")
+    return VendorNetworkError(f"{what}: {name}")
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` if it fits a column of ``limit`` chars, else a digest of it, so that distinct
+    long values stay distinct (a cut would merge them)."""
+    if len(value) <= limit and encodable(value):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return ("sha256:" + digest)[:limit]
+
+
+def cc_call_id_of(value: object) -> str | None:
+    """CC's id from userData: CC's ids are short ASCII; anything else is not ours."""
+    if isinstance(value, str) and 0 < len(value) <= CC_ID_MAX and value.isascii():
+        return value if value.isprintable() else None
+    return None
+
+
+def encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
+    return True

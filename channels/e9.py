@@ -20,17 +20,23 @@ from typing import Any
 import httpx
 
 from channels.base import (
+    CH_STATE_MAX,
+    DEDUPE_MAX,
+    VENDOR_ID_MAX,
     CallEvent,
     InvalidSignature,
     MalformedEvent,
     PlaceCallRequest,
     PlacedCall,
     Recording,
-    VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
+    cc_call_id_of,
+    encodable,
+    fit,
     stream_recording,
+    transport_error,
 )
 from core.types import ChannelMode, CloseType, EventKind
 
@@ -39,11 +45,6 @@ API_VERSION = "2013-12-26"
 OK = "000000"
 # A webhook older than this is refused even with a valid signature (replay protection).
 WEBHOOK_MAX_AGE_S = 3600
-# What the call record's columns hold (longer vendor strings are digested or cut to fit).
-CC_ID_MAX, VENDOR_ID_MAX, CH_STATE_MAX, DEDUPE_MAX = 32, 64, 32, 128
-# Transport errors raised before the request reached the vendor: nothing can have been placed.
-# Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 EVENT_KINDS = {
     "callA": EventKind.A_DIALING,
@@ -285,44 +286,8 @@ def result_events(
     return events
 
 
-# -- shared by the three adapters (candidates for channels/base.py) ---------------------------
-
-
-def transport_error(what: str, exc: httpx.RequestError, placing: bool) -> VendorNetworkError:
-    """No answer from the vendor. For a place request sent and then lost (timed out, reset,
-    cut) the vendor may have placed the call: ``VendorOutcomeUnknown``, never retried."""
-    name = exc.__class__.__name__
-    if placing and not isinstance(exc, NOT_SENT):
-        return VendorOutcomeUnknown(f"{what}: {name} after sending, the call may be placed")
-    return VendorNetworkError(f"{what}: {name}")
-
-
-def fit(value: str, limit: int) -> str:
-    """``value`` if it fits a column of ``limit`` chars, else a digest of it, so that distinct
-    long values stay distinct (a cut would merge them)."""
-    if len(value) <= limit and _encodable(value):
-        return value
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-    return ("sha256:" + digest)[:limit]
-
-
-def cc_call_id_of(value: object) -> str | None:
-    """CC's id from userData: CC's ids are short ASCII; anything else is not ours."""
-    if isinstance(value, str) and 0 < len(value) <= CC_ID_MAX and value.isascii():
-        return value if value.isprintable() else None
-    return None
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
-        return False
-    return True
-
-
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value and _encodable(value) else None
+    return value if isinstance(value, str) and value and encodable(value) else None
 
 
 def _beijing_or_none(value: object) -> int | None:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import httpx
 
 from channels.base import (
+    VENDOR_ID_MAX,
     CallEvent,
     InvalidSignature,
     MalformedEvent,
@@ -36,10 +37,12 @@ from channels.base import (
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
+    cc_call_id_of,
+    fit,
     raise_for_recording,
     stream_recording,
+    transport_error,
 )
-from channels.e9 import VENDOR_ID_MAX, cc_call_id_of, fit, transport_error
 from core.types import ChannelMode, CloseType, EventKind
 
 CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"

@@ -23,6 +23,9 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from channels.base import (
+    CH_STATE_MAX,
+    DEDUPE_MAX,
+    VENDOR_ID_MAX,
     CallEvent,
     InvalidSignature,
     MalformedEvent,
@@ -32,14 +35,9 @@ from channels.base import (
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
-    stream_recording,
-)
-from channels.e9 import (
-    CH_STATE_MAX,
-    DEDUPE_MAX,
-    VENDOR_ID_MAX,
     cc_call_id_of,
     fit,
+    stream_recording,
     transport_error,
 )
 from core.types import ChannelMode, CloseType, EventKind
