@@ -20,19 +20,24 @@ from activities.health import HealthActivities
 from activities.inbox import InboxActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
-from api.app import connect_temporal
-from callflow.circuit import CircuitPolicy
 from channels.registry import CHANNELS, build_channels
+from contracts.client import connect_temporal
+from contracts.config import health_config, redelivery_config
+from contracts.health import HealthInput
+from contracts.ids import (
+    HEALTH_CONFIGURE_SIGNAL,
+    HEALTH_WORKFLOW_ID,
+    INBOX_CONFIGURE_SIGNAL,
+    INBOX_WORKFLOW_ID,
+)
 from core.config import Settings, get_settings
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
-from workflows.health_types import HEALTH_WORKFLOW_ID, HealthConfig, HealthInput
 from workflows.inbox import InboxWorkflow
 from workflows.late import LateEventsWorkflow
-from workflows.types import INBOX_CONFIGURE_SIGNAL, INBOX_WORKFLOW_ID, RedeliveryConfig
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
@@ -68,18 +73,6 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-def health_config(settings: Settings, channels: list[str]) -> HealthConfig:
-    policy = CircuitPolicy(
-        failures_to_open=settings.health_failures_to_open,
-        cooldown_ms=int(settings.health_cooldown_s * 1000),
-        successes_to_close=settings.health_successes_to_close,
-    )
-    return HealthConfig(channels=channels, policy=policy, interval_s=settings.health_interval_s,
-                        webhook_silence_s=settings.health_webhook_silence_s,
-                        reconcile_every_s=settings.lease_reconcile_interval_s,
-                        lease_min_age_s=settings.lease_min_age_s)  # fmt: skip
-
-
 async def ensure_health_workflow(client: Client, settings: Settings) -> None:
     config = health_config(settings, list(CHANNELS))
     await client.start_workflow(
@@ -87,13 +80,13 @@ async def ensure_health_workflow(client: Client, settings: Settings) -> None:
         HealthInput(config=config),
         id=HEALTH_WORKFLOW_ID,
         task_queue=settings.task_queue,
-        start_signal="configure",
+        start_signal=HEALTH_CONFIGURE_SIGNAL,
         start_signal_args=[config],
     )
 
 
 async def ensure_inbox_workflow(client: Client, settings: Settings) -> None:
-    config = RedeliveryConfig.from_settings(settings)
+    config = redelivery_config(settings)
     await client.start_workflow(
         InboxWorkflow.run,
         config,

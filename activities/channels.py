@@ -23,15 +23,7 @@ from channels.base import (
     VendorRejected,
     VendorServerError,
 )
-from core.types import ChannelMode, EventKind
-from intake.delivery import ingest
-from store import calls
-from store.db import session_scope
-from workflows.types import (
-    NETWORK_ERROR,
-    OUTCOME_UNKNOWN,
-    REJECTED,
-    SERVER_ERROR,
+from contracts.call import (
     HangupInput,
     PlaceCallInput,
     PlaceCallResult,
@@ -39,6 +31,11 @@ from workflows.types import (
     PollOutcome,
     ReconcileInput,
 )
+from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
+from core.types import ChannelMode, EventKind
+from intake.delivery import ingest
+from store import calls
+from store.db import session_scope
 
 log = logging.getLogger("cc.activities.channels")
 

@@ -12,18 +12,18 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from channels.base import Channel, ChannelError
+from contracts.health import (
+    Observation,
+    ProbeInput,
+    ReconcileLeasesInput,
+    ReconcileLeasesResult,
+    Verdict,
+)
+from contracts.ids import workflow_id
 from core.logs import redact
 from core.types import ChannelMode
 from store import health
 from store.db import now_ms, session_scope
-from workflows.health_types import (
-    Observation,
-    ProbeInput,
-    ReconcileInput,
-    ReconcileResult,
-    Verdict,
-)
-from workflows.types import workflow_id
 
 log = logging.getLogger("cc.activities.health")
 PROBE_TIMEOUT_S = 10.0
@@ -89,7 +89,7 @@ class HealthActivities:
                         "on" if verdict.healthy else "OFF", verdict.reason or "ok")  # fmt: skip
 
     @activity.defn
-    async def reconcile_leases(self, inp: ReconcileInput) -> ReconcileResult:
+    async def reconcile_leases(self, inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
         """Free leases whose CallWorkflow is no longer running (terminated, lost, failed).
 
         A running workflow frees its own lease at close; this catches what it never will,
@@ -120,7 +120,7 @@ class HealthActivities:
                     return None
 
         outcomes = await asyncio.gather(*(one(lease) for lease in leases))
-        return ReconcileResult(freed=[cc_call_id for cc_call_id in outcomes if cc_call_id])
+        return ReconcileLeasesResult(freed=[cc_call_id for cc_call_id in outcomes if cc_call_id])
 
     async def _reconcile(self, lease: health.HeldLease, young_after: int) -> str | None:
         """Free one lease if its workflow is gone; returns its call id when freed."""

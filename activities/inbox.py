@@ -7,8 +7,8 @@ import logging
 from sqlalchemy import Engine
 from temporalio import activity
 
+from contracts.inbox import RedeliveryConfig
 from intake.delivery import DeliveryPolicy, redeliver_due
-from workflows.types import RedeliveryConfig
 
 log = logging.getLogger("cc.activities.inbox")
 

@@ -24,6 +24,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
+from contracts.call import CopyRecordingInput, CopyRecordingResult
+from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS as NON_RETRYABLE
+from contracts.errors import RECORDING_INCOMPLETE as INCOMPLETE
+from contracts.errors import RECORDING_MISMATCH as MISMATCH
+from contracts.errors import RECORDING_NOT_READY as NOT_READY
+from contracts.errors import RECORDING_STORE_FAILED as STORE_FAILED
+from contracts.errors import RECORDING_UNAVAILABLE as UNAVAILABLE
+from contracts.errors import RECORDING_VENDOR_ERROR as VENDOR_ERROR
+from contracts.errors import UNKNOWN_CHANNEL
 from storage import (
     RecordingStore,
     StorageError,
@@ -31,17 +40,9 @@ from storage import (
     extension_for,
     is_supported,
 )
-from workflows.types import NON_RETRYABLE_RECORDING_ERRORS as NON_RETRYABLE
-from workflows.types import RECORDING_UNAVAILABLE as UNAVAILABLE
-from workflows.types import UNKNOWN_CHANNEL, CopyRecordingInput, CopyRecordingResult
 
 log = logging.getLogger("cc.activities.recordings")
 
-NOT_READY = "RecordingNotReady"  # retryable: the vendor has not published it yet
-VENDOR_ERROR = "RecordingVendorError"  # retryable: 5xx, 429, network
-INCOMPLETE = "RecordingIncomplete"  # retryable: fewer bytes than the vendor announced
-STORE_FAILED = "RecordingStoreFailed"  # retryable: the object store refused or failed
-MISMATCH = "RecordingMismatch"  # retryable: what was stored is not what was downloaded
 HEARTBEAT_EVERY_S = 10.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

@@ -8,11 +8,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from channels.base import CallEvent
-from core.logs import redact
-from store import calls, inbox, tenants
-from store.db import session_scope
-from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
-from workflows.types import (
+from contracts.call import (
     CopyRecordingInput,
     FailoverInput,
     LateEventsResult,
@@ -20,8 +16,11 @@ from workflows.types import (
     RecordingOutcome,
     ReleaseLineInput,
     SaveRecordInput,
-    lease_of,
 )
+from core.logs import redact
+from store import calls, inbox, tenants
+from store.db import session_scope
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line, lease_of
 
 log = logging.getLogger("cc.activities.records")
 

@@ -8,28 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import calls, channels, lines, ops, recordings, webhooks
 from channels.registry import build_channels
+from contracts.client import connect_temporal
 from core.config import Settings, get_settings
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
 
 log = logging.getLogger("cc.api")
-
-
-async def connect_temporal(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
 
 
 async def _keep_connecting(state: AppState) -> None:

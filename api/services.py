@@ -31,26 +31,23 @@ from api.errors import Problem, invalid_field, unavailable
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
 from callflow.record import CallRecord
+from contracts.call import CallInput, LineLease, Routing
+from contracts.config import call_timers, poll_timers, recording_timers
+from contracts.errors import ALREADY_CLOSED
+from contracts.ids import (
+    CALL_WORKFLOW,
+    HANGUP_UPDATE,
+    SA_CALL_STATE,
+    SA_CHANNEL,
+    SA_TENANT,
+    workflow_id,
+)
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.types import CallState, DisplayPolicy
 from store import calls, tenants
 from store.db import now_ms
 from store.models import CallRecordRow
-from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
-from workflows.call import CallWorkflow
-from workflows.types import (
-    SA_CALL_STATE,
-    SA_CHANNEL,
-    SA_TENANT,
-    CallInput,
-    CallTimers,
-    LineLease,
-    PollTimers,
-    RecordingTimers,
-    Routing,
-    lease_of,
-    workflow_id,
-)
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line, lease_of
 
 log = logging.getLogger("cc.api.calls")
 
@@ -184,30 +181,18 @@ async def _start_workflow(
         created=row.created, main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
         ivr_url=row.ivr_url, ivr_text=row.ivr_text,
     )  # fmt: skip
-    timers = CallTimers.from_settings(settings)
-    recording = RecordingTimers(
-        deadline_s=settings.recording_deadline_s,
-        retry_initial_s=settings.recording_retry_initial_s,
-        retry_max_s=settings.recording_retry_max_s,
-    )
-    poll = PollTimers(
-        interval_s=settings.poll_interval_s,
-        max_interval_s=settings.poll_max_interval_s,
-        unreachable_after_s=settings.poll_unreachable_after_s,
-        after_close_s=settings.poll_after_close_s,
-    )
     try:
         await temporal.start_workflow(
-            CallWorkflow.run,
+            CALL_WORKFLOW,
             CallInput(
                 record=record,
                 line=lease,
                 max_duration_s=row.max_duration,
                 routing=routing,
-                poll=poll,
-                recording=recording,
+                poll=poll_timers(settings),
+                recording=recording_timers(settings),
                 record_audio=row.record_audio,
-                timers=timers,
+                timers=call_timers(settings),
             ),  # fmt: skip
             id=workflow_id(row.cc_call_id),
             task_queue=settings.task_queue,
@@ -299,12 +284,12 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
         # Accepted is enough: the vendor is asked in the background and the close arrives
         # as the vendor's own hang-up event.
         await handle.start_update(
-            CallWorkflow.hangup,
+            HANGUP_UPDATE,
             wait_for_stage=WorkflowUpdateStage.ACCEPTED,
             rpc_timeout=HANGUP_TIMEOUT,
         )
     except WorkflowUpdateFailedError as exc:
-        if isinstance(exc.cause, ApplicationError) and exc.cause.type == "AlreadyClosed":
+        if isinstance(exc.cause, ApplicationError) and exc.cause.type == ALREADY_CLOSED:
             raise _already_closed() from exc
         raise
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:

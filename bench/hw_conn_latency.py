@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import statistics
 import tempfile
 import time
@@ -23,12 +22,24 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from channels.registry import CHANNELS
-from tests.stack import API_KEY, make_settings, seed, temporal_cli
-from tests.support import ServerThread
+from contracts.ids import SEARCH_ATTRIBUTES
+from core.config import Settings
+from scripts.demo import seed_demo
+from scripts.inprocess import free_port, start_servers, temporal_cli
+from store.migrate import upgrade
 from worker import build_worker
-from workflows.types import SEARCH_ATTRIBUTES
+
+
+def bench_settings(tmp: Path, temporal_address: str) -> Settings:
+    """Default timings; every server on a free port, the store in ``tmp``."""
+    api_port = free_port()
+    base_urls = {f"{name}_base_url": f"http://127.0.0.1:{free_port()}" for name in CHANNELS}
+    return Settings.model_validate({
+        **base_urls, "database_url": f"sqlite:///{tmp / 'cc.db'}", "api_port": api_port,
+        "public_base_url": f"http://127.0.0.1:{api_port}", "temporal_address": temporal_address,
+        "task_queue": "bench", "storage_dir": str(tmp / "recordings"),
+    })  # fmt: skip
 
 
 async def one_call(api: httpx.AsyncClient, sim: httpx.AsyncClient) -> float:
@@ -49,18 +60,14 @@ async def main(calls: int) -> None:
     )  # fmt: skip
     tmp = Path(tempfile.mkdtemp())
     address = env.client.service_client.config.target_host
-    settings = make_settings(tmp, address, "bench").model_copy(
-        update={"poll_interval_s": 1.0, "poll_max_interval_s": 5.0}
-    )
-    seed(settings)
-    servers = [ServerThread(create_app(settings), settings.api_port).start()]
-    for spec in CHANNELS.values():
-        app = importlib.import_module(spec.simulator).create_app(settings)
-        servers.append(ServerThread(app, settings.port_of(spec.base_url(settings))).start())
+    settings = bench_settings(tmp, address)
+    upgrade(settings.database_url)
+    api_key = seed_demo(settings)
+    servers = start_servers(settings)
     with ThreadPoolExecutor(16) as executor:
         worker = build_worker(env.client, settings, executor)
         task = asyncio.create_task(worker.run())
-        headers = {"Authorization": f"Bearer {API_KEY}"}
+        headers = {"Authorization": f"Bearer {api_key}"}
         async with (
             httpx.AsyncClient(base_url=settings.public_base_url, headers=headers) as api,
             httpx.AsyncClient(base_url=settings.hw_base_url) as sim,

@@ -22,19 +22,19 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from channels.base import CallEvent
-from core.metrics import VENDOR_EVENTS
-from store import inbox
-from store.db import now_ms, session_scope
-from workflows.types import (
+from contracts.call import LateEventsInput
+from contracts.ids import (
     LATE_EVENT_SIGNAL,
     LATE_EVENTS_WORKFLOW,
     TASK_QUEUE_DEFAULT,
     VENDOR_EVENT_SIGNAL,
-    LateEventsInput,
-    RedeliveryConfig,
     late_workflow_id,
     workflow_id,
 )
+from contracts.inbox import RedeliveryConfig
+from core.metrics import VENDOR_EVENTS
+from store import inbox
+from store.db import now_ms, session_scope
 
 log = logging.getLogger("cc.intake")
 

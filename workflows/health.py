@@ -20,17 +20,23 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.health import HealthActivities
     from callflow.circuit import Circuit, CircuitState, advance, observe, observe_probe
-    from workflows.health_types import (
-        PLACEMENT_SIGNAL,
+    from contracts import activities
+    from contracts.health import (
         HealthConfig,
         HealthInput,
         Observation,
         PlacementOutcome,
         ProbeInput,
-        ReconcileInput,
+        ReconcileLeasesInput,
         Verdict,
+    )
+    from contracts.ids import (
+        HEALTH_CONFIGURE_SIGNAL,
+        HEALTH_QUERY,
+        HEALTH_WORKFLOW,
+        LAST_PROBE_ROUND_QUERY,
+        PLACEMENT_SIGNAL,
     )
 
 # Rounds per run before continue-as-new, unless the server suggests it earlier.
@@ -38,7 +44,7 @@ ROUNDS_PER_RUN = 500
 QUICK_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
 
-@workflow.defn
+@workflow.defn(name=HEALTH_WORKFLOW)
 class ChannelHealthWorkflow:
     @workflow.init
     def __init__(self, inp: HealthInput) -> None:
@@ -53,16 +59,16 @@ class ChannelHealthWorkflow:
     def placement_outcome(self, outcome: PlacementOutcome) -> None:
         self._pending.append(outcome)
 
-    @workflow.signal
+    @workflow.signal(name=HEALTH_CONFIGURE_SIGNAL)
     def configure(self, config: HealthConfig) -> None:
         """Sent by every worker at start-up (signal-with-start): new settings apply at once."""
         self._config = config
 
-    @workflow.query
+    @workflow.query(name=HEALTH_QUERY)
     def health(self) -> dict[str, Circuit]:
         return {name: self._circuit(name) for name in self._config.channels}
 
-    @workflow.query
+    @workflow.query(name=LAST_PROBE_ROUND_QUERY)
     def last_probe_round(self) -> int:
         return self._last_probe_round_ms
 
@@ -117,8 +123,8 @@ class ChannelHealthWorkflow:
     async def _probe_round(self) -> None:
         started = self._now_ms()
         try:
-            observations: list[Observation] = await workflow.execute_activity_method(
-                HealthActivities.probe_channels,
+            observations: list[Observation] = await workflow.execute_activity(
+                activities.probe_channels,
                 ProbeInput(
                     channels=self._config.channels, webhook_silence_s=self._config.webhook_silence_s
                 ),  # fmt: skip
@@ -153,8 +159,8 @@ class ChannelHealthWorkflow:
         if not changed:
             return
         try:
-            await workflow.execute_activity_method(
-                HealthActivities.write_routing,
+            await workflow.execute_activity(
+                activities.write_routing,
                 changed,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=QUICK_RETRY,
@@ -170,9 +176,9 @@ class ChannelHealthWorkflow:
             return
         self._last_reconcile_ms = self._now_ms()
         with contextlib.suppress(ActivityError):
-            await workflow.execute_activity_method(
-                HealthActivities.reconcile_leases,
-                ReconcileInput(min_age_s=self._config.lease_min_age_s),
+            await workflow.execute_activity(
+                activities.reconcile_leases,
+                ReconcileLeasesInput(min_age_s=self._config.lease_min_age_s),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=QUICK_RETRY,
             )

@@ -15,13 +15,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.inbox import InboxActivities
-    from workflows.types import INBOX_CONFIGURE_SIGNAL, RedeliveryConfig
+    from contracts import activities
+    from contracts.ids import INBOX_CONFIGURE_SIGNAL, INBOX_WORKFLOW
+    from contracts.inbox import RedeliveryConfig
 
 ROUNDS_PER_RUN = 200
 
 
-@workflow.defn
+@workflow.defn(name=INBOX_WORKFLOW)
 class InboxWorkflow:
     def __init__(self) -> None:
         self._config: RedeliveryConfig | None = None
@@ -35,8 +36,8 @@ class InboxWorkflow:
         self._config = self._config or config
         for _ in range(ROUNDS_PER_RUN):
             try:
-                await workflow.execute_activity_method(
-                    InboxActivities.redeliver_inbox,
+                await workflow.execute_activity(
+                    activities.redeliver_inbox,
                     self._config,
                     start_to_close_timeout=timedelta(seconds=60),
                     retry_policy=RetryPolicy(maximum_attempts=1),

@@ -18,13 +18,8 @@ from workflows import steps
 
 with workflow.unsafe.imports_passed_through():
     from channels.base import CallEvent
-    from workflows.types import (
-        LATE_EVENT_SIGNAL,
-        LATE_EVENTS_WORKFLOW,
-        CopyRecordingInput,
-        LateEventsInput,
-        RecordingOutcome,
-    )
+    from contracts.call import CopyRecordingInput, LateEventsInput, RecordingOutcome
+    from contracts.ids import LATE_EVENT_SIGNAL, LATE_EVENTS_WORKFLOW
 
 
 @workflow.defn(name=LATE_EVENTS_WORKFLOW)

@@ -21,24 +21,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import steps
 
+# The vendor's own limit sits this far above max_duration: CC ends the call on time itself,
+# the vendor's limit is only the backstop if CC cannot.
+VENDOR_LIMIT_MARGIN_S = 5
+
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord
     from channels.base import CallEvent, PlaceCallRequest
+    from contracts.call import Attempt, CallInput, FailoverInput, LineLease, PlaceCallInput
+    from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
+    from contracts.health import PlacementOutcome
+    from contracts.ids import SA_CHANNEL
     from core.types import CloseType, DisplayPolicy
-    from workflows.health_types import PlacementOutcome
-    from workflows.types import (
-        NETWORK_ERROR,
-        OUTCOME_UNKNOWN,
-        REJECTED,
-        SA_CHANNEL,
-        SERVER_ERROR,
-        VENDOR_LIMIT_MARGIN_S,
-        Attempt,
-        CallInput,
-        FailoverInput,
-        LineLease,
-        PlaceCallInput,
-    )
 
 # Tries of one channel for errors that placed nothing, and the back-off between them.
 TRIES_PER_CHANNEL = 3

@@ -12,15 +12,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channels import ChannelActivities
-    from activities.recordings import RecordingActivities
-    from activities.records import RecordActivities
     from channels.base import CallEvent
-    from workflows.health_types import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, PlacementOutcome
-    from workflows.types import (
-        NON_RETRYABLE_RECORDING_ERRORS,
-        OUTCOME_UNKNOWN,
-        REJECTED,
+    from contracts import activities
+    from contracts.call import (
         CopyRecordingInput,
         CopyRecordingResult,
         FailoverInput,
@@ -37,6 +31,9 @@ with workflow.unsafe.imports_passed_through():
         ReleaseLineInput,
         SaveRecordInput,
     )
+    from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
+    from contracts.health import PlacementOutcome
+    from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
 
 VENDOR_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -57,52 +54,52 @@ QUICK = timedelta(seconds=30)
 
 
 async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
-    return await workflow.execute_activity_method(
-        ChannelActivities.place_call, inp, start_to_close_timeout=PLACE_TIMEOUT,
+    return await workflow.execute_activity(
+        activities.place_call, inp, start_to_close_timeout=PLACE_TIMEOUT,
         retry_policy=PLACE_ONCE,
     )  # fmt: skip
 
 
 async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
     """Ask the vendor for the call's result; a failure is the caller's to shrug off."""
-    return await workflow.execute_activity_method(
-        ChannelActivities.reconcile_call, inp, start_to_close_timeout=QUICK,
+    return await workflow.execute_activity(
+        activities.reconcile_call, inp, start_to_close_timeout=QUICK,
         retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3,
                                  non_retryable_error_types=[REJECTED]),
     )  # fmt: skip
 
 
 async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
-    return await workflow.execute_activity_method(
-        RecordActivities.apply_late_events, events, start_to_close_timeout=QUICK,
+    return await workflow.execute_activity(
+        activities.apply_late_events, events, start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
     )  # fmt: skip
 
 
 async def placed_call_id(cc_call_id: str) -> str | None:
-    return await workflow.execute_activity_method(
-        RecordActivities.placed_call_id, cc_call_id, start_to_close_timeout=QUICK,
+    return await workflow.execute_activity(
+        activities.placed_call_id, cc_call_id, start_to_close_timeout=QUICK,
         retry_policy=RetryPolicy(maximum_attempts=5),
     )  # fmt: skip
 
 
 async def note_recording(outcome: RecordingOutcome) -> None:
-    await workflow.execute_activity_method(
-        RecordActivities.note_recording, outcome, start_to_close_timeout=QUICK,
+    await workflow.execute_activity(
+        activities.note_recording, outcome, start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
     )  # fmt: skip
 
 
 async def hang_up(inp: HangupInput) -> None:
-    await workflow.execute_activity_method(
-        ChannelActivities.hangup_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
+    await workflow.execute_activity(
+        activities.hangup_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
     )
 
 
 async def follow_polled_call(inp: PollInput, lifetime_s: float) -> PollOutcome:
     """One heartbeating activity for the call's whole life (bounded history, see activity)."""
-    return await workflow.execute_activity_method(
-        ChannelActivities.follow_polled_call,
+    return await workflow.execute_activity(
+        activities.follow_polled_call,
         inp,
         start_to_close_timeout=timedelta(seconds=lifetime_s),
         heartbeat_timeout=timedelta(seconds=max(10, 3 * inp.timers.max_interval_s)),
@@ -119,20 +116,20 @@ async def save_record(inp: SaveRecordInput, max_attempts: int = 0) -> None:
             maximum_interval=timedelta(seconds=30),
             maximum_attempts=max_attempts,
         )
-    await workflow.execute_activity_method(
-        RecordActivities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=retry
+    await workflow.execute_activity(
+        activities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=retry
     )
 
 
 async def release_line(inp: ReleaseLineInput) -> None:
-    await workflow.execute_activity_method(
-        RecordActivities.release_line, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+    await workflow.execute_activity(
+        activities.release_line, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
     )
 
 
 async def take_failover_line(inp: FailoverInput) -> LineLease | None:
-    return await workflow.execute_activity_method(
-        RecordActivities.take_failover_line,
+    return await workflow.execute_activity(
+        activities.take_failover_line,
         inp,
         start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
@@ -142,8 +139,8 @@ async def take_failover_line(inp: FailoverInput) -> LineLease | None:
 async def copy_recording(inp: CopyRecordingInput, timers: RecordingTimers) -> CopyRecordingResult:
     """The vendor answers 404 until it publishes: the RetryPolicy asks again, with back-off,
     until the deadline; an expired or forbidden link ends it at once."""
-    return await workflow.execute_activity_method(
-        RecordingActivities.copy_recording,
+    return await workflow.execute_activity(
+        activities.copy_recording,
         inp,
         schedule_to_close_timeout=timedelta(seconds=timers.deadline_s),
         start_to_close_timeout=timedelta(minutes=5),

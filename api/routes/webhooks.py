@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from api.deps import StateDep
 from api.errors import Problem
 from channels.base import InvalidSignature, MalformedEvent
+from contracts.config import redelivery_config
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import DeliveryPolicy, ingest
-from workflows.types import RedeliveryConfig
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
@@ -44,6 +44,6 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
     # Committed to the inbox before we answer 2xx; then signalled.
     # The signal waits at most the budget: the vendor's deadline (e9: 3 s) holds even while
     # Temporal is slow; a signal not confirmed in time is the InboxWorkflow's to redeliver.
-    policy = DeliveryPolicy.of(RedeliveryConfig.from_settings(state.settings))
+    policy = DeliveryPolicy.of(redelivery_config(state.settings))
     await ingest(state.engine, state.temporal, channel_name, events, body, content_type, policy)
     return JSONResponse(channel.webhook_ack())

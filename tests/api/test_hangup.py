@@ -10,10 +10,10 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.ids import workflow_id
 from store import calls
 from tests.api.conftest import Harness, not_found
 from tests.api.test_placement import BODY
-from workflows.types import workflow_id
 
 
 async def placed(harness: Harness) -> str:

@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.ids import workflow_id
 from store.models import AgentLine, CallRecordRow
 from tests.api.conftest import UNIT_LINE, Harness
-from workflows.types import workflow_id
 
 BODY = {"caller": "+8613800000001", "called": "+8613900000002", "channel": "e9"}
 

@@ -12,10 +12,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.ids import workflow_id
 from store.models import AgentLine, CallRecordRow
 from tests.api.conftest import UNIT_LINE, Harness
 from tests.api.test_placement import BODY
-from workflows.types import workflow_id
 
 
 class LosesTheAnswer:

@@ -36,13 +36,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from channels.registry import CHANNELS
+from contracts.ids import SEARCH_ATTRIBUTES, workflow_id
 from core.config import Settings
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_line, ensure_tenant
 from tests.stack import temporal_cli
 from tests.support import free_port, settings_env
-from workflows.types import SEARCH_ATTRIBUTES, workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "var" / "chaos-report.md"

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.ids import workflow_id
 from tests.e2e.calls import TIMESTAMPS, place, wait_closed, wait_state
 from tests.stack import SOLO_KEY, Stack
-from workflows.types import workflow_id
 
 A_ONLY = {"a_call_time", "close_time"}
 A_ANSWERED = {"a_call_time", "a_offhook_time", "b_call_time", "close_time"}

@@ -7,11 +7,11 @@ import math
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from contracts.ids import workflow_id
 from tests.e2e.calls import TIMESTAMPS, callback_requests, place, wait_closed
 from tests.stack import SOLO_KEY, Stack
 from tests.support import wait_for
 from workflows.call import CallWorkflow
-from workflows.types import workflow_id
 
 
 async def test_normal_call_closes_with_every_timestamp(stack: Stack) -> None:

@@ -11,13 +11,13 @@ import httpx
 
 from channels.base import CallEvent
 from channels.e9 import BEIJING
+from contracts.ids import late_workflow_id, workflow_id
 from core.types import CloseType, EventKind
 from store import inbox
 from store.db import make_engine, now_ms, session_scope
 from tests.e2e.calls import callback_requests, place, wait_closed, wait_state
 from tests.stack import Stack
 from tests.support import wait_for
-from workflows.types import late_workflow_id, workflow_id
 
 # e9 event name → the record timestamp it sets (read from VENDORS.md, independently of the
 # adapter's own table)

@@ -12,14 +12,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from contracts.ids import HEALTH_WORKFLOW_ID, workflow_id
 from store.db import make_engine, now_ms, session_scope
 from store.models import AgentLine, CallRecordRow
 from store.tenants import add_api_key, ensure_line, ensure_tenant
 from tests.e2e.calls import place, wait_closed, wait_state
 from tests.stack import Stack
 from tests.support import wait_for
-from workflows.health_types import HEALTH_WORKFLOW_ID
-from workflows.types import workflow_id
 
 
 async def channel(stack: Stack, name: str) -> dict[str, Any]:

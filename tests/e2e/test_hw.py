@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from contracts.ids import workflow_id
 from tests.e2e.calls import place, wait_closed, wait_state
 from tests.stack import Stack
-from workflows.types import workflow_id
 
 
 async def test_vendor_unreachable_while_polling_closes_with_7(

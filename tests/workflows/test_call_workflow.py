@@ -24,13 +24,7 @@ from temporalio.worker import Replayer, Worker
 
 from callflow.record import CallRecord
 from channels.base import CallEvent
-from core.types import CallState, CloseType, DisplayPolicy, EventKind
-from workflows.call import CallWorkflow
-from workflows.late import LateEventsWorkflow
-from workflows.types import (
-    OUTCOME_UNKNOWN,
-    SEARCH_ATTRIBUTES,
-    SERVER_ERROR,
+from contracts.call import (
     CallInput,
     CallTimers,
     CopyRecordingInput,
@@ -48,6 +42,11 @@ from workflows.types import (
     Routing,
     SaveRecordInput,
 )
+from contracts.errors import OUTCOME_UNKNOWN, SERVER_ERROR
+from contracts.ids import SEARCH_ATTRIBUTES
+from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from workflows.call import CallWorkflow
+from workflows.late import LateEventsWorkflow
 
 LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
 SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)

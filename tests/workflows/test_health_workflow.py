@@ -33,6 +33,17 @@ from activities.health import HealthActivities
 from callflow.circuit import Circuit, CircuitPolicy, CircuitState
 from callflow.record import CallRecord, talk_seconds
 from channels.base import CallEvent
+from contracts.health import (
+    HealthConfig,
+    HealthInput,
+    Observation,
+    PlacementOutcome,
+    ProbeInput,
+    ReconcileLeasesInput,
+    ReconcileLeasesResult,
+    Verdict,
+)
+from contracts.ids import PLACEMENT_SIGNAL, workflow_id
 from core.types import CallState, CloseType, EventKind
 from store import health as health_store
 from store import inbox
@@ -41,18 +52,6 @@ from store.models import AgentLine, CallRecordRow
 from store.tenants import ensure_line, ensure_tenant
 from tests.support import wait_for
 from workflows.health import ChannelHealthWorkflow
-from workflows.health_types import (
-    PLACEMENT_SIGNAL,
-    HealthConfig,
-    HealthInput,
-    Observation,
-    PlacementOutcome,
-    ProbeInput,
-    ReconcileInput,
-    ReconcileResult,
-    Verdict,
-)
-from workflows.types import workflow_id
 
 CONFIG = HealthConfig(
     channels=["e9", "hw"],
@@ -90,9 +89,9 @@ class Vendors:
             self.history.extend(verdicts)
 
         @activity.defn(name="reconcile_leases")
-        async def reconcile(inp: ReconcileInput) -> ReconcileResult:
+        async def reconcile(inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
             self.reconciles += 1
-            return ReconcileResult()
+            return ReconcileLeasesResult()
 
         return [probe, write, reconcile]
 
@@ -280,7 +279,7 @@ def holder(engine: Engine, cc_call_id: str) -> str | None:
 async def reconcile(engine: Engine, temporal: FakeTemporal) -> list[str]:
     env = ActivityEnvironment(client=cast(Client, temporal))
     result = await env.run(HealthActivities({}, engine).reconcile_leases,
-                           ReconcileInput(min_age_s=60))  # fmt: skip
+                           ReconcileLeasesInput(min_age_s=60))  # fmt: skip
     return sorted(result.freed)
 
 

@@ -1,42 +1,12 @@
-"""Inputs and outputs of CallWorkflow and its activities: one small model per call."""
+"""Inputs and outputs of CallWorkflow, LateEventsWorkflow and their activities."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
-from temporalio.common import SearchAttributeKey
 
 from callflow.record import CallRecord
 from channels.base import PlaceCallRequest
-from core.config import Settings
 from core.types import ChannelMode
-
-TASK_QUEUE_DEFAULT = "cc-calls"
-
-SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
-SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
-SA_TENANT = SearchAttributeKey.for_keyword("Tenant")
-SEARCH_ATTRIBUTES = (SA_CALL_STATE, SA_CHANNEL, SA_TENANT)
-# Signalled by name from intake/, which must not import the workflow module.
-VENDOR_EVENT_SIGNAL = "vendor_event"
-# Events for a call whose CallWorkflow has finished go to its LateEventsWorkflow.
-LATE_EVENTS_WORKFLOW = "LateEventsWorkflow"
-LATE_EVENT_SIGNAL = "late_event"
-# The one workflow that signals again the inbox events whose signal failed.
-INBOX_WORKFLOW_ID = "inbox-redelivery"
-INBOX_CONFIGURE_SIGNAL = "configure"
-# The vendor's own limit sits this far above max_duration: CC ends the call on time itself,
-# the vendor's limit is only the backstop if CC cannot.
-VENDOR_LIMIT_MARGIN_S = 5
-
-
-def workflow_id(cc_call_id: str) -> str:
-    return f"call-{cc_call_id}"
-
-
-def late_workflow_id(cc_call_id: str) -> str:
-    return f"late-{cc_call_id}"
 
 
 class LineLease(BaseModel):
@@ -44,12 +14,6 @@ class LineLease(BaseModel):
     agent: str
     number: str  # the line's own number: always what leg A sees
     token: int  # fencing token of the lease
-
-
-def lease_of(line: Any) -> LineLease:
-    """The lease a freshly leased ``store.models.AgentLine`` row stands for."""
-    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
-                     token=line.lease_token)  # fmt: skip
 
 
 class CallTimers(BaseModel):
@@ -61,19 +25,6 @@ class CallTimers(BaseModel):
     setup_silence_s: float = 45.0
     connected_check_s: float = 300.0
     save_max_attempts: int = 20
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CallTimers:
-        return cls(
-            watchdog_grace_s=settings.watchdog_grace_s,
-            hangup_wait_s=settings.watchdog_hangup_wait_s,
-            late_event_window_s=settings.late_event_window_s,
-            place_deadline_s=settings.place_deadline_s,
-            place_unknown_wait_s=settings.place_unknown_wait_s,
-            setup_silence_s=settings.setup_silence_s,
-            connected_check_s=settings.connected_check_s,
-            save_max_attempts=settings.save_max_attempts,
-        )
 
 
 class PollTimers(BaseModel):
@@ -120,20 +71,6 @@ class Attempt(BaseModel):
     tries: int = 1  # place requests sent to this channel (retried while nothing was placed)
     vendor_call_id: str | None = None
     error: str | None = None
-
-
-# Error types of the vendor activities, read by the workflow (kept as strings across the
-# boundary). A rejection is about the call (bad number); server and network errors mean the
-# vendor did not take it; an unknown outcome may have placed it (never placed again).
-REJECTED = "VendorRejected"
-SERVER_ERROR = "VendorServerError"
-NETWORK_ERROR = "VendorNetworkError"
-OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
-
-# Error types of the recording copy that no retry can mend (the RetryPolicy's list).
-RECORDING_UNAVAILABLE = "RecordingUnavailable"  # expired, forbidden, gone, unsupported
-UNKNOWN_CHANNEL = "UnknownChannel"
-NON_RETRYABLE_RECORDING_ERRORS = (RECORDING_UNAVAILABLE, UNKNOWN_CHANNEL)
 
 
 class CopyRecordingInput(BaseModel):
@@ -222,23 +159,3 @@ class RecordingOutcome(BaseModel):
     cc_call_id: str
     audio_url: str | None = None
     error: str | None = None
-
-
-class RedeliveryConfig(BaseModel):
-    every_s: float = 5.0
-    unsent_after_s: float = 10.0
-    budget_s: float = 1.0
-    retry_initial_s: float = 5.0
-    retry_max_s: float = 300.0
-    task_queue: str = TASK_QUEUE_DEFAULT
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RedeliveryConfig:
-        return cls(
-            every_s=settings.inbox_redeliver_every_s,
-            unsent_after_s=settings.inbox_redeliver_after_s,
-            budget_s=settings.webhook_signal_budget_s,
-            retry_initial_s=settings.inbox_retry_initial_s,
-            retry_max_s=settings.inbox_retry_max_s,
-            task_queue=settings.task_queue,
-        )

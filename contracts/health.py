@@ -6,10 +6,6 @@ from pydantic import BaseModel
 
 from callflow.circuit import Circuit, CircuitPolicy
 
-HEALTH_WORKFLOW_ID = "channel-health"
-# Signalled by name from CallWorkflow, which must not import the health workflow module.
-PLACEMENT_SIGNAL = "placement_outcome"
-
 
 class HealthConfig(BaseModel):
     channels: list[str]
@@ -60,9 +56,9 @@ class Verdict(BaseModel):
     reason: str | None = None
 
 
-class ReconcileInput(BaseModel):
+class ReconcileLeasesInput(BaseModel):
     min_age_s: float
 
 
-class ReconcileResult(BaseModel):
+class ReconcileLeasesResult(BaseModel):
     freed: list[str] = []  # CC call ids whose line was freed

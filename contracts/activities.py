@@ -1,0 +1,123 @@
+"""The activities' signatures: what workflows call, by name and type, without importing the
+modules that implement them (``activities/``).
+
+Each stub carries the name the worker registers (the implementing method's name) and the
+input and output types the data converter needs; ``tests/contracts`` checks the worker
+registers exactly these names with these signatures. The bodies are never run.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from temporalio import activity
+
+from channels.base import CallEvent
+from contracts.call import (
+    CopyRecordingInput,
+    CopyRecordingResult,
+    FailoverInput,
+    HangupInput,
+    LateEventsResult,
+    LineLease,
+    PlaceCallInput,
+    PlaceCallResult,
+    PollInput,
+    PollOutcome,
+    ReconcileInput,
+    RecordingOutcome,
+    ReleaseLineInput,
+    SaveRecordInput,
+)
+from contracts.health import (
+    Observation,
+    ProbeInput,
+    ReconcileLeasesInput,
+    ReconcileLeasesResult,
+    Verdict,
+)
+from contracts.inbox import RedeliveryConfig
+
+
+def _stub() -> NoReturn:
+    raise NotImplementedError("a signature only: the worker runs the implementation")
+
+
+# -- vendors (activities/channels.py) -------------------------------------------------------
+@activity.defn(name="place_call")
+async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
+    _stub()
+
+
+@activity.defn(name="hangup_call")
+async def hangup_call(inp: HangupInput) -> None:
+    _stub()
+
+
+@activity.defn(name="reconcile_call")
+async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
+    _stub()
+
+
+@activity.defn(name="follow_polled_call")
+async def follow_polled_call(inp: PollInput) -> PollOutcome:
+    _stub()
+
+
+# -- the record (activities/records.py) -----------------------------------------------------
+@activity.defn(name="save_record")
+def save_record(inp: SaveRecordInput) -> None:
+    _stub()
+
+
+@activity.defn(name="release_line")
+def release_line(inp: ReleaseLineInput) -> bool:
+    _stub()
+
+
+@activity.defn(name="take_failover_line")
+def take_failover_line(inp: FailoverInput) -> LineLease | None:
+    _stub()
+
+
+@activity.defn(name="apply_late_events")
+def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
+    _stub()
+
+
+@activity.defn(name="placed_call_id")
+def placed_call_id(cc_call_id: str) -> str | None:
+    _stub()
+
+
+@activity.defn(name="note_recording")
+def note_recording(inp: RecordingOutcome) -> None:
+    _stub()
+
+
+# -- recordings (activities/recordings.py) --------------------------------------------------
+@activity.defn(name="copy_recording")
+async def copy_recording(inp: CopyRecordingInput) -> CopyRecordingResult:
+    _stub()
+
+
+# -- inbox redelivery (activities/inbox.py) -------------------------------------------------
+@activity.defn(name="redeliver_inbox")
+async def redeliver_inbox(config: RedeliveryConfig) -> int:
+    _stub()
+
+
+# -- channel health (activities/health.py) --------------------------------------------------
+@activity.defn(name="probe_channels")
+async def probe_channels(inp: ProbeInput) -> list[Observation]:
+    _stub()
+
+
+@activity.defn(name="write_routing")
+def write_routing(verdicts: list[Verdict]) -> None:
+    _stub()
+
+
+@activity.defn(name="reconcile_leases")
+async def reconcile_leases(inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
+    _stub()

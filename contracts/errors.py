@@ -1,0 +1,25 @@
+"""The ``ApplicationError`` types activities and workflows raise, kept as strings across the
+boundary: workflows read them, never the activity modules that raise them."""
+
+from __future__ import annotations
+
+# Vendor activities. A rejection is about the call (bad number); server and network errors
+# mean the vendor did not take it; an unknown outcome may have placed it (never placed again).
+REJECTED = "VendorRejected"
+SERVER_ERROR = "VendorServerError"
+NETWORK_ERROR = "VendorNetworkError"
+OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
+
+# The recording copy. These two no retry can mend (the RetryPolicy's non-retryable list).
+RECORDING_UNAVAILABLE = "RecordingUnavailable"  # expired, forbidden, gone, unsupported
+UNKNOWN_CHANNEL = "UnknownChannel"
+NON_RETRYABLE_RECORDING_ERRORS = (RECORDING_UNAVAILABLE, UNKNOWN_CHANNEL)
+# Retried until the recording deadline.
+RECORDING_NOT_READY = "RecordingNotReady"  # the vendor has not published it yet
+RECORDING_VENDOR_ERROR = "RecordingVendorError"  # 5xx, 429, network
+RECORDING_INCOMPLETE = "RecordingIncomplete"  # fewer bytes than the vendor announced
+RECORDING_STORE_FAILED = "RecordingStoreFailed"  # the object store refused or failed
+RECORDING_MISMATCH = "RecordingMismatch"  # what was stored is not what was downloaded
+
+# CallWorkflow's hang-up update, refused by its validator.
+ALREADY_CLOSED = "AlreadyClosed"

@@ -1,0 +1,47 @@
+"""Names both sides of a Temporal call must agree on: ids, types, signals, queries, updates,
+search attributes."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE_DEFAULT = "cc-calls"
+
+# Workflow types (the class names the worker registers).
+CALL_WORKFLOW = "CallWorkflow"
+LATE_EVENTS_WORKFLOW = "LateEventsWorkflow"
+HEALTH_WORKFLOW = "ChannelHealthWorkflow"
+INBOX_WORKFLOW = "InboxWorkflow"
+
+# CallWorkflow: one per call, id ``call-<cc_call_id>``.
+VENDOR_EVENT_SIGNAL = "vendor_event"  # a unified CallEvent, from intake
+STATUS_QUERY = "status"  # the record as the workflow holds it
+HANGUP_UPDATE = "hangup"  # end the call (the API's DELETE); refused once closed
+
+# LateEventsWorkflow: events for a call whose CallWorkflow has finished, id ``late-<id>``.
+LATE_EVENT_SIGNAL = "late_event"
+
+# The one ChannelHealthWorkflow: placement outcomes from CallWorkflows, new settings from
+# every worker at start-up.
+HEALTH_WORKFLOW_ID = "channel-health"
+PLACEMENT_SIGNAL = "placement_outcome"
+HEALTH_CONFIGURE_SIGNAL = "configure"
+HEALTH_QUERY = "health"
+LAST_PROBE_ROUND_QUERY = "last_probe_round"
+
+# The one InboxWorkflow: signals again the inbox events whose signal failed.
+INBOX_WORKFLOW_ID = "inbox-redelivery"
+INBOX_CONFIGURE_SIGNAL = "configure"
+
+SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
+SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
+SA_TENANT = SearchAttributeKey.for_keyword("Tenant")
+SEARCH_ATTRIBUTES = (SA_CALL_STATE, SA_CHANNEL, SA_TENANT)
+
+
+def workflow_id(cc_call_id: str) -> str:
+    return f"call-{cc_call_id}"
+
+
+def late_workflow_id(cc_call_id: str) -> str:
+    return f"late-{cc_call_id}"

