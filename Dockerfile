@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core core
 COPY callflow callflow
+COPY contracts contracts
 COPY channels channels
 COPY store store
 COPY storage storage

@@ -20,7 +20,7 @@ from activities.health import HealthActivities
 from activities.inbox import InboxActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
-from channels.registry import CHANNELS, build_channels
+from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import health_config, redelivery_config
 from contracts.health import HealthInput
@@ -30,7 +30,6 @@ from contracts.ids import (
     INBOX_CONFIGURE_SIGNAL,
     INBOX_WORKFLOW_ID,
 )
-from core.config import Settings, get_settings
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from typing import cast
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -32,7 +31,7 @@ from contracts.call import (
     ReconcileInput,
 )
 from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
-from core.types import ChannelMode, EventKind
+from core.types import EventKind
 from intake.delivery import ingest
 from store import calls
 from store.db import session_scope
@@ -118,10 +117,9 @@ class ChannelActivities:
         take the webhook path: inbox first, then a signal. The cursor rides on the heartbeat,
         so a retried attempt resumes where the last one stopped.
         """
-        channel = self._channel(inp.channel)
-        if channel.mode is not ChannelMode.POLL:
+        polled = self._channel(inp.channel)
+        if not isinstance(polled, PolledChannel):
             raise ApplicationError(f"{inp.channel} is not polled", non_retryable=True)
-        polled = cast(PolledChannel, channel)
         timers = inp.timers
         details = activity.info().heartbeat_details
         cursor: str | None = str(details[0]) if details else None

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from channels.base import Channel, ChannelError
+from channels.base import Channel, ChannelError, WebhookChannel
 from contracts.health import (
     Observation,
     ProbeInput,
@@ -21,8 +21,7 @@ from contracts.health import (
 )
 from contracts.ids import workflow_id
 from core.logs import redact
-from core.types import ChannelMode
-from store import health
+from store import channel_state, lines, reconciler
 from store.db import now_ms, session_scope
 
 log = logging.getLogger("cc.activities.health")
@@ -53,9 +52,9 @@ class HealthActivities:
             with Session(self._engine) as session:
                 now = now_ms()
                 return {
-                    name: health.silent_setups(session, name, silence_ms, now)
+                    name: channel_state.silent_setups(session, name, silence_ms, now)
                     for name in names
-                    if self._channels[name].mode is ChannelMode.WEBHOOK
+                    if isinstance(self._channels[name], WebhookChannel)
                 }
 
         waiting = await asyncio.to_thread(silent)
@@ -83,7 +82,9 @@ class HealthActivities:
     def write_routing(self, verdicts: list[Verdict]) -> None:
         with session_scope(self._engine) as session:
             for verdict in verdicts:
-                health.write_verdict(session, verdict.channel, verdict.healthy, verdict.reason)
+                channel_state.write_verdict(
+                    session, verdict.channel, verdict.healthy, verdict.reason
+                )
         for verdict in verdicts:
             log.warning("channel %s routing: %s (%s)", verdict.channel,
                         "on" if verdict.healthy else "OFF", verdict.reason or "ok")  # fmt: skip
@@ -103,14 +104,14 @@ class HealthActivities:
         """
         young_after = now_ms() - int(inp.min_age_s * 1000)
 
-        def held() -> list[health.HeldLease]:
+        def held() -> list[lines.HeldLease]:
             with Session(self._engine) as session:
-                return health.held_leases(session)
+                return lines.held_leases(session)
 
         leases = await asyncio.to_thread(held)
         gate = asyncio.Semaphore(self._concurrency)
 
-        async def one(lease: health.HeldLease) -> str | None:
+        async def one(lease: lines.HeldLease) -> str | None:
             async with gate:
                 try:
                     return await self._reconcile(lease, young_after)
@@ -122,7 +123,7 @@ class HealthActivities:
         outcomes = await asyncio.gather(*(one(lease) for lease in leases))
         return ReconcileLeasesResult(freed=[cc_call_id for cc_call_id in outcomes if cc_call_id])
 
-    async def _reconcile(self, lease: health.HeldLease, young_after: int) -> str | None:
+    async def _reconcile(self, lease: lines.HeldLease, young_after: int) -> str | None:
         """Free one lease if its workflow is gone; returns its call id when freed."""
         status = await self._status(lease.cc_call_id)
         if status is WorkflowExecutionStatus.RUNNING:
@@ -136,7 +137,7 @@ class HealthActivities:
                     redact(lease.agent), lease.cc_call_id)  # fmt: skip
         return lease.cc_call_id
 
-    async def _hang_up(self, lease: health.HeldLease) -> None:
+    async def _hang_up(self, lease: lines.HeldLease) -> None:
         """Nobody watches this call any more: make sure the vendor ends it before the line
         is given to the next call (best effort; an ended call's hang-up just fails)."""
         channel = self._channels.get(lease.channel)
@@ -158,6 +159,6 @@ class HealthActivities:
                 return None
             raise
 
-    def _free(self, lease: health.HeldLease) -> bool:
+    def _free(self, lease: lines.HeldLease) -> bool:
         with session_scope(self._engine) as session:
-            return health.free_orphaned_lease(session, lease)
+            return reconciler.free_orphaned_lease(session, lease)

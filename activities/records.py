@@ -18,9 +18,9 @@ from contracts.call import (
     SaveRecordInput,
 )
 from core.logs import redact
-from store import calls, inbox, tenants
+from store import calls, inbox, lines
 from store.db import session_scope
-from store.routing import LineBusy, NoChannel, RouteRequest, choose_line, lease_of
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 
 log = logging.getLogger("cc.activities.records")
 
@@ -40,13 +40,13 @@ class RecordActivities:
             for inbox_id, note in inp.noted_inbox_ids.items():
                 inbox.note_unapplied(session, inbox_id, note)
             if (line := inp.release_line) is not None:
-                tenants.release_line(session, line.channel, line.agent, inp.record.cc_call_id,
-                                     line.token)  # fmt: skip
+                lines.release_line(session, line.channel, line.agent, inp.record.cc_call_id,
+                                   line.token)  # fmt: skip
 
     @activity.defn
     def release_line(self, inp: ReleaseLineInput) -> bool:
         with session_scope(self._engine) as session:
-            freed = tenants.release_line(
+            freed = lines.release_line(
                 session, inp.line.channel, inp.line.agent, inp.cc_call_id, inp.line.token
             )
         if not freed:
@@ -64,7 +64,7 @@ class RecordActivities:
                                exclude=frozenset(inp.tried))  # fmt: skip
         try:
             with session_scope(self._engine) as session:
-                return lease_of(choose_line(session, request).line)
+                return lines.lease_of(choose_line(session, request).line)
         except (NoChannel, LineBusy) as exc:
             log.warning("no failover for call=%s after %s: %s", inp.cc_call_id, inp.tried, exc)
             return None

@@ -13,9 +13,8 @@ from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import calls, channels, lines, ops, recordings, webhooks
-from channels.registry import build_channels
+from channels.registry import Settings, build_channels, get_settings
 from contracts.client import connect_temporal
-from core.config import Settings, get_settings
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine

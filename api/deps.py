@@ -15,7 +15,7 @@ from temporalio.client import Client
 from api.errors import Problem, invalid_field, unavailable
 from api.phones import sees_full_numbers
 from channels.base import Channel
-from core.config import Settings
+from channels.registry import Settings
 from storage import RecordingStore
 from store import tenants
 from store.models import Tenant
@@ -81,7 +81,7 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
 
     def lookup(session: Session) -> Caller | None:
         key = tenants.key_for(session, raw_key.strip())
-        tenant = session.get(Tenant, key.tenant) if key else None
+        tenant = tenants.get_tenant(session, key.tenant) if key else None
         return Caller(tenant, key.scope) if key and tenant else None
 
     found = await state.in_store(lookup)

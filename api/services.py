@@ -44,10 +44,10 @@ from contracts.ids import (
 )
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.types import CallState, DisplayPolicy
-from store import calls, tenants
+from store import calls, lines
 from store.db import now_ms
 from store.models import CallRecordRow
-from store.routing import LineBusy, NoChannel, RouteRequest, choose_line, lease_of
+from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 
 log = logging.getLogger("cc.api.calls")
 
@@ -112,7 +112,7 @@ async def place_call(
             route.line.lease_token,
         )
         session.add(row)
-        return lease_of(route.line)
+        return lines.lease_of(route.line)
 
     try:
         lease = await state.in_store(insert_and_route)
@@ -220,7 +220,7 @@ async def _start_workflow(
         log.error("workflow start failed call=%s: %s", row.cc_call_id, exc.__class__.__name__)
 
         def undo(session: Session) -> None:
-            tenants.release_line(session, lease.channel, lease.agent, row.cc_call_id, lease.token)
+            lines.release_line(session, lease.channel, lease.agent, row.cc_call_id, lease.token)
             stored = calls.get_call_any_tenant(session, row.cc_call_id)
             if stored is not None:
                 calls.drop_call(session, stored)

@@ -22,9 +22,8 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from channels.registry import CHANNELS
+from channels.registry import CHANNELS, Settings
 from contracts.ids import SEARCH_ATTRIBUTES
-from core.config import Settings
 from scripts.demo import seed_demo
 from scripts.inprocess import free_port, start_servers, temporal_cli
 from store.migrate import upgrade

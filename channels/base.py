@@ -1,7 +1,8 @@
-"""The one seam every vendor adapter implements, and the unified event it produces.
+"""The seams every vendor adapter implements, and the unified event it produces.
 
-Vendor quirks stay in ``channels/<vendor>.py``; everything above this module sees only
-``CallEvent``, ``PlaceCallRequest`` and the typed errors below.
+Vendor quirks stay in ``channels/<vendor>.py``; everything above this module sees only the
+``Channel`` protocols, ``CallEvent``, ``PlaceCallRequest`` and the typed errors below. The
+HTTP that turns a vendor's answer into those errors is shared in ``channels/http.py``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-import httpx
 from pydantic import BaseModel
 
+from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
 
 
@@ -127,47 +128,13 @@ class Recording:
     length: int | None = None  # the vendor's Content-Length, when it sent one
 
 
-@contextlib.asynccontextmanager
-async def stream_recording(
-    http: httpx.AsyncClient,
-    url: str,
-    vendor: str,
-    headers: Mapping[str, str] | None = None,
-    auth: tuple[str, str] | None = None,
-) -> AsyncIterator[Recording]:
-    """GET ``url`` as a stream and map the answer to the typed recording errors.
-
-    Shared by the adapters; what differs per vendor (auth, redirects) is passed in or done
-    by the adapter before calling this. Redirects are never followed here: a vendor that
-    redirects does so on purpose and its adapter decides what to send to the new address.
-    """
-    try:
-        async with http.stream(
-            "GET", url, headers=headers, auth=auth, follow_redirects=False
-        ) as response:
-            raise_for_recording(response, vendor)
-            length = response.headers.get("content-length", "")
-            yield Recording(
-                content_type=response.headers.get("content-type", "audio/wav"),
-                chunks=response.aiter_bytes(),
-                length=int(length) if length.isdigit() else None,
-            )
-    except httpx.TransportError as exc:
-        raise VendorNetworkError(f"{vendor} recording: {exc.__class__.__name__}") from exc
-
-
-def raise_for_recording(response: httpx.Response, vendor: str) -> None:
-    """404 is "not yet" (retry); 5xx/429 a vendor fault (retry); other 4xx is final."""
-    status = response.status_code
-    if status == 404:
-        raise RecordingNotReady(f"{vendor} recording: not ready (HTTP 404)")
-    if status == 429 or status >= 500:
-        raise VendorServerError(f"{vendor} recording: HTTP {status}")
-    if status >= 300:
-        raise RecordingUnavailable(f"{vendor} recording: HTTP {status}")
-
-
+@runtime_checkable
 class Channel(Protocol):
+    """What every vendor does, however its events reach CC: place and hang up calls, say what
+    became of one, serve its recordings, answer a probe. A channel is also exactly one of
+    ``WebhookChannel`` (the vendor pushes events) or ``PolledChannel`` (CC asks for them),
+    and its ``mode`` says which."""
+
     name: str
     mode: ChannelMode
 
@@ -188,16 +155,6 @@ class Channel(Protocol):
         """A cheap authenticated request; raises a ChannelError when the vendor is not well."""
         ...
 
-    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
-        """Raise ``InvalidSignature`` unless the request is signed by the vendor."""
-        ...
-
-    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
-        """Raise ``MalformedEvent`` when the body is not the vendor's event format."""
-        ...
-
-    def webhook_ack(self) -> dict[str, str]: ...
-
     def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
         """Stream the recording at ``url`` (from a hangup/recording_ready event).
 
@@ -209,29 +166,38 @@ class Channel(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class WebhookChannel(Channel, Protocol):
+    """A vendor that pushes its events to ``POST /webhooks/{name}`` (``ChannelMode.WEBHOOK``)."""
+
+    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise ``InvalidSignature`` unless the request is signed by the vendor."""
+        ...
+
+    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+        """Raise ``MalformedEvent`` when the body is not the vendor's event format."""
+        ...
+
+    def webhook_ack(self) -> dict[str, str]: ...
+
+
+@runtime_checkable
 class PolledChannel(Channel, Protocol):
-    """A vendor that must be asked for events (``mode`` is ``ChannelMode.POLL``)."""
+    """A vendor that must be asked for events (``ChannelMode.POLL``)."""
 
     async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch: ...
 
 
+def status_url(settings: CoreSettings, channel: str) -> str:
+    """Where a webhook channel tells its vendor to post events (statusUrl, StatusCallback)."""
+    return f"{settings.public_base_url.rstrip('/')}/webhooks/{channel}"
+
+
 # What the call record's columns hold (longer vendor strings are digested or cut to fit).
 CC_ID_MAX, VENDOR_ID_MAX, CH_STATE_MAX, DEDUPE_MAX = 32, 64, 32, 128
-# Transport errors raised before the request reached the vendor: nothing can have been placed.
-# Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-# -- shared by the adapters: fitting vendor strings, telling place outcomes apart -------------
-
-
-def transport_error(what: str, exc: httpx.RequestError, placing: bool) -> VendorNetworkError:
-    """No answer from the vendor. For a place request sent and then lost (timed out, reset,
-    cut) the vendor may have placed the call: ``VendorOutcomeUnknown``, never retried."""
-    name = exc.__class__.__name__
-    if placing and not isinstance(exc, NOT_SENT):
-        return VendorOutcomeUnknown(f"{what}: {name} after sending, the call may be placed")
-    return VendorNetworkError(f"{what}: {name}")
+# -- shared by the adapters: fitting vendor strings ---------------------------------------------
 
 
 def fit(value: str, limit: int) -> str:

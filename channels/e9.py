@@ -35,9 +35,10 @@ from channels.base import (
     cc_call_id_of,
     encodable,
     fit,
-    stream_recording,
-    transport_error,
+    status_url,
 )
+from channels.http import read_object, send, stream_recording
+from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
 
 BEIJING = timezone(timedelta(hours=8))
@@ -80,6 +81,19 @@ RESULT_TIMES = {
     "answerBTime": EventKind.B_ANSWERED,
     "bridgeTime": EventKind.BRIDGED,
 }
+
+
+class E9Settings(CoreSettings):
+    """Channel e9's account, read as ``CC_E9_*`` (defaults point at the local simulator)."""
+
+    e9_base_url: str = "http://127.0.0.1:9101"
+    e9_account_sid: str = "8a216da8e9demo0001"
+    e9_auth_token: str = "e9-demo-auth-token"
+
+
+def build(settings: E9Settings) -> E9Channel:
+    return E9Channel(settings.e9_base_url, settings.e9_account_sid, settings.e9_auth_token,
+                     status_url(settings, "e9"), settings.vendor_timeout_s)  # fmt: skip
 
 
 def beijing_ts(at: datetime | None = None) -> str:
@@ -166,24 +180,12 @@ class E9Channel:
         ts = beijing_ts()
         auth = base64.b64encode(f"{self._account_sid}:{ts}".encode()).decode()
         query = {"sig": request_sig(self._account_sid, self._auth_token, ts), **(params or {})}
-        try:
-            response = await self._http.request(
-                method,
-                self._root + path,
-                params=query,
-                json=json_body,
-                headers={"Authorization": auth, "Accept": "application/json"},
-            )
-        except httpx.RequestError as exc:  # no answer, or none we could decode
-            raise transport_error(f"e9 {path}", exc, placing) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise VendorServerError(f"e9 {path}: HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise VendorServerError(f"e9 {path}: unreadable answer") from exc
-        if not isinstance(answer, dict):
-            raise VendorServerError(f"e9 {path}: unexpected answer")
+        headers = {"Authorization": auth, "Accept": "application/json"}
+        response = await send(
+            self._http, method, self._root + path, what=f"e9 {path}", placing=placing,
+            params=query, json=json_body, headers=headers,
+        )  # fmt: skip
+        answer = read_object(response, f"e9 {path}")
         code = str(answer.get("statusCode", ""))
         if code != OK:
             raise VendorRejected(code, str(answer.get("statusMsg", "")))

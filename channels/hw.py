@@ -13,7 +13,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import math
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -26,8 +25,6 @@ import httpx
 from channels.base import (
     VENDOR_ID_MAX,
     CallEvent,
-    InvalidSignature,
-    MalformedEvent,
     PlaceCallRequest,
     PlacedCall,
     PollBatch,
@@ -39,10 +36,9 @@ from channels.base import (
     VendorServerError,
     cc_call_id_of,
     fit,
-    raise_for_recording,
-    stream_recording,
-    transport_error,
 )
+from channels.http import raise_for_recording, read_object, send, stream_recording
+from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
 
 CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
@@ -109,6 +105,19 @@ class _EventMaker:
             recording_url=recording_url,
             dedupe_key=f"{self.session}:{key}",
         )
+
+
+class HwSettings(CoreSettings):
+    """Channel hw's app, read as ``CC_HW_*`` (defaults point at the local simulator)."""
+
+    hw_base_url: str = "http://127.0.0.1:9102"
+    hw_app_key: str = "hw-demo-app-key"
+    hw_app_secret: str = "hw-demo-app-secret"
+
+
+def build(settings: HwSettings) -> HwChannel:
+    return HwChannel(settings.hw_base_url, settings.hw_app_key, settings.hw_app_secret,
+                     settings.vendor_timeout_s)  # fmt: skip
 
 
 def parse_utc(value: str) -> int:
@@ -281,31 +290,12 @@ class HwChannel:
         placing: bool = False,
     ) -> tuple[bytes, dict[str, Any]]:
         headers = aksk_headers(self._app_key, self._app_secret)
-        try:
-            response = await self._http.request(
-                method, path, json=json_body, params=params, headers=headers
-            )
-        except httpx.RequestError as exc:  # no answer, or none we could decode
-            raise transport_error(f"hw {path}", exc, placing) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise VendorServerError(f"hw {path}: HTTP {response.status_code}")
-        try:
-            answer = json.loads(response.content)
-            assert isinstance(answer, dict)
-        except (ValueError, AssertionError) as exc:
-            raise VendorServerError(f"hw {path}: unreadable answer") from exc
+        response = await send(self._http, method, path, what=f"hw {path}", placing=placing,
+                              json=json_body, params=params, headers=headers)  # fmt: skip
+        answer = read_object(response, f"hw {path}")
         if str(answer.get("resultcode")) != "0":
             raise VendorRejected(str(answer.get("resultcode")), str(answer.get("resultdesc", "")))
         return response.content, answer
-
-    def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
-        raise InvalidSignature("hw does not push events; it is polled")
-
-    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
-        raise MalformedEvent("hw does not push events; it is polled")
-
-    def webhook_ack(self) -> dict[str, str]:
-        return {"resultcode": "0"}
 
 
 def _int(value: object) -> int | None:

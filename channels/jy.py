@@ -11,7 +11,6 @@ went missing.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hmac
@@ -37,13 +36,14 @@ from channels.base import (
     VendorServerError,
     cc_call_id_of,
     fit,
-    stream_recording,
-    transport_error,
+    status_url,
 )
+from channels.http import RateLimit, json_object, send, stream_recording
+from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
 
-RATE_LIMIT_RETRIES = 3
-MAX_RETRY_AFTER_S = 10.0
+# A 429's Retry-After is honoured three times (none longer than 10 s) before giving up.
+RATE_LIMIT = RateLimit(retries=3, max_wait_s=10.0)
 _LIVE = {"queued", "initiated", "ringing"}
 
 # (Leg, CallStatus) → what happened; a terminal status closes the call.
@@ -84,6 +84,19 @@ _CHILD_ENDS = {
 # A call that cannot exist: the probe asks for it and expects the vendor's 404.
 PROBE_SID = "CA" + "0" * 32
 NOT_FOUND = "20404"
+
+
+class JySettings(CoreSettings):
+    """Channel jy's account, read as ``CC_JY_*`` (defaults point at the local simulator)."""
+
+    jy_base_url: str = "http://127.0.0.1:9103"
+    jy_account_sid: str = "ACjydemo0001"
+    jy_auth_token: str = "jy-demo-auth-token"
+
+
+def build(settings: JySettings) -> JyChannel:
+    return JyChannel(settings.jy_base_url, settings.jy_account_sid, settings.jy_auth_token,
+                     status_url(settings, "jy"), settings.vendor_timeout_s)  # fmt: skip
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -163,29 +176,15 @@ class JyChannel:
     async def _call(self, method: str, path: str, form: dict[str, str] | None = None,
                     params: dict[str, str] | None = None,
                     placing: bool = False) -> dict[str, Any]:  # fmt: skip
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                response = await self._http.request(
-                    method, self._root + path, data=form, params=params
-                )
-            except httpx.RequestError as exc:  # no answer, or none we could decode
-                raise transport_error(f"jy {path}", exc, placing) from exc
-            if response.status_code != 429:
-                break
-            wait = _retry_after(response)
-            if attempt == RATE_LIMIT_RETRIES or wait > MAX_RETRY_AFTER_S:
-                raise VendorServerError(f"jy {path}: rate limited", retry_after_s=wait)
-            await asyncio.sleep(wait)
-        if response.status_code >= 500:
-            raise VendorServerError(f"jy {path}: HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if placing and response.status_code == 201 and not _has_sid(answer):
+        response = await send(
+            self._http, method, self._root + path, what=f"jy {path}", placing=placing,
+            rate_limit=RATE_LIMIT, data=form, params=params,
+        )  # fmt: skip
+        answer = json_object(response)
+        if placing and response.status_code == 201 and not (answer and answer.get("sid")):
             # 201 Created: the call exists even though we cannot read which one it is.
             raise VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
-        if not isinstance(answer, dict):
+        if answer is None:
             raise VendorServerError(f"jy {path}: unreadable answer")
         if response.status_code >= 400:
             raise VendorRejected(
@@ -322,14 +321,3 @@ def _seconds(value: object) -> int | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return seconds if 0 <= seconds < 2**31 else None
-
-
-def _has_sid(answer: object) -> bool:
-    return isinstance(answer, dict) and bool(answer.get("sid"))
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "1")))
-    except ValueError:
-        return 1.0

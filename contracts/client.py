@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.config import Settings
+from core.config import CoreSettings as Settings
 
 
 async def connect_temporal(settings: Settings) -> Client:

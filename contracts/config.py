@@ -6,7 +6,7 @@ from callflow.circuit import CircuitPolicy
 from contracts.call import CallTimers, PollTimers, RecordingTimers
 from contracts.health import HealthConfig
 from contracts.inbox import RedeliveryConfig
-from core.config import Settings
+from core.config import CoreSettings as Settings
 
 
 def call_timers(settings: Settings) -> CallTimers:

@@ -1,6 +1,9 @@
-"""All configuration, read once from the environment (prefix ``CC_``) or a ``.env`` file.
+"""CC's own configuration, read once from the environment (prefix ``CC_``) or a ``.env`` file.
 
-No other module reads ``os.environ``: everything takes a ``Settings`` instance.
+Each vendor's settings live in its adapter module (``channels/<vendor>.py``, a subclass of
+``CoreSettings``); ``channels.registry.Settings`` composes them all and is what the API, the
+worker, the scripts and the simulators read. Modules below ``channels`` (core, store,
+storage, contracts) take a ``CoreSettings``. No module reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.types import DisplayPolicy
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CC_", env_file=".env", extra="ignore")
 
     # Store
@@ -36,17 +39,7 @@ class Settings(BaseSettings):
     # Request bodies larger than this are answered 413 before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
-    # Channel e9 (defaults point at the local simulator)
-    e9_base_url: str = "http://127.0.0.1:9101"
-    e9_account_sid: str = "8a216da8e9demo0001"
-    e9_auth_token: str = "e9-demo-auth-token"
-    # hw and jy (channels issue): kept here so one settings class lists every vendor.
-    hw_base_url: str = "http://127.0.0.1:9102"
-    hw_app_key: str = "hw-demo-app-key"
-    hw_app_secret: str = "hw-demo-app-secret"
-    jy_base_url: str = "http://127.0.0.1:9103"
-    jy_account_sid: str = "ACjydemo0001"
-    jy_auth_token: str = "jy-demo-auth-token"
+    # Vendors: each one's account and address are in its adapter module; this is shared.
     vendor_timeout_s: float = 5.0
 
     # Calls
@@ -130,7 +123,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _default_public_url(self) -> Settings:
+    def _default_public_url(self) -> CoreSettings:
         if not self.public_base_url:
             self.public_base_url = f"http://{self.api_host}:{self.api_port}"
         return self
@@ -143,5 +136,6 @@ class Settings(BaseSettings):
 
 
 @lru_cache
-def get_settings() -> Settings:
-    return Settings()
+def get_core_settings() -> CoreSettings:
+    """CC's own settings, for what runs below the channels (e.g. migrations)."""
+    return CoreSettings()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from core.config import Settings
+from channels.registry import Settings
 from store.db import make_engine, session_scope
-from store.tenants import add_api_key, ensure_line, ensure_tenant, new_api_key
+from store.lines import ensure_line
+from store.tenants import add_api_key, ensure_tenant, new_api_key
 
 # Line ids and the numbers they show. e9 lines are phone numbers; hw lines are seat ids.
 DEMO_LINES = {

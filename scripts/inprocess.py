@@ -7,7 +7,6 @@ uvicorn serves the API and each vendor simulator in a thread of its own.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import socket
 import sys
@@ -19,8 +18,8 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
-from channels.registry import CHANNELS
-from core.config import Settings
+from channels.registry import CHANNELS, Settings
+from simulators.registry import simulator_app
 
 
 def temporal_cli() -> str:
@@ -67,8 +66,8 @@ class ServerThread:
 def start_servers(settings: Settings) -> list[ServerThread]:
     """The API and every channel's simulator, started on the ports ``settings`` names."""
     servers = [ServerThread(create_app(settings), settings.api_port)]
-    for spec in CHANNELS.values():
-        simulator = importlib.import_module(spec.simulator).create_app(settings)
+    for name, spec in CHANNELS.items():
+        simulator = simulator_app(name, settings)
         servers.append(ServerThread(simulator, settings.port_of(spec.base_url(settings))))
     for server in servers:
         server.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.config import get_settings
+from channels.registry import get_settings
 from store.db import make_engine, session_scope
 from store.tenants import add_api_key, ensure_tenant, new_api_key
 

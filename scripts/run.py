@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from channels.registry import CHANNELS
+from channels.registry import CHANNELS, Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
-from core.config import Settings, get_settings
 from scripts.demo import seed_demo
+from simulators.registry import SIMULATORS
 from store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def simulators(settings: Settings) -> list[Simulator]:
     """The simulators to start: those whose vendor URL points at this machine (a real
     vendor's URL needs none)."""
     found = [
-        Simulator(f"sim-{name}", spec.simulator, spec.base_url(settings),
+        Simulator(f"sim-{name}", SIMULATORS[name], spec.base_url(settings),
                   f"CC_{name.upper()}_BASE_URL")
         for name, spec in CHANNELS.items()
     ]  # fmt: skip

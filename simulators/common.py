@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from core.config import Settings, get_settings
+from channels.registry import Settings, get_settings
 from simulators.scenario import Timing
 
 log = logging.getLogger("cc.sim")

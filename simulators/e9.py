@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from core.config import Settings, get_settings
+from channels.registry import Settings, get_settings
 from simulators.common import (
     SimState,
     as_int,

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from core.config import Settings, get_settings
+from channels.registry import Settings, get_settings
 from simulators.common import (
     SimState,
     as_int,

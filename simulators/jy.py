@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from core.config import Settings, get_settings
+from channels.registry import Settings, get_settings
 from simulators.common import (
     SimState,
     as_int,

@@ -29,7 +29,7 @@ from xml.etree import ElementTree
 from fastapi import APIRouter, FastAPI, Request, Response
 from oss2.utils import Crc64
 
-from core.config import Settings, get_settings
+from channels.registry import Settings, get_settings
 from simulators.common import SimState, serve, simulator_app
 
 MAX_SKEW_S = 15 * 60  # OSS answers RequestTimeTooSkewed beyond this

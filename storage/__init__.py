@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.config import Settings
+from core.config import CoreSettings
 from storage.base import (
     RecordingStore,
     StorageError,
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-def build_store(settings: Settings) -> RecordingStore:
+def build_store(settings: CoreSettings) -> RecordingStore:
     if settings.storage_backend == "oss":
         return OssStore(
             settings.oss_endpoint,

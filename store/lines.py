@@ -1,12 +1,26 @@
-"""Agent lines and user bindings as the API manages them (leases live in store.tenants)."""
+"""Agent lines and their leases: the lines each channel provides, and which call holds one.
+
+A lease is granted by one conditional UPDATE (``lease_call_id IS NULL``), so two processes
+racing for the same line cannot both win, on any of the supported databases; every grant
+bumps the line's fencing token, and a release must name the token it was granted under.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col, select
 
+from contracts.call import LineLease
+from core.types import CallState
+from store.bindings import line_is_bound
 from store.db import now_ms
-from store.inbox import last_event_received
-from store.models import AgentLine, Binding, CallRecordRow, ChannelState
+from store.models import AgentLine, CallRecordRow
+
+
+class LineExists(Exception):
+    """A channel's line ids are global: some tenant already has this line."""
 
 
 class LineInUse(Exception):
@@ -30,61 +44,144 @@ def get_line(session: Session, tenant: str, channel: str, agent: str) -> AgentLi
     ).first()
 
 
-def line_taken(session: Session, channel: str, agent: str) -> bool:
-    """Whether any tenant already has this line (a channel's line ids are global)."""
-    found = session.exec(
-        select(AgentLine.id).where(AgentLine.channel == channel, AgentLine.agent == agent)
+def _find_line(session: Session, channel: str, agent: str) -> AgentLine | None:
+    """The line, whichever tenant has it (a channel's line ids are global)."""
+    return session.exec(
+        select(AgentLine).where(AgentLine.channel == channel, AgentLine.agent == agent)
     ).first()
-    return found is not None
+
+
+def _add_line(session: Session, tenant: str, channel: str, agent: str, number: str) -> AgentLine:
+    line = AgentLine(tenant=tenant, channel=channel, agent=agent, number=number)
+    session.add(line)
+    session.flush()
+    return line
+
+
+def create_line(session: Session, tenant: str, channel: str, agent: str, number: str) -> AgentLine:
+    """A new line of ``tenant``; LineExists if any tenant has it already."""
+    if _find_line(session, channel, agent) is not None:
+        raise LineExists(f"{channel} line {agent} already exists")
+    return _add_line(session, tenant, channel, agent, number)
+
+
+def ensure_line(session: Session, tenant: str, channel: str, agent: str, number: str) -> AgentLine:
+    """The line as it is (whichever tenant has it), or a new line of ``tenant``."""
+    return _find_line(session, channel, agent) or _add_line(session, tenant, channel, agent, number)
 
 
 def delete_line(session: Session, line: AgentLine) -> None:
-    bound = session.exec(
-        select(Binding.id).where(
-            Binding.tenant == line.tenant,
-            Binding.channel == line.channel,
-            Binding.agent == line.agent,
-        )
-    ).first()
-    if bound is not None:
+    if line_is_bound(session, line.tenant, line.channel, line.agent):
         raise LineInUse("a binding uses this line")
     if line.lease_call_id is not None:
         raise LineInUse("the line is on a call")
     session.delete(line)
 
 
-def get_binding(session: Session, tenant: str, user: str) -> Binding | None:
-    return session.exec(
-        select(Binding).where(Binding.tenant == tenant, Binding.user == user)
-    ).first()
+# --- Leases -----------------------------------------------------------------------------------
 
 
-def put_binding(session: Session, tenant: str, user: str, channel: str, agent: str) -> Binding:
-    binding = get_binding(session, tenant, user) or Binding(
-        tenant=tenant, user=user, channel=channel, agent=agent, updated=now_ms()
+def lease_of(line: AgentLine) -> LineLease:
+    """The lease a freshly leased line stands for."""
+    assert line.lease_token is not None, "lease_of takes a leased line"
+    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
+                     token=line.lease_token)  # fmt: skip
+
+
+def _grant(session: Session, cc_call_id: str, *which: ColumnElement[bool]) -> AgentLine | None:
+    """Lease the line ``which`` selects to ``cc_call_id`` if it is idle: the one conditional
+    UPDATE every lease goes through. Returns the line as leased, or None if it was busy."""
+    granted = session.execute(
+        update(AgentLine)
+        .where(*which, col(AgentLine.lease_call_id).is_(None))
+        .values(lease_call_id=cc_call_id, lease_token=AgentLine.lease_token + 1, leased_at=now_ms())
     )
-    binding.channel, binding.agent, binding.updated = channel, agent, now_ms()
-    session.add(binding)
-    session.flush()
-    return binding
+    if granted.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    fresh = select(AgentLine).where(*which).execution_options(populate_existing=True)
+    return session.exec(fresh).one()
 
 
-def set_override(session: Session, name: str, enabled: bool | None) -> ChannelState:
-    state = session.get(ChannelState, name) or ChannelState(name=name, updated=now_ms())
-    state.enabled_override, state.updated = enabled, now_ms()
-    session.add(state)
-    session.flush()
-    return state
+def lease_line(session: Session, tenant_id: str, channel: str, cc_call_id: str) -> AgentLine | None:
+    """Give ``cc_call_id`` an idle line of the tenant on ``channel``, or None if all are busy.
 
-
-def channel_facts(session: Session, name: str, since_ms: int) -> tuple[float, int | None]:
-    """(share of recent calls that ended in a channel error, last vendor event time)."""
-    closed = session.exec(
-        select(CallRecordRow.close_type).where(
-            CallRecordRow.channel == name,
-            CallRecordRow.created >= since_ms,
-            col(CallRecordRow.close_type).is_not(None),
+    The longest idle line first; a line another process takes meanwhile is passed over.
+    """
+    candidates = session.exec(
+        select(AgentLine.id)
+        .where(
+            AgentLine.tenant == tenant_id,
+            AgentLine.channel == channel,
+            col(AgentLine.lease_call_id).is_(None),
         )
+        .order_by(col(AgentLine.leased_at).asc(), col(AgentLine.id).asc())
     ).all()
-    errors = sum(1 for close_type in closed if close_type in ("6", "7"))
-    return (errors / len(closed) if closed else 0.0), last_event_received(session, name)
+    for line_id in candidates:
+        line = _grant(session, cc_call_id, col(AgentLine.id) == line_id)
+        if line is not None:
+            return line
+    return None
+
+
+def lease_agent_line(
+    session: Session, tenant_id: str, channel: str, agent: str, cc_call_id: str
+) -> AgentLine | None:
+    """Give ``cc_call_id`` this one line of the tenant (a bound user's), or None if busy."""
+    return _grant(
+        session,
+        cc_call_id,
+        col(AgentLine.tenant) == tenant_id,
+        col(AgentLine.channel) == channel,
+        col(AgentLine.agent) == agent,
+    )
+
+
+def release_line(session: Session, channel: str, agent: str, cc_call_id: str, token: int) -> bool:
+    """Free the line if ``cc_call_id`` still holds it under ``token`` (the fencing token)."""
+    released = session.execute(
+        update(AgentLine)
+        .where(
+            col(AgentLine.channel) == channel,
+            col(AgentLine.agent) == agent,
+            col(AgentLine.lease_call_id) == cc_call_id,
+            col(AgentLine.lease_token) == token,
+        )
+        .values(lease_call_id=None)
+    )
+    return bool(released.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class HeldLease:
+    channel: str
+    agent: str
+    cc_call_id: str
+    token: int
+    vendor_call_id: str | None  # the call's id at its vendor, if it got that far
+    live: bool  # its record is not closed
+    leased_at: int
+
+
+def held_leases(session: Session) -> list[HeldLease]:
+    """Every lease held now, with what its call's record says (the lease reconciler's view)."""
+    rows = session.exec(
+        select(AgentLine, CallRecordRow)
+        .join(
+            CallRecordRow,
+            col(CallRecordRow.cc_call_id) == col(AgentLine.lease_call_id),
+            isouter=True,
+        )
+        .where(col(AgentLine.lease_call_id).is_not(None))
+    ).all()
+    return [
+        HeldLease(
+            line.channel,
+            line.agent,
+            line.lease_call_id or "",
+            line.lease_token,
+            call.call_id if call else None,
+            call is not None and call.state != CallState.CLOSE.value,
+            line.leased_at or 0,
+        )  # fmt: skip
+        for line, call in rows
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from core.config import get_settings
+from core.config import get_core_settings as get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

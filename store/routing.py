@@ -5,27 +5,19 @@
   unless the request allows fallback, in which case it is routed as if unbound.
 - A request that names a channel takes an idle line there.
 - Otherwise the first routable channel, in configured priority, with an idle line.
-A channel is routable when an operator's override says so or, without one, when it is healthy.
+Whether a channel is routable is store.channel_state's to say (override, else health).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from contracts.call import LineLease
-from store.db import now_ms
-from store.models import AgentLine, Binding, ChannelState
-from store.tenants import lease_line
-
-
-def lease_of(line: AgentLine) -> LineLease:
-    """The lease a freshly leased line stands for."""
-    assert line.lease_token is not None, "lease_of takes a leased line"
-    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
-                     token=line.lease_token)  # fmt: skip
+from store.bindings import get_binding
+from store.channel_state import routable_channels
+from store.lines import lease_agent_line, lease_line
+from store.models import AgentLine
 
 
 class NoChannel(Exception):
@@ -53,49 +45,15 @@ class Route:
     may_fail_over: bool  # False when the request or a binding pins the channel
 
 
-def routable_channels(session: Session, names: list[str]) -> set[str]:
-    states = {s.name: s for s in session.exec(select(ChannelState)).all()}
-
-    def routable(name: str) -> bool:
-        state = states.get(name)
-        if state is None:
-            return True
-        return state.enabled_override if state.enabled_override is not None else state.healthy
-
-    return {name for name in names if routable(name)}
-
-
-def _lease_bound_line(session: Session, binding: Binding, cc_call_id: str) -> AgentLine | None:
-    granted = session.execute(
-        update(AgentLine)
-        .where(
-            col(AgentLine.tenant) == binding.tenant,
-            col(AgentLine.channel) == binding.channel,
-            col(AgentLine.agent) == binding.agent,
-            col(AgentLine.lease_call_id).is_(None),
-        )
-        .values(lease_call_id=cc_call_id, lease_token=AgentLine.lease_token + 1, leased_at=now_ms())
-    )
-    if granted.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.exec(
-        select(AgentLine).where(
-            AgentLine.channel == binding.channel, AgentLine.agent == binding.agent
-        )
-    ).one()
-
-
 def choose_line(session: Session, req: RouteRequest) -> Route:
     """Lease the line the call should take, or raise NoChannel / LineBusy."""
     routable = routable_channels(session, req.priority) - req.exclude
-    binding = None
-    if req.user is not None:
-        binding = session.exec(
-            select(Binding).where(Binding.tenant == req.tenant, Binding.user == req.user)
-        ).first()
+    binding = None if req.user is None else get_binding(session, req.tenant, req.user)
     if binding is not None and req.channel in (None, binding.channel):
         if binding.channel in routable:
-            line = _lease_bound_line(session, binding, req.cc_call_id)
+            line = lease_agent_line(
+                session, req.tenant, binding.channel, binding.agent, req.cc_call_id
+            )
             if line is None:
                 raise LineBusy(f"the line bound to user {req.user} is on a call")
             return Route(line, may_fail_over=req.allow_fallback)

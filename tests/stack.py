@@ -18,13 +18,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from callflow.circuit import CircuitState
-from channels.registry import CHANNELS
+from channels.registry import CHANNELS, Settings
 from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
-from core.config import Settings
 from scripts.inprocess import free_port, start_servers, temporal_cli
 from store.db import make_engine, now_ms, session_scope
+from store.lines import ensure_line
 from store.migrate import upgrade
-from store.tenants import add_api_key, ensure_line, ensure_tenant
+from store.tenants import add_api_key, ensure_tenant
 from tests.support import wait_for
 from worker import build_worker, ensure_service_workflows
 from workflows.health import ChannelHealthWorkflow

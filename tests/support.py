@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from core.config import Settings
+from channels.registry import Settings
 from scripts.inprocess import ServerThread, free_port
 
 __all__ = ["ServerThread", "free_port", "settings_env", "wait_for"]

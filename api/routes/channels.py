@@ -9,9 +9,8 @@ from sqlmodel import Session
 from api.deps import CallerDep, StateDep
 from api.errors import Problem
 from core.types import ChannelMode
-from store import lines
+from store import channel_state
 from store.db import now_ms
-from store.models import ChannelState
 
 router = APIRouter(prefix="/v1/channels", tags=["channels"])
 ERROR_WINDOW_MS = 15 * 60 * 1000
@@ -33,12 +32,12 @@ class ChannelPatch(BaseModel):
 
 
 def _view(state: StateDep, session: Session, name: str) -> ChannelPublic:
-    row = session.get(ChannelState, name) or ChannelState(name=name, updated=0)
-    error_rate, last_event = lines.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS)
-    enabled = row.enabled_override if row.enabled_override is not None else row.healthy
+    row = channel_state.state_of(session, name)
+    facts = channel_state.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS)
     return ChannelPublic(name=name, mode=state.channels[name].mode, healthy=row.healthy,
-                         enabled=enabled, override=row.enabled_override, reason=row.reason,
-                         error_rate=error_rate, last_event_time=last_event)  # fmt: skip
+                         enabled=channel_state.routable(row), override=row.enabled_override,
+                         reason=row.reason, error_rate=facts.error_rate,
+                         last_event_time=facts.last_event_time)  # fmt: skip
 
 
 @router.get("", response_model=list[ChannelPublic])
@@ -56,7 +55,7 @@ async def patch_channel(
         raise Problem(404, "not_found", "no such channel")
 
     def patch(session: Session) -> ChannelPublic:
-        lines.set_override(session, name, body.enabled)
+        channel_state.set_override(session, name, body.enabled)
         return _view(state, session, name)
 
     return await state.in_store(patch)

@@ -11,7 +11,7 @@ from api.deps import CallerDep, StateDep
 from api.errors import Problem, invalid_field
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
-from store import lines
+from store import bindings, lines
 from store.models import AgentLine, Binding
 
 router = APIRouter(tags=["lines and bindings"])
@@ -79,14 +79,10 @@ async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> L
     number = to_e164(body.number, "number", caller.tenant.default_region)
 
     def create(session: Session) -> AgentLine:
-        if lines.line_taken(session, body.channel, body.agent):
-            raise Problem(409, "line_exists", f"{body.channel} line {body.agent} already exists")
-        line = AgentLine(
-            tenant=caller.tenant.id, channel=body.channel, agent=body.agent, number=number
-        )
-        session.add(line)
-        session.flush()
-        return line
+        try:
+            return lines.create_line(session, caller.tenant.id, body.channel, body.agent, number)
+        except lines.LineExists as exc:
+            raise Problem(409, "line_exists", str(exc)) from exc
 
     return LinePublic.from_row(await state.in_store(create))
 
@@ -108,7 +104,7 @@ async def delete_line(channel: str, agent: str, state: StateDep, caller: CallerD
 
 @router.get("/v1/bindings/{user}", response_model=BindingPublic)
 async def get_binding(user: str, state: StateDep, caller: CallerDep) -> BindingPublic:
-    binding = await state.in_store(lambda s: lines.get_binding(s, caller.tenant.id, user))
+    binding = await state.in_store(lambda s: bindings.get_binding(s, caller.tenant.id, user))
     if binding is None:
         raise Problem(404, "not_found", "no binding for this user")
     return BindingPublic.from_row(binding)
@@ -124,7 +120,7 @@ async def put_binding(
         if lines.get_line(session, caller.tenant.id, body.channel, body.agent) is None:
             detail = f"no {body.channel} line {body.agent}"
             raise invalid_field("agent", "no such line on that channel", detail)
-        return lines.put_binding(session, caller.tenant.id, user, body.channel, body.agent)
+        return bindings.put_binding(session, caller.tenant.id, user, body.channel, body.agent)
 
     return BindingPublic.from_row(await state.in_store(put))
 
@@ -132,10 +128,10 @@ async def put_binding(
 @router.delete("/v1/bindings/{user}", status_code=204)
 async def delete_binding(user: str, state: StateDep, caller: CallerDep) -> Response:
     def delete(session: Session) -> None:
-        binding = lines.get_binding(session, caller.tenant.id, user)
+        binding = bindings.get_binding(session, caller.tenant.id, user)
         if binding is None:
             raise Problem(404, "not_found", "no binding for this user")
-        session.delete(binding)
+        bindings.delete_binding(session, binding)
 
     await state.in_store(delete)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
 from api.errors import Problem
-from channels.base import InvalidSignature, MalformedEvent
+from channels.base import InvalidSignature, MalformedEvent, WebhookChannel
 from contracts.config import redelivery_config
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import DeliveryPolicy, ingest
@@ -21,7 +21,7 @@ log = logging.getLogger("cc.webhooks")
 @router.post("/{channel_name}")
 async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -> JSONResponse:
     channel = state.channels.get(channel_name)
-    if channel is None:
+    if not isinstance(channel, WebhookChannel):  # unknown, or polled: no webhooks there
         raise Problem(404, "not_found", "no such channel")
     body = await request.body()
     # Vendors sign the URL they were given, i.e. the public one, not what a proxy forwards.

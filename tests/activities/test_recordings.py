@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,11 +24,11 @@ from activities.recordings import (
     RecordingActivities,
     recording_key,
 )
-from channels.base import Channel, PlaceCallRequest, PolledChannel, Recording
-from channels.registry import CHANNELS, build_channels
-from core.config import Settings
-from core.types import ChannelMode, EventKind
+from channels.base import Channel, PlaceCallRequest, PolledChannel, Recording, WebhookChannel
+from channels.registry import CHANNELS, Settings, build_channels
+from core.types import EventKind
 from simulators.common import tone_wav
+from simulators.registry import simulator_app
 from storage import LocalStore, StoredObject
 from tests.support import ServerThread, free_port, wait_for
 
@@ -47,10 +46,10 @@ def settings() -> Iterator[Settings]:
     settings = Settings(**base_urls, public_base_url=dead, sim_retry_scale=0.01)
     servers = [
         ServerThread(
-            importlib.import_module(spec.simulator).create_app(settings),
+            simulator_app(name, settings),
             settings.port_of(spec.base_url(settings)),
         ).start()
-        for spec in CHANNELS.values()
+        for name, spec in CHANNELS.items()
     ]
     yield settings
     for server in servers:
@@ -83,11 +82,12 @@ async def recorded_call(channel: Channel, sim: httpx.AsyncClient) -> tuple[str, 
                          called="+8613900000002", display_to_a="+8610800000001",
                          display_to_b="+8613800000001", agent="a1", max_duration_s=60)
     )  # fmt: skip
-    if channel.mode is ChannelMode.POLL:
-        polled = cast(PolledChannel, channel)
+    if isinstance(channel, PolledChannel):
+        polled = channel
         url = await wait_for(lambda: _polled_url(polled, placed.vendor_call_id), 20, "hw CDR")
     else:
-        url = await wait_for(lambda: _pushed_url(channel, sim, cc_call_id), 20, "hangup event")
+        pushed = cast(WebhookChannel, channel)
+        url = await wait_for(lambda: _pushed_url(pushed, sim, cc_call_id), 20, "hangup event")
     return cc_call_id, url
 
 
@@ -97,7 +97,9 @@ async def _polled_url(channel: PolledChannel, vendor_call_id: str) -> str | None
     return urls[0] if urls else None
 
 
-async def _pushed_url(channel: Channel, sim: httpx.AsyncClient, cc_call_id: str) -> str | None:
+async def _pushed_url(
+    channel: WebhookChannel, sim: httpx.AsyncClient, cc_call_id: str
+) -> str | None:
     for sent in (await sim.get("/_sim/log")).json()["events"]:
         if cc_call_id not in sent["body"]:
             continue

@@ -16,12 +16,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.deps import AppState
-from channels.registry import build_channels
-from core.config import Settings
+from channels.registry import Settings, build_channels
 from storage import build_store
 from store.db import make_engine, session_scope
+from store.lines import ensure_line
 from store.migrate import upgrade
-from store.tenants import add_api_key, ensure_line, ensure_tenant
+from store.tenants import add_api_key, ensure_tenant
 
 UNIT_TENANT, UNIT_KEY = "unit-t", "test-key-unit-t"
 UNIT_LINE = ("e9", "e9-unit-1")  # the tenant's one line

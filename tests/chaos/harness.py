@@ -35,12 +35,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from channels.registry import CHANNELS
+from channels.registry import CHANNELS, Settings
 from contracts.ids import SEARCH_ATTRIBUTES, workflow_id
-from core.config import Settings
+from simulators.registry import SIMULATORS
 from store.db import make_engine, session_scope
+from store.lines import ensure_line
 from store.migrate import upgrade
-from store.tenants import add_api_key, ensure_line, ensure_tenant
+from store.tenants import add_api_key, ensure_tenant
 from tests.stack import temporal_cli
 from tests.support import free_port, settings_env
 
@@ -289,8 +290,8 @@ class ChaosStack:
             temporal += ["--search-attribute", f"{key.name}=Keyword"]
         self.temporal = Proc("temporal", temporal, self.env, self.logs)
         self.sim_procs = {
-            name: Proc(f"sim-{name}", [python, "-m", spec.simulator], self.env, self.logs)
-            for name, spec in CHANNELS.items()
+            name: Proc(f"sim-{name}", [python, "-m", SIMULATORS[name]], self.env, self.logs)
+            for name in CHANNELS
         }
         self.worker = Proc("worker", [python, "worker.py"], self.env, self.logs)
         self.api_proc = Proc(

@@ -10,8 +10,10 @@ pytest_plugins = ["pytester"]
 
 PLUGIN = """
 from channels.registry import CHANNELS, ChannelSpec
+from simulators.registry import SIMULATORS
 
-CHANNELS["fake"] = ChannelSpec(CHANNELS["e9"].build, CHANNELS["e9"].base_url, "simulators.e9")
+CHANNELS["fake"] = ChannelSpec(CHANNELS["e9"].build, CHANNELS["e9"].base_url)
+SIMULATORS["fake"] = "simulators.e9"
 """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.config import Settings
+from channels.registry import Settings
 
 
 def test_the_public_url_follows_the_api_port_unless_set() -> None:

@@ -14,8 +14,9 @@ from sqlmodel import select
 
 from contracts.ids import HEALTH_WORKFLOW_ID, workflow_id
 from store.db import make_engine, now_ms, session_scope
+from store.lines import ensure_line
 from store.models import AgentLine, CallRecordRow
-from store.tenants import add_api_key, ensure_line, ensure_tenant
+from store.tenants import add_api_key, ensure_tenant
 from tests.e2e.calls import place, wait_closed, wait_state
 from tests.stack import Stack
 from tests.support import wait_for

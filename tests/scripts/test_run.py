@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
+from channels.registry import Settings
 from scripts import run
 
 ROOT = Path(__file__).resolve().parents[2]

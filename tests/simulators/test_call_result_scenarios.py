@@ -27,7 +27,7 @@ from callflow.record import CallRecord, apply_events
 from channels.base import CallEvent, PlaceCallRequest
 from channels.e9 import E9Channel
 from channels.jy import JyChannel
-from core.config import Settings
+from channels.registry import Settings
 from core.types import CloseType, DisplayPolicy
 from simulators import e9 as e9_sim
 from simulators import jy as jy_sim

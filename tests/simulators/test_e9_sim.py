@@ -21,7 +21,7 @@ from channels.base import (
     VendorServerError,
 )
 from channels.e9 import BEIJING, E9Channel, request_sig
-from core.config import Settings
+from channels.registry import Settings
 from core.types import CloseType, EventKind
 from simulators.e9 import create_app
 from tests.support import ServerThread, free_port, wait_for

@@ -9,7 +9,7 @@ import pytest
 
 from channels.base import CallEvent, PlaceCallRequest, VendorOutcomeUnknown, VendorRejected
 from channels.hw import CLICK2CALL, HwChannel, aksk_headers
-from core.config import Settings
+from channels.registry import Settings
 from core.types import EventKind
 from simulators.hw import create_app
 from tests.support import ServerThread, free_port, wait_for

@@ -18,7 +18,7 @@ from channels.base import (
     VendorServerError,
 )
 from channels.jy import JyChannel, twilio_signature
-from core.config import Settings
+from channels.registry import Settings
 from core.types import CloseType, EventKind
 from simulators.jy import create_app
 from tests.support import ServerThread, free_port, wait_for

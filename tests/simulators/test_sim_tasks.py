@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.config import Settings
+from channels.registry import Settings
 from simulators.common import SimState
 from simulators.e9 import E9Simulator, SimCall
 from simulators.hw import HwSimulator, Session

@@ -14,7 +14,7 @@ import httpx
 import oss2
 import pytest
 
-from core.config import Settings
+from channels.registry import Settings
 from simulators.oss import create_app
 from storage import OssStore, StorageError
 from tests.support import ServerThread, free_port

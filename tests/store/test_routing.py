@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import Engine
 
 from store.db import now_ms, session_scope
+from store.lines import ensure_line
 from store.models import Binding, ChannelState
 from store.routing import LineBusy, NoChannel, Route, RouteRequest, choose_line
-from store.tenants import ensure_line, ensure_tenant
+from store.tenants import ensure_tenant
 
 PRIORITY = ["e9", "hw", "jy"]
 

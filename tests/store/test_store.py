@@ -13,6 +13,7 @@ from channels.base import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from store import calls, inbox, tenants
 from store.db import now_ms, session_scope
+from store.lines import ensure_line, lease_line, release_line
 from store.models import CallRecordRow
 
 RECORD_COLUMNS = {
@@ -27,7 +28,7 @@ def seed(engine: Engine, lines: int = 1) -> None:
     with session_scope(engine) as s:
         tenants.ensure_tenant(s, "t1")
         for i in range(lines):
-            tenants.ensure_line(s, "t1", "e9", f"+86108000000{i}", f"+86108000000{i}")
+            ensure_line(s, "t1", "e9", f"+86108000000{i}", f"+86108000000{i}")
 
 
 def test_migrated_schema_has_every_record_column(db_engine: Engine) -> None:
@@ -54,7 +55,7 @@ def test_line_lease_is_exclusive_under_concurrency(db_engine: Engine) -> None:
 
     def grab(i: int) -> str | None:
         with session_scope(db_engine) as s:
-            line = tenants.lease_line(s, "t1", "e9", f"call{i}")
+            line = lease_line(s, "t1", "e9", f"call{i}")
             return None if line is None else line.agent
 
     with ThreadPoolExecutor(8) as pool:
@@ -66,17 +67,17 @@ def test_line_lease_is_exclusive_under_concurrency(db_engine: Engine) -> None:
 def test_release_needs_the_current_fencing_token(db_engine: Engine) -> None:
     seed(db_engine)
     with session_scope(db_engine) as s:
-        line = tenants.lease_line(s, "t1", "e9", "c1")
+        line = lease_line(s, "t1", "e9", "c1")
         assert line is not None
         agent, token = line.agent, line.lease_token
     with session_scope(db_engine) as s:
-        assert not tenants.release_line(s, "e9", agent, "c1", token - 1)
-        assert not tenants.release_line(s, "e9", agent, "other", token)
-        assert tenants.lease_line(s, "t1", "e9", "c2") is None
+        assert not release_line(s, "e9", agent, "c1", token - 1)
+        assert not release_line(s, "e9", agent, "other", token)
+        assert lease_line(s, "t1", "e9", "c2") is None
     with session_scope(db_engine) as s:
-        assert tenants.release_line(s, "e9", agent, "c1", token)
+        assert release_line(s, "e9", agent, "c1", token)
     with session_scope(db_engine) as s:
-        again = tenants.lease_line(s, "t1", "e9", "c2")
+        again = lease_line(s, "t1", "e9", "c2")
         assert again is not None and again.lease_token == token + 1
 
 

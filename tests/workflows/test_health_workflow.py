@@ -45,11 +45,11 @@ from contracts.health import (
 )
 from contracts.ids import PLACEMENT_SIGNAL, workflow_id
 from core.types import CallState, CloseType, EventKind
-from store import health as health_store
-from store import inbox
+from store import channel_state, inbox, lines, reconciler
 from store.db import now_ms, session_scope
+from store.lines import ensure_line
 from store.models import AgentLine, CallRecordRow
-from store.tenants import ensure_line, ensure_tenant
+from store.tenants import ensure_tenant
 from tests.support import wait_for
 from workflows.health import ChannelHealthWorkflow
 
@@ -298,14 +298,14 @@ async def test_one_row_failing_in_the_store_does_not_hold_the_others(
 ) -> None:
     lease_stale(db_engine, "stale-1")
     lease_stale(db_engine, "stale-2")
-    free = health_store.free_orphaned_lease
+    free = reconciler.free_orphaned_lease
 
-    def free_or_fail(session: Session, lease: health_store.HeldLease) -> bool:
+    def free_or_fail(session: Session, lease: lines.HeldLease) -> bool:
         if lease.cc_call_id == "stale-1":
             raise OperationalError("UPDATE agent_line", {}, Exception("deadlock"))
         return free(session, lease)
 
-    monkeypatch.setattr(health_store, "free_orphaned_lease", free_or_fail)
+    monkeypatch.setattr(reconciler, "free_orphaned_lease", free_or_fail)
     gone = WorkflowExecutionStatus.TERMINATED
     assert await reconcile(db_engine, FakeTemporal({"stale-1": gone, "stale-2": gone})) == [
         "stale-2"
@@ -326,16 +326,16 @@ def test_the_reconciler_closes_a_record_through_the_state_machine(
 ) -> None:
     lease_stale(db_engine, "stale-1")
     applied: list[CallEvent] = []
-    real_apply = health_store.apply_event
+    real_apply = reconciler.apply_event
 
     def spy(record: CallRecord, event: CallEvent) -> CallRecord:
         applied.append(event)
         return real_apply(record, event)
 
-    monkeypatch.setattr(health_store, "apply_event", spy)
+    monkeypatch.setattr(reconciler, "apply_event", spy)
     with session_scope(db_engine) as s:
-        (lease,) = health_store.held_leases(s)
-        assert health_store.free_orphaned_lease(s, lease)
+        (lease,) = lines.held_leases(s)
+        assert reconciler.free_orphaned_lease(s, lease)
     assert [(e.kind, e.close_type, e.dedupe_key) for e in applied] == [
         (EventKind.HANGUP, CloseType.OTHER, "cc:reconciler")
     ]
@@ -360,6 +360,6 @@ def test_silence_counts_only_calls_nothing_explains(db_engine: Engine) -> None:
             inbox.store_event(s, "e9", event, b"{}", "application/json")
     later = now_ms() + 600_000  # ten minutes on: every row and event is older than the silence
     with session_scope(db_engine) as s:
-        assert health_store.silent_setups(s, "e9", 120_000, later) == 1
-        assert health_store.silent_setups(s, "e9", 120_000, now_ms()) == 0  # the channel spoke
-        assert health_store.silent_setups(s, "hw", 120_000, later) == 0
+        assert channel_state.silent_setups(s, "e9", 120_000, later) == 1
+        assert channel_state.silent_setups(s, "e9", 120_000, now_ms()) == 0  # the channel spoke
+        assert channel_state.silent_setups(s, "hw", 120_000, later) == 0

@@ -1,0 +1,74 @@
+"""Recording a new call, the API's part of placing it: claim its Idempotency-Key, lease its
+line and write its row, in the caller's one transaction; and undo all that when its workflow
+surely never started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from contracts.call import LineLease, Routing
+from store.calls import IdempotencyClash, drop_call, get_call_any_tenant
+from store.lines import lease_of, release_line
+from store.models import CallRecordRow
+from store.routing import RouteRequest, choose_line
+
+# A new call's line columns before its line is leased. They are NOT NULL and the row must go
+# in first (see record_call), so they hold this until the line is written, later in the same
+# transaction: no other transaction ever sees them so.
+_NOT_LEASED_YET = {"channel": "", "agent": ""}
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    row: CallRecordRow  # the call's row, on its line
+    lease: LineLease  # the line it holds
+    may_fail_over: bool  # False when the request or a binding pins the channel
+
+
+def record_call(
+    session: Session, call: CallRecordRow, routing: Routing, channel: str | None
+) -> RecordedCall:
+    """Record ``call`` (the call as requested, before it has a line) and lease it a line as
+    ``routing`` says, ``channel`` pinning one if the request names it.
+
+    The row goes in first: it claims the Idempotency-Key, so a concurrent retry with the same
+    key clashes on the unique key (after waiting for this transaction to commit) before it can
+    lease a line; a write as the first statement also takes SQLite's write lock at once, so
+    concurrent placements queue instead of failing "locked". Raises IdempotencyClash, and
+    store.routing's NoChannel or LineBusy.
+    """
+    _claim_key(session, call)
+    request = RouteRequest(tenant=call.tenant, cc_call_id=call.cc_call_id, user=routing.user,
+                           channel=channel, allow_fallback=routing.allow_fallback,
+                           priority=routing.priority)  # fmt: skip
+    route = choose_line(session, request)
+    line = route.line
+    call.sqlmodel_update({"channel": line.channel, "agent": line.agent,
+                          "lease_token": line.lease_token})  # fmt: skip
+    session.add(call)
+    return RecordedCall(call, lease_of(line), route.may_fail_over)
+
+
+def _claim_key(session: Session, call: CallRecordRow) -> None:
+    """Insert the row as the transaction's first statement (no savepoint: with pysqlite a
+    SAVEPOINT outside a transaction would commit on release)."""
+    call.sqlmodel_update(_NOT_LEASED_YET)
+    session.add(call)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if call.idempotency_key is None:
+            raise
+        raise IdempotencyClash(call.idempotency_key) from exc
+
+
+def undo_call(session: Session, cc_call_id: str, lease: LineLease) -> None:
+    """Undo a recorded call whose workflow surely never started: free its line, drop its row,
+    so nothing is left half-made."""
+    release_line(session, lease.channel, lease.agent, cc_call_id, lease.token)
+    stored = get_call_any_tenant(session, cc_call_id)
+    if stored is not None:
+        drop_call(session, stored)

@@ -1,0 +1,70 @@
+"""The shared vendor HTTP: the same answer means the same typed error for every adapter."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from channels.base import VendorNetworkError, VendorOutcomeUnknown, VendorServerError
+from channels.http import RateLimit, json_object, read_object, send
+
+
+def client(*responses: httpx.Response) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    answers = iter(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return next(answers)
+
+    return httpx.AsyncClient(base_url="http://v", transport=httpx.MockTransport(handler)), seen
+
+
+async def test_a_429_without_a_rate_limit_is_a_server_error_with_no_retry_after() -> None:
+    http, seen = client(httpx.Response(429, headers={"Retry-After": "0"}))
+    with pytest.raises(VendorServerError, match="x /p: HTTP 429") as caught:
+        await send(http, "GET", "/p", what="x /p")
+    assert caught.value.retry_after_s is None and len(seen) == 1
+
+
+async def test_a_429_with_a_rate_limit_is_waited_out_then_carries_retry_after() -> None:
+    limited = httpx.Response(429, headers={"Retry-After": "0"})
+    http, seen = client(limited, limited, httpx.Response(200, json={"ok": 1}))
+    answer = await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
+    assert answer.status_code == 200 and len(seen) == 3
+    http, seen = client(limited, limited, limited)
+    with pytest.raises(VendorServerError, match="rate limited") as caught:
+        await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
+    assert caught.value.retry_after_s == 0.0 and len(seen) == 3
+    http, seen = client(httpx.Response(429, headers={"Retry-After": "30"}))
+    with pytest.raises(VendorServerError) as caught:
+        await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
+    assert caught.value.retry_after_s == 30.0 and len(seen) == 1  # too long to wait here
+
+
+async def test_5xx_is_a_server_error_and_other_answers_are_returned() -> None:
+    http, _ = client(httpx.Response(503), httpx.Response(400, json={"e": 1}))
+    with pytest.raises(VendorServerError, match="HTTP 503"):
+        await send(http, "GET", "/p", what="x")
+    assert (await send(http, "GET", "/p", what="x")).status_code == 400
+
+
+async def test_a_lost_place_request_has_an_unknown_outcome_and_others_do_not() -> None:
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    http = httpx.AsyncClient(base_url="http://v", transport=httpx.MockTransport(timeout))
+    with pytest.raises(VendorOutcomeUnknown):
+        await send(http, "POST", "/p", what="x", placing=True)
+    with pytest.raises(VendorNetworkError) as caught:
+        await send(http, "POST", "/p", what="x")
+    assert not isinstance(caught.value, VendorOutcomeUnknown)
+
+
+@pytest.mark.parametrize("body", [b"<html>", b"[]", b'"s"', b"\xff"])
+def test_only_a_json_object_is_readable(body: bytes) -> None:
+    response = httpx.Response(200, content=body)
+    assert json_object(response) is None
+    with pytest.raises(VendorServerError, match="x: unreadable answer"):
+        read_object(response, "x")
+    assert read_object(httpx.Response(200, json={"a": 1}), "x") == {"a": 1}

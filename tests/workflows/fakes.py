@@ -1,0 +1,156 @@
+"""Stand-in activities for CallWorkflow tests on the time-skipping test server.
+
+Each fake is registered under the name of its signature stub in ``contracts/activities.py``
+(the name the workflow schedules),
+records what the workflow asked (with the test server's time of the request) and answers
+from a script the test sets up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from channels.base import CallEvent
+from contracts.call import (
+    CopyRecordingInput,
+    CopyRecordingResult,
+    FailoverInput,
+    HangupInput,
+    LateEventsResult,
+    LineLease,
+    PlaceCallInput,
+    PlaceCallResult,
+    PollInput,
+    PollOutcome,
+    ReconcileInput,
+    RecordingOutcome,
+    ReleaseLineInput,
+    SaveRecordInput,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One activity request as the fake saw it."""
+
+    name: str
+    arg: Any
+    at: int  # the test server's time the attempt was scheduled, epoch ms
+    attempt: int
+
+
+@dataclass
+class FakeVendor:
+    """What the stand-in activities answer, and every request they got."""
+
+    # Error types place_call raises on successive requests to a channel; once a channel's list
+    # is used up, the call is placed with ``vendor_ids[channel]`` (default "V1").
+    place_errors: dict[str, list[str]] = field(default_factory=dict)
+    vendor_ids: dict[str, str] = field(default_factory=dict)
+    failover_lines: list[LineLease | None] = field(default_factory=list)  # in order, then None
+    reconcile_answers: list[list[CallEvent]] = field(default_factory=list)  # in order, then []
+    noted_vendor_id: str | None = None  # placed_call_id's answer
+    hangup_error: str | None = None  # hangup_call fails with this error type (not retried)
+    requests: list[Request] = field(default_factory=list)
+
+    # -- reading what was asked -----------------------------------------------------------
+    def of(self, name: str) -> list[Request]:
+        return [r for r in self.requests if r.name == name]
+
+    def args(self, name: str) -> list[Any]:
+        return [r.arg for r in self.of(name)]
+
+    def at(self, name: str) -> list[int]:
+        return [r.at for r in self.of(name)]
+
+    @property
+    def saves(self) -> list[SaveRecordInput]:
+        return self.args("save_record")
+
+    def lines_released(self) -> list[LineLease]:
+        """Every line freed, in order: with a closed record's save, or by release_line."""
+        freed: list[LineLease] = []
+        for r in self.requests:
+            if r.name == "save_record" and r.arg.release_line is not None:
+                freed.append(r.arg.release_line)
+            elif r.name == "release_line":
+                freed.append(r.arg.line)
+        return freed
+
+    # -- the activities -------------------------------------------------------------------
+    def _note(self, name: str, arg: object) -> None:
+        info = activity.info()
+        at = int(info.current_attempt_scheduled_time.timestamp() * 1000)
+        self.requests.append(Request(name=name, arg=arg, at=at, attempt=info.attempt))
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name="place_call")
+        async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
+            self._note("place_call", inp)
+            errors = self.place_errors.get(inp.channel, [])
+            if errors:
+                error_type = errors.pop(0)
+                if error_type == "unclassified":
+                    raise RuntimeError("adapter bug")  # no error type anybody classified
+                raise ApplicationError(f"vendor said {error_type}", type=error_type)
+            return PlaceCallResult(vendor_call_id=self.vendor_ids.get(inp.channel, "V1"))
+
+        @activity.defn(name="hangup_call")
+        async def hangup_call(inp: HangupInput) -> None:
+            self._note("hangup_call", inp)
+            if self.hangup_error:
+                raise ApplicationError("vendor refused", type=self.hangup_error, non_retryable=True)
+
+        @activity.defn(name="reconcile_call")
+        async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
+            self._note("reconcile_call", inp)
+            return self.reconcile_answers.pop(0) if self.reconcile_answers else []
+
+        @activity.defn(name="follow_polled_call")
+        async def follow_polled_call(inp: PollInput) -> PollOutcome:
+            self._note("follow_polled_call", inp)
+            return PollOutcome(final=True)
+
+        @activity.defn(name="save_record")
+        async def save_record(inp: SaveRecordInput) -> None:
+            self._note("save_record", inp)
+
+        @activity.defn(name="release_line")
+        async def release_line(inp: ReleaseLineInput) -> bool:
+            self._note("release_line", inp)
+            return True
+
+        @activity.defn(name="take_failover_line")
+        async def take_failover_line(inp: FailoverInput) -> LineLease | None:
+            self._note("take_failover_line", inp)
+            return self.failover_lines.pop(0) if self.failover_lines else None
+
+        @activity.defn(name="copy_recording")
+        async def copy_recording(inp: CopyRecordingInput) -> CopyRecordingResult:
+            self._note("copy_recording", inp)
+            return CopyRecordingResult(
+                audio_url=f"local:{inp.cc_call_id}", size=1, content_type="audio/wav"
+            )
+
+        @activity.defn(name="apply_late_events")
+        async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
+            self._note("apply_late_events", events)
+            return LateEventsResult(found=True)
+
+        @activity.defn(name="note_recording")
+        async def note_recording(inp: RecordingOutcome) -> None:
+            self._note("note_recording", inp)
+
+        @activity.defn(name="placed_call_id")
+        async def placed_call_id(cc_call_id: str) -> str | None:
+            self._note("placed_call_id", cc_call_id)
+            return self.noted_vendor_id
+
+        return [place_call, hangup_call, reconcile_call, follow_polled_call, save_record,
+                release_line, take_failover_line, copy_recording, apply_late_events,
+                note_recording, placed_call_id]  # fmt: skip
