@@ -11,13 +11,13 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel.main import SQLModelConfig
 
 from api.phones import mask, mask_in_text
 from core.types import DisplayPolicy
-from store.models import CallRecordRow, VendorEvent
+from store.models import CallRecordRow, CallRowBase, VendorEvent
 
 
 class CallCreate(BaseModel):
@@ -49,53 +49,42 @@ class AttemptPublic(BaseModel):
     error: str | None = None
 
 
-class CallPublic(BaseModel):
-    id: str
-    tenant: str
-    user: str | None
-    main_num: str | None
-    ext_num: str | None
-    agent: str
-    call_id: str | None
-    caller: str
-    called: str
-    biz_data: str | None
-    channel: str
-    ch_state: str | None
-    state: str
-    a_call_time: int | None
-    b_call_time: int | None
-    a_offhook_time: int | None
-    b_offhook_time: int | None
-    conn_time: int | None
-    close_time: int | None
-    duration: int
-    ch_audio_url: str | None
-    audio_url: str | None
-    recording_error: str | None = None
-    ivr_url: str | None
-    ivr_text: str | None
-    close_type: int | None
-    display: str
-    max_duration: int
-    record: bool
-    attempts: list[AttemptPublic]
-    updated: int
-    created: int
+class CallPublic(CallRowBase):
+    """The call view: the record's columns (RECORD.md; ``id`` is CC's call id, ``close_type``
+    a number), how the app asked for the call (``record`` its recording flag) and each vendor
+    tried. Built from the row as it is, for a scope (``from_row``)."""
+
+    # Every field is in every answer, so the published schema says each one is required.
+    model_config = SQLModelConfig(json_schema_serialization_defaults_required=True)
+
+    cc_call_id: str = Field(serialization_alias="id")
+    close_type: int | None = None  # type: ignore[assignment]  # stored as the code's text
+    record_audio: bool = Field(default=True, serialization_alias="record")
+    conn_time_implied: bool = Field(default=False, exclude=True)  # CC's bookkeeping
+    attempts: list[AttemptPublic] = []
+
+    @field_validator("attempts", mode="before")
+    @classmethod
+    def _from_json(cls, value: object) -> object:
+        """The row keeps the attempts as JSON text."""
+        return json.loads(value or "[]") if isinstance(value, str) else value
 
     @classmethod
     def from_row(cls, row: CallRecordRow, masked: bool = False) -> CallPublic:
-        data: dict[str, Any] = row.model_dump()
-        data["id"] = row.cc_call_id
-        data["record"] = row.record_audio
-        data["close_type"] = None if row.close_type is None else int(row.close_type)
-        data["attempts"] = json.loads(row.attempts or "[]")
-        if masked:
-            data["called"] = mask(row.called)
-            for attempt in data["attempts"]:
-                if attempt.get("error"):
-                    attempt["error"] = mask_in_text(attempt["error"], row.called)
-        return cls.model_validate(data)
+        view = cls.model_validate(row)
+        if not masked:
+            return view
+        attempts = [
+            a.model_copy(update={"error": mask_in_text(a.error, row.called)}) if a.error else a
+            for a in view.attempts
+        ]
+        return view.model_copy(update={"called": mask(row.called), "attempts": attempts})
+
+
+def public_columns(view: type[BaseModel]) -> tuple[str, ...]:
+    """A view's columns as apps see them (public names), in order."""
+    fields = view.model_fields.items()
+    return tuple(info.serialization_alias or name for name, info in fields if not info.exclude)
 
 
 class CallPage(BaseModel):
@@ -127,14 +116,22 @@ class EventPublic(BaseModel):
         return event
 
 
-# RECORD.md's columns, in its order, then CC's own. ``id`` is CC's call id, as in the call
-# view (the surrogate key never leaves the database).
-EXPORT_COLUMNS = (
+# Apps read the CSV by position, so the columns it has always had keep their places:
+# RECORD.md's in its order (``id`` being CC's call id, as in the view), then user and display.
+# Every other column of the view follows, in the view's order, but for these: the attempts
+# (a list) and CC's own settings and notes for the call.
+_CSV_PLACES = (
     "id", "tenant", "main_num", "ext_num", "agent", "call_id", "caller", "called", "biz_data",
     "channel", "ch_state", "state", "a_call_time", "b_call_time", "a_offhook_time",
     "b_offhook_time", "conn_time", "close_time", "duration", "ch_audio_url", "audio_url",
     "ivr_url", "ivr_text", "close_type", "updated", "created", "user", "display",
 )  # fmt: skip
+_NOT_IN_CSV = frozenset({"attempts", "max_duration", "record", "recording_error"})
+EXPORT_COLUMNS = _CSV_PLACES + tuple(
+    name
+    for name in public_columns(CallPublic)
+    if name not in _CSV_PLACES and name not in _NOT_IN_CSV
+)
 
 
 def export_csv(rows: Iterable[CallRecordRow], masked: bool, chunk_rows: int = 200) -> Iterator[str]:
@@ -144,7 +141,7 @@ def export_csv(rows: Iterable[CallRecordRow], masked: bool, chunk_rows: int = 20
     writer.writerow(EXPORT_COLUMNS)
     pending = 0
     for row in rows:
-        view = CallPublic.from_row(row, masked).model_dump()
+        view = CallPublic.from_row(row, masked).model_dump(by_alias=True)
         writer.writerow([csv_cell(view[name]) for name in EXPORT_COLUMNS])
         pending += 1
         if pending >= chunk_rows:

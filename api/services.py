@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 from temporalio.client import (
     Client,
     WorkflowUpdateFailedError,
@@ -30,8 +28,7 @@ from api.deps import AppState, Caller
 from api.errors import Problem, invalid_field, unavailable
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
-from callflow.record import CallRecord
-from contracts.call import CallInput, LineLease, Routing
+from contracts.call import CallInput, Routing
 from contracts.config import call_timers, poll_timers, recording_timers
 from contracts.errors import ALREADY_CLOSED
 from contracts.ids import (
@@ -44,10 +41,10 @@ from contracts.ids import (
 )
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.types import CallState, DisplayPolicy
-from store import calls, lines
+from store import calls, placement
 from store.db import now_ms
 from store.models import CallRecordRow
-from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
+from store.routing import LineBusy, NoChannel
 
 log = logging.getLogger("cc.api.calls")
 
@@ -81,72 +78,50 @@ async def place_call(
     if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
         return Placement(earlier, created=False)
 
-    cc_call_id = new_call_id()
     display = body.display or DisplayPolicy(tenant.default_display)
-    row = CallRecordRow(
-        tenant=tenant.id, user=body.user, main_num=body.main_num, ext_num=body.ext_num,
-        agent="", caller=a_number, called=b_number, biz_data=body.biz_data, channel="",
-        state=CallState.INIT.value, ivr_url=body.ivr_url, ivr_text=body.ivr_text,
-        cc_call_id=cc_call_id, display=display.value, idempotency_key=idem_key,
-        request_hash=digest, max_duration=body.max_duration or settings.default_max_duration_s,
-        record_audio=body.record, created=now_ms(), updated=now_ms(),
+    now = now_ms()
+    call = CallRecordRow(
+        cc_call_id=new_call_id(), tenant=tenant.id, user=body.user, main_num=body.main_num,
+        ext_num=body.ext_num, caller=a_number, called=b_number, biz_data=body.biz_data,
+        ivr_url=body.ivr_url, ivr_text=body.ivr_text, display=display.value,
+        idempotency_key=idem_key, request_hash=digest,
+        max_duration=body.max_duration or settings.default_max_duration_s,
+        record_audio=body.record, created=now, updated=now,
     )  # fmt: skip
     modes = {name: channel.mode for name, channel in state.channels.items()}
     routing = Routing(user=body.user, allow_fallback=body.fallback,
                       priority=channel_priority(state), modes=modes)  # fmt: skip
-    route_request = RouteRequest(tenant=tenant.id, cc_call_id=cc_call_id, user=body.user,
-                                 channel=body.channel, allow_fallback=body.fallback,
-                                 priority=routing.priority)  # fmt: skip
+    recorded = await _record(state, call, routing, body.channel)
+    if isinstance(recorded, Placement):
+        return recorded
+    row, lease = recorded.row, recorded.lease
+    await _start_workflow(state, temporal, recorded, routing)
+    CALLS_ACCEPTED.labels(lease.channel).inc()
+    log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
+             row.cc_call_id, lease.channel, lease.agent, mask(b_number))  # fmt: skip
+    return Placement(row, created=True)
 
-    def insert_and_route(session: Session) -> LineLease:
-        # The row first: it claims the Idempotency-Key, so a concurrent retry with the same
-        # key clashes on the unique key (after waiting for the first request to commit)
-        # before it can lease a line. A write as the first statement also takes SQLite's
-        # write lock at once, so concurrent placements queue instead of failing "locked".
-        _claim_key(session, row)
-        route = choose_line(session, route_request)
-        routing.may_fail_over = route.may_fail_over
-        row.channel, row.agent, row.lease_token = (
-            route.line.channel,
-            route.line.agent,
-            route.line.lease_token,
-        )
-        session.add(row)
-        return lines.lease_of(route.line)
 
+async def _record(
+    state: AppState, call: CallRecordRow, routing: Routing, channel: str | None
+) -> placement.RecordedCall | Placement:
+    """Record the call and lease its line, or the earlier call an Idempotency-Key race shows
+    is the answer; a refusal is a Problem."""
+    tenant, key, digest = call.tenant, call.idempotency_key, call.request_hash or ""
     try:
-        lease = await state.in_store(insert_and_route)
+        return await state.in_store(lambda s: placement.record_call(s, call, routing, channel))
     except calls.IdempotencyClash:
         # Another request with the same key committed a moment ago: its call is the answer.
-        return Placement(await _winner(state, tenant.id, idem_key, digest), created=False)
+        return Placement(await _winner(state, tenant, key, digest), created=False)
     except LineBusy as exc:
         # The line may be busy with this very key's call (a retry racing the first request).
-        if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
+        if key and (earlier := await _earlier(state, tenant, key, digest)):
             return Placement(earlier, created=False)
         CALLS_REFUSED.labels("line_busy").inc()
         raise Problem(409, "line_busy", str(exc)) from exc
     except NoChannel as exc:
         CALLS_REFUSED.labels("no_channel").inc()
         raise Problem(503, "no_channel", str(exc)) from exc
-    channel = lease.channel
-
-    await _start_workflow(state, temporal, row, lease, routing)
-    CALLS_ACCEPTED.labels(channel).inc()
-    log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
-             cc_call_id, channel, lease.agent, mask(b_number))  # fmt: skip
-    return Placement(row, created=True)
-
-
-def _claim_key(session: Session, row: CallRecordRow) -> None:
-    """Insert the row as the transaction's first statement (no savepoint: with pysqlite a
-    SAVEPOINT outside a transaction would commit on release)."""
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        if row.idempotency_key is None:
-            raise
-        raise calls.IdempotencyClash(row.idempotency_key) from exc
 
 
 async def _winner(state: AppState, tenant: str, key: str | None, digest: str) -> CallRecordRow:
@@ -172,23 +147,22 @@ def channel_priority(state: AppState) -> list[str]:
 
 
 async def _start_workflow(
-    state: AppState, temporal: Client, row: CallRecordRow, lease: LineLease, routing: Routing
+    state: AppState, temporal: Client, recorded: placement.RecordedCall, routing: Routing
 ) -> None:
-    settings = state.settings
-    record = CallRecord(
-        cc_call_id=row.cc_call_id, tenant=row.tenant, channel=row.channel, agent=row.agent,
-        caller=row.caller, called=row.called, display=DisplayPolicy(row.display),
-        created=row.created, main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
-        ivr_url=row.ivr_url, ivr_text=row.ivr_text,
-    )  # fmt: skip
+    """Start the call's workflow with the line leased and ``routing`` as asked and decided.
+
+    A start that surely did not happen is undone (row and lease); a start that may have
+    happened keeps the call (the lease reconciler closes it if its workflow never appears).
+    """
+    settings, row, lease = state.settings, recorded.row, recorded.lease
     try:
         await temporal.start_workflow(
             CALL_WORKFLOW,
             CallInput(
-                record=record,
+                record=calls.record_of(row),
                 line=lease,
                 max_duration_s=row.max_duration,
-                routing=routing,
+                routing=routing.model_copy(update={"may_fail_over": recorded.may_fail_over}),
                 poll=poll_timers(settings),
                 recording=recording_timers(settings),
                 record_audio=row.record_audio,
@@ -218,14 +192,7 @@ async def _start_workflow(
             return
         # Surely not accepted: undo the row and the lease so nothing is left half-made.
         log.error("workflow start failed call=%s: %s", row.cc_call_id, exc.__class__.__name__)
-
-        def undo(session: Session) -> None:
-            lines.release_line(session, lease.channel, lease.agent, row.cc_call_id, lease.token)
-            stored = calls.get_call_any_tenant(session, row.cc_call_id)
-            if stored is not None:
-                calls.drop_call(session, stored)
-
-        await state.in_store(undo)
+        await state.in_store(lambda s: placement.undo_call(s, row.cc_call_id, lease))
         raise unavailable("temporal_unavailable", "the call could not be started; retry") from exc
 
 

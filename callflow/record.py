@@ -1,7 +1,13 @@
-"""The unified call record and its state machine: a pure function, no I/O, no clock.
+"""The unified call record: its columns, declared once, and its state machine.
 
-``apply_event(record, event)`` folds one vendor event into the record. It is built so that
-the final record depends only on the *set* of events, not on their order or repetition:
+``CallRecordBase`` declares RECORD.md's columns once for every shape of the record: the table
+(``store.models.CallRecordRow``), the live record the workflow keeps (``CallRecord`` below)
+and the call view (``api.schemas.CallPublic``). A new column is one field there plus one
+migration.
+
+``apply_event(record, event)`` folds one vendor event into the record: a pure function, no
+I/O, no clock. It is built so that the final record depends only on the *set* of events, not
+on their order or repetition:
 
 - the state only moves forward (init → conn → close) and close is final;
 - each timestamp is set once: a repeat of the same event changes nothing, and if two
@@ -19,11 +25,67 @@ the final record depends only on the *set* of events, not on their order or repe
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from pydantic import BaseModel
+from sqlalchemy import BigInteger, Text
+from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 from channels.base import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
+
+
+def _chars(length: int, **column: Any) -> Any:
+    """A varchar(length) column. The size is the column's, not a validation limit: the live
+    record may hold a longer vendor string, which is fitted to its column when saved."""
+    return Field(sa_type=AutoString(length=length), **column)
+
+
+def _ms() -> Any:
+    """An epoch-ms time (bigint), unset until it happens."""
+    return Field(default=None, sa_type=BigInteger)
+
+
+class CallRecordBase(SQLModel):
+    """The record's columns (RECORD.md, with CC's call id first) that every shape of it holds.
+
+    ``state``, ``close_type`` and ``display`` are declared as the table stores them (text);
+    the live record holds them as their enums. The row's own columns (its surrogate key, its
+    clock ``updated``, how the app asked for the call, CC's bookkeeping) are not here: the
+    live record never carries them (``store.models``).
+    """
+
+    cc_call_id: str = _chars(32, unique=True)  # CC's call id: the ``id`` apps see
+    tenant: str = _chars(32)
+    main_num: str | None = _chars(16, default=None)
+    ext_num: str | None = _chars(8, default=None)
+    agent: str = _chars(64)
+    call_id: str | None = _chars(64, default=None, index=True)
+    caller: str = _chars(16)
+    called: str = _chars(16)
+    biz_data: str | None = Field(default=None, sa_type=Text)
+    channel: str = _chars(8)
+    ch_state: str | None = _chars(32, default=None)
+    state: str = _chars(8, default=CallState.INIT.value)
+    a_call_time: int | None = _ms()
+    b_call_time: int | None = _ms()
+    a_offhook_time: int | None = _ms()
+    b_offhook_time: int | None = _ms()
+    conn_time: int | None = _ms()
+    close_time: int | None = _ms()
+    duration: int = 0
+    ch_audio_url: str | None = _chars(512, default=None)
+    audio_url: str | None = _chars(512, default=None)
+    ivr_url: str | None = _chars(512, default=None)
+    ivr_text: str | None = Field(default=None, sa_type=Text)
+    close_type: str | None = _chars(32, default=None)
+    created: int = Field(sa_type=BigInteger)
+    display: str = _chars(16)
+    # Why the recording could not be copied to our storage (set by CC, not by events).
+    recording_error: str | None = _chars(255, default=None)
+    # conn_time was derived from the hang-up's duration (its bridge event was lost).
+    conn_time_implied: bool = False
+
 
 # Which record timestamp each event kind sets.
 _TIMESTAMP_OF: dict[EventKind, str] = {
@@ -33,46 +95,22 @@ _TIMESTAMP_OF: dict[EventKind, str] = {
     EventKind.B_ANSWERED: "b_offhook_time",
     EventKind.BRIDGED: "conn_time",
 }
+# The timestamps events set, each once (the earliest report of its moment stands).
+SET_ONCE_TIMES = tuple(_TIMESTAMP_OF.values())
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(EventKind)}
 
 
-class CallRecord(BaseModel):
-    """The live unified record (RECORD.md columns, minus the surrogate key)."""
+class CallRecord(CallRecordBase):
+    """The live unified record: what CallWorkflow keeps, and every change goes through
+    ``apply_event``. Its state, close type and display are the domain's enums."""
 
-    cc_call_id: str
-    tenant: str
-    channel: str
-    agent: str
-    caller: str
-    called: str
-    display: DisplayPolicy
-    created: int
-    main_num: str | None = None
-    ext_num: str | None = None
-    biz_data: str | None = None
-    ivr_url: str | None = None
-    ivr_text: str | None = None
-    call_id: str | None = None
-    ch_state: str | None = None
     state: CallState = CallState.INIT
-    a_call_time: int | None = None
-    b_call_time: int | None = None
-    a_offhook_time: int | None = None
-    b_offhook_time: int | None = None
-    conn_time: int | None = None
-    close_time: int | None = None
-    duration: int = 0
-    ch_audio_url: str | None = None
-    audio_url: str | None = None
-    close_type: CloseType | None = None
-    # Why the recording could not be copied to our storage (set by CC, not by events).
-    recording_error: str | None = None
+    display: DisplayPolicy
+    close_type: CloseType | None = None  # type: ignore[assignment]  # stored as its code's text
     # Tie-breakers that make "latest" fields order-independent; not persisted as columns.
     ch_state_rank: tuple[int, int, str] | None = None
     ch_audio_rank: tuple[int, str] | None = None
-    # conn_time implied by a hang-up's duration (no bridge event seen yet); stored with the row.
-    conn_time_implied: bool = False
 
 
 def _earliest(current: int | None, candidate: int) -> int:
@@ -166,7 +204,6 @@ def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
 
 _A_FAILED = (CloseType.A_UNREACHABLE, CloseType.A_BUSY)
 _B_FAILED = (CloseType.B_UNREACHABLE, CloseType.B_BUSY)
-_TALKED = ("a_call_time", "a_offhook_time", "b_call_time", "b_offhook_time", "conn_time")
 
 
 def implied_times(record: CallRecord) -> tuple[str, ...]:
@@ -177,7 +214,7 @@ def implied_times(record: CallRecord) -> tuple[str, ...]:
     if record.close_type in _B_FAILED:
         return ("a_call_time", "a_offhook_time", "b_call_time")
     if record.conn_time is not None or record.duration > 0:
-        return _TALKED
+        return SET_ONCE_TIMES  # a call that talked went through every moment
     return ("a_call_time",)
 
 

@@ -6,40 +6,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, or_
+from sqlalchemy import ColumnElement, Engine, inspect, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from callflow.record import CallRecord, apply_event, past_max_duration, talk_seconds
+from callflow.record import (
+    SET_ONCE_TIMES,
+    CallRecord,
+    CallRecordBase,
+    apply_event,
+    apply_events,
+    past_max_duration,
+    talk_seconds,
+)
 from channels.base import CallEvent
-from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from core.types import CallState, EventKind
 from store.db import now_ms
 from store.models import CallRecordRow
 
-# Columns the workflow owns once the call exists (the rest are fixed at creation).
-_LIVE_COLUMNS = (
-    "call_id",
-    "ch_state",
-    "a_call_time",
-    "b_call_time",
-    "a_offhook_time",
-    "b_offhook_time",
-    "conn_time",
-    "close_time",
-    "duration",
-    "ch_audio_url",
-    "audio_url",
-    "recording_error",
-    "channel",
-    "agent",
-    "conn_time_implied",
-)
-
-
-_SET_ONCE_TIMES = ("a_call_time", "b_call_time", "a_offhook_time", "b_offhook_time",
-                   "conn_time")  # fmt: skip
+# The columns the live record holds: the workflow owns them once the call exists, and saves
+# them all (those fixed at creation hold what the row already has).
+_RECORD_COLUMNS = set(CallRecordBase.model_fields)
 
 
 class IdempotencyClash(Exception):
@@ -77,14 +67,36 @@ def find_by_idempotency_key(session: Session, tenant: str, key: str) -> CallReco
 
 def record_of(row: CallRecordRow) -> CallRecord:
     """The live record a stored row stands for (what CallWorkflow would hold)."""
-    fields = {name: getattr(row, name) for name in _LIVE_COLUMNS}
-    return CallRecord(
-        **fields, cc_call_id=row.cc_call_id, tenant=row.tenant, caller=row.caller,
-        called=row.called, display=DisplayPolicy(row.display), created=row.created,
-        main_num=row.main_num, ext_num=row.ext_num, biz_data=row.biz_data,
-        ivr_url=row.ivr_url, ivr_text=row.ivr_text, state=CallState(row.state),
-        close_type=None if row.close_type is None else CloseType(int(row.close_type)),
-    )  # fmt: skip
+    return CallRecord.model_validate(row)
+
+
+def _width(column: str) -> int:
+    """The size of one of the record's varchar columns."""
+    length = getattr(inspect(CallRecordRow).columns[column].type, "length", None)
+    assert isinstance(length, int), f"{column} is not a sized text column"
+    return length
+
+
+def _cut(value: str | None, column: str) -> str | None:
+    """A vendor's state, id or our reason, cut to its column: its start still says something."""
+    return None if value is None else value[: _width(column)]
+
+
+def _fit(value: str | None, column: str) -> str | None:
+    """A URL longer than its column: a cut URL is useless, so it is left out."""
+    return value if value is None or len(value) <= _width(column) else None
+
+
+def _stored(record: CallRecord) -> dict[str, Any]:
+    """The record's columns as its row stores them: its enums as their text, long vendor
+    strings fitted to their columns."""
+    values = record.model_dump(mode="json", include=_RECORD_COLUMNS)
+    values["close_type"] = None if record.close_type is None else str(int(record.close_type))
+    for name in ("ch_state", "call_id", "recording_error"):
+        values[name] = _cut(values[name], name)
+    for name in ("ch_audio_url", "audio_url"):
+        values[name] = _fit(values[name], name)
+    return values
 
 
 def _as_close_event(record: CallRecord) -> CallEvent:
@@ -100,7 +112,7 @@ def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
     beats CC's 255)."""
     stored = record_of(row)
     update: dict[str, object] = {}
-    for name in _SET_ONCE_TIMES:  # the earliest report of each moment stands
+    for name in SET_ONCE_TIMES:  # the earliest report of each moment stands
         times = [t for t in (getattr(stored, name), getattr(record, name)) if t is not None]
         update[name] = min(times) if times else None
     if stored.conn_time is not None and record.conn_time is not None:
@@ -122,11 +134,6 @@ def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
     return merged
 
 
-def _fit(value: str | None, limit: int) -> str | None:
-    """A vendor string longer than its column: a cut URL is useless, so it is left out."""
-    return value if value is None or len(value) <= limit else None
-
-
 def save_record(session: Session, record: CallRecord, attempts: list[dict[str, object]]) -> bool:
     """Write the workflow's live record onto its row. Returns False if the row is missing."""
     row = get_call_any_tenant(session, record.cc_call_id)
@@ -134,15 +141,7 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
         return False
     if row.state == CallState.CLOSE.value:
         record = _merged_with_stored(row, record)
-    for name in _LIVE_COLUMNS:
-        setattr(row, name, getattr(record, name))
-    row.ch_state = None if record.ch_state is None else record.ch_state[:32]
-    row.call_id = None if record.call_id is None else record.call_id[:64]
-    row.ch_audio_url = _fit(record.ch_audio_url, 512)
-    row.audio_url = _fit(record.audio_url, 512)
-    row.recording_error = None if record.recording_error is None else record.recording_error[:255]
-    row.state = record.state.value
-    row.close_type = None if record.close_type is None else str(int(record.close_type))
+    row.sqlmodel_update(_stored(record))
     row.attempts = json.dumps(attempts)
     row.updated = now_ms()
     session.add(row)
@@ -153,7 +152,7 @@ def note_vendor_call(session: Session, cc_call_id: str, vendor_call_id: str) -> 
     """The vendor accepted the call under this id (written by the place activity itself)."""
     row = get_call_any_tenant(session, cc_call_id)
     if row is not None and row.call_id is None:
-        row.call_id = vendor_call_id[:64]
+        row.call_id = _cut(vendor_call_id, "call_id")
         session.add(row)
 
 
@@ -168,8 +167,8 @@ def set_recording(
     """Our copy of the recording (or why there is none); not a change of the call's state."""
     row = get_call_any_tenant(session, cc_call_id)
     if row is not None:
-        row.audio_url = _fit(audio_url, 512)
-        row.recording_error = None if audio_url else (error or "")[:255] or None
+        row.audio_url = _fit(audio_url, "audio_url")
+        row.recording_error = None if audio_url else _cut(error, "recording_error") or None
         row.updated = now_ms()
         session.add(row)
 
@@ -186,10 +185,7 @@ def apply_late_events(session: Session, events: list[CallEvent]) -> CallRecord |
     row = get_call_any_tenant(session, events[0].cc_call_id)
     if row is None:
         return None
-    record = record_of(row)
-    for event in events:
-        record = apply_event(record, event)
-    record = past_max_duration(record, row.max_duration * 1000)
+    record = past_max_duration(apply_events(record_of(row), events), row.max_duration * 1000)
     attempts: list[dict[str, object]] = json.loads(row.attempts or "[]")
     save_record(session, record, attempts)
     return record

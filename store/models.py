@@ -1,9 +1,13 @@
-"""SQLModel tables. ``CallRecordRow`` keeps every RECORD.md column with its meaning and size."""
+"""SQLModel tables. ``CallRecordRow`` keeps every RECORD.md column with its meaning and size
+(declared once, in ``callflow.record.CallRecordBase``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
+
+from callflow.record import CallRecordBase
 
 # SQLite only auto-increments an INTEGER primary key; elsewhere the surrogate key is a bigint.
 BigPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -48,7 +52,19 @@ class AgentLine(SQLModel, table=True):
     leased_at: int | None = Field(default=None, sa_column=_ms())
 
 
-class CallRecordRow(SQLModel, table=True):
+class CallRowBase(CallRecordBase):
+    """The record's columns and the row's own that apps see, which the live record the
+    workflow keeps does not carry: the row's clock, and how the app asked for the call."""
+
+    updated: int = Field(sa_type=BigInteger)
+    user: str | None = Field(default=None, sa_type=AutoString(length=64))
+    max_duration: int = Field(default=3600)
+    record_audio: bool = Field(default=True)
+
+
+class CallRecordRow(CallRowBase, table=True):
+    """One row per call: the columns above, and CC's own that never leave the store."""
+
     __tablename__ = "call_record"
     __table_args__ = (
         UniqueConstraint("tenant", "idempotency_key", name="uq_call_record_idempotency"),
@@ -60,48 +76,12 @@ class CallRecordRow(SQLModel, table=True):
         ),
     )
 
-    # RECORD.md columns
     id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
-    tenant: str = Field(max_length=32)
-    main_num: str | None = Field(default=None, max_length=16)
-    ext_num: str | None = Field(default=None, max_length=8)
-    agent: str = Field(max_length=64)
-    call_id: str | None = Field(default=None, max_length=64, index=True)
-    caller: str = Field(max_length=16)
-    called: str = Field(max_length=16)
-    biz_data: str | None = Field(default=None, sa_column=Column(Text()))
-    channel: str = Field(max_length=8)
-    ch_state: str | None = Field(default=None, max_length=32)
-    state: str = Field(default="init", max_length=8)
-    a_call_time: int | None = Field(default=None, sa_column=_ms())
-    b_call_time: int | None = Field(default=None, sa_column=_ms())
-    a_offhook_time: int | None = Field(default=None, sa_column=_ms())
-    b_offhook_time: int | None = Field(default=None, sa_column=_ms())
-    conn_time: int | None = Field(default=None, sa_column=_ms())
-    close_time: int | None = Field(default=None, sa_column=_ms())
-    duration: int = Field(default=0)
-    ch_audio_url: str | None = Field(default=None, max_length=512)
-    audio_url: str | None = Field(default=None, max_length=512)
-    ivr_url: str | None = Field(default=None, max_length=512)
-    ivr_text: str | None = Field(default=None, sa_column=Column(Text()))
-    close_type: str | None = Field(default=None, max_length=32)
-    updated: int = Field(sa_column=_ms(nullable=False))
-    created: int = Field(sa_column=_ms(nullable=False))
-
-    # CC's own columns
-    cc_call_id: str = Field(max_length=32, unique=True)
-    user: str | None = Field(default=None, max_length=64)
-    display: str = Field(max_length=16)
     idempotency_key: str | None = Field(default=None, max_length=64)
     request_hash: str | None = Field(default=None, max_length=64)
-    max_duration: int = Field(default=3600)
-    record_audio: bool = Field(default=True)
+    # CC's bookkeeping: the lease's fencing token, and each vendor tried (JSON).
     lease_token: int | None = Field(default=None)
     attempts: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
-    # Why the recording could not be copied to our storage (audio_url stays empty).
-    recording_error: str | None = Field(default=None, max_length=255)
-    # conn_time was derived from the hang-up's duration (its bridge event was lost).
-    conn_time_implied: bool = Field(default=False)
 
 
 class VendorEvent(SQLModel, table=True):

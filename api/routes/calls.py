@@ -124,9 +124,9 @@ async def create_call(
     placement = await place_call(state, temporal, caller, body, idempotency_key)
     view = _view(placement.row, caller)
     return JSONResponse(
-        view.model_dump(mode="json"),
+        view.model_dump(mode="json", by_alias=True),
         status_code=201 if placement.created else 200,
-        headers={"Location": f"/v1/calls/{view.id}"},
+        headers={"Location": f"/v1/calls/{view.cc_call_id}"},
     )
 
 

@@ -28,20 +28,18 @@ async def place(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     return call
 
 
-async def wait_closed(api: httpx.AsyncClient, call_id: str, within: float = 40) -> dict[str, Any]:
-    async def closed() -> dict[str, Any] | None:
-        view: dict[str, Any] = (await api.get(f"/v1/calls/{call_id}")).json()
-        return view if view["state"] == "close" else None
-
-    return await wait_for(closed, within, f"call {call_id} to close")
-
-
-async def wait_state(api: httpx.AsyncClient, call_id: str, state: str) -> dict[str, Any]:
+async def wait_state(
+    api: httpx.AsyncClient, call_id: str, state: str, within: float = 30
+) -> dict[str, Any]:
     async def reached() -> dict[str, Any] | None:
         view: dict[str, Any] = (await api.get(f"/v1/calls/{call_id}")).json()
         return view if view["state"] == state else None
 
-    return await wait_for(reached, 30, f"call {call_id} to reach {state}")
+    return await wait_for(reached, within, f"call {call_id} to reach {state}")
+
+
+async def wait_closed(api: httpx.AsyncClient, call_id: str, within: float = 40) -> dict[str, Any]:
+    return await wait_state(api, call_id, "close", within)
 
 
 async def callback_requests(sim: httpx.AsyncClient, cc_call_id: str) -> list[dict[str, Any]]:
