@@ -1,5 +1,5 @@
 """The Temporal worker: runs CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow,
-InboxWorkflow and their activities.
+InboxWorkflow, SeatWorkflow and their activities.
 
 ``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow and the one
 InboxWorkflow run, with the current settings (signal-with-start: started if absent,
@@ -20,6 +20,7 @@ from activities.health import HealthActivities
 from activities.inbox import InboxActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
+from activities.seats import SeatActivities
 from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import health_config, redelivery_config
@@ -33,29 +34,37 @@ from contracts.ids import (
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
+from store.seats import SqlSessions
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.inbox import InboxWorkflow
 from workflows.late import LateEventsWorkflow
+from workflows.seat import SeatWorkflow
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
     engine = make_engine(settings.database_url)
-    channels = build_channels(settings)
+    channels = build_channels(settings, SqlSessions(engine))
     channel_activities = ChannelActivities(channels, engine)
     record_activities = RecordActivities(engine)
     health_activities = HealthActivities(channels, engine)
     recording_activities = RecordingActivities(channels, build_store(settings))
     inbox_activities = InboxActivities(engine)
+    seat_activities = SeatActivities(channels, engine, settings.secret_key)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow, InboxWorkflow],
+        workflows=[
+            CallWorkflow,
+            LateEventsWorkflow,
+            ChannelHealthWorkflow,
+            InboxWorkflow,
+            SeatWorkflow,
+        ],  # fmt: skip
         activities=[
             channel_activities.place_call,
             channel_activities.hangup_call,
             channel_activities.reconcile_call,
-            channel_activities.follow_polled_call,
             record_activities.save_record,
             record_activities.release_line,
             record_activities.take_failover_line,
@@ -67,6 +76,11 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             health_activities.write_routing,
             health_activities.reconcile_leases,
             recording_activities.copy_recording,
+            seat_activities.claim_seat,
+            seat_activities.sign_in_seat,
+            seat_activities.sign_out_seat,
+            seat_activities.poll_seat,
+            seat_activities.reconcile_seat,
         ],
         activity_executor=executor,
     )

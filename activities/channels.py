@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -15,8 +14,6 @@ from channels.base import (
     CallEvent,
     Channel,
     ChannelError,
-    PollBatch,
-    PolledChannel,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
@@ -26,12 +23,9 @@ from contracts.call import (
     HangupInput,
     PlaceCallInput,
     PlaceCallResult,
-    PollInput,
-    PollOutcome,
     ReconcileInput,
 )
 from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
-from core.types import EventKind
 from intake.delivery import ingest
 from store import calls
 from store.db import session_scope
@@ -107,56 +101,3 @@ class ChannelActivities:
         body = "\n".join(e.model_dump_json() for e in events).encode()
         return await ingest(self._engine, None, inp.channel, events, body,
                             "application/x-cc-reconciliation", signal=False)  # fmt: skip
-
-    @activity.defn
-    async def follow_polled_call(self, inp: PollInput) -> PollOutcome:
-        """Poll a polled vendor for one call's events until its CDR, for the call's lifetime.
-
-        One long-running, heartbeating activity per call keeps the workflow history bounded
-        (a start, a completion and one signal per event) however long the call talks. Events
-        take the webhook path: inbox first, then a signal. The cursor rides on the heartbeat,
-        so a retried attempt resumes where the last one stopped.
-        """
-        polled = self._channel(inp.channel)
-        if not isinstance(polled, PolledChannel):
-            raise ApplicationError(f"{inp.channel} is not polled", non_retryable=True)
-        timers = inp.timers
-        details = activity.info().heartbeat_details
-        cursor: str | None = str(details[0]) if details else None
-        last_ok = time.monotonic()
-        interval = timers.interval_s
-        bridged = hung_up_at = None
-        while True:
-            try:
-                batch = await polled.poll(inp.vendor_call_id, cursor)
-            except ChannelError as exc:
-                if not exc.retryable or time.monotonic() - last_ok > timers.unreachable_after_s:
-                    log.warning("vendor unreachable call=%s: %s", inp.cc_call_id, exc)
-                    return PollOutcome(unreachable=True)
-                activity.heartbeat(cursor)
-                await asyncio.sleep(interval)
-                continue
-            last_ok = time.monotonic()
-            await self._ingest(inp.channel, batch)
-            cursor = batch.cursor or cursor
-            activity.heartbeat(cursor)
-            kinds = {event.kind for event in batch.events}
-            bridged = bridged or EventKind.BRIDGED in kinds
-            if EventKind.HANGUP in kinds and hung_up_at is None:
-                hung_up_at = time.monotonic()
-            if batch.final:
-                return PollOutcome(final=True)
-            if hung_up_at is not None and time.monotonic() - hung_up_at > timers.after_close_s:
-                return PollOutcome()
-            if batch.more:
-                continue
-            # Set-up is polled at the base interval (the bridge must show quickly); a bridged
-            # call that stays quiet is polled less and less often, up to the maximum.
-            quiet = bridged and not batch.events and hung_up_at is None
-            interval = min(interval * 1.5, timers.max_interval_s) if quiet else timers.interval_s
-            await asyncio.sleep(interval)
-
-    async def _ingest(self, channel: str, batch: PollBatch) -> None:
-        if batch.events:
-            await ingest(self._engine, activity.client(), channel, batch.events, batch.raw,
-                         "application/json")  # fmt: skip

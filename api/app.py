@@ -18,6 +18,7 @@ from contracts.client import connect_temporal
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
+from store.seats import SqlSessions
 
 log = logging.getLogger("cc.api")
 
@@ -43,10 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
         state = AppState(
             settings=settings,
-            engine=make_engine(settings.database_url),
-            channels=build_channels(settings),
+            engine=engine,
+            channels=build_channels(settings, SqlSessions(engine)),
             recordings=build_store(settings),
         )
         app.state.cc = state

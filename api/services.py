@@ -29,7 +29,7 @@ from api.errors import Problem, invalid_field, unavailable
 from api.phones import mask, to_e164
 from api.schemas import CallCreate
 from contracts.call import CallInput, Routing
-from contracts.config import call_timers, poll_timers, recording_timers
+from contracts.config import call_timers, recording_timers, seat_timers
 from contracts.errors import ALREADY_CLOSED
 from contracts.ids import (
     CALL_WORKFLOW,
@@ -163,8 +163,8 @@ async def _start_workflow(
                 line=lease,
                 max_duration_s=row.max_duration,
                 routing=routing.model_copy(update={"may_fail_over": recorded.may_fail_over}),
-                poll=poll_timers(settings),
                 recording=recording_timers(settings),
+                seat=seat_timers(settings),
                 record_audio=row.record_audio,
                 timers=call_timers(settings),
             ),  # fmt: skip

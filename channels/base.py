@@ -11,7 +11,8 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -49,13 +50,23 @@ class PlaceCallRequest(BaseModel):
     ivr_text: str | None = None
     ivr_url: str | None = None
 
+    def prompt(self, url_field: str, text_field: str) -> dict[str, str]:
+        """The IVR prompt under the vendor's own field names: a recording's URL wins over a
+        text to speak; nothing when there is neither."""
+        if self.ivr_url:
+            return {url_field: self.ivr_url}
+        if self.ivr_text:
+            return {text_field: self.ivr_text}
+        return {}
+
 
 class PlacedCall(BaseModel):
     vendor_call_id: str
 
 
 class PollBatch(BaseModel):
-    """What one poll of a polled vendor returned."""
+    """What one poll of a per-call polled vendor returned (the old hw protocol's shape; no
+    channel produces it now, ``PolledChannel`` polls per seat: ``SeatPoll``)."""
 
     events: list[CallEvent]
     cursor: str | None  # pass back as ``since`` next time
@@ -101,6 +112,17 @@ class VendorOutcomeUnknown(VendorNetworkError):
     retryable = False
 
 
+class SeatSignedOut(ChannelError):
+    """The seat's session is gone (hw ``100-006``, ``105-005/006/007`` after a gateway
+    failover): the seat must sign in again; a call it had goes on at the vendor."""
+
+    retryable = True  # once the seat is signed in again
+
+
+class SeatRefused(VendorRejected):
+    """The seat cannot sign in: wrong password (``100-004``), taken elsewhere (``100-015``)."""
+
+
 class InvalidSignature(ChannelError):
     """A webhook whose signature does not verify: answered 401, never applied."""
 
@@ -141,7 +163,7 @@ class Channel(Protocol):
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
-        """Ask the vendor what became of a call (e9 CallResult, jy call resource, hw poll).
+        """Ask the vendor what became of a call (e9 CallResult, jy call resource; hw: nothing).
 
         For reconciling a call whose events went missing: the answer is translated into
         unified events (with ``cc_call_id`` set) that CC applies like any other; an empty list
@@ -181,11 +203,83 @@ class WebhookChannel(Channel, Protocol):
     def webhook_ack(self) -> dict[str, str]: ...
 
 
+class SessionStore(Protocol):
+    """A polled vendor's sessions (guids, cookies, which seat placed which call), shared by
+    every worker and API process."""
+
+    async def load(self, channel: str, key: str) -> str | None: ...
+
+    async def save(self, channel: str, key: str, value: str) -> None: ...
+
+
+class MemorySessions:
+    """A ``SessionStore`` in this process only: for tests and a single-process CC."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], str] = {}
+
+    async def load(self, channel: str, key: str) -> str | None:
+        return self._values.get((channel, key))
+
+    async def save(self, channel: str, key: str, value: str) -> None:
+        self._values[(channel, key)] = value
+
+
+class SeatStatus(StrEnum):
+    IDLE = "idle"  # signed in, no call
+    BUSY = "busy"  # signed in, in a call
+    SIGNED_OUT = "signed_out"
+
+
+class SeatLogin(BaseModel):
+    """How a seat signs in; ``password`` "" means the channel's default seat password."""
+
+    seat: str
+    password: str
+    phonenum: str  # the agent's phone the seat rings (leg A), E.164; sent as national digits
+
+
+class SeatContext(BaseModel):
+    """The parser's memory of the seat's current call, carried from poll to poll (and across
+    worker restarts): vendor events name their call only once B is dialled, and a failure's
+    leg and cause come from earlier events."""
+
+    vendor_call_id: str | None = None
+    offhook: bool = False  # the seat's phone (leg A) answered
+    detect: int | None = None  # the failure cause announced (hw OUTBOUND_DETECT_EVENT)
+    # The last event's number: strictly increasing, from the receipt clock (epoch ms), so
+    # that it stays unique across contexts and restarts; a repeated event keeps it.
+    seq: int = 0
+    bridged: bool = False  # both legs talked: the seat's phone hanging up ends the call
+    last: str | None = None  # digest of the last event, to know a repeat of it
+
+
+class SeatPoll(BaseModel):
+    """One long poll of a seat: its events (``cc_call_id`` None: the poller fills it from the
+    seat's lease), the parser's context for the next poll, the vendor's answer as it came."""
+
+    events: list[CallEvent]
+    context: SeatContext
+    raw: bytes = b""
+
+
 @runtime_checkable
 class PolledChannel(Channel, Protocol):
-    """A vendor that must be asked for events (``ChannelMode.POLL``)."""
+    """A vendor that must be asked for events (``ChannelMode.POLL``): per signed-in seat."""
 
-    async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch: ...
+    async def sign_in(self, login: SeatLogin) -> None:
+        """Sign the seat in (forcibly when it already is); raises ``SeatRefused``."""
+        ...
+
+    async def sign_out(self, seat: str) -> None:
+        """Sign the seat out; a seat already signed out is fine."""
+        ...
+
+    async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:
+        """One long poll; raises ``SeatSignedOut`` when the seat must sign in again."""
+        ...
+
+    async def seat_status(self, seat: str) -> SeatStatus: ...
 
 
 def status_url(settings: CoreSettings, channel: str) -> str:
@@ -200,6 +294,16 @@ CC_ID_MAX, VENDOR_ID_MAX, CH_STATE_MAX, DEDUPE_MAX = 32, 64, 32, 128
 # -- shared by the adapters: fitting vendor strings ---------------------------------------------
 
 
+def int_or_none(value: object) -> int | None:
+    """A vendor's number field as an int (a string of digits too); None when it is none."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def fit(value: str, limit: int) -> str:
     """``value`` if it fits a column of ``limit`` chars, else a digest of it, so that distinct
     long values stay distinct (a cut would merge them)."""
@@ -207,6 +311,19 @@ def fit(value: str, limit: int) -> str:
         return value
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     return ("sha256:" + digest)[:limit]
+
+
+def vendor_event(
+    *, vendor_call_id: str, ch_state: str, dedupe_key: str, **fields: Any
+) -> CallEvent:
+    """A ``CallEvent`` with the vendor's strings (call id, state, dedupe key) fitted to their
+    columns; ``fields`` are the rest of the event."""
+    return CallEvent(
+        vendor_call_id=fit(vendor_call_id, VENDOR_ID_MAX),
+        ch_state=ch_state[:CH_STATE_MAX],
+        dedupe_key=fit(dedupe_key, DEDUPE_MAX),
+        **fields,
+    )
 
 
 def cc_call_id_of(value: object) -> str | None:

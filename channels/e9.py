@@ -19,24 +19,7 @@ from typing import Any
 
 import httpx
 
-from channels.base import (
-    CH_STATE_MAX,
-    DEDUPE_MAX,
-    VENDOR_ID_MAX,
-    CallEvent,
-    InvalidSignature,
-    MalformedEvent,
-    PlaceCallRequest,
-    PlacedCall,
-    Recording,
-    VendorOutcomeUnknown,
-    VendorRejected,
-    VendorServerError,
-    cc_call_id_of,
-    encodable,
-    fit,
-    status_url,
-)
+from channels import base
 from channels.http import read_object, send, stream_recording
 from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
@@ -91,11 +74,6 @@ class E9Settings(CoreSettings):
     e9_auth_token: str = "e9-demo-auth-token"
 
 
-def build(settings: E9Settings) -> E9Channel:
-    return E9Channel(settings.e9_base_url, settings.e9_account_sid, settings.e9_auth_token,
-                     status_url(settings, "e9"), settings.vendor_timeout_s)  # fmt: skip
-
-
 def beijing_ts(at: datetime | None = None) -> str:
     return (at or datetime.now(BEIJING)).astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
 
@@ -134,7 +112,7 @@ class E9Channel:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+    async def place_call(self, request: base.PlaceCallRequest) -> base.PlacedCall:
         body: dict[str, Any] = {
             "from": request.caller,
             "to": request.called,
@@ -144,23 +122,24 @@ class E9Channel:
             "needRecord": "1" if request.record else "0",
             "userData": request.cc_call_id,
             "statusUrl": self._status_url,
+            **request.prompt("promptTone", "playText"),
         }
-        if request.ivr_url:
-            body["promptTone"] = request.ivr_url
-        elif request.ivr_text:
-            body["playText"] = request.ivr_text
         answer = await self._call("POST", "/Calls/Callback", json_body=body, placing=True)
         try:
-            return PlacedCall(vendor_call_id=fit(str(answer["CallBack"]["callSid"]), VENDOR_ID_MAX))
+            return base.PlacedCall(
+                vendor_call_id=base.fit(str(answer["CallBack"]["callSid"]), base.VENDOR_ID_MAX)
+            )
         except (KeyError, TypeError) as exc:
-            raise VendorOutcomeUnknown(f"e9 accepted without a callSid: {answer!r:.200}") from exc
+            raise base.VendorOutcomeUnknown(
+                f"e9 accepted without a callSid: {answer!r:.200}"
+            ) from exc
 
-    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
         """``CallResult`` of one call, as unified events (see ``result_events``)."""
         answer = await self._call("GET", "/CallResult", params={"callsid": vendor_call_id})
         result = answer.get("CallResult")
         if not isinstance(result, dict):
-            raise VendorServerError("e9 /CallResult: answer without CallResult")
+            raise base.VendorServerError("e9 /CallResult: answer without CallResult")
         return result_events(vendor_call_id, cc_call_id, result)
 
     async def hangup(self, vendor_call_id: str) -> None:
@@ -188,10 +167,10 @@ class E9Channel:
         answer = read_object(response, f"e9 {path}")
         code = str(answer.get("statusCode", ""))
         if code != OK:
-            raise VendorRejected(code, str(answer.get("statusMsg", "")))
+            raise base.VendorRejected(code, str(answer.get("statusMsg", "")))
         return answer
 
-    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[base.Recording]:
         # ``recordurl`` is a plain unauthenticated GET: 404 until ready, 410 once expired.
         return stream_recording(self._http, url, "e9")
 
@@ -199,15 +178,15 @@ class E9Channel:
         timestamp = headers.get("x-e9-timestamp", "")
         given = headers.get("x-e9-signature", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-            raise InvalidSignature("e9 webhook signature does not verify")
+            raise base.InvalidSignature("e9 webhook signature does not verify")
         expected = webhook_signature(self._auth_token, timestamp, body)
         # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
         if not hmac.compare_digest(given.lower().encode(), expected.encode()):
-            raise InvalidSignature("e9 webhook signature does not verify")
+            raise base.InvalidSignature("e9 webhook signature does not verify")
         if abs(time.time() - int(timestamp)) > WEBHOOK_MAX_AGE_S:
-            raise InvalidSignature("e9 webhook timestamp out of range")
+            raise base.InvalidSignature("e9 webhook timestamp out of range")
 
-    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+    def parse_webhook(self, body: bytes, content_type: str) -> list[base.CallEvent]:
         try:
             payload = json.loads(body)
             kind = EVENT_KINDS[payload["event"]]
@@ -215,26 +194,26 @@ class E9Channel:
             event_id = str(payload["eventId"])
             call_sid = str(payload["callSid"])
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
-            raise MalformedEvent(f"not an e9 event: {exc.__class__.__name__}") from exc
+            raise base.MalformedEvent(f"not an e9 event: {exc.__class__.__name__}") from exc
         ch_state = str(payload["event"])
         close_type = duration_s = None
         if kind is EventKind.HANGUP:
-            byetype = _int_or_none(payload.get("byetype"))
+            byetype = base.int_or_none(payload.get("byetype"))
             close_type = (
                 BYETYPE_CLOSE.get(byetype, CloseType.OTHER) if byetype is not None else None
             )
             ch_state = f"hangup:{byetype}"
             duration_s = _seconds(payload.get("duration"))
         return [
-            CallEvent(
-                cc_call_id=cc_call_id_of(payload.get("userData")),
-                vendor_call_id=fit(call_sid, VENDOR_ID_MAX),
+            base.vendor_event(
+                cc_call_id=base.cc_call_id_of(payload.get("userData")),
+                vendor_call_id=call_sid,
                 kind=kind,
                 at=at,
-                ch_state=ch_state[:CH_STATE_MAX],
+                ch_state=ch_state,
                 close_type=close_type,
                 recording_url=_text(payload.get("recordurl")),
-                dedupe_key=fit(event_id, DEDUPE_MAX),
+                dedupe_key=event_id,
                 duration_s=duration_s,
             )
         ]
@@ -243,9 +222,14 @@ class E9Channel:
         return {"statusCode": OK}
 
 
+def build(settings: E9Settings) -> E9Channel:
+    return E9Channel(settings.e9_base_url, settings.e9_account_sid, settings.e9_auth_token,
+                     base.status_url(settings, "e9"), settings.vendor_timeout_s)  # fmt: skip
+
+
 def result_events(
     vendor_call_id: str, cc_call_id: str, result: Mapping[str, Any]
-) -> list[CallEvent]:
+) -> list[base.CallEvent]:
     """Translate a ``CallResult`` into the events it proves, with stable dedupe keys.
 
     Each leg time the vendor reports gives its event, whatever the state (a ``ringing`` or
@@ -258,12 +242,11 @@ def result_events(
     time gives no event. Asking twice yields the same keys, so nothing new is stored.
     """
     state = _text(result.get("state")) or "unknown"
-    sid = fit(vendor_call_id, VENDOR_ID_MAX)
 
-    def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> CallEvent:
-        key = fit(f"result:{vendor_call_id}:{kind.value}", DEDUPE_MAX)
-        return CallEvent(cc_call_id=cc_call_id, vendor_call_id=sid, kind=kind, at=at,
-                         ch_state=ch_state[:CH_STATE_MAX], dedupe_key=key, **extra)  # fmt: skip
+    def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> base.CallEvent:
+        key = f"result:{vendor_call_id}:{kind.value}"
+        return base.vendor_event(cc_call_id=cc_call_id, vendor_call_id=vendor_call_id, kind=kind,
+                                 at=at, ch_state=ch_state, dedupe_key=key, **extra)  # fmt: skip
 
     events = []
     for field, kind in RESULT_TIMES.items():
@@ -271,7 +254,7 @@ def result_events(
             events.append(event(kind, at, f"result:{state}"))
     ended_at = _beijing_or_none(result.get("endTime"))
     if state == "ended" and ended_at is not None:
-        byetype = _int_or_none(result.get("byetype"))
+        byetype = base.int_or_none(result.get("byetype"))
         close_type = CloseType.OTHER
         if byetype is not None:
             close_type = BYETYPE_CLOSE.get(byetype, CloseType.OTHER)
@@ -289,7 +272,7 @@ def result_events(
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value and encodable(value) else None
+    return value if isinstance(value, str) and value and base.encodable(value) else None
 
 
 def _beijing_or_none(value: object) -> int | None:
@@ -300,14 +283,5 @@ def _beijing_or_none(value: object) -> int | None:
 
 
 def _seconds(value: object) -> int | None:
-    seconds = _int_or_none(value)
+    seconds = base.int_or_none(value)
     return seconds if seconds is not None and 0 <= seconds < 2**31 else None
-
-
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError, OverflowError):
-        return None

@@ -1,305 +1,337 @@
-"""Channel hw: polled (modelled on Huawei Cloud VoiceCall click2Call v2.0); see VENDORS.md.
+"""Channel hw: a Huawei CEC CC-Gateway, agent interface, polled per seat (VENDORS.md, hw).
 
-Quirks kept here and nowhere else: the X-AKSK UsernameToken auth; times are
-``yyyy-MM-dd HH:mm:ss`` in UTC with no zone; ``maxDuration`` is in minutes; on ``disconnect``
-the ``called`` field holds the A number, so numbers on events are never trusted (the call is
-identified by userData and sessionId); the ``fee`` event is the CDR and the last word.
-``call_result`` reads a call's events from the start of the same poll endpoint.
+CC's lines are seats. A seat signs in with the agent's phone (leg A) and is long-polled for
+one event per answer (parsed in ``channels/hw_events.py``); a callout rings that phone, then
+B. Every call but sign-in carries the seat's ``Guid`` and replays the sign-in's cookie; any
+answer may rotate the guid (``Set-GUID``). The seat's session (guid and cookies) and which
+seat placed which call live in the ``SessionStore`` every process shares, loaded before each
+request and saved after each answer that changes them, so a callout from one worker and the
+poll on another use the same, newest guid.
+
+The gateway answers every call HTTP 200 with a string ``retcode`` (``"0"`` or ``NNN-NNN``).
+It has no call-result query: ``call_result`` only checks the gateway can be asked.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
-import math
-import secrets
+import logging
+import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import ValidationError
 
 from channels.base import (
     VENDOR_ID_MAX,
     CallEvent,
+    MemorySessions,
     PlaceCallRequest,
     PlacedCall,
-    PollBatch,
     Recording,
+    RecordingNotReady,
     RecordingUnavailable,
+    SeatContext,
+    SeatLogin,
+    SeatPoll,
+    SeatSignedOut,
+    SeatStatus,
+    SessionStore,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
-    cc_call_id_of,
     fit,
 )
-from channels.http import raise_for_recording, read_object, send, stream_recording
+from channels.http import raise_for_recording, read_object, send
+from channels.hw_events import ROOT, parse_seat_event
+from channels.hw_session import (
+    ALREADY_SIGNED_IN,
+    NO_CALL,
+    NO_RECORDING,
+    SIGNED_OUT,
+    STALE_GUID,
+    TRANSIENT,
+    SeatSession,
+    StaleGuid,
+    dial,
+    raise_for,
+)
 from core.config import CoreSettings
-from core.types import ChannelMode, CloseType, EventKind
+from core.types import ChannelMode
 
-CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
-CALL_STOP = "/rest/httpsessions/callStop/v2.0"
-RECORDING = "/rest/provision/voice/record/v1.0"
+log = logging.getLogger("cc.channels.hw")
 
-_LEG_KINDS = {
-    ("callout", 0): [EventKind.A_DIALING],
-    ("alerting", 0): [EventKind.A_RINGING],
-    ("answer", 0): [EventKind.A_ANSWERED],
-    ("callout", 1): [EventKind.B_DIALING],
-    ("alerting", 1): [EventKind.B_RINGING],
-    ("answer", 1): [EventKind.B_ANSWERED, EventKind.BRIDGED],  # B answering is the bridge
-}
-STATE_CODES = {
-    0: CloseType.NORMAL,
-    8010: CloseType.MAX_DURATION,
-    8100: CloseType.B_UNREACHABLE, 8101: CloseType.B_UNREACHABLE, 8102: CloseType.B_BUSY,
-    8103: CloseType.B_UNREACHABLE, 8104: CloseType.B_UNREACHABLE,
-    8106: CloseType.A_UNREACHABLE, 8107: CloseType.A_UNREACHABLE, 8108: CloseType.A_BUSY,
-    8109: CloseType.A_UNREACHABLE, 8110: CloseType.A_UNREACHABLE,
-    8000: CloseType.CHANNEL_SERVER_ERROR,
-}  # fmt: skip
-# CDR time field → the event it stands for
-_CDR_TIMES = [
-    ("callOutStartTime", EventKind.A_DIALING),
-    ("callOutAlertingTime", EventKind.A_RINGING),
-    ("callOutAnswerTime", EventKind.A_ANSWERED),
-    ("fwdStartTime", EventKind.B_DIALING),
-    ("fwdAlertingTime", EventKind.B_RINGING),
-    ("fwdAnswerTime", EventKind.B_ANSWERED),
-    ("fwdAnswerTime", EventKind.BRIDGED),
-]
-
-
-Body = dict[str, Any] | None
-Params = dict[str, str] | None
-# call_result reads at most this many pages of events (a call has a few dozen at most).
-RESULT_MAX_PAGES = 50
-
-
-class _EventMaker:
-    """Builds the CallEvents of one hw session (ids and dedupe keys in one place)."""
-
-    def __init__(self, session: str, cc_call_id: str | None) -> None:
-        self.session, self.cc_call_id = fit(session, VENDOR_ID_MAX), cc_call_id
-
-    def __call__(
-        self,
-        kind: EventKind,
-        at: int,
-        key: str,
-        ch_state: str | None = None,
-        close_type: CloseType | None = None,
-        recording_url: str | None = None,
-    ) -> CallEvent:
-        return CallEvent(
-            cc_call_id=self.cc_call_id,
-            vendor_call_id=self.session,
-            kind=kind,
-            at=at,
-            ch_state=ch_state,
-            close_type=close_type,
-            recording_url=recording_url,
-            dedupe_key=f"{self.session}:{key}",
-        )
+NAME = "hw"
+TALKING, SIGNED_OUT_STATE = 7, 2  # agentstatus' agentState
+PROBE_SEAT = "101"  # the lowest seat id: asked when this process knows no seat
 
 
 class HwSettings(CoreSettings):
-    """Channel hw's app, read as ``CC_HW_*`` (defaults point at the local simulator)."""
+    """Channel hw's CC-Gateway, read as ``CC_HW_*`` (defaults point at the local simulator)."""
 
     hw_base_url: str = "http://127.0.0.1:9102"
-    hw_app_key: str = "hw-demo-app-key"
-    hw_app_secret: str = "hw-demo-app-secret"
+    hw_seat_password: str = "hw-demo-seat-password"  # for seats without a password of their own
+    hw_seat_idle_s: float = 300.0  # a seat without calls this long is signed out
+    hw_poll_timeout_s: float = 15.0  # read timeout of a long poll (the gateway holds ≤ 10 s)
+    hw_region: str = "CN"  # the gateway's country: its numbers are dialled in national form
 
 
-def build(settings: HwSettings) -> HwChannel:
-    return HwChannel(settings.hw_base_url, settings.hw_app_key, settings.hw_app_secret,
-                     settings.vendor_timeout_s)  # fmt: skip
-
-
-def parse_utc(value: str) -> int:
-    moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def close_type_of(state_code: int | None, party: int | None) -> CloseType:
-    if state_code == 8003:  # ring timeout: the leg that was ringing did not answer
-        return CloseType.A_UNREACHABLE if party == 0 else CloseType.B_UNREACHABLE
-    return (
-        STATE_CODES.get(state_code, CloseType.OTHER) if state_code is not None else CloseType.OTHER
+def build(settings: HwSettings, sessions: SessionStore | None = None) -> HwChannel:
+    return HwChannel(
+        settings.hw_base_url,
+        settings.hw_seat_password,
+        sessions if sessions is not None else MemorySessions(),
+        timeout_s=settings.vendor_timeout_s,
+        poll_timeout_s=settings.hw_poll_timeout_s,
+        region=settings.hw_region,
     )
 
 
-def aksk_headers(app_key: str, app_secret: str) -> dict[str, str]:
-    nonce = secrets.token_hex(16)
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(
-        hmac.new(app_secret.encode(), (nonce + created).encode(), hashlib.sha256).digest()
-    ).decode()
-    return {
-        "Authorization": 'AKSK realm="SDP",profile="UsernameToken",type="Appkey"',
-        "X-AKSK": f'UsernameToken Username="{app_key}",PasswordDigest="{digest}",'
-        f'Nonce="{nonce}",Created="{created}"',
-    }
-
-
 class HwChannel:
-    name = "hw"
+    name = NAME
     mode = ChannelMode.POLL
 
     def __init__(
-        self, base_url: str, app_key: str, app_secret: str, timeout_s: float = 5.0
+        self,
+        base_url: str,
+        seat_password: str,
+        sessions: SessionStore,
+        *,
+        timeout_s: float = 5.0,
+        poll_timeout_s: float = 15.0,
+        region: str = "CN",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._app_key, self._app_secret = app_key, app_secret
-        self._http = httpx.AsyncClient(base_url=self._base, timeout=timeout_s)
+        self._seat_password, self._sessions, self._region = seat_password, sessions, region
+        self._poll_timeout = httpx.Timeout(timeout_s, read=poll_timeout_s)
+        self._seats: set[str] = set()  # seats this process used: the probe asks one of them
+        # Cookies are per seat and kept in the SessionStore: the client keeps none itself.
+        no_cookies = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+        self._http = httpx.AsyncClient(
+            base_url=self._base, timeout=timeout_s, cookies=no_cookies, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    # -- seats ---------------------------------------------------------------------------
+    async def sign_in(self, login: SeatLogin) -> None:
+        seat = login.seat
+        body = {"password": login.password or self._seat_password,
+                "phonenum": dial(login.phonenum, self._region), "releasephone": True,
+                "autoanswer": True, "autoenteridle": True, "agenttype": 4, "status": 4}  # fmt: skip
+        response, answer = await self._sign_in(seat, "", body)
+        if str(answer.get("retcode")) == ALREADY_SIGNED_IN:
+            response, answer = await self._sign_in(seat, "/forcelogin", body)
+        raise_for(answer, "hw sign-in")
+        session = SeatSession().taking(response)
+        if not session.guid:
+            raise VendorServerError("hw sign-in: answered without a Set-GUID")
+        await self._save(seat, session)
+        self._seats.add(seat)
+        log.info("hw seat signed in seat=%s", seat)
+
+    async def _sign_in(
+        self, seat: str, how: str, body: dict[str, Any]
+    ) -> tuple[httpx.Response, dict[str, Any]]:
+        what = f"hw onlineagent{how or ' sign-in'}"
+        response = await send(self._http, "PUT", f"{ROOT}/onlineagent/{seat}{how}", what=what,
+                              json=body)  # fmt: skip
+        return response, read_object(response, what)
+
+    async def sign_out(self, seat: str) -> None:
+        try:
+            _, answer = await self._call(seat, "DELETE", f"/onlineagent/{seat}/forcelogout")
+            if str(answer.get("retcode")) not in SIGNED_OUT:
+                raise_for(answer, "hw forcelogout")
+        except StaleGuid:  # the session is gone: the gateway signs the seat out unpolled
+            log.info("hw seat session already gone seat=%s", seat)
+        await self._sessions.save(NAME, f"seat:{seat}", "")
+        self._seats.discard(seat)
+
+    async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:
+        """One long poll; on a stale guid (after the retry with the newest) the seat is
+        signed in again and polled once more."""
+        seat, path = login.seat, f"/agentevent/{login.seat}"
+        self._seats.add(seat)
+        try:
+            response, answer = await self._call(seat, "GET", path, timeout=self._poll_timeout)
+        except StaleGuid:
+            log.warning("hw seat guid stale, signing in again seat=%s", seat)
+            await self.sign_in(login)
+            response, answer = await self._call(seat, "GET", path, timeout=self._poll_timeout)
+        raise_for(answer, "hw agentevent")
+        event = answer.get("event")
+        if not isinstance(event, Mapping):
+            return SeatPoll(events=[], context=context, raw=response.content)
+        received_ms = int(time.time() * 1000)
+        events, context = parse_seat_event(seat, self._base, event, context, received_ms)
+        return SeatPoll(events=events, context=context, raw=response.content)
+
+    async def seat_status(self, seat: str) -> SeatStatus:
+        """IDLE, BUSY (in a call: talking, or CTI states 2–5, ``agentState`` 7) or SIGNED_OUT.
+        Says nothing of a call the seat lost with its session: the call may go on."""
+        _, answer = await self._call(seat, "GET", f"/onlineagent/{seat}/agentstatus")
+        if str(answer.get("retcode")) in SIGNED_OUT:
+            return SeatStatus.SIGNED_OUT
+        raise_for(answer, "hw agentstatus")
+        result = answer.get("result")
+        result = result if isinstance(result, Mapping) else {}
+        if result.get("isWorking") is True or result.get("agentState") == TALKING:
+            return SeatStatus.BUSY
+        if result.get("agentState") == SIGNED_OUT_STATE:
+            return SeatStatus.SIGNED_OUT
+        return SeatStatus.IDLE
+
+    # -- calls ---------------------------------------------------------------------------
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
-        body: dict[str, Any] = {
-            "displayNbr": request.display_to_a,
-            "callerNbr": request.caller,
-            "displayCalleeNbr": request.display_to_b,
-            "calleeNbr": request.called,
-            "maxDuration": math.ceil(request.max_duration_s / 60),
-            "recordFlag": "true" if request.record else "false",
-            "userData": request.cc_call_id,
-        }
-        if request.ivr_url:
-            body.update(playPreVoice="true", preVoice=request.ivr_url)
-        _, answer = await self._request("POST", CLICK2CALL, json_body=body, placing=True)
-        if not answer.get("sessionId"):
-            raise VendorOutcomeUnknown("hw accepted without a sessionId")
-        return PlacedCall(vendor_call_id=fit(str(answer["sessionId"]), VENDOR_ID_MAX))
-
-    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
-        """Every event the vendor holds for the call, read from the start of its poll.
-
-        The events and their dedupe keys are those the poller gets, so nothing is stored
-        twice; the CDR (``fee``) among them is the last word. ``cc_call_id`` fills in an
-        event that lost its userData.
-        """
-        events: list[CallEvent] = []
-        cursor: str | None = None
-        for _ in range(RESULT_MAX_PAGES):
-            batch = await self.poll(vendor_call_id, cursor)
-            events += batch.events
-            if not batch.more or batch.cursor == cursor:
-                break
-            cursor = batch.cursor
-        return [
-            event if event.cc_call_id else event.model_copy(update={"cc_call_id": cc_call_id})
-            for event in events
-        ]
+        """A callout of seat ``request.agent``: the seat's phone (signed in with the agent's
+        number) rings first, then ``called``. A refusal before placing (seat signed out,
+        session stale, gateway busy) is a ``VendorServerError``: nothing was placed."""
+        seat, what = request.agent, "hw callout"
+        body = {"called": dial(request.called, self._region),
+                "caller": dial(request.display_to_b, self._region),
+                "callappdata": request.cc_call_id}  # fmt: skip
+        path = f"/voicecall/{seat}/callout"
+        try:
+            _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+            raise_for(answer, what)
+        except SeatSignedOut as exc:
+            raise VendorServerError(f"{what}: the seat is not signed in ({exc})") from exc
+        call_id = answer.get("result")
+        if not isinstance(call_id, str | int) or isinstance(call_id, bool) or not str(call_id):
+            raise VendorOutcomeUnknown(f"{what}: accepted without a call id")
+        vendor_call_id = fit(str(call_id), VENDOR_ID_MAX)
+        try:
+            await self._sessions.save(NAME, f"call:{vendor_call_id}", seat)
+            await self._sessions.save(NAME, f"seat-call:{seat}", vendor_call_id)
+        except Exception:  # noqa: BLE001 - the call is placed: that must not be lost to this
+            log.warning("hw call not noted seat=%s call=%s", seat, vendor_call_id, exc_info=True)
+        return PlacedCall(vendor_call_id=vendor_call_id)
 
     async def hangup(self, vendor_call_id: str) -> None:
-        await self._call(
-            "POST", CALL_STOP, json_body={"sessionid": vendor_call_id, "signal": "call_stop"}
-        )
+        """Release the call's seat's current call, unless the seat has placed another since
+        (the call is over then, and release would end the other one)."""
+        seat = await self._seat_of(vendor_call_id)
+        latest = await self._sessions.load(NAME, f"seat-call:{seat}")
+        if latest and latest != vendor_call_id:
+            return
+        _, answer = await self._call(seat, "DELETE", f"/voicecall/{seat}/release")
+        if str(answer.get("retcode")) != NO_CALL:  # no call: it already ended
+            raise_for(answer, "hw release")
+
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+        """The gateway cannot be asked about a call: nothing, once it is known to answer.
+
+        A seat's state proves nothing of one call (an idle seat may be ringing the agent's
+        phone, or have lost the call with its session), and no time of the call's end would
+        be known: the seat's own reconciliation decides (``seat_status``)."""
+        seat = await self._sessions.load(NAME, f"call:{vendor_call_id}")
+        if seat:
+            await self.seat_status(seat)
+        else:
+            await self.probe()
+        return []
 
     async def probe(self) -> None:
-        # The poll endpoint answers an unknown session with no events (VENDORS.md).
-        await self._call("GET", CLICK2CALL + "/events", params={"sessionId": "probe", "since": "0"})
+        """``agentstatus`` of a seat this process used (any retcode means the gateway is
+        well), else of the lowest seat id without a session (answered 100-006 or 000-003)."""
+        seat = next(iter(self._seats), PROBE_SEAT)
+        session = await self._load(seat)
+        what = "hw probe"
+        response = await send(self._http, "GET", f"{ROOT}/onlineagent/{seat}/agentstatus",
+                              what=what, headers=session.headers())  # fmt: skip
+        if session.guid:
+            await self._take(seat, session, response)
+        code = str(read_object(response, what).get("retcode", ""))
+        if not code or code in TRANSIENT:
+            raise VendorServerError(f"{what}: {code or 'not a CC-Gateway answer'}")
 
-    async def poll(self, vendor_call_id: str, cursor: str | None) -> PollBatch:
-        params = {"sessionId": vendor_call_id, "since": cursor or "0"}
-        raw, answer = await self._request("GET", CLICK2CALL + "/events", params=params)
-        events: list[CallEvent] = []
-        final = False
-        seqs = [int(cursor or 0)]
-        for item in answer.get("events") or []:
-            events += self._events_of(item)
-            seqs.append(int(item.get("seq", 0)))
-            final = final or item.get("eventType") == "fee"
-        last_seq = str(max(seqs))
-        more = bool(answer.get("more"))
-        return PollBatch(events=events, cursor=last_seq, more=more, final=final, raw=raw)
-
-    def _events_of(self, item: Mapping[str, Any]) -> list[CallEvent]:
-        try:
-            info = item["statusInfo"]
-            kind_name, seq = str(item["eventType"]), int(item["seq"])
-            session = str(info["sessionId"])
-            make = _EventMaker(session, cc_call_id_of(info.get("userData")))
-            if kind_name == "fee":
-                return self._cdr_events(make, info)
-            at, party = parse_utc(str(info["timestamp"])), _int(info.get("partyType"))
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise VendorServerError(f"unreadable hw event: {exc.__class__.__name__}") from exc
-        if kind_name == "disconnect":
-            code = _int(info.get("stateCode"))
-            closed = close_type_of(code, party)
-            return [make(EventKind.HANGUP, at, f"{seq}", f"disconnect:{code}", close_type=closed)]
-        kinds = _LEG_KINDS.get((kind_name, party or 0), [])
-        return [make(kind, at, f"{seq}:{kind.value}", kind_name) for kind in kinds]
-
-    def _cdr_events(self, make: _EventMaker, cdr: Mapping[str, Any]) -> list[CallEvent]:
-        events = [
-            make(kind, parse_utc(str(cdr[field])), f"fee:{kind.value}")
-            for field, kind in _CDR_TIMES
-            if cdr.get(field)
-        ]
-        if not cdr.get("callEndTime"):
-            return events
-        end = parse_utc(str(cdr["callEndTime"]))
-        closed = close_type_of(_int(cdr.get("ulFailReason")), None)
-        events.append(make(EventKind.HANGUP, end, "fee:hangup", "fee", close_type=closed))
-        if str(cdr.get("recordFlag")) == "1" and cdr.get("recordObjectName"):
-            query = urlencode(
-                {"fileName": cdr["recordObjectName"], "recordDomain": cdr.get("recordDomain", "")}
-            )
-            url = f"{self._base}{RECORDING}?{query}"
-            events.append(make(EventKind.RECORDING_READY, end, "fee:recording", recording_url=url))
-        return events
-
+    # -- recordings ----------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def open_recording(self, url: str) -> AsyncIterator[Recording]:
-        """The provision URL (AKSK-signed) answers 301 to a short-lived download URL.
+        """The seat's ``recordfile`` (built by the parser), with the seat's newest guid: an
+        audio answer is the file; a JSON one the gateway's refusal (``104-005`` not yet)."""
+        seat = self._recording_seat(url)
+        for attempt in (1, 2):
+            session = await self._load(seat)
+            try:
+                async with self._http.stream("GET", url, headers=session.headers(),
+                                             follow_redirects=False) as response:  # fmt: skip
+                    raise_for_recording(response, NAME)
+                    await self._take(seat, session, response)
+                    content_type = response.headers.get("content-type", "audio/wav")
+                    if "json" not in content_type:
+                        size = response.headers.get("content-length", "")
+                        yield Recording(content_type, response.aiter_bytes(),
+                                        int(size) if size.isdigit() else None)  # fmt: skip
+                        return
+                    answer = read_object(httpx.Response(200, content=await response.aread()),
+                                         "hw recordfile")  # fmt: skip
+            except httpx.TransportError as exc:
+                raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
+            code = str(answer.get("retcode", ""))
+            if code == STALE_GUID and attempt == 1:
+                continue
+            if code == NO_RECORDING:
+                raise RecordingNotReady("hw recording: not found (yet)")
+            raise_for(answer, "hw recordfile")
+            raise RecordingUnavailable("hw recording: answered without a file")
 
-        The download URL is fetched fresh on every attempt (it expires) and without our
-        AKSK headers: it is signed by the vendor and may live on another host.
-        """
-        headers = aksk_headers(self._app_key, self._app_secret)
-        try:
-            response = await self._http.get(url, headers=headers, follow_redirects=False)
-        except httpx.TransportError as exc:
-            raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
-        location = response.headers.get("location")
-        if not (response.is_redirect and location):
-            raise_for_recording(response, "hw")
-            raise RecordingUnavailable(f"hw recording: HTTP {response.status_code}, no redirect")
-        async with stream_recording(self._http, str(response.url.join(location)), "hw") as rec:
-            yield rec
+    def _recording_seat(self, url: str) -> str:
+        """The seat of a recording URL of this gateway; the seat's guid goes nowhere else."""
+        prefix = f"{self._base}{ROOT}/recordfile/"
+        seat = urlsplit(url).path.rsplit("/", 1)[-1]
+        if not url.startswith(prefix) or not seat.isdigit():
+            raise RecordingUnavailable("hw recording: not a recording URL of this gateway")
+        return seat
 
+    # -- the seat's session --------------------------------------------------------------
     async def _call(
-        self, method: str, path: str, json_body: Body = None, params: Params = None
-    ) -> dict[str, Any]:
-        return (await self._request(method, path, json_body, params))[1]
+        self, seat: str, method: str, path: str, placing: bool = False, **request: Any
+    ) -> tuple[httpx.Response, dict[str, Any]]:
+        """One call with the seat's session; a stale guid (``000-003``) is retried once with
+        the newest one (this answer's ``Set-GUID``, or another process'), then ``StaleGuid``."""
+        what = f"hw {method} {path.replace(seat, '{seat}')}"
+        for _ in (1, 2):
+            session = await self._load(seat)
+            response = await send(self._http, method, ROOT + path, what=what, placing=placing,
+                                  headers=session.headers(), **request)  # fmt: skip
+            await self._take(seat, session, response)
+            answer = read_object(response, what)
+            if str(answer.get("retcode")) != STALE_GUID:
+                return response, answer
+        raise StaleGuid(f"{what}: {STALE_GUID} with the newest guid")
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        json_body: Body = None,
-        params: Params = None,
-        placing: bool = False,
-    ) -> tuple[bytes, dict[str, Any]]:
-        headers = aksk_headers(self._app_key, self._app_secret)
-        response = await send(self._http, method, path, what=f"hw {path}", placing=placing,
-                              json=json_body, params=params, headers=headers)  # fmt: skip
-        answer = read_object(response, f"hw {path}")
-        if str(answer.get("resultcode")) != "0":
-            raise VendorRejected(str(answer.get("resultcode")), str(answer.get("resultdesc", "")))
-        return response.content, answer
+    async def _seat_of(self, vendor_call_id: str) -> str:
+        seat = await self._sessions.load(NAME, f"call:{vendor_call_id}")
+        if not seat:
+            raise VendorRejected("unknown-call", "no seat is known to have placed this call")
+        return seat
 
+    async def _load(self, seat: str) -> SeatSession:
+        stored = await self._sessions.load(NAME, f"seat:{seat}")
+        try:
+            return SeatSession.model_validate_json(stored) if stored else SeatSession()
+        except ValidationError:
+            return SeatSession()
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        return None
+    async def _take(self, seat: str, session: SeatSession, response: httpx.Response) -> None:
+        """Save what an answer changed of the seat's session (a new guid, a cookie). Best
+        effort: a guid not shared still works for the gateway's grace, and the next answer
+        to a replaced guid carries the newest again; a placed call must not fail on it."""
+        taken = session.taking(response)
+        if taken == session:
+            return
+        try:
+            await self._save(seat, taken)
+        except Exception:  # noqa: BLE001 - see above
+            log.warning("hw seat session not saved seat=%s", seat, exc_info=True)
+
+    async def _save(self, seat: str, session: SeatSession) -> None:
+        await self._sessions.save(NAME, f"seat:{seat}", session.model_dump_json())

@@ -21,23 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from channels.base import (
-    CH_STATE_MAX,
-    DEDUPE_MAX,
-    VENDOR_ID_MAX,
-    CallEvent,
-    InvalidSignature,
-    MalformedEvent,
-    PlaceCallRequest,
-    PlacedCall,
-    Recording,
-    VendorOutcomeUnknown,
-    VendorRejected,
-    VendorServerError,
-    cc_call_id_of,
-    fit,
-    status_url,
-)
+from channels import base
 from channels.http import RateLimit, json_object, send, stream_recording
 from core.config import CoreSettings
 from core.types import ChannelMode, CloseType, EventKind
@@ -94,11 +78,6 @@ class JySettings(CoreSettings):
     jy_auth_token: str = "jy-demo-auth-token"
 
 
-def build(settings: JySettings) -> JyChannel:
-    return JyChannel(settings.jy_base_url, settings.jy_account_sid, settings.jy_auth_token,
-                     status_url(settings, "jy"), settings.vendor_timeout_s)  # fmt: skip
-
-
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
     """Twilio's request-validation signature of a form POST."""
     payload = url + "".join(name + value for name, value in sorted(params))
@@ -124,7 +103,7 @@ class JyChannel:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+    async def place_call(self, request: base.PlaceCallRequest) -> base.PlacedCall:
         form = {
             "To": request.caller,
             "BridgeTo": request.called,
@@ -135,17 +114,15 @@ class JyChannel:
             "TimeLimit": str(request.max_duration_s),
             "Timeout": "60",
             "Tag": request.cc_call_id,
+            **request.prompt("Play", "Say"),
         }
-        if request.ivr_url:
-            form["Play"] = request.ivr_url
-        elif request.ivr_text:
-            form["Say"] = request.ivr_text
         answer = await self._call("POST", "/Calls.json", form=form, placing=True)
         if not answer.get("sid"):
-            raise VendorServerError("jy answer without sid")  # a 201 without one is unknown: _call
-        return PlacedCall(vendor_call_id=fit(str(answer["sid"]), VENDOR_ID_MAX))
+            # (a 201 without one is unknown: see _call)
+            raise base.VendorServerError("jy answer without sid")
+        return base.PlacedCall(vendor_call_id=base.fit(str(answer["sid"]), base.VENDOR_ID_MAX))
 
-    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[CallEvent]:
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
         """The call resource (leg A) and its child call (leg B), as unified events (see
         ``resource_events``)."""
         answer = await self._call("GET", f"/Calls/{vendor_call_id}.json")
@@ -162,7 +139,7 @@ class JyChannel:
         credentials good (bad credentials answer 401 first)."""
         try:
             await self._call("GET", f"/Calls/{PROBE_SID}.json")
-        except VendorRejected as exc:
+        except base.VendorRejected as exc:
             if exc.code != NOT_FOUND:
                 raise
 
@@ -183,16 +160,16 @@ class JyChannel:
         answer = json_object(response)
         if placing and response.status_code == 201 and not (answer and answer.get("sid")):
             # 201 Created: the call exists even though we cannot read which one it is.
-            raise VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
+            raise base.VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
         if answer is None:
-            raise VendorServerError(f"jy {path}: unreadable answer")
+            raise base.VendorServerError(f"jy {path}: unreadable answer")
         if response.status_code >= 400:
-            raise VendorRejected(
+            raise base.VendorRejected(
                 str(answer.get("code", response.status_code)), str(answer.get("message", ""))
             )
         return answer
 
-    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[base.Recording]:
         """``RecordingUrl`` + ``.wav`` (added when the event was parsed), with HTTP Basic.
 
         The account's credentials go only to the vendor's own host, never to another
@@ -207,28 +184,28 @@ class JyChannel:
         given = headers.get("x-jy-signature", "")
         # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
         if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
-            raise InvalidSignature("jy webhook signature does not verify")
+            raise base.InvalidSignature("jy webhook signature does not verify")
 
-    def parse_webhook(self, body: bytes, content_type: str) -> list[CallEvent]:
+    def parse_webhook(self, body: bytes, content_type: str) -> list[base.CallEvent]:
         form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
         try:
             sid, leg, status = form["CallSid"], form["Leg"], form["CallStatus"]
             at = int(parsedate_to_datetime(form["Timestamp"]).timestamp() * 1000)
             seq = int(form["SequenceNumber"])
         except (KeyError, ValueError, TypeError, OverflowError) as exc:
-            raise MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
+            raise base.MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
         recording = form.get("RecordingUrl") or None
 
-        def event(kind: EventKind, close_type: CloseType | None = None) -> CallEvent:
-            return CallEvent(
-                cc_call_id=cc_call_id_of(form.get("Tag")),
-                vendor_call_id=fit(sid, VENDOR_ID_MAX),
+        def event(kind: EventKind, close_type: CloseType | None = None) -> base.CallEvent:
+            return base.vendor_event(
+                cc_call_id=base.cc_call_id_of(form.get("Tag")),
+                vendor_call_id=sid,
                 kind=kind,
                 at=at,
-                ch_state=f"{leg}:{status}"[:CH_STATE_MAX],
+                ch_state=f"{leg}:{status}",
                 close_type=close_type,
                 recording_url=f"{recording}.wav" if recording else None,
-                dedupe_key=fit(f"{sid}:{seq}:{kind.value}", DEDUPE_MAX),
+                dedupe_key=f"{sid}:{seq}:{kind.value}",
                 duration_s=_seconds(form.get("CallDuration")) if close_type is not None else None,
             )
 
@@ -238,10 +215,15 @@ class JyChannel:
             return [event(EventKind.HANGUP, CloseType.NORMAL)]
         if (leg, status) in _KINDS:
             return [event(kind) for kind in _KINDS[(leg, status)]]
-        raise MalformedEvent(f"unknown jy status {leg}:{status}")
+        raise base.MalformedEvent(f"unknown jy status {leg}:{status}")
 
     def webhook_ack(self) -> dict[str, str]:
         return {}
+
+
+def build(settings: JySettings) -> JyChannel:
+    return JyChannel(settings.jy_base_url, settings.jy_account_sid, settings.jy_auth_token,
+                     base.status_url(settings, "jy"), settings.vendor_timeout_s)  # fmt: skip
 
 
 def resource_events(
@@ -249,7 +231,7 @@ def resource_events(
     cc_call_id: str,
     resource: Mapping[str, Any],
     child: Mapping[str, Any] | None = None,
-) -> list[CallEvent]:
+) -> list[base.CallEvent]:
     """Translate the call resource (leg A) and its child call (leg B) into the events they
     prove, with stable dedupe keys (``result:<CallSid>:<kind>``, whichever leg told it).
 
@@ -267,13 +249,14 @@ def resource_events(
     times it has; no time is invented. Asking twice yields the same keys.
     """
     status = str(resource.get("status") or "unknown")
-    sid = fit(vendor_call_id, VENDOR_ID_MAX)
 
-    def event(kind: EventKind, at: int, ch_state: str | None = None, **extra: Any) -> CallEvent:
-        key = fit(f"result:{vendor_call_id}:{kind.value}", DEDUPE_MAX)
-        state = ch_state or f"call:{status}"
-        return CallEvent(cc_call_id=cc_call_id, vendor_call_id=sid, kind=kind, at=at,
-                         ch_state=state[:CH_STATE_MAX], dedupe_key=key, **extra)  # fmt: skip
+    def event(
+        kind: EventKind, at: int, ch_state: str | None = None, **extra: Any
+    ) -> base.CallEvent:
+        key = f"result:{vendor_call_id}:{kind.value}"
+        return base.vendor_event(cc_call_id=cc_call_id, vendor_call_id=vendor_call_id, kind=kind,
+                                 at=at, ch_state=ch_state or f"call:{status}", dedupe_key=key,
+                                 **extra)  # fmt: skip
 
     events = []
     if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from channels import e9, hw, jy
-from channels.base import Channel
+from channels.base import Channel, MemorySessions, SessionStore
 
 
 class Settings(e9.E9Settings, hw.HwSettings, jy.JySettings):
@@ -28,16 +28,20 @@ def get_settings() -> Settings:
 
 @dataclass(frozen=True)
 class ChannelSpec:
-    build: Callable[[Settings], Channel]
+    # The adapter, given the settings and the sessions every process shares (polled vendors).
+    build: Callable[[Settings, SessionStore], Channel]
     base_url: Callable[[Settings], str]  # where the vendor (or its simulator) listens
 
 
 CHANNELS: dict[str, ChannelSpec] = {
-    "e9": ChannelSpec(e9.build, lambda s: s.e9_base_url),
+    "e9": ChannelSpec(lambda s, _: e9.build(s), lambda s: s.e9_base_url),
     "hw": ChannelSpec(hw.build, lambda s: s.hw_base_url),
-    "jy": ChannelSpec(jy.build, lambda s: s.jy_base_url),
+    "jy": ChannelSpec(lambda s, _: jy.build(s), lambda s: s.jy_base_url),
 }
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    return {name: spec.build(settings) for name, spec in CHANNELS.items()}
+def build_channels(settings: Settings, sessions: SessionStore | None = None) -> dict[str, Channel]:
+    """Every channel; ``sessions`` is the store every process shares (``store.seats``), an
+    in-process one when None (tests, a single process)."""
+    shared = sessions if sessions is not None else MemorySessions()
+    return {name: spec.build(settings, shared) for name, spec in CHANNELS.items()}

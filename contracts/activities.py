@@ -13,29 +13,7 @@ from typing import NoReturn
 from temporalio import activity
 
 from channels.base import CallEvent
-from contracts.call import (
-    CopyRecordingInput,
-    CopyRecordingResult,
-    FailoverInput,
-    HangupInput,
-    LateEventsResult,
-    LineLease,
-    PlaceCallInput,
-    PlaceCallResult,
-    PollInput,
-    PollOutcome,
-    ReconcileInput,
-    RecordingOutcome,
-    ReleaseLineInput,
-    SaveRecordInput,
-)
-from contracts.health import (
-    Observation,
-    ProbeInput,
-    ReconcileLeasesInput,
-    ReconcileLeasesResult,
-    Verdict,
-)
+from contracts import call, health
 from contracts.inbox import RedeliveryConfig
 
 
@@ -45,43 +23,38 @@ def _stub() -> NoReturn:
 
 # -- vendors (activities/channels.py) -------------------------------------------------------
 @activity.defn(name="place_call")
-async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
+async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
     _stub()
 
 
 @activity.defn(name="hangup_call")
-async def hangup_call(inp: HangupInput) -> None:
+async def hangup_call(inp: call.HangupInput) -> None:
     _stub()
 
 
 @activity.defn(name="reconcile_call")
-async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
-    _stub()
-
-
-@activity.defn(name="follow_polled_call")
-async def follow_polled_call(inp: PollInput) -> PollOutcome:
+async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
     _stub()
 
 
 # -- the record (activities/records.py) -----------------------------------------------------
 @activity.defn(name="save_record")
-def save_record(inp: SaveRecordInput) -> None:
+def save_record(inp: call.SaveRecordInput) -> None:
     _stub()
 
 
 @activity.defn(name="release_line")
-def release_line(inp: ReleaseLineInput) -> bool:
+def release_line(inp: call.ReleaseLineInput) -> bool:
     _stub()
 
 
 @activity.defn(name="take_failover_line")
-def take_failover_line(inp: FailoverInput) -> LineLease | None:
+def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
     _stub()
 
 
 @activity.defn(name="apply_late_events")
-def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
+def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
     _stub()
 
 
@@ -91,13 +64,13 @@ def placed_call_id(cc_call_id: str) -> str | None:
 
 
 @activity.defn(name="note_recording")
-def note_recording(inp: RecordingOutcome) -> None:
+def note_recording(inp: call.RecordingOutcome) -> None:
     _stub()
 
 
 # -- recordings (activities/recordings.py) --------------------------------------------------
 @activity.defn(name="copy_recording")
-async def copy_recording(inp: CopyRecordingInput) -> CopyRecordingResult:
+async def copy_recording(inp: call.CopyRecordingInput) -> call.CopyRecordingResult:
     _stub()
 
 
@@ -109,15 +82,15 @@ async def redeliver_inbox(config: RedeliveryConfig) -> int:
 
 # -- channel health (activities/health.py) --------------------------------------------------
 @activity.defn(name="probe_channels")
-async def probe_channels(inp: ProbeInput) -> list[Observation]:
+async def probe_channels(inp: health.ProbeInput) -> list[health.Observation]:
     _stub()
 
 
 @activity.defn(name="write_routing")
-def write_routing(verdicts: list[Verdict]) -> None:
+def write_routing(verdicts: list[health.Verdict]) -> None:
     _stub()
 
 
 @activity.defn(name="reconcile_leases")
-async def reconcile_leases(inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
+async def reconcile_leases(inp: health.ReconcileLeasesInput) -> health.ReconcileLeasesResult:
     _stub()

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from callflow.record import CallRecord
 from channels.base import PlaceCallRequest
+from contracts.seat import SeatTimers
 from core.types import ChannelMode
 
 
@@ -25,13 +26,6 @@ class CallTimers(BaseModel):
     setup_silence_s: float = 45.0
     connected_check_s: float = 300.0
     save_max_attempts: int = 20
-
-
-class PollTimers(BaseModel):
-    interval_s: float = 1.0
-    max_interval_s: float = 5.0
-    unreachable_after_s: float = 60.0
-    after_close_s: float = 10.0
 
 
 class RecordingTimers(BaseModel):
@@ -59,8 +53,8 @@ class CallInput(BaseModel):
     routing: Routing = Routing()
     record_audio: bool = True
     timers: CallTimers = CallTimers()
-    poll: PollTimers = PollTimers()
     recording: RecordingTimers = RecordingTimers()
+    seat: SeatTimers = SeatTimers()  # a polled channel's seats (SeatWorkflow)
 
 
 class Attempt(BaseModel):
@@ -94,18 +88,6 @@ class PlaceCallInput(BaseModel):
 
 class PlaceCallResult(BaseModel):
     vendor_call_id: str
-
-
-class PollInput(BaseModel):
-    channel: str
-    cc_call_id: str
-    vendor_call_id: str
-    timers: PollTimers
-
-
-class PollOutcome(BaseModel):
-    final: bool = False  # the vendor's last word (CDR) was read
-    unreachable: bool = False  # the vendor stayed unreachable past the limit
 
 
 class HangupInput(BaseModel):

@@ -1,52 +1,62 @@
-"""The workflows' settings, built from ``Settings`` in this one place."""
+"""The workflows' settings, built from ``Settings`` in this one place.
+
+Each model field is read from the setting of the same name after the model's ``prefix``
+(``RecordingTimers.deadline_s`` ← ``recording_deadline_s``), or from the setting ``named`` for it.
+"""
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from callflow.circuit import CircuitPolicy
-from contracts.call import CallTimers, PollTimers, RecordingTimers
+from channels.registry import Settings as AppSettings
+from contracts.call import CallTimers, RecordingTimers
 from contracts.health import HealthConfig
 from contracts.inbox import RedeliveryConfig
+from contracts.seat import SeatTimers
 from core.config import CoreSettings as Settings
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _from_settings(
+    model: type[Model],
+    settings: Settings,
+    prefix: str = "",
+    named: dict[str, str] | None = None,
+    **given: Any,
+) -> Model:
+    """``model`` with every field not ``given`` read from its setting."""
+    named = named or {}
+    values = {
+        field: getattr(settings, named.get(field, prefix + field))
+        for field in model.model_fields
+        if field not in given
+    }
+    return model(**values, **given)
 
 
 def call_timers(settings: Settings) -> CallTimers:
-    return CallTimers(
-        watchdog_grace_s=settings.watchdog_grace_s,
-        hangup_wait_s=settings.watchdog_hangup_wait_s,
-        late_event_window_s=settings.late_event_window_s,
-        place_deadline_s=settings.place_deadline_s,
-        place_unknown_wait_s=settings.place_unknown_wait_s,
-        setup_silence_s=settings.setup_silence_s,
-        connected_check_s=settings.connected_check_s,
-        save_max_attempts=settings.save_max_attempts,
-    )
-
-
-def poll_timers(settings: Settings) -> PollTimers:
-    return PollTimers(
-        interval_s=settings.poll_interval_s,
-        max_interval_s=settings.poll_max_interval_s,
-        unreachable_after_s=settings.poll_unreachable_after_s,
-        after_close_s=settings.poll_after_close_s,
-    )
+    return _from_settings(CallTimers, settings, named={"hangup_wait_s": "watchdog_hangup_wait_s"})
 
 
 def recording_timers(settings: Settings) -> RecordingTimers:
-    return RecordingTimers(
-        deadline_s=settings.recording_deadline_s,
-        retry_initial_s=settings.recording_retry_initial_s,
-        retry_max_s=settings.recording_retry_max_s,
-    )
+    return _from_settings(RecordingTimers, settings, prefix="recording_")
 
 
 def redelivery_config(settings: Settings) -> RedeliveryConfig:
-    return RedeliveryConfig(
-        every_s=settings.inbox_redeliver_every_s,
-        unsent_after_s=settings.inbox_redeliver_after_s,
-        budget_s=settings.webhook_signal_budget_s,
-        retry_initial_s=settings.inbox_retry_initial_s,
-        retry_max_s=settings.inbox_retry_max_s,
-        task_queue=settings.task_queue,
+    return _from_settings(
+        RedeliveryConfig,
+        settings,
+        named={
+            "every_s": "inbox_redeliver_every_s",
+            "unsent_after_s": "inbox_redeliver_after_s",
+            "budget_s": "webhook_signal_budget_s",
+            "retry_initial_s": "inbox_retry_initial_s",
+            "retry_max_s": "inbox_retry_max_s",
+        },
     )
 
 
@@ -56,11 +66,19 @@ def health_config(settings: Settings, channels: list[str]) -> HealthConfig:
         cooldown_ms=int(settings.health_cooldown_s * 1000),
         successes_to_close=settings.health_successes_to_close,
     )
-    return HealthConfig(
+    return _from_settings(
+        HealthConfig,
+        settings,
         channels=channels,
         policy=policy,
-        interval_s=settings.health_interval_s,
-        webhook_silence_s=settings.health_webhook_silence_s,
-        reconcile_every_s=settings.lease_reconcile_interval_s,
-        lease_min_age_s=settings.lease_min_age_s,
+        named={
+            "interval_s": "health_interval_s",
+            "webhook_silence_s": "health_webhook_silence_s",
+            "reconcile_every_s": "lease_reconcile_interval_s",
+        },
     )
+
+
+def seat_timers(settings: AppSettings) -> SeatTimers:
+    """A polled channel's seats (hw: ``CC_HW_SEAT_IDLE_S``)."""
+    return SeatTimers(idle_s=settings.hw_seat_idle_s)

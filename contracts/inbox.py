@@ -8,6 +8,10 @@ from contracts.ids import TASK_QUEUE_DEFAULT
 
 
 class RedeliveryConfig(BaseModel):
+    """How often InboxWorkflow looks for unapplied events, how old one must be to be signalled
+    again, the back-off between its attempts; and how long a webhook waits for its own signal
+    before it answers anyway (``budget_s``)."""
+
     every_s: float = 5.0
     unsent_after_s: float = 10.0
     budget_s: float = 1.0

@@ -52,13 +52,6 @@ class CoreSettings(BaseSettings):
     watchdog_grace_s: int = 120
     # How long the watchdog waits for the vendor's own hang-up after asking for one.
     watchdog_hangup_wait_s: int = 15
-    # Polled channels (hw): interval while the call is being set up, the longest back-off
-    # once it is bridged and quiet, how long the vendor may stay unreachable before the call
-    # is closed (close_type 7), and how long to wait for the CDR after the hang-up.
-    poll_interval_s: float = 1.0
-    poll_max_interval_s: float = 5.0
-    poll_unreachable_after_s: float = 60.0
-    poll_after_close_s: float = 10.0
     # How long a closed call's workflow keeps accepting late events before completing.
     late_event_window_s: int = 30
     # Unapplied inbox events older than this are signalled again by the worker.
@@ -119,6 +112,9 @@ class CoreSettings(BaseSettings):
 
     # Simulators: scales the vendors' webhook retry schedule (1, 5, 30 s).
     sim_retry_scale: float = 1.0
+
+    # Seals secrets kept in the database (hw seat passwords): a Fernet key (core/secrets.py).
+    secret_key: str = ""
 
     log_level: str = "INFO"
 

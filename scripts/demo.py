@@ -7,10 +7,12 @@ from store.db import make_engine, session_scope
 from store.lines import ensure_line
 from store.tenants import add_api_key, ensure_tenant, new_api_key
 
-# Line ids and the numbers they show. e9 lines are phone numbers; hw lines are seat ids.
+# Line ids and the numbers they show. e9 and jy lines are phone numbers; hw lines are seats
+# of the CC-Gateway (the simulator's demo seats 10001-10003, signing in with
+# CC_HW_SEAT_PASSWORD).
 DEMO_LINES = {
     "e9": [(f"+8610880001{i:02d}", f"+8610880001{i:02d}") for i in range(3)],
-    "hw": [(f"seat-{i:03d}", f"+8610880002{i:02d}") for i in range(3)],
+    "hw": [(str(10001 + i), f"+8610880002{i:02d}") for i in range(3)],
     "jy": [(f"+8610880003{i:02d}", f"+8610880003{i:02d}") for i in range(3)],
 }
 

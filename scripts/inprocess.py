@@ -17,7 +17,6 @@ from typing import Any
 
 import uvicorn
 
-from api.app import create_app
 from channels.registry import CHANNELS, Settings
 from simulators.registry import simulator_app
 
@@ -63,9 +62,10 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def start_servers(settings: Settings) -> list[ServerThread]:
-    """The API and every channel's simulator, started on the ports ``settings`` names."""
-    servers = [ServerThread(create_app(settings), settings.api_port)]
+def start_servers(settings: Settings, api: Any) -> list[ServerThread]:
+    """``api`` (the caller's ``api.app.create_app(settings)``) and every channel's simulator,
+    started on the ports ``settings`` names."""
+    servers = [ServerThread(api, settings.api_port)]
     for name, spec in CHANNELS.items():
         simulator = simulator_app(name, settings)
         servers.append(ServerThread(simulator, settings.port_of(spec.base_url(settings))))

@@ -16,10 +16,12 @@ import random
 import struct
 import time
 import wave
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import httpx
 import uvicorn
@@ -28,7 +30,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from channels.registry import Settings, get_settings
-from simulators.scenario import Timing
+from simulators import scenario
+from simulators.scenario import Beat, Timing
 
 log = logging.getLogger("cc.sim")
 
@@ -255,6 +258,58 @@ def tone_wav(seconds: float = 1.0, rate: int = 8000, hz: float = 440.0) -> bytes
         out.setframerate(rate)
         out.writeframes(frames)
     return buffer.getvalue()
+
+
+@dataclass(kw_only=True)
+class SimulatedCall(ABC):
+    """What every simulated call has, whatever the vendor calls its fields."""
+
+    sid: str  # the vendor's call id
+    created: int  # epoch ms
+    bridged_at: int | None = None
+    ended_at: int | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # set: hang up now
+
+    @abstractmethod
+    def view(self) -> dict[str, Any]:
+        """The call as the vendor's API shows it."""
+
+
+CallT = TypeVar("CallT", bound=SimulatedCall)
+
+
+class CallSimulator(ABC, Generic[CallT]):
+    """A vendor simulator that keeps its calls by sid and runs each one in the background."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sim = SimState(retry_scale=settings.sim_retry_scale)
+        self.calls: dict[str, CallT] = {}
+
+    @abstractmethod
+    async def run_call(self, call: CallT) -> None:
+        """Play the call's timeline to its hang-up (see ``play``)."""
+
+    async def start(self, call: CallT, fault: PlaceFault | None) -> None:
+        """Keep ``call`` and run it; with ``timeout_after_accept`` the answer is then held:
+        the call runs, the client never hears of it."""
+        self.calls[call.sid] = call
+        self.sim.spawn(self.run_call(call))
+        if fault == "timeout_after_accept":
+            await self.sim.hold()
+
+    async def play(
+        self, call: CallT, beats: list[Beat], emit: Callable[[Beat], Awaitable[None]]
+    ) -> None:
+        """Walk ``beats`` (see ``scenario.play``); the events the reorder fault held back go
+        out once the call is over."""
+        try:
+            await scenario.play(beats, emit, call.cancel)
+        finally:
+            self.sim.flush(call.sid)
+
+    def calls_view(self) -> list[dict[str, Any]]:
+        return [c.view() for c in self.calls.values()]
 
 
 class VendorSimulator(Protocol):

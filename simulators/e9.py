@@ -7,7 +7,6 @@ It serves only e9's own endpoints (plus ``/_sim/``): there is no lookup by userD
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -17,7 +16,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,16 +24,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from channels.registry import Settings, get_settings
-from simulators.common import (
-    SimState,
-    as_int,
-    now_ms,
-    serve,
-    simulator_app,
-    tone_wav,
-    transport_fault,
-)
-from simulators.scenario import Beat, Reason, Step, play, timeline
+from simulators import common
+from simulators.scenario import Beat, Reason, Step, timeline
 
 BEIJING = timezone(timedelta(hours=8))
 ROOT = "/2013-12-26/Accounts/{account_sid}"
@@ -58,22 +49,17 @@ def beijing(at_ms: int, fmt: str = "%Y%m%d%H%M%S") -> str:
     return datetime.fromtimestamp(at_ms / 1000, BEIJING).strftime(fmt)
 
 
-@dataclass
-class SimCall:
-    sid: str
+@dataclass(kw_only=True)
+class SimCall(common.SimulatedCall):
     body: dict[str, Any]
-    created: int
     state: str = "ringing"
     byetype: int | None = None
     dialled_at: int | None = None
     a_answered_at: int | None = None
     b_dialled_at: int | None = None
     b_answered_at: int | None = None
-    bridged_at: int | None = None
-    ended_at: int | None = None
     duration: int = 0  # talk seconds, rounded up
     record_url: str = ""
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     def view(self) -> dict[str, Any]:
         created = beijing(self.created, "%Y-%m-%d %H:%M:%S")
@@ -103,12 +89,7 @@ def answer(code: str = "000000", **extra: Any) -> JSONResponse:
     return JSONResponse({"statusCode": code, **extra})
 
 
-class E9Simulator:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.sim = SimState(retry_scale=settings.sim_retry_scale)
-        self.calls: dict[str, SimCall] = {}
-
+class E9Simulator(common.CallSimulator[SimCall]):
     # -- auth ------------------------------------------------------------------------
     def authorised(self, account_sid: str, request: Request) -> bool:
         sid, token = self.settings.e9_account_sid, self.settings.e9_auth_token
@@ -128,7 +109,7 @@ class E9Simulator:
     # -- placing a call ----------------------------------------------------------------
     async def callback(self, account_sid: str, request: Request) -> Response:
         fault = self.sim.faults.place_call
-        if (faulty := await transport_fault(fault)) is not None:
+        if (faulty := await common.transport_fault(fault)) is not None:
             return faulty
         if fault == "auth_reject" or not self.authorised(account_sid, request):
             return answer("112300", statusMsg="auth failed")
@@ -141,19 +122,16 @@ class E9Simulator:
             return answer("111141", statusMsg="invalid number")
         if len(str(body.get("userData", ""))) > 255 or not body.get("statusUrl"):
             return answer("111143", statusMsg="invalid userData or statusUrl")
-        call = SimCall(sid=uuid.uuid4().hex, body=body, created=now_ms())
-        self.calls[call.sid] = call
-        self.sim.spawn(self.run_call(call))
-        if fault == "timeout_after_accept":
-            await self.sim.hold()  # the call runs; the client never hears of it
+        call = SimCall(sid=uuid.uuid4().hex, body=body, created=common.now_ms())
+        await self.start(call, fault)
         return answer(CallBack={"callSid": call.sid, "dateCreated": call.view()["dateCreated"]})
 
     async def run_call(self, call: SimCall) -> None:
-        max_call = as_int(call.body.get("maxCallTime"))
+        max_call = common.as_int(call.body.get("maxCallTime"))
         beats = timeline(str(call.body["from"]), str(call.body["to"]), self.sim.timing, max_call)
 
         async def emit(beat: Beat) -> None:
-            at = now_ms()
+            at = common.now_ms()
             if beat.step is Step.A_DIALING:
                 call.dialled_at = at
             if beat.step is Step.A_ANSWERED:
@@ -173,10 +151,7 @@ class E9Simulator:
                     call.record_url = f"{self.settings.e9_base_url}/recordings/{call.sid}.wav"
             self.send_event(call, beat, at)
 
-        try:
-            await play(beats, emit, call.cancel)
-        finally:
-            self.sim.flush(call.sid)
+        await self.play(call, beats, emit)
 
     def send_event(self, call: SimCall, beat: Beat, at: int) -> None:
         event: dict[str, Any] = {"eventId": uuid.uuid4().hex, "callSid": call.sid,
@@ -220,15 +195,12 @@ class E9Simulator:
         call = self.calls.get(sid.removesuffix(".wav"))
         if call is None or call.ended_at is None or call.bridged_at is None:
             return Response(status_code=404)
-        age = now_ms() - call.ended_at
+        age = common.now_ms() - call.ended_at
         if age < self.sim.timing.recording_delay_ms:
             return Response(status_code=404)
         if age > self.sim.timing.recording_delay_ms + self.sim.timing.recording_ttl_ms:
             return Response(status_code=410)
-        return Response(tone_wav(), media_type="audio/wav")
-
-    def calls_view(self) -> list[dict[str, Any]]:
-        return [c.view() for c in self.calls.values()]
+        return Response(common.tone_wav(), media_type="audio/wav")
 
     def router(self) -> APIRouter:
         router = APIRouter()
@@ -246,8 +218,8 @@ class E9Simulator:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return simulator_app("e9 vendor simulator", E9Simulator(settings or get_settings()))
+    return common.simulator_app("e9 vendor simulator", E9Simulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    serve(create_app, lambda settings: settings.e9_base_url, __doc__ or "")
+    common.serve(create_app, lambda settings: settings.e9_base_url, __doc__ or "")

@@ -1,261 +1,300 @@
-"""Simulator of vendor hw (Huawei VoiceCall click2Call v2.0 style, polled), per VENDORS.md.
+"""Simulator of vendor hw: a Huawei CEC CC-Gateway (agent interface, polled per seat).
 
-Written from the protocol table, not from ``channels/hw.py``. ``python -m simulators.hw``
-serves it on the port of ``CC_HW_BASE_URL``. It serves only hw's own endpoints (plus
-``/_sim/``): there is no lookup by userData.
+Written from VENDORS.md (hw) and Huawei's public AgentGateway reference, not from
+``channels/hw.py``. ``python -m simulators.hw`` serves it on the port of
+``CC_HW_BASE_URL``. Seats ``10001``–``10003`` sign in with ``CC_HW_SEAT_PASSWORD``; every other
+call carries the seat's ``Guid`` header and replays the sign-in's cookie; events come one per
+long poll. ``/_sim/gateway`` sets the gateway's timers and shows its seats and how many
+concurrent polls it refused; ``/_sim/faults`` takes ``gateway`` faults besides the shared ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import hmac
 import json
+import logging
 import re
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter, Body, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from channels.registry import Settings, get_settings
 from simulators.common import (
+    Faults,
     SimState,
-    as_int,
+    control_router,
     now_ms,
     serve,
     simulator_app,
-    tone_wav,
     transport_fault,
 )
+from simulators.hw_events import HwCall, alaw_wav, call_events
+from simulators.hw_seats import COOKIE, NO_RIGHT, ROOT, GatewayConfig, Seat, SeatDesk, reply
 from simulators.scenario import Beat, Reason, Step, play, timeline
 
-CLICK2CALL = "/rest/httpsessions/click2Call/v2.0"
-MAX_SKEW_S = 300
-PAGE = 20
-NUMBER = re.compile(r"^\+?\d{7,15}$")
-AKSK = re.compile(r'(\w+)="([^"]*)"')
-# step → (eventType, partyType)
-EVENT_TYPES = {
-    Step.A_DIALING: ("callout", 0), Step.A_RINGING: ("alerting", 0), Step.A_ANSWERED: ("answer", 0),
-    Step.B_DIALING: ("callout", 1), Step.B_RINGING: ("alerting", 1), Step.B_ANSWERED: ("answer", 1),
-}  # fmt: skip
-STATE_CODES = {
-    Reason.A_HUNG_UP: 0, Reason.B_HUNG_UP: 0, Reason.CANCELLED: 0, Reason.A_NO_ANSWER: 8107,
-    Reason.A_BUSY: 8108, Reason.A_UNREACHABLE: 8109, Reason.B_NO_ANSWER: 8101,
-    Reason.B_BUSY: 8102, Reason.B_UNREACHABLE: 8103, Reason.MAX_DURATION: 8010,
-    Reason.VENDOR_ERROR: 8000,
-}  # fmt: skip
-CDR_FIELDS = {
-    Step.A_DIALING: "callOutStartTime", Step.A_RINGING: "callOutAlertingTime",
-    Step.A_ANSWERED: "callOutAnswerTime", Step.B_DIALING: "fwdStartTime",
-    Step.B_RINGING: "fwdAlertingTime", Step.B_ANSWERED: "fwdAnswerTime",
-}  # fmt: skip
+log = logging.getLogger("cc.sim.hw")
+
+# The gateway's seats, all with the password CC_HW_SEAT_PASSWORD: `make run` signs in the
+# demo seats 10001-10003; the tests' stack uses more of them.
+SEATS = tuple(str(workno) for workno in range(10001, 10100))
+CALLED = re.compile(r"^[0-9*#]{1,24}$")  # national digits: no "+"
+CALLER = re.compile(r"^[0-9]{0,24}$")
+PHONE = re.compile(r"^[0-9]{1,24}$")
+CALLAPPDATA_MAX = 1024
+GatewayFault = Literal["guid_expired", "signed_out", "failover", "slow_poll", "seat_taken"]
 
 
-def utc(at_ms: int) -> str:
-    return datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+class HwFaults(Faults):
+    """The shared faults plus the gateway's own: ``guid_expired`` (the next call answers
+    000-003 once), ``signed_out`` (the next call of a seat with a call signs it out: 100-006,
+    the call goes on), ``failover`` (105-006 for every signed-in seat until it signs in again),
+    ``slow_poll`` (polls answered ``slow_poll_ms`` late), ``seat_taken`` (sign-ins 100-015)."""
+
+    gateway: GatewayFault | None = None
 
 
-def result(code: str = "0", desc: str = "Success", status: int = 200, **extra: Any) -> JSONResponse:
-    return JSONResponse({"resultcode": code, "resultdesc": desc, **extra}, status_code=status)
+async def json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
-@dataclass
-class Session:
-    id: str
-    body: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    times: dict[str, str] = field(default_factory=dict)
-    bridged_at: int | None = None
-    ended_at: int | None = None
-    talk_ms: int = 0
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def view(self) -> dict[str, Any]:
-        return {"sessionId": self.id, "userData": self.body.get("userData"),
-                "bridged_at": self.bridged_at, "ended": self.ended_at is not None}  # fmt: skip
-
-
-class HwSimulator:
+class HwGatewaySimulator:
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.sim = SimState(retry_scale=settings.sim_retry_scale)
-        self.sessions: dict[str, Session] = {}
-        self.nonces: dict[str, float] = {}
-        self.files: dict[str, tuple[str, int]] = {}  # download token → (session, expiry ms)
+        self.desk = SeatDesk(self.sim, SEATS, settings.hw_seat_password)
+        self.calls: dict[str, HwCall] = {}
+        self.seq = 0
 
-    def authorised(self, request: Request) -> bool:
-        fields = dict(AKSK.findall(request.headers.get("x-aksk", "")))
+    # -- sessions ------------------------------------------------------------------------
+    async def sign_in(self, workno: str, request: Request) -> Response:
+        return await self._sign_in(workno, request, force=False)
+
+    async def force_login(self, workno: str, request: Request) -> Response:
+        return await self._sign_in(workno, request, force=True)
+
+    async def _sign_in(self, workno: str, request: Request, force: bool) -> Response:
+        seat, body, desk = self.desk.seats.get(workno), await json_object(request), self.desk
+        if body is None:
+            return reply("100-001", "sign-in parameters are empty or invalid")
+        password = str(body.get("password", "")).encode()
+        if seat is None or not hmac.compare_digest(password, seat.password.encode()):
+            return reply("100-004", "wrong user name or password")
+        if desk.fault == "seat_taken":
+            return reply("100-015", "agent already signed in and cannot be forced out")
+        desk.expire_idle(seat)
+        if seat.online and not force:
+            return reply("100-002", "agent already signed in")
+        phonenum = str(body.get("phonenum", ""))
+        if not PHONE.match(phonenum):
+            return reply("100-013", "the agent phone is invalid")
+        seat.sign_in(phonenum, desk.node_name)
+        state = "AgentState_Busy" if seat.call and seat.call.talking else "AgentState_Ready"
+        for event_type in ("AgentOther_InService", state):
+            seat.push(seat.make(event_type, None))
+        result = {"vdnid": 1, "workno": workno, "mediatype": "TFF", "loginTime": str(seat.login_ms),
+                  "isForceChange": "false", "serverName": desk.node_name}  # fmt: skip
+        cookie = f"{COOKIE}={desk.node_name}; Path=/agentgateway; HttpOnly"
+        return reply(value=result, headers={"Set-GUID": f"JSESSIONID={seat.guid}",
+                                            "Set-Cookie": cookie})  # fmt: skip
+
+    def logout(self, workno: str, request: Request) -> Response:
+        return self._sign_out(workno, request, force=False)
+
+    def force_logout(self, workno: str, request: Request) -> Response:
+        return self._sign_out(workno, request, force=True)
+
+    def _sign_out(self, workno: str, request: Request, force: bool) -> Response:
+        seat = self.desk.authorise(request, workno)
+        if not isinstance(seat, Seat):
+            return seat
+        if seat.call is not None and not force:
+            return reply("100-010", "the agent state does not allow signing out")
+        seat.sign_out()  # a call of the seat goes on: the agent's phone stays connected
+        return reply()
+
+    def agent_status(self, workno: str, request: Request) -> Response:
+        seat = self.desk.authorise(request, workno)
+        if not isinstance(seat, Seat):
+            return seat
+        # 7 "talking" covers the CTI's states 2-5: from the callout (the seat's phone
+        # ringing) to the call's end; ``isWorking`` only once the phone is off-hook.
+        call = seat.call
+        in_call = call is not None and call.ended_at is None
+        talking = call is not None and call.talking
+        return self.desk.ok(seat, request, {"agentState": 7 if in_call else 4,
+                                            "isWorking": talking})  # fmt: skip
+
+    async def agent_event(self, workno: str, request: Request) -> Response:
+        """The long poll: one event, or ``null`` after ``poll_hold_ms``; one poll at a time."""
+        if (faulty := await transport_fault(self.sim.faults.poll)) is not None:
+            return faulty
+        desk, seat = self.desk, self.desk.seats.get(workno)
+        if seat is not None:
+            desk.expire_idle(seat)
+            if (farewell := seat.take_farewell(request.headers.get("guid", ""))) is not None:
+                desk.log_event(seat, farewell, "sent")
+                return reply(message="", value=farewell, key="event")
+        checked = desk.authorise(request, workno, key="event")
+        if not isinstance(checked, Seat):
+            return checked
+        seat = checked
+        if seat.polling:
+            desk.polls_refused += 1
+            return reply("000-007", "repeated call: this agent is being polled", key="event")
+        seat.polling, session = True, seat.session
         try:
-            created = datetime.strptime(fields["Created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-            nonce, digest = fields["Nonce"], fields["PasswordDigest"]
-        except (KeyError, ValueError):
-            return False
-        secret = self.settings.hw_app_secret.encode()
-        expected = base64.b64encode(
-            hmac.new(secret, (nonce + fields["Created"]).encode(), hashlib.sha256).digest()
-        ).decode()
-        now = time.time()
-        self.nonces = {n: t for n, t in self.nonces.items() if now - t < 2 * MAX_SKEW_S}
-        fresh = abs(now - created.timestamp()) <= MAX_SKEW_S and nonce not in self.nonces
-        ok = fields.get("Username") == self.settings.hw_app_key and hmac.compare_digest(
-            digest.encode(), expected.encode()
-        )
-        if ok and fresh:
-            self.nonces[nonce] = now
-        return ok and fresh
+            if desk.fault == "slow_poll":
+                await asyncio.sleep(desk.config.slow_poll_ms / 1000)
+            event = await seat.next_event(session, desk.config.poll_hold_ms / 1000)
+        finally:
+            seat.polling, seat.last_poll = False, time.monotonic()
+        if not seat.live(session):
+            return desk.session_ended(seat)
+        if event is not None:
+            desk.log_event(seat, event, "sent")
+        return desk.ok(seat, request, event, key="event")
 
-    def denied(self) -> JSONResponse:
-        return result("1023006", "authentication failed", status=401)
-
-    async def click2call(self, request: Request) -> Response:
+    # -- calls ---------------------------------------------------------------------------
+    async def callout(self, workno: str, request: Request) -> Response:
         fault = self.sim.faults.place_call
         if (faulty := await transport_fault(fault)) is not None:
             return faulty
-        if fault == "auth_reject" or not self.authorised(request):
-            return self.denied()
-        try:
-            body = json.loads(await request.body())
-            assert isinstance(body, dict)
-        except (ValueError, AssertionError):
-            return result("1010002", "illegal request", status=400)
-        if not all(NUMBER.match(str(body.get(k, ""))) for k in ("callerNbr", "calleeNbr")):
-            return result("1010002", "illegal request", status=400)
-        if not NUMBER.match(str(body.get("displayNbr", ""))):
-            return result("1010023", "invalid displayNbr", status=400)
-        session = Session(id=uuid.uuid4().hex, body=body)
-        self.sessions[session.id] = session
-        self.sim.spawn(self.run_call(session))
+        seat = self.desk.authorise(request, workno)
+        if not isinstance(seat, Seat):
+            return seat
+        if fault == "auth_reject":
+            return reply(*NO_RIGHT)
+        body = await json_object(request)
+        if body is None or len(str(body.get("callappdata", ""))) > CALLAPPDATA_MAX:
+            return reply("000-002", "invalid parameter")
+        called, caller = str(body.get("called", "")), str(body.get("caller", ""))
+        if not CALLED.match(called) or not CALLER.match(caller):
+            return reply("200-001", "call out number error")
+        if seat.call is not None:
+            return reply("100-007", "the agent is not idle")
+        self.seq += 1
+        call = HwCall(call_id=f"{int(time.time())}-{self.seq}", seq=self.seq, seat=workno,
+                      phonenum=seat.phonenum, called=called, caller=caller,
+                      callappdata=str(body.get("callappdata", "")), created=now_ms())  # fmt: skip
+        self.calls[call.call_id] = seat.call = call
+        self.sim.spawn(self.run_call(seat, call))
         if fault == "timeout_after_accept":
             await self.sim.hold()  # the call runs; the client never hears of it
-        return result(sessionId=session.id)
+        return self.desk.ok(seat, request, call.call_id)
 
-    async def run_call(self, session: Session) -> None:
-        minutes = as_int(session.body.get("maxDuration"))
-        beats = timeline(
-            str(session.body["callerNbr"]),
-            str(session.body["calleeNbr"]),
-            self.sim.timing,
-            minutes * 60,
-        )
+    async def run_call(self, seat: Seat, call: HwCall) -> None:
+        """The scenario of the seat's phone (leg A) and ``called`` (leg B), shown as events."""
+        config = self.desk.config
+        beats = timeline(call.phonenum, call.called, self.sim.timing, config.max_call_s)
 
-        async def emit(beat: Beat) -> None:
-            at = now_ms()
-            if beat.step in CDR_FIELDS:
-                session.times[CDR_FIELDS[beat.step]] = utc(at)
-            if beat.step is Step.BRIDGED:
-                session.bridged_at = at
-                return  # hw has no bridge event: B answering is the bridge
-            if beat.step is Step.HANGUP:
-                session.ended_at = at
-                session.talk_ms = at - session.bridged_at if session.bridged_at else 0
-                self.add_event(
-                    session,
-                    "disconnect",
-                    at,
-                    1,
-                    stateCode=STATE_CODES[beat.reason or Reason.VENDOR_ERROR],
-                    stateDesc=str(beat.reason),
-                    called=session.body["callerNbr"],
-                )  # the quirk
-                self.add_cdr(session, beat)
-                return
-            event_type, party = EVENT_TYPES[beat.step]
-            self.add_event(session, event_type, at, party)
+        async def show(beat: Beat) -> None:
+            for event_type, content in call_events(call, beat, now_ms(), config.record):
+                self.desk.deliver(seat, call, seat.make(event_type, content))
 
-        await play(beats, emit, session.cancel)
+        try:
+            await play(beats, show, call.cancel)
+        except Exception:  # a scenario bug: the platform still ends the call, as a fault
+            log.exception("hw call %s broke; ending it", call.call_id)
+            if call.ended_at is None:
+                with contextlib.suppress(Exception):
+                    await show(Beat(0, Step.HANGUP, Reason.VENDOR_ERROR))
+        finally:
+            if seat.call is call:
+                seat.call = None
 
-    def add_event(
-        self, session: Session, event_type: str, at: int, party: int, **extra: Any
-    ) -> None:
-        info = {"sessionId": session.id, "timestamp": utc(at), "caller": session.body["callerNbr"],
-                "called": session.body["calleeNbr"], "partyType": party,
-                "userData": session.body.get("userData", ""), **extra}  # fmt: skip
-        session.events.append(
-            {"seq": len(session.events) + 1, "eventType": event_type, "statusInfo": info}
-        )
+    def release(self, workno: str, request: Request) -> Response:
+        seat = self.desk.authorise(request, workno)
+        if not isinstance(seat, Seat):
+            return seat
+        if seat.call is None or seat.call.ended_at is not None:
+            return reply("200-017", "no call to release")
+        seat.call.cancel.set()
+        return self.desk.ok(seat, request)
 
-    def add_cdr(self, session: Session, beat: Beat) -> None:
-        recorded = session.body.get("recordFlag") == "true" and session.talk_ms >= 3000
-        cdr = {field_name: "" for field_name in CDR_FIELDS.values()} | session.times
-        self.add_event(session, "fee", session.ended_at or now_ms(), 0, **cdr,
-                       callEndTime=utc(session.ended_at or now_ms()),
-                       ulFailReason=STATE_CODES[beat.reason or Reason.VENDOR_ERROR],
-                       recordFlag=1 if recorded else 0,
-                       recordObjectName=f"{session.id}.wav" if recorded else "",
-                       recordDomain="sim.hw" if recorded else "")  # fmt: skip
+    def record_file(self, workno: str, request: Request) -> Response:
+        """A recording (A-law WAV) from ``recording_delay_ms`` after its call ended, for
+        ``recording_ttl_ms``; ``104-005`` (not found) before and after."""
+        seat = self.desk.authorise(request, workno)
+        if not isinstance(seat, Seat):
+            return seat
+        record_id = request.query_params.get("recordId") or None
+        ended = [c.ended_at for c in self.calls.values() if c.record_file == record_id]
+        age = now_ms() - ended[0] if ended and ended[0] is not None else -1
+        delay, ttl = self.sim.timing.recording_delay_ms, self.sim.timing.recording_ttl_ms
+        if not delay <= age <= delay + ttl:
+            return reply("104-005", "recording file does not exist")
+        headers = self.desk.guid_headers(seat, request)
+        return Response(alaw_wav(), media_type="audio/wav", headers=headers)
 
-    async def events(self, request: Request) -> Response:
-        if (faulty := await transport_fault(self.sim.faults.poll)) is not None:
-            return faulty
-        if not self.authorised(request):
-            return self.denied()
-        session = self.sessions.get(request.query_params.get("sessionId", ""))
-        since = as_int(request.query_params.get("since"))
-        pending = [e for e in session.events if e["seq"] > since] if session else []
-        return result(events=self.disturbed(pending[:PAGE]), more=len(pending) > PAGE)
-
-    def disturbed(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The delivery faults, as a polled vendor shows them: repeats and shuffled pages."""
-        faults, rng = self.sim.faults.delivery, self.sim.rng
-        page = [
-            copy
-            for event in page
-            for copy in [event] * (2 if rng.random() < faults.duplicate else 1)
-        ]
-        if faults.reorder:
-            rng.shuffle(page)
-        return page
-
-    async def call_stop(self, request: Request) -> Response:
-        if not self.authorised(request):
-            return self.denied()
-        with contextlib.suppress(ValueError, AttributeError):
-            session = self.sessions.get(json.loads(await request.body()).get("sessionid", ""))
-            if session is not None:
-                session.cancel.set()
-                return result()
-        return result("1010002", "no such session", status=404)
-
-    def recording(self, request: Request) -> Response:
-        if not self.authorised(request):
-            return self.denied()
-        session = self.sessions.get(request.query_params.get("fileName", "").removesuffix(".wav"))
-        if session is None or session.ended_at is None or session.talk_ms < 3000:
-            return result("1010002", "no such recording", status=404)
-        if now_ms() - session.ended_at < self.sim.timing.recording_delay_ms:
-            return result("1010002", "recording not ready", status=404)
-        token = uuid.uuid4().hex
-        self.files[token] = (session.id, now_ms() + self.sim.timing.recording_ttl_ms)
-        return RedirectResponse(f"{self.settings.hw_base_url}/_files/{token}.wav", status_code=301)
-
-    def download(self, token: str) -> Response:
-        session_id, expires = self.files.get(token.removesuffix(".wav"), ("", 0))
-        if now_ms() > expires:
-            return Response(status_code=403)
-        return Response(tone_wav(), media_type="audio/wav")
-
+    # -- views and the gateway's control -------------------------------------------------
     def calls_view(self) -> list[dict[str, Any]]:
-        return [s.view() for s in self.sessions.values()]
+        return [call.view() for call in self.calls.values()]
+
+    def gateway_view(self) -> dict[str, Any]:
+        return self.desk.view()
+
+    def put_gateway(self, update: dict[str, Any] = Body(...)) -> Any:
+        """Change some of the gateway's timers (``GatewayConfig``); the rest stay."""
+        try:
+            config = GatewayConfig.model_validate(self.desk.config.model_dump() | update)
+        except ValidationError as exc:
+            return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
+        self.desk.config = config
+        return self.desk.view()
 
     def router(self) -> APIRouter:
         router = APIRouter()
-        router.add_api_route(CLICK2CALL, self.click2call, methods=["POST"])
-        router.add_api_route(CLICK2CALL + "/events", self.events, methods=["GET"])
-        router.add_api_route("/rest/httpsessions/callStop/v2.0", self.call_stop, methods=["POST"])
-        router.add_api_route("/rest/provision/voice/record/v1.0", self.recording, methods=["GET"])
-        router.add_api_route("/_files/{token}", self.download, methods=["GET"])
+        agent, call = ROOT + "/onlineagent/{workno}", ROOT + "/voicecall/{workno}"
+        routes: list[tuple[str, Callable[..., Any], str]] = [
+            (agent, self.sign_in, "PUT"), (agent + "/forcelogin", self.force_login, "PUT"),
+            (agent + "/logout", self.logout, "DELETE"),
+            (agent + "/forcelogout", self.force_logout, "DELETE"),
+            (agent + "/agentstatus", self.agent_status, "GET"),
+            (ROOT + "/agentevent/{workno}", self.agent_event, "GET"),
+            (call + "/callout", self.callout, "PUT"), (call + "/release", self.release, "DELETE"),
+            (ROOT + "/recordfile/{workno}", self.record_file, "GET"),
+            ("/_sim/gateway", self.gateway_view, "GET"), ("/_sim/gateway", self.put_gateway, "PUT"),
+        ]  # fmt: skip
+        for path, endpoint, method in routes:
+            router.add_api_route(path, endpoint, methods=[method])
         return router
 
 
+def extend_faults_route(
+    app: FastAPI, gateway: HwGatewaySimulator, on_change: Callable[[HwFaults], None]
+) -> None:
+    """``PUT /_sim/faults`` takes ``HwFaults``: the shared handler runs, then ``on_change``.
+    The route goes first, so it answers before the shared one (which drops unknown fields)."""
+    shared = next(
+        route
+        for route in control_router(gateway.sim, gateway.calls_view).routes
+        if isinstance(route, APIRoute) and route.path == "/_sim/faults"
+    )
+
+    @app.put("/_sim/faults", tags=["simulator control"])
+    async def put_gateway_faults(faults: HwFaults) -> HwFaults:
+        await shared.endpoint(faults)
+        on_change(faults)
+        return faults
+
+    app.router.routes.insert(0, app.router.routes.pop())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return simulator_app("hw vendor simulator", HwSimulator(settings or get_settings()))
+    gateway = HwGatewaySimulator(settings or get_settings())
+    app = simulator_app("hw CC-Gateway simulator", gateway)
+    extend_faults_route(app, gateway, lambda faults: gateway.desk.on_fault(faults.gateway))
+    return app
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ moment the matching callback carries. The B-leg callbacks carry the parent's ``C
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -23,7 +22,7 @@ import hmac
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -33,16 +32,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from channels.registry import Settings, get_settings
-from simulators.common import (
-    SimState,
-    as_int,
-    now_ms,
-    serve,
-    simulator_app,
-    tone_wav,
-    transport_fault,
-)
-from simulators.scenario import Beat, Reason, Step, play, timeline
+from simulators import common
+from simulators.scenario import Beat, Reason, Step, timeline
 
 ROOT = "/2010-04-01/Accounts/{account_sid}"
 NUMBER = re.compile(r"^\+?\d{7,15}$")
@@ -118,19 +109,14 @@ class ChildCall:
         }
 
 
-@dataclass
-class JyCall:
-    sid: str
+@dataclass(kw_only=True)
+class JyCall(common.SimulatedCall):
     form: dict[str, str]
-    created: int
     status: str = "queued"
     started_at: int | None = None
-    bridged_at: int | None = None
-    ended_at: int | None = None
     seq: int = 0
     recording_url: str | None = None
     child: ChildCall | None = None
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def duration(self) -> str:
@@ -159,11 +145,9 @@ def rfc2822(at_ms: int | None) -> str | None:
     return format_datetime(datetime.fromtimestamp(at_ms / 1000, UTC)) if at_ms else None
 
 
-class JySimulator:
+class JySimulator(common.CallSimulator[JyCall]):
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.sim = SimState(retry_scale=settings.sim_retry_scale)
-        self.calls: dict[str, JyCall] = {}
+        super().__init__(settings)
         self.children: dict[str, ChildCall] = {}  # B legs, by their own sid
         self.recent: list[float] = []  # request times, for the calls-per-second limit
 
@@ -190,7 +174,7 @@ class JySimulator:
         fault = self.sim.faults.place_call
         if fault == "rate_limit" or self.over_limit():
             return error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
-        if (faulty := await transport_fault(fault)) is not None:
+        if (faulty := await common.transport_fault(fault)) is not None:
             return faulty
         if fault == "auth_reject" or not self.authorised(account_sid, request):
             return error(401, 20003, "Authenticate")
@@ -200,11 +184,8 @@ class JySimulator:
                 return error(400, 21211, f"Invalid '{name}' Phone Number")
         if not form.get("StatusCallback"):
             return error(400, 21205, "StatusCallback is required")
-        call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=now_ms())
-        self.calls[call.sid] = call
-        self.sim.spawn(self.run_call(call))
-        if fault == "timeout_after_accept":
-            await self.sim.hold()  # the call runs; the client never hears of it
+        call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=common.now_ms())
+        await self.start(call, fault)
         return JSONResponse(call.view(), status_code=201)
 
     async def run_call(self, call: JyCall) -> None:
@@ -212,11 +193,11 @@ class JySimulator:
             call.form["To"],
             call.form["BridgeTo"],
             self.sim.timing,
-            as_int(call.form.get("TimeLimit")),
+            common.as_int(call.form.get("TimeLimit")),
         )
 
         async def emit(beat: Beat) -> None:
-            at = now_ms()  # one moment for the callback and the resources
+            at = common.now_ms()  # one moment for the callback and the resources
             if beat.step is Step.A_DIALING:
                 call.started_at = at
             if beat.step is Step.A_ANSWERED:  # the dial of leg B begins: its child call
@@ -253,10 +234,7 @@ class JySimulator:
             for leg, status, sip in endings:
                 self.callback(call, leg, status, sip, at)
 
-        try:
-            await play(beats, emit, call.cancel)
-        finally:
-            self.sim.flush(call.sid)
+        await self.play(call, beats, emit)
 
     def callback(self, call: JyCall, leg: str, status: str, sip: str, at: int) -> None:
         call.seq += 1
@@ -317,25 +295,22 @@ class JySimulator:
         call = self.calls.get("CA" + name.removesuffix(".wav").removeprefix("RE"))
         if call is None or call.ended_at is None or not call.bridged_at:
             return error(404, 20404, "The requested resource was not found")
-        if now_ms() - call.ended_at < self.sim.timing.recording_delay_ms:
+        if common.now_ms() - call.ended_at < self.sim.timing.recording_delay_ms:
             return error(404, 20404, "The requested resource was not found")
-        return Response(tone_wav(), media_type="audio/wav")
-
-    def calls_view(self) -> list[dict[str, Any]]:
-        return [c.view() for c in self.calls.values()]
+        return Response(common.tone_wav(), media_type="audio/wav")
 
     def router(self) -> APIRouter:
-        router = APIRouter()
-        router.add_api_route(ROOT + "/Calls.json", self.create_call, methods=["POST"])
-        router.add_api_route(ROOT + "/Calls.json", self.list_calls, methods=["GET"])
-        router.add_api_route(ROOT + "/Calls/{sid}", self.call, methods=["GET", "POST"])
-        router.add_api_route(ROOT + "/Recordings/{name}", self.recording, methods=["GET"])
+        router = APIRouter(prefix=ROOT)
+        router.add_api_route("/Calls.json", self.create_call, methods=["POST"])
+        router.add_api_route("/Calls.json", self.list_calls, methods=["GET"])
+        router.add_api_route("/Calls/{sid}", self.call, methods=["GET", "POST"])
+        router.add_api_route("/Recordings/{name}", self.recording, methods=["GET"])
         return router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return simulator_app("jy vendor simulator", JySimulator(settings or get_settings()))
+    return common.simulator_app("jy vendor simulator", JySimulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    serve(create_app, lambda settings: settings.jy_base_url, __doc__ or "")
+    common.serve(create_app, lambda settings: settings.jy_base_url, __doc__ or "")

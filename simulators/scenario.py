@@ -16,18 +16,23 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from core.types import EventKind
+
 log = logging.getLogger("cc.sim")
 
 
 class Step(StrEnum):
-    A_DIALING = "a_dialing"
-    A_RINGING = "a_ringing"
-    A_ANSWERED = "a_answered"
-    B_DIALING = "b_dialing"
-    B_RINGING = "b_ringing"
-    B_ANSWERED = "b_answered"
-    BRIDGED = "bridged"
-    HANGUP = "hangup"
+    """A moment of a call on the phone network, valued as the CC event kind it stands for
+    (every kind but ``recording_ready``, which is no moment of the call itself)."""
+
+    A_DIALING = EventKind.A_DIALING
+    A_RINGING = EventKind.A_RINGING
+    A_ANSWERED = EventKind.A_ANSWERED
+    B_DIALING = EventKind.B_DIALING
+    B_RINGING = EventKind.B_RINGING
+    B_ANSWERED = EventKind.B_ANSWERED
+    BRIDGED = EventKind.BRIDGED
+    HANGUP = EventKind.HANGUP
 
 
 class Reason(StrEnum):

@@ -53,11 +53,9 @@ class LocalStore:
             handle = await asyncio.to_thread(self._path(key).open, "rb")
         except FileNotFoundError as exc:
             raise StorageError(f"no object {key}") from exc
-        try:
+        with handle:
             while chunk := await asyncio.to_thread(handle.read, CHUNK):
                 yield chunk
-        finally:
-            handle.close()
 
     async def signed_url(self, key: str, ttl_s: int) -> str | None:
         return None  # the API serves local files itself

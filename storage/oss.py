@@ -114,11 +114,9 @@ class OssStore:
 
     async def read(self, key: str) -> AsyncIterator[bytes]:
         stream = await self._run(self._bucket.get_object, key)
-        try:
+        with stream:
             while chunk := await self._run(stream.read, CHUNK):
                 yield chunk
-        finally:
-            stream.close()
 
     async def signed_url(self, key: str, ttl_s: int) -> str | None:
         url: str = await self._run(self._bucket.sign_url, "GET", key, ttl_s, slash_safe=True)

@@ -50,6 +50,22 @@ class AgentLine(SQLModel, table=True):
     lease_call_id: str | None = Field(default=None, max_length=32)
     lease_token: int = Field(default=0)
     leased_at: int | None = Field(default=None, sa_column=_ms())
+    # A seat's password (hw), encrypted with CC_SECRET_KEY; never returned, never logged.
+    # None: the channel's default (CC_HW_SEAT_PASSWORD), a secret held outside the database.
+    secret: str | None = Field(default=None, sa_type=Text)
+
+
+class ChannelSession(SQLModel, table=True):
+    """A polled vendor's session state (hw: a seat's guid and cookie, which seat placed which
+    call), shared by every worker and API process: a callout from one worker and the long
+    poll on another must use the same, latest guid."""
+
+    __tablename__ = "channel_session"
+
+    channel: str = Field(primary_key=True, max_length=8)
+    key: str = Field(primary_key=True, max_length=96)
+    value: str = Field(sa_type=Text)
+    updated: int = Field(sa_column=_ms(nullable=False))
 
 
 class CallRowBase(CallRecordBase):
@@ -70,6 +86,7 @@ class CallRecordRow(CallRowBase, table=True):
         UniqueConstraint("tenant", "idempotency_key", name="uq_call_record_idempotency"),
         Index("ix_call_record_tenant_created", "tenant", "created", "id"),
         Index("ix_call_record_state", "state"),
+        Index("ix_call_record_vendor_call", "channel", "call_id"),
         *(
             Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
             for name in ("state", "channel", "agent", "user", "caller", "called", "close_type")

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from callflow.circuit import CircuitState
 from channels.registry import CHANNELS, Settings
 from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
@@ -56,10 +57,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         task_queue=task_queue,
         api_port=api_port,
         public_base_url=f"http://127.0.0.1:{api_port}",
-        poll_interval_s=0.2,
-        poll_max_interval_s=1.0,
-        poll_unreachable_after_s=3.0,
-        poll_after_close_s=2.0,
+        hw_seat_idle_s=4.0,
         sim_retry_scale=0.02,
         watchdog_grace_s=8,
         watchdog_hangup_wait_s=2,
@@ -84,6 +82,15 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
     )
 
 
+def line_id(channel: str, i: int) -> str:
+    """A test line's id: hw lines are CC-Gateway seats (10001, ...; the simulator has
+    10001-10099), others ``<channel>-<i>``."""
+    return str(10001 + i) if channel == "hw" else f"{channel}-{i}"
+
+
+SOLO_LINE = {"hw": "10099"}  # the solo tenant's one line per channel (else <channel>-solo)
+
+
 def seed(settings: Settings) -> None:
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -95,8 +102,9 @@ def seed(settings: Settings) -> None:
         for c, channel in enumerate(CHANNELS):
             for i in range(6):
                 number = f"+86108{c}8000{i:02d}"
-                ensure_line(s, "tenant-a", channel, f"{channel}-{i}", number)
-            ensure_line(s, "solo", channel, f"{channel}-solo", f"+86108{c}809999")
+                ensure_line(s, "tenant-a", channel, line_id(channel, i), number)
+            solo = SOLO_LINE.get(channel, f"{channel}-solo")
+            ensure_line(s, "solo", channel, solo, f"+86108{c}809999")
         add_api_key(s, "solo", SOLO_KEY)
     engine.dispose()
 
@@ -125,7 +133,7 @@ async def stack(temporal_env: WorkflowEnvironment, stack_dir: Path) -> AsyncIter
     address = temporal_env.client.service_client.config.target_host
     settings = make_settings(stack_dir, address, "cc-e2e")
     seed(settings)
-    servers = start_servers(settings)
+    servers = start_servers(settings, create_app(settings))
     with ThreadPoolExecutor(16) as executor:
         worker = build_worker(temporal_env.client, settings, executor)
         worker_task = asyncio.create_task(worker.run())

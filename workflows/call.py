@@ -10,7 +10,6 @@ is in activities, and the record logic is the pure ``callflow.record.apply_event
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -29,8 +28,6 @@ with workflow.unsafe.imports_passed_through():
         CopyRecordingInput,
         HangupInput,
         LineLease,
-        PollInput,
-        PollOutcome,
         ReconcileInput,
         ReleaseLineInput,
         SaveRecordInput,
@@ -43,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         VENDOR_EVENT_SIGNAL,
     )
-    from core.types import CallState, ChannelMode, CloseType, EventKind
+    from core.types import CallState, CloseType, EventKind
 
 
 # Rounds of the bounded save tried at the end before the workflow gives up on the record
@@ -64,7 +61,6 @@ class CallWorkflow(Placing):
         self._strays_hung_up: set[tuple[str, str]] = set()
         self._dirty = False
         self._saved_state = inp.record.state
-        self._poller: asyncio.Task[PollOutcome] | None = None
         self._line: LineLease | None = inp.line  # the lease held now; None once released
         self._events_seen = 0
         self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
@@ -124,12 +120,9 @@ class CallWorkflow(Placing):
     async def run(self, inp: CallInput) -> CallRecord:
         if await self._place():
             self._placed_ms = self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
-            if inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
-                self._poller = asyncio.ensure_future(self._poll())
             await self._follow_until_closed()
         await self._save()
-        await self._stop_polling()
-        await self._save()
+        await self._release_seat()
         await self._release_line()
         await self._fill_missing_facts()
         await self._copy_recording()
@@ -246,33 +239,6 @@ class CallWorkflow(Placing):
                                     stray[0], stray[1], self.record.cc_call_id)  # fmt: skip
             with contextlib.suppress(ActivityError):
                 await steps.hang_up(HangupInput(channel=stray[0], vendor_call_id=stray[1]))
-
-    async def _poll(self) -> PollOutcome:
-        assert self.record.call_id is not None
-        outcome = await steps.follow_polled_call(
-            PollInput(channel=self.record.channel, cc_call_id=self.record.cc_call_id,
-                      vendor_call_id=self.record.call_id, timers=self._inp.poll),
-            lifetime_s=self._inp.max_duration_s + self._inp.timers.watchdog_grace_s + 60,
-        )  # fmt: skip
-        if outcome.unreachable and not self._closed:
-            self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:poll_unreachable")
-            with contextlib.suppress(ActivityError):  # don't leave a call talking unwatched
-                await self._ask_vendor_to_hang_up()
-        return outcome
-
-    async def _stop_polling(self) -> None:
-        """Give the poller a moment to read the CDR after the hang-up, then stop it."""
-        poller = self._poller
-        if poller is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                poller.done, timeout=timedelta(seconds=self._inp.poll.after_close_s + 5)
-            )
-        if not poller.done():
-            poller.cancel()
-        with contextlib.suppress(ActivityError, asyncio.CancelledError):
-            await poller
 
     async def _ask_vendor_to_hang_up(self) -> None:
         if self.record.call_id is None:

@@ -22,15 +22,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from callflow.circuit import Circuit, CircuitState, advance, observe, observe_probe
     from contracts import activities
-    from contracts.health import (
-        HealthConfig,
-        HealthInput,
-        Observation,
-        PlacementOutcome,
-        ProbeInput,
-        ReconcileLeasesInput,
-        Verdict,
-    )
+    from contracts import health as model
     from contracts.ids import (
         HEALTH_CONFIGURE_SIGNAL,
         HEALTH_QUERY,
@@ -47,20 +39,20 @@ QUICK_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds
 @workflow.defn(name=HEALTH_WORKFLOW)
 class ChannelHealthWorkflow:
     @workflow.init
-    def __init__(self, inp: HealthInput) -> None:
+    def __init__(self, inp: model.HealthInput) -> None:
         self._config = inp.config
         self._circuits: dict[str, Circuit] = dict(inp.circuits)
-        self._pending: list[PlacementOutcome] = list(inp.pending)
-        self._written: dict[str, Verdict] = {}
+        self._pending: list[model.PlacementOutcome] = list(inp.pending)
+        self._written: dict[str, model.Verdict] = {}
         self._last_reconcile_ms = inp.last_reconcile_ms
         self._last_probe_round_ms = 0  # when the last completed probe round started
 
     @workflow.signal(name=PLACEMENT_SIGNAL)
-    def placement_outcome(self, outcome: PlacementOutcome) -> None:
+    def placement_outcome(self, outcome: model.PlacementOutcome) -> None:
         self._pending.append(outcome)
 
     @workflow.signal(name=HEALTH_CONFIGURE_SIGNAL)
-    def configure(self, config: HealthConfig) -> None:
+    def configure(self, config: model.HealthConfig) -> None:
         """Sent by every worker at start-up (signal-with-start): new settings apply at once."""
         self._config = config
 
@@ -73,7 +65,7 @@ class ChannelHealthWorkflow:
         return self._last_probe_round_ms
 
     @workflow.run
-    async def run(self, inp: HealthInput) -> None:
+    async def run(self, inp: model.HealthInput) -> None:
         next_round_ms = self._now_ms()
         for _ in range(ROUNDS_PER_RUN):
             wait_ms = next_round_ms - self._now_ms()
@@ -92,7 +84,7 @@ class ChannelHealthWorkflow:
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            HealthInput(
+            model.HealthInput(
                 config=self._config,
                 circuits=self._circuits,
                 pending=self._pending,
@@ -123,9 +115,9 @@ class ChannelHealthWorkflow:
     async def _probe_round(self) -> None:
         started = self._now_ms()
         try:
-            observations: list[Observation] = await workflow.execute_activity(
+            observations: list[model.Observation] = await workflow.execute_activity(
                 activities.probe_channels,
-                ProbeInput(
+                model.ProbeInput(
                     channels=self._config.channels, webhook_silence_s=self._config.webhook_silence_s
                 ),  # fmt: skip
                 start_to_close_timeout=timedelta(seconds=30),
@@ -153,7 +145,7 @@ class ChannelHealthWorkflow:
             circuit = self._circuit(name)
             closed = circuit.state is CircuitState.CLOSED
             reason = None if closed else f"{circuit.state.value}: {circuit.reason}"
-            verdict = Verdict(channel=name, healthy=circuit.routable, reason=reason)
+            verdict = model.Verdict(channel=name, healthy=circuit.routable, reason=reason)
             if self._written.get(name) != verdict:
                 changed.append(verdict)
         if not changed:
@@ -178,7 +170,7 @@ class ChannelHealthWorkflow:
         with contextlib.suppress(ActivityError):
             await workflow.execute_activity(
                 activities.reconcile_leases,
-                ReconcileLeasesInput(min_age_s=self._config.lease_min_age_s),
+                model.ReconcileLeasesInput(min_age_s=self._config.lease_min_age_s),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=QUICK_RETRY,
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import steps
@@ -28,16 +29,29 @@ VENDOR_LIMIT_MARGIN_S = 5
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord
     from channels.base import CallEvent, PlaceCallRequest
+    from contracts import seat as seat_contract
     from contracts.call import Attempt, CallInput, FailoverInput, LineLease, PlaceCallInput
     from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
     from contracts.health import PlacementOutcome
     from contracts.ids import SA_CHANNEL
-    from core.types import CloseType, DisplayPolicy
+    from contracts.seat import (
+        RELEASE_SEAT_SIGNAL,
+        SEAT_UNAVAILABLE,
+        ClaimSeatInput,
+        SeatClaim,
+        seat_workflow_id,
+    )
+    from core.types import ChannelMode, CloseType, DisplayPolicy
 
 # Tries of one channel for errors that placed nothing, and the back-off between them.
 TRIES_PER_CHANNEL = 3
 RETRY_DELAYS_S = (1.0, 2.0)
 PLACED = "placed"
+# Claiming a seat: a sign-in the gateway refused (wrong password, seat taken) is final.
+CLAIM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_attempts=3,
+    non_retryable_error_types=[SEAT_UNAVAILABLE],
+)  # fmt: skip
 
 
 class Placing:
@@ -49,6 +63,7 @@ class Placing:
     _line: LineLease | None
     _dirty: bool
     _events_seen: int
+    _seat: LineLease | None = None  # the seat claimed for the call (a polled channel's line)
 
     def _now_ms(self) -> int:
         return int(workflow.now().timestamp() * 1000)
@@ -82,6 +97,7 @@ class Placing:
         return False
 
     async def _fail_over(self, tried: list[str]) -> None:
+        await self._release_seat()
         await self._release_line()
         self._line = await steps.take_failover_line(
             FailoverInput(
@@ -129,6 +145,8 @@ class Placing:
     async def _try_place(self, line: LineLease, attempt: Attempt) -> str:
         """One place request. Returns PLACED or the error type."""
         self._dirty = True
+        if not await self._claim_seat(line, attempt):
+            return SERVER_ERROR
         try:
             placed = await steps.place_call(
                 PlaceCallInput(channel=line.channel, request=self._place_request(line))
@@ -152,6 +170,38 @@ class Placing:
         self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
         await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
         return PLACED
+
+    async def _claim_seat(self, line: LineLease, attempt: Attempt) -> bool:
+        """A polled channel's line is a seat: it must be signed in with the call's agent
+        phone, and polled, before the call is placed (SeatWorkflow). False: the seat cannot
+        be had, nothing was placed (retried, then failed over like a vendor error)."""
+        if self._inp.routing.modes.get(line.channel) is not ChannelMode.POLL:
+            return True
+        claim = SeatClaim(cc_call_id=self.record.cc_call_id, phonenum=self.record.caller)
+        try:
+            await workflow.execute_activity(
+                seat_contract.claim_seat,
+                ClaimSeatInput(channel=line.channel, seat=line.agent, claim=claim,
+                               timers=self._inp.seat, task_queue=workflow.info().task_queue),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=CLAIM_RETRY,
+            )  # fmt: skip
+        except ActivityError as err:
+            attempt.outcome, attempt.error = "failed", str(err.cause or err)[:300]
+            return False
+        self._seat = line
+        return True
+
+    async def _release_seat(self) -> None:
+        """The call no longer needs its seat: SeatWorkflow may let it go idle."""
+        seat, self._seat = self._seat, None
+        if seat is None:
+            return
+        handle = workflow.get_external_workflow_handle(seat_workflow_id(seat.channel, seat.agent))
+        try:
+            await handle.signal(RELEASE_SEAT_SIGNAL, self.record.cc_call_id)
+        except Exception:  # noqa: BLE001 - gone already: nothing holds the seat
+            workflow.logger.info("seat %s already released", seat.agent)
 
     async def _await_unknown_outcome(self) -> bool:
         """The request may have placed the call: follow it if the place activity wrote the

@@ -13,24 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from channels.base import CallEvent
-    from contracts import activities
-    from contracts.call import (
-        CopyRecordingInput,
-        CopyRecordingResult,
-        FailoverInput,
-        HangupInput,
-        LateEventsResult,
-        LineLease,
-        PlaceCallInput,
-        PlaceCallResult,
-        PollInput,
-        PollOutcome,
-        ReconcileInput,
-        RecordingOutcome,
-        RecordingTimers,
-        ReleaseLineInput,
-        SaveRecordInput,
-    )
+    from contracts import activities, call
     from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
     from contracts.health import PlacementOutcome
     from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
@@ -53,14 +36,14 @@ STORE_RETRY = RetryPolicy(
 QUICK = timedelta(seconds=30)
 
 
-async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
+async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
     return await workflow.execute_activity(
         activities.place_call, inp, start_to_close_timeout=PLACE_TIMEOUT,
         retry_policy=PLACE_ONCE,
     )  # fmt: skip
 
 
-async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
+async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
     """Ask the vendor for the call's result; a failure is the caller's to shrug off."""
     return await workflow.execute_activity(
         activities.reconcile_call, inp, start_to_close_timeout=QUICK,
@@ -69,7 +52,7 @@ async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
     )  # fmt: skip
 
 
-async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
+async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
     return await workflow.execute_activity(
         activities.apply_late_events, events, start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
@@ -83,31 +66,20 @@ async def placed_call_id(cc_call_id: str) -> str | None:
     )  # fmt: skip
 
 
-async def note_recording(outcome: RecordingOutcome) -> None:
+async def note_recording(outcome: call.RecordingOutcome) -> None:
     await workflow.execute_activity(
         activities.note_recording, outcome, start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
     )  # fmt: skip
 
 
-async def hang_up(inp: HangupInput) -> None:
+async def hang_up(inp: call.HangupInput) -> None:
     await workflow.execute_activity(
         activities.hangup_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
     )
 
 
-async def follow_polled_call(inp: PollInput, lifetime_s: float) -> PollOutcome:
-    """One heartbeating activity for the call's whole life (bounded history, see activity)."""
-    return await workflow.execute_activity(
-        activities.follow_polled_call,
-        inp,
-        start_to_close_timeout=timedelta(seconds=lifetime_s),
-        heartbeat_timeout=timedelta(seconds=max(10, 3 * inp.timers.max_interval_s)),
-        retry_policy=STORE_RETRY,
-    )
-
-
-async def save_record(inp: SaveRecordInput, max_attempts: int = 0) -> None:
+async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
     """Retried with back-off; ``max_attempts`` bounds it (0: until it works)."""
     retry = STORE_RETRY
     if max_attempts:
@@ -121,13 +93,13 @@ async def save_record(inp: SaveRecordInput, max_attempts: int = 0) -> None:
     )
 
 
-async def release_line(inp: ReleaseLineInput) -> None:
+async def release_line(inp: call.ReleaseLineInput) -> None:
     await workflow.execute_activity(
         activities.release_line, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
     )
 
 
-async def take_failover_line(inp: FailoverInput) -> LineLease | None:
+async def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
     return await workflow.execute_activity(
         activities.take_failover_line,
         inp,
@@ -136,7 +108,9 @@ async def take_failover_line(inp: FailoverInput) -> LineLease | None:
     )
 
 
-async def copy_recording(inp: CopyRecordingInput, timers: RecordingTimers) -> CopyRecordingResult:
+async def copy_recording(
+    inp: call.CopyRecordingInput, timers: call.RecordingTimers
+) -> call.CopyRecordingResult:
     """The vendor answers 404 until it publishes: the RetryPolicy asks again, with back-off,
     until the deadline; an expired or forbidden link ends it at once."""
     return await workflow.execute_activity(

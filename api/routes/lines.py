@@ -11,6 +11,8 @@ from api.deps import CallerDep, StateDep
 from api.errors import Problem, invalid_field
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
+from core.secrets import SecretKeyMissing, seal
+from core.types import ChannelMode
 from store import bindings, lines
 from store.models import AgentLine, Binding
 
@@ -21,6 +23,9 @@ class LineCreate(BaseModel):
     channel: str = Field(max_length=8)
     agent: str = Field(min_length=1, max_length=64)
     number: str = Field(min_length=3, max_length=32)
+    # A seat's password (a polled channel, hw): stored sealed with CC_SECRET_KEY, never
+    # returned. Without one the seat signs in with the channel's CC_HW_SEAT_PASSWORD.
+    password: str | None = Field(default=None, min_length=1, max_length=128, repr=False)
 
 
 class LinePublic(BaseModel):
@@ -77,14 +82,29 @@ async def list_lines(
 async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> LinePublic:
     _known_channel(state, body.channel)
     number = to_e164(body.number, "number", caller.tenant.default_region)
+    secret = _sealed_password(state, body)
 
     def create(session: Session) -> AgentLine:
         try:
-            return lines.create_line(session, caller.tenant.id, body.channel, body.agent, number)
+            line = lines.create_line(session, caller.tenant.id, body.channel, body.agent, number)
         except lines.LineExists as exc:
             raise Problem(409, "line_exists", str(exc)) from exc
+        line.secret = secret
+        return line
 
     return LinePublic.from_row(await state.in_store(create))
+
+
+def _sealed_password(state: StateDep, body: LineCreate) -> str | None:
+    if body.password is None:
+        return None
+    if state.channels[body.channel].mode is not ChannelMode.POLL:
+        raise invalid_field("password", "only a polled channel's seat has a password",
+                            f"{body.channel} lines have no password")  # fmt: skip
+    try:
+        return seal(body.password, state.settings.secret_key)
+    except SecretKeyMissing as exc:
+        raise invalid_field("password", "CC_SECRET_KEY set on the server", str(exc)) from exc
 
 
 @router.delete("/v1/lines/{channel}/{agent}", status_code=204)

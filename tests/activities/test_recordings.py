@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,10 +25,19 @@ from activities.recordings import (
     RecordingActivities,
     recording_key,
 )
-from channels.base import Channel, PlaceCallRequest, PolledChannel, Recording, WebhookChannel
+from channels.base import (
+    Channel,
+    PlaceCallRequest,
+    PolledChannel,
+    Recording,
+    SeatContext,
+    SeatLogin,
+    WebhookChannel,
+)
 from channels.registry import CHANNELS, Settings, build_channels
 from core.types import EventKind
 from simulators.common import tone_wav
+from simulators.hw_events import alaw_wav
 from simulators.registry import simulator_app
 from storage import LocalStore, StoredObject
 from tests.support import ServerThread, free_port, wait_for
@@ -74,27 +84,39 @@ async def sims(settings: Settings) -> AsyncIterator[dict[str, httpx.AsyncClient]
         await client.aclose()
 
 
+SEATS = itertools.count(10001)  # a fresh hw simulator seat for each call
+
+
 async def recorded_call(channel: Channel, sim: httpx.AsyncClient) -> tuple[str, str]:
     """Place a recorded call and return (cc call id, the recording URL its events carry)."""
     cc_call_id = uuid.uuid4().hex[:16]
-    placed = await channel.place_call(
+    polled = channel if isinstance(channel, PolledChannel) else None
+    seat = str(next(SEATS))
+    login = SeatLogin(seat=seat, password="", phonenum="+8613800000001")
+    if polled is not None:  # a seat signed in with the agent's phone places the call
+        await polled.sign_in(login)
+    await channel.place_call(
         PlaceCallRequest(cc_call_id=cc_call_id, caller="+8613800000001",
                          called="+8613900000002", display_to_a="+8610800000001",
-                         display_to_b="+8613800000001", agent="a1", max_duration_s=60)
+                         display_to_b="+8613800000001", agent=seat if polled else "a1",
+                         max_duration_s=60)
     )  # fmt: skip
-    if isinstance(channel, PolledChannel):
-        polled = channel
-        url = await wait_for(lambda: _polled_url(polled, placed.vendor_call_id), 20, "hw CDR")
+    if polled is not None:
+        context, urls = SeatContext(), []
+
+        async def ended() -> bool:  # hw publishes a recording once its call has ended
+            nonlocal context
+            seen = await polled.poll_seat(login, context)
+            context = seen.context
+            urls.extend(e.recording_url for e in seen.events if e.recording_url)
+            return any(e.kind is EventKind.HANGUP for e in seen.events)
+
+        await wait_for(ended, 20, "the hw call to end")
+        url = urls[0]
     else:
         pushed = cast(WebhookChannel, channel)
         url = await wait_for(lambda: _pushed_url(pushed, sim, cc_call_id), 20, "hangup event")
     return cc_call_id, url
-
-
-async def _polled_url(channel: PolledChannel, vendor_call_id: str) -> str | None:
-    batch = await channel.poll(vendor_call_id, None)
-    urls = [e.recording_url for e in batch.events if e.kind is EventKind.RECORDING_READY]
-    return urls[0] if urls else None
 
 
 async def _pushed_url(
@@ -131,17 +153,16 @@ async def test_each_vendors_recording_is_copied_byte_for_byte(
     )
     key = f"tenant-a/2026/01/01/{cc_call_id}.wav"
     assert result.audio_url == f"local:{key}"
-    assert (result.size, result.content_type) == (len(tone_wav()), "audio/wav")
-    assert (tmp_path / key).read_bytes() == tone_wav()  # the vendor's exact bytes
+    audio = alaw_wav() if name == "hw" else tone_wav()  # hw records A-law, 8 kHz
+    assert (result.size, result.content_type) == (len(audio), "audio/wav")
+    assert (tmp_path / key).read_bytes() == audio  # the vendor's exact bytes
     requests = (await sims[name].get("/_sim/log")).json()["requests"]
     if name == "jy":  # HTTP Basic on the recording request
         [fetch] = [r for r in requests if "/Recordings/" in r["path"]]
         assert fetch["headers"]["authorization"].startswith("Basic ")
-    if name == "hw":  # the provision URL (signed) redirected to an unsigned download URL
-        provision = [r for r in requests if r["path"].endswith("/record/v1.0")]
-        download = [r for r in requests if r["path"].startswith("/_files/")]
-        assert provision and "x-aksk" in provision[-1]["headers"]
-        assert download and "x-aksk" not in download[-1]["headers"]
+    if name == "hw":  # recordfile, asked with the seat's session guid
+        fetches = [r for r in requests if "/recordfile/" in r["path"]]
+        assert fetches and fetches[-1]["headers"].get("guid")
 
 
 @pytest.mark.parametrize("name", list(CHANNELS))
@@ -158,10 +179,11 @@ async def test_not_ready_is_retryable_then_the_copy_succeeds(
     assert not stored_files(tmp_path)  # nothing half-stored
     await sims[name].put("/_sim/timing", json={"recording_delay_ms": 0})  # published now
     result = await ActivityEnvironment().run(activities.copy_recording, inp)
-    assert result.size == len(tone_wav())
+    assert result.size == len(alaw_wav() if name == "hw" else tone_wav())
 
 
-@pytest.mark.parametrize("name", ["e9", "hw"])  # the vendors whose links expire
+# The vendors whose links expire (hw's recordfile is asked with the seat's session instead).
+@pytest.mark.parametrize("name", ["e9"])
 async def test_an_expired_link_fails_for_good(
     name: str, channels: dict[str, Channel], sims: dict[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from channels.base import (
     Channel,
+    MemorySessions,
     PlaceCallRequest,
     VendorNetworkError,
     VendorOutcomeUnknown,
@@ -22,9 +23,12 @@ from channels.jy import JyChannel
 from tests.support import free_port
 
 BASE = "http://vendor.test"
+
+# hw hangs up a call through the seat that placed it (saved at callout): V1's is seat 10001.
+HW_SESSIONS = MemorySessions()
 BUILD: dict[str, Callable[[str], Channel]] = {
     "e9": lambda base: E9Channel(base, "sid", "tok", "http://cc/webhooks/e9"),
-    "hw": lambda base: HwChannel(base, "key", "secret"),
+    "hw": lambda base: HwChannel(base, "pw", HW_SESSIONS),
     "jy": lambda base: JyChannel(base, "AC1", "tok", "http://cc/webhooks/jy"),
 }
 REQUEST = PlaceCallRequest(cc_call_id="cc1", caller="+8613800000001", called="+8613900000002",
@@ -39,6 +43,7 @@ SENT = [httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError
 @pytest.fixture(params=list(BUILD))
 async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Channel]]:
     channel = BUILD[request.param](BASE)
+    await HW_SESSIONS.save("hw", "call:V1", "10001")
     yield request.param, channel
     await channel.aclose()
 
@@ -119,7 +124,7 @@ async def test_a_vendor_refusal_is_rejected(vendor: tuple[str, Channel]) -> None
     name, channel = vendor
     refusal = {
         "e9": httpx.Response(200, json={"statusCode": "111141", "statusMsg": "invalid number"}),
-        "hw": httpx.Response(400, json={"resultcode": "1010002", "resultdesc": "illegal"}),
+        "hw": httpx.Response(200, json={"retcode": "200-001", "message": "called is invalid"}),
         "jy": httpx.Response(400, json={"code": 21211, "message": "Invalid 'To'"}),
     }[name]
     answering(channel, refusal)
@@ -132,7 +137,7 @@ async def test_an_overlong_vendor_id_is_fitted_to_the_record(vendor: tuple[str, 
     long_id = "S" * 200
     answer = {
         "e9": {"statusCode": "000000", "CallBack": {"callSid": long_id}},
-        "hw": {"resultcode": "0", "sessionId": long_id},
+        "hw": {"retcode": "0", "message": "success", "result": long_id},
         "jy": {"sid": long_id, "status": "queued"},
     }[name]
     answering(channel, httpx.Response(201 if name == "jy" else 200, json=answer))

@@ -42,7 +42,7 @@ from store.db import make_engine, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
 from store.tenants import add_api_key, ensure_tenant
-from tests.stack import temporal_cli
+from tests.stack import line_id, temporal_cli
 from tests.support import free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,10 +216,6 @@ class Proc:
 
 # Short timers so that every scenario ends in seconds, not minutes.
 CHAOS_SETTINGS: dict[str, Any] = {
-    "poll_interval_s": 0.5,
-    "poll_max_interval_s": 2.0,
-    "poll_unreachable_after_s": 20.0,
-    "poll_after_close_s": 2.0,
     "sim_retry_scale": 0.05,
     "watchdog_grace_s": 20,
     "watchdog_hangup_wait_s": 3,
@@ -334,7 +330,7 @@ class ChaosStack:
             add_api_key(s, TENANT, API_KEY, scope="admin")
             for c, channel in enumerate(CHANNELS):
                 for i in range(self.lines_per_channel):
-                    ensure_line(s, TENANT, channel, f"{channel}-{i}", f"+86108{c}8{i:04d}")
+                    ensure_line(s, TENANT, channel, line_id(channel, i), f"+86108{c}8{i:04d}")
         engine.dispose()
 
     async def wait_temporal(self, within: float = 60.0) -> Client:
@@ -712,23 +708,29 @@ async def sim_logs(stack: ChaosStack) -> dict[str, dict[str, list[dict[str, Any]
     return logs
 
 
-PLACE_PATHS = {"e9": "/Calls/Callback", "hw": "/click2Call/v2.0", "jy": "/Calls.json"}
+# channel -> (method, path ending, body field with CC's call id) of its place request
+PLACE_REQUESTS = {
+    "e9": ("POST", "/Calls/Callback", "userData"),
+    "hw": ("PUT", "/callout", "callappdata"),
+    "jy": ("POST", "/Calls.json", "Tag"),
+}
 
 
 def place_requests(logs: dict[str, dict[str, list[dict[str, Any]]]]) -> Counter[tuple[str, str]]:
     """(CC call id, channel) → place requests the simulator received (accepted or not)."""
     counts: Counter[tuple[str, str]] = Counter()
     for channel, log in logs.items():
+        method, path, field = PLACE_REQUESTS[channel]
         for request in log["requests"]:
-            if request["method"] != "POST" or not request["path"].endswith(PLACE_PATHS[channel]):
+            if request["method"] != method or not request["path"].endswith(path):
                 continue
             body = str(request.get("body") or "")
             cc_id: Any = None
             if channel == "jy":
-                cc_id = dict(parse_qsl(body)).get("Tag")
+                cc_id = dict(parse_qsl(body)).get(field)
             else:
                 with contextlib.suppress(ValueError, AttributeError):
-                    cc_id = json.loads(body).get("userData")
+                    cc_id = json.loads(body).get(field)
             if cc_id:
                 counts[(str(cc_id), channel)] += 1
     return counts

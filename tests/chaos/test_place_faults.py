@@ -24,6 +24,7 @@ from tests.chaos.harness import (
     running,
     sim_logs,
 )
+from tests.stack import line_id
 
 # fault → (may fail over, close types the call may end with, timestamps it must have)
 EXPECTED: dict[str, tuple[bool, frozenset[int], frozenset[str] | None]] = {
@@ -59,7 +60,7 @@ async def place_faults(chaos_dir: Path, name: str, channels: list[str], faults: 
             for channel in channels:
                 for k, fault in enumerate(faults):
                     user = f"u-{channel}-{k}"
-                    line = {"channel": channel, "agent": f"{channel}-{k}"}
+                    line = {"channel": channel, "agent": line_id(channel, k)}
                     bound = await driver.request("PUT", f"/v1/bindings/{user}", json=line)
                     assert bound is not None and bound.status_code == 200, bound
                     answer = await stack.sims[channel].put(

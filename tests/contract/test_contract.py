@@ -135,6 +135,7 @@ async def test_a_place_request_whose_outcome_is_unknown_is_never_dialled_twice(
         vendor_call
         for sim in stack.sims.values()
         for vendor_call in (await sim.get("/_sim/calls")).json()
-        if call["id"] in (vendor_call.get("userData"), vendor_call.get("tag"))
+        if call["id"]
+        in (vendor_call.get("userData"), vendor_call.get("tag"), vendor_call.get("callappdata"))
     ]
     assert len(dialled) == 1

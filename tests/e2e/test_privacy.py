@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.phones import mask
+from channels.hw_session import dial
 from channels.registry import CHANNELS
 from tests.api.seed import add_tenant_key
 from tests.e2e.calls import place, wait_closed
@@ -22,7 +23,9 @@ from tests.support import wait_for
 MASKED_KEY = "test-key-tenant-a-masked"
 AGENT = "+8613800000011"
 # Shown to leg A / leg B, in each vendor's own field names (VENDORS.md).
-DISPLAY_FIELDS = {"e9": ("fromSerNum", "customerSerNum"), "hw": ("displayNbr", "displayCalleeNbr"),
+# hw's callout names only what B is shown (``caller``, national digits): the seat's own phone
+# is leg A and the gateway shows it the platform's number, never one CC passes.
+DISPLAY_FIELDS = {"e9": ("fromSerNum", "customerSerNum"), "hw": (None, "caller"),
                   "jy": ("From", "BridgeCallerId")}  # fmt: skip
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +37,7 @@ async def dial_request(stack: Stack, channel: str, cc_call_id: str) -> dict[str,
     async def received() -> dict[str, Any] | None:
         log = (await stack.sims[channel].get("/_sim/log")).json()
         for request in log["requests"]:
-            if request["method"] == "POST" and cc_call_id in request["body"]:
+            if request["method"] in ("POST", "PUT") and cc_call_id in request["body"]:
                 body = request["body"]
                 form = "form" in request["headers"].get("content-type", "")
                 parsed: dict[str, Any] = dict(parse_qsl(body)) if form else json.loads(body)
@@ -58,10 +61,14 @@ async def test_leg_a_is_shown_the_line_never_the_customer(
     call = await place(stack.api, channel=channel, display=display, caller=AGENT, called=called)
     request = await dial_request(stack, channel, call["id"])
     line = await line_number(stack.api, channel, call["agent"])
-    to_a, to_b = (request[field] for field in DISPLAY_FIELDS[channel])
-    assert to_a == line
-    assert called[-8:] not in to_a
-    assert to_b == (line if display == "platform" else AGENT)
+    a_field, b_field = DISPLAY_FIELDS[channel]
+    shown = (lambda number: dial(number, "CN")) if channel == "hw" else (lambda number: number)
+    if a_field is None:  # nothing CC sends is shown to A: the customer is only ever `called`
+        assert [key for key, value in request.items() if called[-8:] in str(value)] == ["called"]
+    else:
+        assert request[a_field] == line
+        assert called[-8:] not in request[a_field]
+    assert request[b_field] == shown(line if display == "platform" else AGENT)
     await wait_closed(stack.api, call["id"])
 
 

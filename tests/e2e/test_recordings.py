@@ -16,6 +16,7 @@ import pytest
 
 from channels.registry import CHANNELS
 from simulators.common import tone_wav
+from simulators.hw_events import alaw_wav
 from tests.e2e.calls import place, wait_closed
 from tests.stack import FAST_TIMING, SOLO_KEY, Stack
 from tests.support import wait_for
@@ -52,13 +53,13 @@ async def test_recorded_call_gets_our_copy_of_the_vendors_bytes(
     closed = await wait_closed(stack.api, call["id"])
     assert closed["channel"] == channel
     view = await wait_recording_settled(stack.api, call["id"], within=40)
-    assert view["recording_error"] is None and view["ch_audio_url"]  # hw's comes with the CDR
+    assert view["recording_error"] is None and view["ch_audio_url"]  # hw's with its Record event
     assert view["audio_url"].startswith("local:tenant-a/")  # the embedded default store
     assert view["audio_url"].endswith(f"/{call['id']}.wav")
     answer = await stack.api.get(f"/v1/calls/{call['id']}/recording")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "audio/wav"
-    assert answer.content == tone_wav()
+    assert answer.content == (alaw_wav() if channel == "hw" else tone_wav())  # the vendor's bytes
     async with stack.as_tenant(SOLO_KEY) as other:  # another tenant never sees it exists
         hidden = await other.get(f"/v1/calls/{call['id']}/recording")
     assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"

@@ -1,128 +1,539 @@
-"""The hw simulator checks Huawei-style auth and serves polled events, CDR, recordings."""
+"""The hw simulator is a CC-Gateway: seats and guids, one-event long polls, callouts, faults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import json
+import re
+import struct
+import time
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from channels.base import CallEvent, PlaceCallRequest, VendorOutcomeUnknown, VendorRejected
-from channels.hw import CLICK2CALL, HwChannel, aksk_headers
 from channels.registry import Settings
-from core.types import EventKind
 from simulators.hw import create_app
-from tests.support import ServerThread, free_port, wait_for
+from simulators.hw_events import alaw_byte
+from tests.support import wait_for
 
-KEY, SECRET = "hw-key", "hw-secret"
+ROOT = "/agentgateway/resource"
+BASE = "http://hw.test"
+PASSWORD = "seat-secret"
+SEAT, PHONE, B, SHOWN = "10001", "13800000001", "13900000002", "01088000100"
+HOLD_MS = 300
+STATUS = f"onlineagent/{SEAT}/agentstatus"
+NORMAL = ["AgentOther_PhoneAlerting", "AgentOther_PhoneOffhook", "AgentState_Busy",
+          "AgentEvent_Customer_Alerting", "AgentEvent_Talking", "AgentMediaEvent_Record",
+          "AgentEvent_Customer_Release", "AgentEvent_Call_Release", "AgentOther_PhoneRelease",
+          "AgentState_Ready"]  # fmt: skip
+# a leg's fate (last two digits) → OUTBOUND_DETECT_EVENT's detect, the hangup reason
+FATES = [("81", {47}, "busy"), ("82", {8}, "no_answer"), ("83", {10, 48}, "unreachable"),
+         ("84", {9}, "busy")]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    port = free_port()
-    settings = Settings(
-        hw_base_url=f"http://127.0.0.1:{port}", hw_app_key=KEY, hw_app_secret=SECRET
-    )
-    server = ServerThread(create_app(settings), port).start()
-    yield settings.hw_base_url
-    server.stop()
+@dataclass
+class Agent:
+    """CC's side of one seat, by hand: keeps the newest guid (the client keeps the cookie)."""
+
+    http: httpx.AsyncClient
+    workno: str = SEAT
+    guid: str = ""
+
+    def take_guid(self, answer: httpx.Response) -> None:
+        if new := answer.headers.get("set-guid"):
+            self.guid = new.removeprefix("JSESSIONID=")
+
+    async def sign_in(
+        self, phone: str = PHONE, password: str = PASSWORD, force: bool = False
+    ) -> dict[str, Any]:
+        body = {"password": password, "phonenum": phone, "releasephone": True, "autoanswer": True,
+                "autoenteridle": True, "agenttype": 4, "status": 4}  # fmt: skip
+        path = f"{ROOT}/onlineagent/{self.workno}" + ("/forcelogin" if force else "")
+        answer = await self.http.put(path, json=body)
+        self.take_guid(answer)
+        return dict(answer.json())
+
+    async def send(self, method: str, resource: str, **kwargs: Any) -> httpx.Response:
+        answer = await self.http.request(
+            method, f"{ROOT}/{resource}", headers={"Guid": self.guid}, **kwargs
+        )
+        self.take_guid(answer)
+        return answer
+
+    async def ask(self, method: str, resource: str, **kwargs: Any) -> dict[str, Any]:
+        return dict((await self.send(method, resource, **kwargs)).json())
+
+    async def poll(self) -> dict[str, Any]:
+        return await self.ask("GET", f"agentevent/{self.workno}")
+
+    async def callout(self, called: str = B, data: str = "cc-1") -> dict[str, Any]:
+        body = {"called": called, "caller": SHOWN, "callappdata": data}
+        return await self.ask("PUT", f"voicecall/{self.workno}/callout", json=body)
+
+    async def signed_in(self, phone: str = PHONE) -> None:
+        """Sign in and take the first two events."""
+        assert (await self.sign_in(phone))["retcode"] == "0"
+        assert [await types_of(self) for _ in range(2)] == [
+            "AgentOther_InService", "AgentState_Ready"
+        ]  # fmt: skip
+
+
+async def types_of(agent: Agent) -> str | None:
+    event = (await agent.poll())["event"]
+    return event["eventType"] if event else None
+
+
+@dataclass
+class Gateway:
+    http: httpx.AsyncClient
+    transport: httpx.ASGITransport
+    agent: Agent
+
+    async def faults(self, **faults: Any) -> None:
+        assert (await self.http.put("/_sim/faults", json=faults)).status_code == 200
+
+    async def config(self, **config: Any) -> None:
+        assert (await self.http.put("/_sim/gateway", json=config)).status_code == 200
+
+    async def view(self) -> dict[str, Any]:
+        return dict((await self.http.get("/_sim/gateway")).json())
+
+    async def seat(self) -> dict[str, Any]:
+        return next(s for s in (await self.view())["seats"] if s["workno"] == SEAT)
+
+    async def calls(self) -> list[dict[str, Any]]:
+        return list((await self.http.get("/_sim/calls")).json())
+
+    async def call_events(self, until: str | None = None) -> list[dict[str, Any]]:
+        """Poll the seat's events: up to an event of type ``until``, else to the call's end."""
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if event := (await self.agent.poll())["event"]:
+                events.append(event)
+                if event["eventType"] == until:
+                    return events
+            seat = await self.seat()
+            if until is None and seat["callid"] is None and seat["queued"] == 0:
+                return events
+        raise AssertionError(f"the call's events did not end: {events}")
 
 
 @pytest.fixture
-async def hw(base: str) -> AsyncIterator[HwChannel]:
-    async with httpx.AsyncClient(base_url=base) as control:
-        await control.put("/_sim/faults", json={})
-        await control.put(
-            "/_sim/timing", json={"ring_ms": 40, "talk_ms": 3100, "recording_delay_ms": 0}
-        )
-    channel = HwChannel(base, KEY, SECRET)
-    yield channel
-    await channel.aclose()
+async def gw() -> AsyncIterator[Gateway]:
+    app = create_app(Settings(hw_seat_password=PASSWORD))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE) as http,
+    ):
+        await http.put("/_sim/timing", json={"ring_ms": 40, "talk_ms": 200, "no_answer_ms": 80,
+                                             "recording_delay_ms": 300})  # fmt: skip
+        gateway = Gateway(http, transport, Agent(http))
+        await gateway.config(poll_hold_ms=HOLD_MS)
+        yield gateway
 
 
-def request(cc_id: str, called: str = "+8613900000002") -> PlaceCallRequest:
-    return PlaceCallRequest(cc_call_id=cc_id, caller="+8613800000001", called=called,
-                            display_to_a="+861088000100", display_to_b="+8613800000001",
-                            agent="seat-1", max_duration_s=60)  # fmt: skip
+# -- sessions -----------------------------------------------------------------------------
+async def test_sign_in_gives_a_guid_a_cookie_and_the_first_events(gw: Gateway) -> None:
+    answer = await gw.http.put(f"{ROOT}/onlineagent/{SEAT}",
+                               json={"password": PASSWORD, "phonenum": PHONE})  # fmt: skip
+    body = answer.json()
+    assert answer.status_code == 200 and body["retcode"] == "0"
+    assert body["result"]["workno"] == SEAT and body["result"]["loginTime"].isdigit()
+    assert {"vdnid", "workno", "loginTime"} <= set(body["result"])
+    assert re.fullmatch(r"JSESSIONID=[0-9a-f-]{36}\.AgentGateway1", answer.headers["set-guid"])
+    assert "AGW_ROUTE=AgentGateway1" in answer.headers["set-cookie"]
+    gw.agent.take_guid(answer)
+    first, second = await gw.agent.poll(), await gw.agent.poll()
+    assert (first["event"]["eventType"], second["event"]["eventType"]) == (
+        "AgentOther_InService", "AgentState_Ready"
+    )  # fmt: skip
+    assert first["retcode"] == "0" and "result" not in first and first["event"]["workNo"] == SEAT
+    status = await gw.agent.ask("GET", STATUS)
+    assert status["result"] == {"agentState": 4, "isWorking": False}
 
 
-async def test_reused_nonce_and_stale_created_are_refused(base: str) -> None:
-    headers = aksk_headers(KEY, SECRET)
-    async with httpx.AsyncClient(base_url=base) as http:
-        first = await http.get(CLICK2CALL + "/events", params={"sessionId": "x"}, headers=headers)
-        replay = await http.get(CLICK2CALL + "/events", params={"sessionId": "x"}, headers=headers)
-        stale = aksk_headers(KEY, SECRET)
-        stale["X-AKSK"] = stale["X-AKSK"].replace('Created="20', 'Created="19')
-        old = await http.get(CLICK2CALL + "/events", params={"sessionId": "x"}, headers=stale)
-    assert first.json()["resultcode"] == "0" and first.json()["events"] == []  # the probe
-    assert replay.json()["resultcode"] == "1023006"
-    assert old.json()["resultcode"] == "1023006"
+async def test_sign_in_refusals_and_forcelogin(gw: Gateway) -> None:
+    agent = gw.agent
+    assert (await agent.sign_in(password="wrong"))["retcode"] == "100-004"
+    assert (await Agent(gw.http, "99999").sign_in())["retcode"] == "100-004"
+    assert (await agent.sign_in(phone="+8613800000001"))["retcode"] == "100-013"
+    assert (await agent.sign_in())["retcode"] == "0"
+    first = agent.guid
+    assert (await agent.sign_in())["retcode"] == "100-002"
+    assert (await agent.sign_in(force=True))["retcode"] == "0" and agent.guid != first
+    stale = await gw.http.get(f"{ROOT}/{STATUS}", headers={"Guid": first})
+    assert stale.json()["retcode"] == "000-003"
+    assert (await agent.ask("GET", STATUS))["retcode"] == "0"
 
 
-async def test_wrong_secret_is_rejected(base: str) -> None:
-    bad = HwChannel(base, KEY, "wrong")
-    with pytest.raises(VendorRejected, match="1023006"):
-        await bad.place_call(request("bad"))
-    await bad.aclose()
+async def test_every_call_needs_the_guid_and_the_cookie(gw: Gateway) -> None:
+    agent = gw.agent
+    assert (await agent.ask("GET", STATUS))["retcode"] == "100-006"  # not signed in
+    await agent.sign_in()
+    no_guid = await gw.http.get(f"{ROOT}/{STATUS}")
+    assert no_guid.status_code == 200 and no_guid.json()["retcode"] == "000-003"
+    async with httpx.AsyncClient(transport=gw.transport, base_url=BASE) as cookieless:
+        answer = await cookieless.get(f"{ROOT}/{STATUS}", headers={"Guid": agent.guid})
+    assert answer.json()["retcode"] == "000-003"
+    assert (await agent.ask("DELETE", f"onlineagent/{SEAT}/logout"))["retcode"] == "0"
+    assert (await agent.ask("GET", STATUS))["retcode"] == "100-006"
 
 
-async def test_polled_call_ends_with_cdr_and_a_301_recording(hw: HwChannel, base: str) -> None:
-    placed = await hw.place_call(request("hw-normal"))
-    seen: list[EventKind] = []
-    cursor: list[str | None] = [None]
+async def test_the_guid_rotates_and_a_replaced_one_lasts_its_grace(gw: Gateway) -> None:
+    await gw.config(guid_interval_ms=100, guid_grace_ms=500)
+    agent = gw.agent
+    await agent.sign_in()
+    first = agent.guid
 
-    async def final() -> bool:
-        batch = await hw.poll(placed.vendor_call_id, cursor[0])
-        cursor[0] = batch.cursor
-        seen.extend(e.kind for e in batch.events)
-        return batch.final
+    async def rotated() -> str | None:
+        return (await agent.send("GET", STATUS)).headers.get("set-guid")
 
-    await wait_for(final, 15, "the CDR")
-    assert {EventKind.BRIDGED, EventKind.HANGUP, EventKind.RECORDING_READY} <= set(seen)
-    assert (await hw.poll(placed.vendor_call_id, cursor[0])).events == []
-    async with httpx.AsyncClient(base_url=base) as http:
-        query = {"fileName": f"{placed.vendor_call_id}.wav", "recordDomain": "sim.hw"}
-        redirect = await http.get("/rest/provision/voice/record/v1.0", params=query,
-                                  headers=aksk_headers(KEY, SECRET))  # fmt: skip
-        assert redirect.status_code == 301
-        audio = await http.get(redirect.headers["location"])
-    assert audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
+    await wait_for(rotated, 5, "a new Set-GUID")
+    assert agent.guid != first
+    old = await gw.http.get(f"{ROOT}/{STATUS}", headers={"Guid": first})
+    assert old.json()["retcode"] == "0"  # within its grace...
+    assert old.headers["set-guid"].startswith("JSESSIONID=")  # ...pointing at the newest
+
+    async def stale() -> bool:
+        answer = await gw.http.get(f"{ROOT}/{STATUS}", headers={"Guid": first})
+        return bool(answer.json()["retcode"] == "000-003")
+
+    await wait_for(stale, 5, "the replaced guid to go stale")
+    assert (await agent.ask("GET", STATUS))["retcode"] == "0"
 
 
-async def test_call_result_reads_the_call_from_the_start(hw: HwChannel, base: str) -> None:
-    placed = await hw.place_call(request("hw-result"))
-    assert await hw.call_result("no-such-session", "cc") == []
+async def test_a_poll_answers_one_event_or_null_when_idle(gw: Gateway) -> None:
+    await gw.agent.sign_in()
+    assert (await types_of(gw.agent)) == "AgentOther_InService"  # Ready waits its turn
+    assert (await types_of(gw.agent)) == "AgentState_Ready"
+    started = time.monotonic()
+    idle = await gw.agent.poll()
+    assert idle == {"message": "", "retcode": "0", "event": None}
+    assert time.monotonic() - started >= HOLD_MS / 1000 * 0.9
 
-    async def cdr() -> list[CallEvent] | None:
-        events = await hw.call_result(placed.vendor_call_id, "hw-result")
-        return events if any(e.dedupe_key.endswith("fee:hangup") for e in events) else None
 
-    await wait_for(cdr, 15, "the CDR")
-    events = await hw.call_result(placed.vendor_call_id, "hw-result")
-    kinds = {e.kind for e in events}
-    assert {EventKind.A_DIALING, EventKind.BRIDGED, EventKind.HANGUP} <= kinds
-    assert {(e.cc_call_id, e.vendor_call_id) for e in events} == {
-        ("hw-result", placed.vendor_call_id)
+async def test_a_second_concurrent_poll_is_refused(gw: Gateway) -> None:
+    assert (await gw.view())["concurrent_polls_refused"] == 0
+    await gw.agent.signed_in()
+    held = asyncio.create_task(gw.agent.poll())
+
+    async def polling() -> bool:
+        return bool((await gw.seat())["polling"])
+
+    await wait_for(polling, 5, "the first poll to be held")
+    second = await gw.agent.poll()
+    assert second["retcode"] == "000-007" and second["event"] is None
+    assert (await held) == {"message": "", "retcode": "0", "event": None}
+    assert (await gw.view())["concurrent_polls_refused"] == 1
+
+
+async def test_a_seat_without_polls_is_signed_out(gw: Gateway) -> None:
+    await gw.config(idle_signout_ms=200)
+    await gw.agent.sign_in()
+
+    async def signed_out() -> bool:
+        return not (await gw.seat())["signed_in"]
+
+    await wait_for(signed_out, 5, "the idle seat's sign-out")
+    farewell = await gw.agent.poll()
+    assert farewell["retcode"] == "0"
+    assert farewell["event"]["eventType"] == "AgentOther_ShutdownService"
+    assert (await gw.agent.poll())["retcode"] == "100-006"
+    assert (await gw.agent.ask("GET", STATUS))["retcode"] == "100-006"
+
+
+# -- calls --------------------------------------------------------------------------------
+async def test_a_callout_shows_the_seat_its_events_with_their_quirks(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    placed = await gw.agent.callout()
+    assert placed["retcode"] == "0" and re.fullmatch(r"\d{10}-\d+", placed["result"])
+    call_id = placed["result"]
+    events = await gw.call_events()
+    types = [e["eventType"] for e in events]
+    assert types[:6] == NORMAL[:6] and set(types[6:8]) == set(NORMAL[6:8])
+    assert types[8:] == NORMAL[8:]
+    by_type = {e["eventType"]: e for e in events}
+    assert all(call_id not in json.dumps(e) for e in events[:3])  # before B: no id at all
+    assert by_type["AgentOther_PhoneAlerting"]["content"] is None
+    assert by_type["AgentEvent_Customer_Alerting"]["content"]["callid"] == call_id
+    assert by_type["AgentEvent_Customer_Alerting"]["content"]["otherPhone"] == B
+    talking = by_type["AgentEvent_Talking"]["content"]
+    assert (talking["callid"], talking["caller"], talking["called"]) == (call_id, SHOWN, B)
+    assert "feature" in talking
+    assert by_type["AgentMediaEvent_Record"]["content"]["callId"] == call_id
+    assert by_type["AgentEvent_Call_Release"]["content"] == call_id
+    assert by_type["AgentEvent_Customer_Release"]["content"] == {"callid": call_id, "number": B}
+    assert by_type["AgentOther_PhoneRelease"]["content"] == {"phoneState": 3}
+    stamped = ["eventGenTime" in e for e in events]
+    assert any(stamped) and not all(stamped)
+    [call] = await gw.calls()
+    assert (call["callid"], call["seat"], call["callappdata"]) == (call_id, SEAT, "cc-1")
+    assert call["bridged_at"] and call["ended_at"] and call["reason"] == "b_hung_up"
+
+
+async def test_the_release_pair_comes_in_either_order(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    orders = []
+    for data in ("cc-1", "cc-2"):
+        assert (await gw.agent.callout(data=data))["retcode"] == "0"
+        types = [e["eventType"] for e in await gw.call_events()]
+        orders.append([t for t in types if t in NORMAL[6:8]])
+    assert orders[0] == orders[1][::-1]
+
+
+@pytest.mark.parametrize(("fate", "detect", "reason"), FATES)
+async def test_leg_a_fails_before_the_agent_phone_goes_off_hook(
+    gw: Gateway, fate: str, detect: set[int], reason: str
+) -> None:
+    await gw.agent.signed_in(phone=PHONE[:-2] + fate)
+    call_id = (await gw.agent.callout())["result"]
+    events = await gw.call_events()
+    types = [e["eventType"] for e in events]
+    assert "AgentOther_PhoneOffhook" not in types and "AgentState_Ready" not in types
+    fail = types.index("AgentEvent_Call_Out_Fail")
+    assert types[fail + 1] == "AgentEvent_Connect_Fail"
+    assert events[fail]["content"] == events[fail + 1]["content"] == call_id
+    assert types[fail - 1] == "OUTBOUND_DETECT_EVENT"
+    assert events[fail - 1]["content"]["callId"] == call_id
+    assert events[fail - 1]["content"]["detect"] in detect
+    rang = fate in ("82", "84")
+    assert ("AgentOther_PhoneAlerting" in types) is rang
+    assert (types[-1] == "AgentOther_PhoneRelease") is rang
+    assert [c["reason"] for c in await gw.calls()] == [f"a_{reason}"]
+
+
+@pytest.mark.parametrize(("fate", "detect", "reason"), FATES)
+async def test_leg_b_fails_after_the_agent_phone_went_off_hook(
+    gw: Gateway, fate: str, detect: set[int], reason: str
+) -> None:
+    await gw.agent.signed_in()
+    call_id = (await gw.agent.callout(called=B[:-2] + fate))["result"]
+    events = await gw.call_events()
+    types = [e["eventType"] for e in events]
+    assert types[:3] == NORMAL[:3] and "AgentEvent_Talking" not in types
+    assert ("AgentEvent_Customer_Alerting" in types) is (fate in ("82", "84"))
+    fail = types.index("AgentEvent_Call_Out_Fail")
+    assert types[fail - 1 : fail + 2] == [
+        "OUTBOUND_DETECT_EVENT", "AgentEvent_Call_Out_Fail", "AgentEvent_Connect_Fail"
+    ]  # fmt: skip
+    assert events[fail - 1]["content"]["detect"] in detect
+    assert events[fail]["content"] == events[fail + 1]["content"] == call_id
+    assert types[-2:] == ["AgentOther_PhoneRelease", "AgentState_Ready"]
+    assert [c["reason"] for c in await gw.calls()] == [f"b_{reason}"]
+
+
+async def test_release_ends_a_call_that_never_hangs_up(gw: Gateway) -> None:
+    agent = gw.agent
+    await agent.signed_in()
+    call_id = (await agent.callout(called=B[:-2] + "85"))["result"]
+    await gw.call_events(until="AgentEvent_Talking")
+    refused = await agent.ask("DELETE", f"onlineagent/{SEAT}/logout")
+    assert refused["retcode"] == "100-010"  # no sign-out while talking
+    status = await agent.ask("GET", STATUS)
+    assert status["result"] == {"agentState": 7, "isWorking": True}
+    assert (await agent.ask("DELETE", f"voicecall/{SEAT}/release"))["retcode"] == "0"
+    events = await gw.call_events()
+    assert {"AgentEvent_Customer_Release", "AgentEvent_Call_Release"} <= {
+        e["eventType"] for e in events
     }
-    assert await hw.call_result(placed.vendor_call_id, "hw-result") == events  # same keys
-    polled = await hw.poll(placed.vendor_call_id, None)
-    assert {e.dedupe_key for e in polled.events} <= {e.dedupe_key for e in events}
+    assert [e["eventType"] for e in events][-2:] == NORMAL[-2:]
+    assert [(c["callid"], c["reason"]) for c in await gw.calls()] == [(call_id, "cancelled")]
+    assert (await agent.ask("DELETE", f"voicecall/{SEAT}/release"))["retcode"] == "200-017"
+    assert (await agent.ask("DELETE", f"onlineagent/{SEAT}/logout"))["retcode"] == "0"
 
 
-async def test_timeout_after_accept_is_an_unknown_outcome_but_the_call_runs(base: str) -> None:
-    impatient = HwChannel(base, KEY, SECRET, timeout_s=0.5)
-    async with httpx.AsyncClient(base_url=base) as control:
-        await control.put("/_sim/faults", json={"place_call": "timeout_after_accept"})
-        await control.put("/_sim/timing", json={"ring_ms": 20, "talk_ms": 50})
-        try:
-            with pytest.raises(VendorOutcomeUnknown):
-                await impatient.place_call(request("hw-unknown"))
-            [session] = [c for c in (await control.get("/_sim/calls")).json()
-                         if c["userData"] == "hw-unknown"]  # fmt: skip
-            events = await wait_for(
-                lambda: impatient.call_result(session["sessionId"], "hw-unknown"), 10, "events"
-            )
-            assert events and events[0].cc_call_id == "hw-unknown"  # the call runs
-        finally:
-            await control.put("/_sim/faults", json={})  # releases the held answer
-            await impatient.aclose()
+async def test_callout_refusals(gw: Gateway) -> None:
+    agent = gw.agent
+    assert (await agent.callout())["retcode"] == "100-006"
+    await agent.signed_in()
+    assert (await agent.callout(called="+8613900000002"))["retcode"] == "200-001"
+    assert (await agent.callout(data="x" * 1025))["retcode"] == "000-002"
+    assert (await agent.callout(called=B[:-2] + "85"))["retcode"] == "0"
+    assert (await agent.callout(data="cc-2"))["retcode"] == "100-007"  # the seat is not idle
+    assert [c["callappdata"] for c in await gw.calls()] == ["cc-1"]
+
+
+async def test_the_recording_is_an_alaw_wav_once_ready(gw: Gateway) -> None:
+    await gw.http.put("/_sim/timing", json={"recording_delay_ms": 1500})
+    await gw.agent.signed_in()
+    await gw.agent.callout()
+    events = await gw.call_events()
+    [record] = [e["content"] for e in events if e["eventType"] == "AgentMediaEvent_Record"]
+    resource = f"recordfile/{SEAT}"
+    early = await gw.agent.send("GET", resource, params={"recordId": record["fileName"]})
+    assert early.json()["retcode"] == "104-005"
+    unknown = await gw.agent.send("GET", resource, params={"recordId": "Y:/1/0/nope.V3"})
+    assert unknown.json()["retcode"] == "104-005"
+
+    async def ready() -> httpx.Response | None:
+        answer = await gw.agent.send("GET", resource, params={"recordId": record["fileName"]})
+        return answer if answer.headers["content-type"] == "audio/wav" else None
+
+    audio = (await wait_for(ready, 10, "the recording")).content
+    assert audio[:4] == b"RIFF" and audio[8:16] == b"WAVEfmt "
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", audio[20:36])
+    assert (tag, channels, rate, bits) == (6, 1, 8000, 8)  # WAVE_FORMAT_ALAW, 8 kHz mono
+
+
+def test_the_alaw_encoder_matches_the_reference() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        audioop = pytest.importorskip("audioop")
+    every = range(-32768, 32768)
+    assert bytes(alaw_byte(s) for s in every) == audioop.lin2alaw(struct.pack("<65536h", *every), 2)
+
+
+# -- faults -------------------------------------------------------------------------------
+async def test_guid_expired_answers_000_003_once(gw: Gateway) -> None:
+    await gw.agent.sign_in()
+    await gw.faults(gateway="guid_expired")
+    assert (await gw.agent.ask("GET", STATUS))["retcode"] == "000-003"
+    assert (await gw.agent.ask("GET", STATUS))["retcode"] == "0"
+
+
+async def test_signed_out_mid_call_leaves_the_call_running(gw: Gateway) -> None:
+    agent = gw.agent
+    await agent.signed_in()
+    call_id = (await agent.callout(called=B[:-2] + "85"))["result"]
+    await gw.call_events(until="AgentEvent_Talking")
+    await gw.faults(gateway="signed_out")
+    assert (await agent.ask("GET", STATUS))["retcode"] == "100-006"
+    assert (await agent.poll())["retcode"] == "100-006"
+    [call] = await gw.calls()
+    assert call["ended_at"] is None  # the call goes on at the vendor
+    assert (await agent.sign_in())["retcode"] == "0"
+    assert [await types_of(agent) for _ in range(2)] == ["AgentOther_InService", "AgentState_Busy"]
+    assert (await agent.ask("GET", STATUS))["result"]["isWorking"] is True
+    assert (await agent.ask("DELETE", f"voicecall/{SEAT}/release"))["retcode"] == "0"
+    releases = [e["content"] for e in await gw.call_events()
+                if e["eventType"] == "AgentEvent_Call_Release"]  # fmt: skip
+    assert releases == [call_id]
+
+
+async def test_failover_answers_105_006_until_sign_in(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    await gw.faults(gateway="failover")
+    assert (await gw.agent.ask("GET", STATUS))["retcode"] == "105-006"
+    assert (await gw.agent.poll())["retcode"] == "105-006"
+    assert (await gw.agent.sign_in())["retcode"] == "0"  # no forcelogin needed
+    assert (await gw.agent.ask("GET", STATUS))["retcode"] == "0"
+    assert (await gw.view())["node"] == "AgentGateway2"
+
+
+async def test_slow_poll_answers_late(gw: Gateway) -> None:
+    await gw.config(slow_poll_ms=400)
+    await gw.agent.sign_in()
+    await gw.faults(gateway="slow_poll")
+    started = time.monotonic()
+    assert (await types_of(gw.agent)) == "AgentOther_InService"
+    assert time.monotonic() - started >= 0.35
+
+
+async def test_seat_taken_refuses_sign_in(gw: Gateway) -> None:
+    await gw.faults(gateway="seat_taken")
+    assert (await gw.agent.sign_in())["retcode"] == "100-015"
+    assert (await gw.agent.sign_in(force=True))["retcode"] == "100-015"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "retcode"),
+    [("http_500", 500, None), ("malformed", 200, None), ("rate_limit", 429, None),
+     ("auth_reject", 200, "000-003")],
+)  # fmt: skip
+async def test_place_call_faults_refuse_the_callout(
+    gw: Gateway, fault: str, status: int, retcode: str | None
+) -> None:
+    await gw.agent.signed_in()
+    await gw.faults(place_call=fault)
+    answer = await gw.agent.send("PUT", f"voicecall/{SEAT}/callout", json={"called": B})
+    assert answer.status_code == status
+    if retcode:
+        assert answer.json()["retcode"] == retcode
+    if fault == "malformed":
+        assert answer.headers["content-type"].startswith("text/html")
+    assert await gw.calls() == []
+
+
+@pytest.mark.parametrize(("fault", "placed"), [("timeout", False), ("timeout_after_accept", True)])
+async def test_a_callout_that_times_out(gw: Gateway, fault: str, placed: bool) -> None:
+    await gw.agent.signed_in()
+    await gw.faults(place_call=fault)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(gw.agent.callout(data="cc-unknown"), 0.5)
+    await gw.faults()
+    assert [c["callappdata"] for c in await gw.calls()] == (["cc-unknown"] if placed else [])
+    if placed:  # the call runs: its events reach the seat
+        assert "AgentEvent_Talking" in [e["eventType"] for e in await gw.call_events()]
+
+
+async def test_duplicate_and_drop_faults_act_on_call_events(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    await gw.faults(delivery={"duplicate": 1.0})
+    await gw.agent.callout()
+    types = [e["eventType"] for e in await gw.call_events()]
+    assert sorted(types) == sorted(NORMAL * 2)
+    await gw.faults(delivery={"drop": 1.0})
+    await gw.agent.callout(data="cc-2")
+    assert await gw.call_events() == []
+    log = (await gw.http.get("/_sim/log")).json()["events"]
+    assert any(e["status"] == "dropped" for e in log)
+
+
+async def test_a_seats_events_stay_in_order_under_the_reorder_fault(gw: Gateway) -> None:
+    """One queue per seat: a gateway cannot reorder what it answers (pushing vendors can)."""
+    await gw.agent.signed_in()
+    await gw.faults(delivery={"reorder": True}, seed=7)
+    await gw.agent.callout()
+    types = [e["eventType"] for e in await gw.call_events()]
+    assert types == NORMAL
+
+
+async def test_delay_fault_queues_call_events_late(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    await gw.faults(delivery={"delay_ms": 400})
+    started = time.monotonic()
+    await gw.agent.callout()
+    events = await gw.call_events(until="AgentState_Ready")
+    assert time.monotonic() - started >= 0.35
+    assert sorted(e["eventType"] for e in events) == sorted(NORMAL)
+
+
+async def test_the_poll_fault_breaks_the_poll(gw: Gateway) -> None:
+    await gw.agent.sign_in()
+    await gw.faults(poll="http_500")
+    answer = await gw.agent.send("GET", f"agentevent/{SEAT}")
+    assert answer.status_code == 500
+
+
+# -- control and scope --------------------------------------------------------------------
+async def test_the_log_shows_requests_and_the_events_sent(gw: Gateway) -> None:
+    await gw.agent.signed_in()
+    await gw.agent.callout(called=B[:-2] + "85")
+    await gw.call_events(until="AgentEvent_Talking")
+    await gw.agent.ask("DELETE", f"voicecall/{SEAT}/release")
+    await gw.call_events()
+    log = (await gw.http.get("/_sim/log")).json()
+    asked = {(r["method"], r["path"]) for r in log["requests"]}
+    assert {("PUT", f"{ROOT}/onlineagent/{SEAT}"), ("GET", f"{ROOT}/agentevent/{SEAT}"),
+            ("PUT", f"{ROOT}/voicecall/{SEAT}/callout"),
+            ("DELETE", f"{ROOT}/voicecall/{SEAT}/release")} <= asked  # fmt: skip
+    sent = [json.loads(e["body"])["eventType"] for e in log["events"] if e["status"] == "sent"]
+    assert {"AgentOther_InService", "AgentEvent_Talking", "AgentEvent_Call_Release"} <= set(sent)
+
+
+async def test_the_control_api_checks_its_input(gw: Gateway) -> None:
+    assert (await gw.http.put("/_sim/gateway", json={"no_such_timer": 1})).status_code == 422
+    assert (await gw.http.put("/_sim/faults", json={"gateway": "meteor"})).status_code == 422
+    assert (await gw.view())["config"]["poll_hold_ms"] == HOLD_MS
+    assert (await gw.http.get("/openapi.json")).status_code == 200
+
+
+async def test_only_gateway_endpoints_are_served(gw: Gateway) -> None:
+    old = await gw.http.post("/rest/httpsessions/click2Call/v2.0", json={})
+    assert old.status_code == 404

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from channels.registry import Settings
+from simulators import hw as hw_sim
+from simulators import hw_events
 from simulators.common import SimState
 from simulators.e9 import E9Simulator, SimCall
-from simulators.hw import HwSimulator, Session
+from simulators.hw import HwGatewaySimulator as HwSimulator
+from simulators.hw_events import HwCall
 from simulators.jy import JyCall, JySimulator
 from simulators.scenario import Beat, Reason, Step, Timing, play, timeline
 from tests.support import wait_for
@@ -150,18 +153,17 @@ async def test_an_hw_call_whose_scenario_breaks_still_hangs_up(
 ) -> None:
     sim = HwSimulator(settings())
     sim.sim.timing = FAST
-    body = {"callerNbr": "+8613800000001", "calleeNbr": "+8613900000002", "maxDuration": None,
-            "userData": "hw-broken"}  # fmt: skip
-    session = Session(id="H1", body=body)
-    original = sim.add_event
+    seat = sim.desk.seats["10001"]
+    call = HwCall(call_id="1-1", seq=1, seat="10001", phonenum="8613800000001",
+                  called="13900000002", caller="", callappdata="hw-broken", created=0)  # fmt: skip
+    seat.call = call
 
-    def broken(session: Session, event_type: str, at: int, party: int, **extra: Any) -> None:
-        if (event_type, party) == ("answer", 1):
+    def broken(call: HwCall, beat: Beat, at: int, record: bool) -> list[Any]:
+        if beat.step is Step.BRIDGED:
             raise RuntimeError("scenario bug")
-        original(session, event_type, at, party, **extra)
+        return hw_events.call_events(call, beat, at, record)
 
-    monkeypatch.setattr(sim, "add_event", broken)
-    await asyncio.wait_for(sim.run_call(session), 5)
-    types = [e["eventType"] for e in session.events]
-    assert types[-2:] == ["disconnect", "fee"] and session.ended_at is not None
-    assert session.events[-2]["statusInfo"]["stateCode"] == 8000  # a vendor error
+    monkeypatch.setattr(hw_sim, "call_events", broken)
+    await asyncio.wait_for(sim.run_call(seat, call), 5)
+    assert call.ended_at is not None and call.reason is Reason.VENDOR_ERROR
+    assert seat.call is None  # the seat is free for the next call

@@ -25,8 +25,6 @@ from contracts.call import (
     LineLease,
     PlaceCallInput,
     PlaceCallResult,
-    PollInput,
-    PollOutcome,
     ReconcileInput,
     RecordingOutcome,
     ReleaseLineInput,
@@ -111,11 +109,6 @@ class FakeVendor:
             self._note("reconcile_call", inp)
             return self.reconcile_answers.pop(0) if self.reconcile_answers else []
 
-        @activity.defn(name="follow_polled_call")
-        async def follow_polled_call(inp: PollInput) -> PollOutcome:
-            self._note("follow_polled_call", inp)
-            return PollOutcome(final=True)
-
         @activity.defn(name="save_record")
         async def save_record(inp: SaveRecordInput) -> None:
             self._note("save_record", inp)
@@ -151,6 +144,6 @@ class FakeVendor:
             self._note("placed_call_id", cc_call_id)
             return self.noted_vendor_id
 
-        return [place_call, hangup_call, reconcile_call, follow_polled_call, save_record,
+        return [place_call, hangup_call, reconcile_call, save_record,
                 release_line, take_failover_line, copy_recording, apply_late_events,
                 note_recording, placed_call_id]  # fmt: skip

@@ -1,0 +1,195 @@
+"""SeatWorkflow's activities: claim a seat for a call, sign it in and out, long-poll it, and
+reconcile the call a lost session may have hidden (all vendor I/O of a polled channel's seats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from channels.base import (
+    CallEvent,
+    Channel,
+    ChannelError,
+    PolledChannel,
+    SeatContext,
+    SeatLogin,
+    SeatPoll,
+    SeatRefused,
+    SeatSignedOut,
+    SeatStatus,
+)
+from contracts.seat import (
+    CLAIM_SEAT_UPDATE,
+    SEAT_UNAVAILABLE,
+    SEAT_WORKFLOW,
+    ClaimSeatInput,
+    PollSeatInput,
+    PollSeatResult,
+    ReconcileSeatInput,
+    SeatInput,
+    SignInInput,
+    SignOutInput,
+    seat_workflow_id,
+)
+from core.types import CloseType, EventKind
+from intake.delivery import ingest
+from store import calls, seats
+from store.db import now_ms, session_scope
+
+log = logging.getLogger("cc.activities.seats")
+
+# A vendor that keeps failing is asked again at most this often while the seat is polled.
+POLL_BACKOFF_MAX_S = 5.0
+
+
+async def _finish_when_cancelled(
+    poll: Coroutine[Any, Any, SeatPoll],
+    ingest_events: Callable[[str, str, SeatPoll], Awaitable[None]],
+    inp: PollSeatInput,
+) -> SeatPoll:
+    """One long poll that a cancellation does not cut: the gateway holds the poll (a second
+    one would be refused, 000-007) and may answer it with an event it will not send again,
+    so a cancelled poll is finished and its events stored before the cancellation goes on."""
+    task = asyncio.ensure_future(poll)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            polled = await task
+            if polled.events:
+                await ingest_events(inp.channel, inp.seat, polled)
+        raise
+
+
+class SeatActivities:
+    def __init__(self, channels: dict[str, Channel], engine: Engine, secret_key: str) -> None:
+        self._channels = channels
+        self._engine = engine
+        self._secret_key = secret_key
+
+    def _polled(self, name: str) -> PolledChannel:
+        channel = self._channels.get(name)
+        if not isinstance(channel, PolledChannel):
+            raise ApplicationError(f"{name} is not a polled channel", non_retryable=True)
+        return channel
+
+    @activity.defn
+    async def claim_seat(self, inp: ClaimSeatInput) -> None:
+        start: WithStartWorkflowOperation[SeatInput, None] = WithStartWorkflowOperation(
+            SEAT_WORKFLOW,
+            SeatInput(channel=inp.channel, seat=inp.seat, timers=inp.timers),
+            id=seat_workflow_id(inp.channel, inp.seat),
+            task_queue=inp.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            await activity.client().execute_update_with_start_workflow(
+                CLAIM_SEAT_UPDATE, inp.claim, start_workflow_operation=start
+            )
+        except WorkflowUpdateFailedError as exc:  # the seat could not be signed in
+            raise ApplicationError(str(exc.cause), type=SEAT_UNAVAILABLE,
+                                   non_retryable=True) from exc  # fmt: skip
+
+    @activity.defn
+    async def sign_in_seat(self, inp: SignInInput) -> None:
+        channel = self._polled(inp.channel)
+        login = await asyncio.to_thread(self._login, inp.channel, inp.seat, inp.phonenum)
+        try:
+            await channel.sign_in(login)
+        except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
+            raise ApplicationError(str(exc), type=SEAT_UNAVAILABLE, non_retryable=True) from exc
+        except ChannelError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+        log.info("seat signed in channel=%s seat=%s", inp.channel, inp.seat)
+
+    @activity.defn
+    async def sign_out_seat(self, inp: SignOutInput) -> None:
+        try:
+            await self._polled(inp.channel).sign_out(inp.seat)
+        except ChannelError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+        log.info("seat signed out channel=%s seat=%s", inp.channel, inp.seat)
+
+    @activity.defn
+    async def poll_seat(self, inp: PollSeatInput) -> PollSeatResult:
+        """Long-poll the seat for ``run_s`` (one event per answer), each event inbox first,
+        then signalled to its call. The parser's context rides on the heartbeat, so a retry
+        on another worker resumes where this one stopped."""
+        channel = self._polled(inp.channel)
+        login = await asyncio.to_thread(self._login, inp.channel, inp.seat, inp.phonenum)
+        details = activity.info().heartbeat_details
+        context = SeatContext.model_validate(details[0]) if details else inp.context
+        ends_at, backoff = time.monotonic() + inp.run_s, 0.5
+        while time.monotonic() < ends_at:
+            activity.heartbeat(context.model_dump(mode="json"))
+            try:
+                polled = await _finish_when_cancelled(channel.poll_seat(login, context),
+                                                      self._ingest, inp)  # fmt: skip
+            except SeatSignedOut:
+                log.warning("seat session lost channel=%s seat=%s", inp.channel, inp.seat)
+                return PollSeatResult(context=context, signed_out=True)
+            except ChannelError as exc:
+                log.warning("seat poll failed channel=%s seat=%s: %s", inp.channel, inp.seat, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, POLL_BACKOFF_MAX_S)
+                continue
+            backoff, context = 0.5, polled.context
+            if polled.events:
+                await self._ingest(inp.channel, inp.seat, polled)
+        return PollSeatResult(context=context)
+
+    async def _ingest(self, channel: str, seat: str, polled: SeatPoll) -> None:
+        events = await asyncio.to_thread(self._owned, channel, seat, polled.events)
+        await ingest(self._engine, activity.client(), channel, events, polled.raw,
+                     "application/json")  # fmt: skip
+
+    def _owned(self, channel: str, seat: str, events: list[CallEvent]) -> list[CallEvent]:
+        """Each event with its call: by the vendor's call id when it carries one, else the
+        seat's call (events before B is dialled carry no id; see store.seats.seat_call)."""
+        with session_scope(self._engine) as session:
+            holder = seats.seat_call(session, channel, seat)
+            owned = []
+            for event in events:
+                cc = event.cc_call_id
+                if cc is None and event.vendor_call_id is not None:
+                    cc = seats.call_of_vendor_id(session, channel, event.vendor_call_id)
+                owned.append(event.model_copy(update={"cc_call_id": cc or holder}))
+            return owned
+
+    @activity.defn
+    async def reconcile_seat(self, inp: ReconcileSeatInput) -> None:
+        """After a lost session: a seat no longer busy means the call ended unseen; its
+        record is closed with what is known (talked: a normal hang-up; else 255)."""
+        status = await self._polled(inp.channel).seat_status(inp.seat)
+        if status is SeatStatus.BUSY:
+            return  # the call goes on: its events come with the next polls
+        with session_scope(self._engine) as session:
+            row = calls.get_call_any_tenant(session, inp.cc_call_id)
+            if row is None or row.state == "close":
+                return
+            talked = row.conn_time is not None
+            vendor_call_id = row.call_id
+        event = CallEvent(
+            cc_call_id=inp.cc_call_id, vendor_call_id=vendor_call_id, kind=EventKind.HANGUP,
+            at=now_ms(), ch_state="cc:seat_reconciled",
+            close_type=CloseType.NORMAL if talked else CloseType.OTHER,
+            dedupe_key=f"{inp.seat}:{inp.cc_call_id}:reconciled",
+        )  # fmt: skip
+        body = event.model_dump_json().encode()
+        await ingest(self._engine, activity.client(), inp.channel, [event], body,
+                     "application/x-cc-reconciliation")  # fmt: skip
+
+    def _login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
+        with session_scope(self._engine) as session:
+            return seats.seat_login(session, channel, seat, phonenum, self._secret_key)

@@ -1,0 +1,174 @@
+"""Channel hw's polled seat events, translated to unified events (VENDORS.md, hw).
+
+A CC-Gateway seat's events name their call only from B's alerting on (the id key is
+``callid``, ``callId`` or the whole ``content``); earlier ones belong to the seat's current
+call, and a failure's leg (before or after the seat's phone went off-hook) and cause
+(``OUTBOUND_DETECT_EVENT``) come from earlier events: ``SeatContext`` carries that memory
+from poll to poll. Events are stamped with ``eventGenTime`` when the gateway sends one, else
+at receipt.
+
+A vendor event's dedupe keys hold its ``eventGenTime`` (else its ``seq``, which a repeat of
+the event just before keeps), so the repeats the gateway sends map to the same keys. A call's
+end (either release event, the seat's phone on-hook after a bridge, either failure event)
+has one key per call: the first to come is stored, the others are repeats of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from channels.base import (
+    CH_STATE_MAX,
+    DEDUPE_MAX,
+    VENDOR_ID_MAX,
+    CallEvent,
+    SeatContext,
+    fit,
+    int_or_none,
+)
+from core.types import CloseType, EventKind
+
+ROOT = "/agentgateway/resource"
+
+# eventType → the kinds it stands for (ends, failures and recordings are handled apart).
+KINDS: dict[str, tuple[EventKind, ...]] = {
+    # The seat's phone alerting proves leg A was dialled: it gives a_call_time as well.
+    "AgentOther_PhoneAlerting": (EventKind.A_DIALING, EventKind.A_RINGING),
+    "AgentOther_PhoneOffhook": (EventKind.A_ANSWERED,),
+    # B alerting proves B was dialled (the gateway shows no event of its own for that).
+    "AgentEvent_Customer_Alerting": (EventKind.B_DIALING, EventKind.B_RINGING),
+    "AgentEvent_Talking": (EventKind.B_ANSWERED, EventKind.BRIDGED),
+}
+CALL_START = "AgentOther_PhoneAlerting"  # the seat's phone rings: a new call begins
+OFFHOOK = "AgentOther_PhoneOffhook"
+TALKING = "AgentEvent_Talking"
+RELEASES = frozenset({"AgentEvent_Customer_Release", "AgentEvent_Call_Release"})
+FAILURES = frozenset({"AgentEvent_Call_Out_Fail", "AgentEvent_Connect_Fail"})
+PHONE_RELEASE = "AgentOther_PhoneRelease"
+DETECT = "OUTBOUND_DETECT_EVENT"
+RECORD = "AgentMediaEvent_Record"
+SEAT_READY = "AgentState_Ready"  # the seat is idle again: its call is over
+
+# OUTBOUND_DETECT_EVENT's detect: 47 user busy and 9 rejected are "busy"; any other cause
+# (8 no answer, 10 unreachable, 48 powered off, one not known here) is "unreachable".
+BUSY_DETECTS = frozenset({47, 9})
+FAILURE_CLOSE = {
+    (False, False): CloseType.A_UNREACHABLE,
+    (False, True): CloseType.A_BUSY,
+    (True, False): CloseType.B_UNREACHABLE,
+    (True, True): CloseType.B_BUSY,
+}  # (the seat's phone went off-hook, busy) → close type
+# eventGenTime values outside this range (epoch ms, 2001..2286) are not trusted.
+GEN_TIME_RANGE = range(10**12, 10**13)
+
+
+def recording_url(base_url: str, seat: str, file_name: str) -> str:
+    """Where the gateway serves a recording: the seat's ``recordfile`` with its fileName."""
+    return f"{base_url}{ROOT}/recordfile/{seat}?{urlencode({'recordId': file_name})}"
+
+
+def call_id_of(content: object) -> str | None:
+    """The call an event names: ``callid`` or ``callId`` in its content, or the content."""
+    if isinstance(content, Mapping):
+        content = content.get("callid", content.get("callId"))
+    if isinstance(content, int | str) and not isinstance(content, bool) and str(content):
+        return str(content)
+    return None
+
+
+def close_of_failure(context: SeatContext) -> CloseType:
+    """A failed leg: A's before the seat's phone went off-hook, B's after; busy or not by
+    the cause announced, unreachable when none was."""
+    busy = context.detect in BUSY_DETECTS
+    return FAILURE_CLOSE[(context.offhook, busy)]
+
+
+def parse_seat_event(
+    seat: str, base_url: str, event: Mapping[str, Any], context: SeatContext, received_ms: int
+) -> tuple[list[CallEvent], SeatContext]:
+    """One polled event → its unified events (``cc_call_id`` None) and the next context."""
+    event_type = event.get("eventType")
+    if not isinstance(event_type, str) or not event_type:
+        return [], context
+    content = event.get("content")
+    digest = hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()
+    repeat = digest[:16] == context.last
+    seq = context.seq if repeat else max(context.seq + 1, received_ms)
+    context = _enter(context, event_type, call_id_of(content)).model_copy(
+        update={"seq": seq, "last": digest[:16]}
+    )
+    gen_time = _gen_time(event.get("eventGenTime"))
+    make = _Maker(seat, event_type, context.vendor_call_id, gen_time or received_ms,
+                  f"{gen_time}" if gen_time else f"s{seq}")  # fmt: skip
+    events: list[CallEvent] = [make(kind) for kind in KINDS.get(event_type, ())]
+    if event_type == OFFHOOK:
+        context = context.model_copy(update={"offhook": True})
+    elif event_type == TALKING:
+        context = context.model_copy(update={"offhook": True, "bridged": True})
+    elif event_type == DETECT and isinstance(content, Mapping):
+        context = context.model_copy(update={"detect": int_or_none(content.get("detect"))})
+    elif event_type == RECORD and isinstance(content, Mapping):
+        file_name = content.get("fileName")
+        if isinstance(file_name, str) and file_name:
+            url = recording_url(base_url, seat, file_name)
+            events.append(make(EventKind.RECORDING_READY, recording_url=url))
+    elif event_type in RELEASES or (event_type == PHONE_RELEASE and context.bridged):
+        events.append(make.once(EventKind.HANGUP, close_type=CloseType.NORMAL))
+    elif event_type in FAILURES:  # the failed leg was dialled: its time, if none came yet
+        failed_leg = EventKind.B_DIALING if context.offhook else EventKind.A_DIALING
+        close_type = close_of_failure(context)
+        events += [make.once(failed_leg), make.once(EventKind.HANGUP, close_type=close_type)]
+    elif event_type == SEAT_READY:
+        context = SeatContext(seq=context.seq, last=context.last)
+    return events, context
+
+
+def _enter(context: SeatContext, event_type: str, call_id: str | None) -> SeatContext:
+    """The context an event belongs to: a fresh one when it starts a new call (the seat's
+    phone alerting, or an event naming another call than the one remembered)."""
+    fresh = SeatContext(seq=context.seq, last=context.last)
+    if event_type == CALL_START:
+        return fresh
+    if call_id is None or call_id == context.vendor_call_id:
+        return context
+    if context.vendor_call_id is not None:  # a call not seen alerting (leg A failed at once)
+        return fresh.model_copy(update={"vendor_call_id": call_id})
+    return context.model_copy(update={"vendor_call_id": call_id})
+
+
+class _Maker:
+    """Builds the unified events of one vendor event (ids, times, keys in one place)."""
+
+    def __init__(self, seat: str, event_type: str, call: str | None, at: int, stamp: str) -> None:
+        self.seat, self.event_type, self.at, self.stamp = seat, event_type, at, stamp
+        self.call = fit(call, VENDOR_ID_MAX) if call else None
+
+    def __call__(self, kind: EventKind, **fields: Any) -> CallEvent:
+        key = f"{self.seat}:{self.call or 'seat'}:{self.event_type}:{self.stamp}:{kind.value}"
+        return self._event(kind, key, **fields)
+
+    def once(self, kind: EventKind, **fields: Any) -> CallEvent:
+        """An event several vendor events of a call report (its end): one key per call,
+        whichever reports it first."""
+        if self.call is None:
+            return self(kind, **fields)
+        return self._event(kind, f"{self.seat}:{self.call}:{kind.value}", **fields)
+
+    def _event(self, kind: EventKind, key: str, **fields: Any) -> CallEvent:
+        return CallEvent(cc_call_id=None, vendor_call_id=self.call, kind=kind, at=self.at,
+                         ch_state=self.event_type[:CH_STATE_MAX],
+                         dedupe_key=fit(key, DEDUPE_MAX), **fields)  # fmt: skip
+
+
+def _gen_time(value: object) -> int | None:
+    stamp = int_or_none(value)
+    return stamp if stamp is not None and stamp in GEN_TIME_RANGE else None
+
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError, OverflowError):
+        return None

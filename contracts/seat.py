@@ -1,0 +1,116 @@
+"""Inputs and outputs of SeatWorkflow (the seed's Scheduled Task, made durable: one long-poll
+loop per signed-in seat of a polled channel) and its activities."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from channels.base import SeatContext
+
+SEAT_WORKFLOW = "SeatWorkflow"
+CLAIM_SEAT_UPDATE = "claim"  # a call needs the seat, signed in with its agent's phone
+RELEASE_SEAT_SIGNAL = "release"  # the call is over: the seat may go idle
+# The claim failed (the seat cannot be signed in): the call tries another channel.
+SEAT_UNAVAILABLE = "SeatUnavailable"
+
+
+def seat_workflow_id(channel: str, seat: str) -> str:
+    return f"seat-{channel}-{seat}"
+
+
+class SeatClaim(BaseModel):
+    cc_call_id: str
+    phonenum: str  # the agent's phone the seat rings (leg A), E.164
+
+
+class SeatTimers(BaseModel):
+    idle_s: float = 300.0  # signed out after this long without a call
+    poll_run_s: float = 300.0  # one poll activity's life (bounds the workflow's history)
+
+
+class SeatInput(BaseModel):
+    channel: str
+    seat: str
+    timers: SeatTimers = SeatTimers()
+    # Carried over continue-as-new.
+    current: SeatClaim | None = None
+    signed_in_phone: str | None = None
+    context: SeatContext = SeatContext()
+    idle_since_ms: int | None = None
+
+
+class ClaimSeatInput(BaseModel):
+    channel: str
+    seat: str
+    claim: SeatClaim
+    timers: SeatTimers
+    task_queue: str
+
+
+class SignInInput(BaseModel):
+    channel: str
+    seat: str
+    phonenum: str
+
+
+class SignOutInput(BaseModel):
+    channel: str
+    seat: str
+
+
+class PollSeatInput(BaseModel):
+    channel: str
+    seat: str
+    phonenum: str
+    run_s: float
+    context: SeatContext
+
+
+class PollSeatResult(BaseModel):
+    context: SeatContext
+    signed_out: bool = False  # the session was lost (100-006, a gateway failover): sign in
+
+
+class ReconcileSeatInput(BaseModel):
+    channel: str
+    seat: str
+    cc_call_id: str  # the call the seat was on when its session was lost
+
+
+# -- the activities' signatures (activities/seats.py implements them) -----------------------
+def _stub() -> NoReturn:
+    raise NotImplementedError("a signature only: the worker runs the implementation")
+
+
+@activity.defn(name="claim_seat")
+async def claim_seat(inp: ClaimSeatInput) -> None:
+    """Run by CallWorkflow: ask the seat's SeatWorkflow (started if need be) for the seat;
+    returns once it is signed in with the call's agent phone and polled."""
+    _stub()
+
+
+@activity.defn(name="sign_in_seat")
+async def sign_in_seat(inp: SignInInput) -> None:
+    """Sign the seat in with ``phonenum`` (force sign-in if it is signed in elsewhere)."""
+    _stub()
+
+
+@activity.defn(name="sign_out_seat")
+async def sign_out_seat(inp: SignOutInput) -> None:
+    """Sign the seat out; a seat signed out already is fine."""
+    _stub()
+
+
+@activity.defn(name="poll_seat")
+async def poll_seat(inp: PollSeatInput) -> PollSeatResult:
+    """Long-poll the seat for ``run_s``, each event inbox first, then signalled."""
+    _stub()
+
+
+@activity.defn(name="reconcile_seat")
+async def reconcile_seat(inp: ReconcileSeatInput) -> None:
+    """After a lost session: close the call if the seat shows it ended unseen."""
+    _stub()
