@@ -100,17 +100,21 @@ async def sign_in_seat(inp: SignInInput) -> None:
 
 @activity.defn(name="sign_out_seat")
 async def sign_out_seat(inp: SignOutInput) -> None:
-    """Sign the seat out; a seat signed out already is fine."""
+    """Sign the seat out (idle past ``idle_s``); a seat signed out already, by the gateway
+    or an operator, is fine."""
     _stub()
 
 
 @activity.defn(name="poll_seat")
 async def poll_seat(inp: PollSeatInput) -> PollSeatResult:
-    """Long-poll the seat for ``run_s``, each event inbox first, then signalled."""
+    """Long-poll the seat for ``run_s``: one poll in flight at a time, each event stored in
+    the inbox, then signalled to its call; ends early (``signed_out``) when the gateway lost
+    the seat's session."""
     _stub()
 
 
 @activity.defn(name="reconcile_seat")
 async def reconcile_seat(inp: ReconcileSeatInput) -> None:
-    """After a lost session: close the call if the seat shows it ended unseen."""
+    """After a lost session: a seat no longer busy ended its call unseen; close that call
+    with what is known."""
     _stub()
