@@ -29,6 +29,8 @@ from channels.base import (
     SeatSignedOut,
     SeatStatus,
 )
+from contracts.health import PlacementOutcome
+from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
 from contracts.seat import (
     CLAIM_SEAT_UPDATE,
     SEAT_UNAVAILABLE,
@@ -50,7 +52,9 @@ from store.db import now_ms, session_scope
 log = logging.getLogger("cc.activities.seats")
 
 # A vendor that keeps failing is asked again at most this often while the seat is polled.
-POLL_BACKOFF_MAX_S = 5.0
+POLL_BACKOFF_INITIAL_S, POLL_BACKOFF_MAX_S = 0.5, 5.0
+# Polls failing in a row that count as one channel failure for health.
+SESSION_FAILURES_PER_REPORT = 3
 
 
 async def _finish_when_cancelled(
@@ -70,6 +74,17 @@ async def _finish_when_cancelled(
             if polled.events:
                 await ingest_events(inp.channel, inp.seat, polled)
         raise
+
+
+async def report_failure(channel: str, reason: str) -> None:
+    """A polled channel's sessions failing is the channel failing: tell ChannelHealthWorkflow
+    as a failed placement would (its circuit opens after CC_HEALTH_FAILURES_TO_OPEN)."""
+    outcome = PlacementOutcome(channel=channel, ok=False, reason=reason[:200])
+    health = activity.client().get_workflow_handle(HEALTH_WORKFLOW_ID)
+    try:
+        await health.signal(PLACEMENT_SIGNAL, outcome)
+    except Exception:  # noqa: BLE001 - health not running: the seat goes on all the same
+        log.warning("health not told of failing channel=%s", channel)
 
 
 class SeatActivities:
@@ -110,6 +125,7 @@ class SeatActivities:
         except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
             raise ApplicationError(str(exc), type=SEAT_UNAVAILABLE, non_retryable=True) from exc
         except ChannelError as exc:
+            await report_failure(inp.channel, f"seat sign-in failing: {exc}")
             raise ApplicationError(str(exc), type=type(exc).__name__) from exc
         log.info("seat signed in channel=%s seat=%s", inp.channel, inp.seat)
 
@@ -130,7 +146,7 @@ class SeatActivities:
         login = await asyncio.to_thread(self._login, inp.channel, inp.seat, inp.phonenum)
         details = activity.info().heartbeat_details
         context = SeatContext.model_validate(details[0]) if details else inp.context
-        ends_at, backoff = time.monotonic() + inp.run_s, 0.5
+        ends_at, backoff, failures = time.monotonic() + inp.run_s, POLL_BACKOFF_INITIAL_S, 0
         while time.monotonic() < ends_at:
             activity.heartbeat(context.model_dump(mode="json"))
             try:
@@ -141,10 +157,13 @@ class SeatActivities:
                 return PollSeatResult(context=context, signed_out=True)
             except ChannelError as exc:
                 log.warning("seat poll failed channel=%s seat=%s: %s", inp.channel, inp.seat, exc)
+                failures += 1
+                if failures % SESSION_FAILURES_PER_REPORT == 0:
+                    await report_failure(inp.channel, f"seat sessions failing: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX_S)
                 continue
-            backoff, context = 0.5, polled.context
+            backoff, failures, context = POLL_BACKOFF_INITIAL_S, 0, polled.context
             if polled.events:
                 await self._ingest(inp.channel, inp.seat, polled)
         return PollSeatResult(context=context)

@@ -1,0 +1,101 @@
+"""activities/seats.py: polls of a seat that keep failing count as channel failures for
+health (issue 11, item 5); a lost session ends the poll activity with ``signed_out``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
+
+from activities import seats
+from activities.seats import SESSION_FAILURES_PER_REPORT, SeatActivities
+from channels.base import (
+    SeatContext,
+    SeatLogin,
+    SeatPoll,
+    SeatSignedOut,
+    SeatStatus,
+    VendorServerError,
+)
+from contracts.health import PlacementOutcome
+from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
+from contracts.seat import PollSeatInput
+from core.types import ChannelMode
+from store.db import make_engine, session_scope
+from store.lines import ensure_line
+from store.migrate import upgrade
+from store.tenants import ensure_tenant
+
+
+@dataclass
+class FailingGateway:
+    """A polled channel whose polls fail ``failures`` times, then lose the session."""
+
+    failures: int
+    name: str = "hw"
+    mode: ChannelMode = ChannelMode.POLL
+    polls: int = 0
+
+    async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:
+        self.polls += 1
+        if self.polls <= self.failures:
+            raise VendorServerError("hw agentevent: HTTP 503")
+        raise SeatSignedOut("100-006")
+
+    # the rest of PolledChannel, unused here
+    async def sign_in(self, login: SeatLogin) -> None: ...
+    async def sign_out(self, seat: str) -> None: ...
+    async def seat_status(self, seat: str) -> SeatStatus:
+        return SeatStatus.IDLE
+
+    async def place_call(self, *_: Any) -> Any: ...
+    async def call_result(self, *_: Any) -> Any: ...
+    async def hangup(self, *_: Any) -> None: ...
+    async def probe(self) -> None: ...
+    def open_recording(self, url: str) -> Any: ...
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class FakeTemporal:
+    signals: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        temporal = self
+
+        class Handle:
+            async def signal(self, name: str, arg: Any) -> None:
+                temporal.signals.append((workflow_id, name, arg))
+
+        return Handle()
+
+
+async def test_polls_failing_in_a_row_are_reported_to_health(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seats, "POLL_BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(seats, "POLL_BACKOFF_MAX_S", 0.02)
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        ensure_tenant(s, "t1")
+        ensure_line(s, "t1", "hw", "10001", "+861088000001")
+    failures = 2 * SESSION_FAILURES_PER_REPORT + 1
+    gateway, temporal = FailingGateway(failures), FakeTemporal()
+    activities = SeatActivities({"hw": cast(Any, gateway)}, engine, secret_key="")
+    inp = PollSeatInput(channel="hw", seat="10001", phonenum="+8613800000001", run_s=600,
+                        context=SeatContext())  # fmt: skip
+    env = ActivityEnvironment(client=cast(Client, temporal))
+    result = await env.run(activities.poll_seat, inp)
+    assert result.signed_out and gateway.polls == failures + 1
+    reports = [arg for wf, name, arg in temporal.signals
+               if (wf, name) == (HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL)]  # fmt: skip
+    assert len(reports) == failures // SESSION_FAILURES_PER_REPORT == 2
+    assert all(isinstance(r, PlacementOutcome) and r.channel == "hw" and not r.ok
+               for r in reports)  # fmt: skip
+    engine.dispose()
