@@ -683,7 +683,7 @@ def _placed_ids(sim_calls: dict[str, list[dict[str, Any]]]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for channel, calls in sim_calls.items():
         for call in calls:
-            cc_id = call.get("tag") if channel == "jy" else call.get("userData")
+            cc_id = call.get({"jy": "tag", "hw": "callappdata"}.get(channel, "userData"))
             if cc_id:
                 counts[str(cc_id)] += 1
     return counts
@@ -924,6 +924,12 @@ async def measure(
         ]
         row.notes["lost_sample"] = " ".join(sample)
     row.notes["webhook_non2xx_attempts"] = webhook_bad
+    # One poll per seat, whichever worker runs it, across kills and restarts: the gateway
+    # refuses a second concurrent poll of a seat (000-007) and counts it.
+    gateway = (await stack.sims["hw"].get("/_sim/gateway")).json()
+    row.notes["hw_polls_refused"] = refused = gateway["concurrent_polls_refused"]
+    if refused:
+        row.failures.append(f"hw_polls_refused = {refused}")
 
     # 5xx
     driver_5xx = sum(n for s, n in driver.statuses.items() if s >= 500 and s != 503)
