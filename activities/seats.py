@@ -46,13 +46,14 @@ from contracts.seat import (
 )
 from core.types import CloseType, EventKind
 from intake.delivery import ingest
-from store import calls, seats
+from store import calls, lines, seats
 from store.db import now_ms, session_scope
 
 log = logging.getLogger("cc.activities.seats")
 
 # A vendor that keeps failing is asked again at most this often while the seat is polled.
 POLL_BACKOFF_INITIAL_S, POLL_BACKOFF_MAX_S = 0.5, 5.0
+SEAT_TAKEN = "100-015"  # the seat is signed in elsewhere
 # Polls failing in a row that count as one channel failure for health.
 SESSION_FAILURES_PER_REPORT = 3
 
@@ -123,6 +124,8 @@ class SeatActivities:
         try:
             await channel.sign_in(login)
         except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
+            if exc.code == SEAT_TAKEN:  # that seat only: its channel and other seats are fine
+                await asyncio.to_thread(self._out_of_service, inp.channel, inp.seat, str(exc))
             raise ApplicationError(str(exc), type=SEAT_UNAVAILABLE, non_retryable=True) from exc
         except ChannelError as exc:
             await report_failure(inp.channel, f"seat sign-in failing: {exc}")
@@ -208,6 +211,11 @@ class SeatActivities:
         body = event.model_dump_json().encode()
         await ingest(self._engine, activity.client(), inp.channel, [event], body,
                      "application/x-cc-reconciliation")  # fmt: skip
+
+    def _out_of_service(self, channel: str, seat: str, reason: str) -> None:
+        log.warning("line out of service channel=%s seat=%s: %s", channel, seat, reason)
+        with session_scope(self._engine) as session:
+            lines.take_out_of_service(session, channel, seat, reason)
 
     def _login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
         with session_scope(self._engine) as session:

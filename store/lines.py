@@ -93,7 +93,9 @@ def _grant(session: Session, cc_call_id: str, *which: ColumnElement[bool]) -> Ag
     UPDATE every lease goes through. Returns the line as leased, or None if it was busy."""
     granted = session.execute(
         update(AgentLine)
-        .where(*which, col(AgentLine.lease_call_id).is_(None))
+        .where(
+            *which, col(AgentLine.lease_call_id).is_(None), col(AgentLine.out_of_service).is_(None)
+        )
         .values(lease_call_id=cc_call_id, lease_token=AgentLine.lease_token + 1, leased_at=now_ms())
     )
     if granted.rowcount != 1:  # type: ignore[attr-defined]
@@ -113,6 +115,7 @@ def lease_line(session: Session, tenant_id: str, channel: str, cc_call_id: str) 
             AgentLine.tenant == tenant_id,
             AgentLine.channel == channel,
             col(AgentLine.lease_call_id).is_(None),
+            col(AgentLine.out_of_service).is_(None),
         )
         .order_by(col(AgentLine.leased_at).asc(), col(AgentLine.id).asc())
     ).all()
@@ -133,6 +136,16 @@ def lease_agent_line(
         col(AgentLine.tenant) == tenant_id,
         col(AgentLine.channel) == channel,
         col(AgentLine.agent) == agent,
+    )
+
+
+def take_out_of_service(session: Session, channel: str, agent: str, reason: str) -> None:
+    """No call is routed to the line until an operator puts it back (deletes and adds it
+    again): e.g. an hw seat signed in elsewhere (100-015). Its other lines are unaffected."""
+    session.execute(
+        update(AgentLine)
+        .where(col(AgentLine.channel) == channel, col(AgentLine.agent) == agent)
+        .values(out_of_service=reason[:255])
     )
 
 

@@ -53,6 +53,8 @@ class AgentLine(SQLModel, table=True):
     # A seat's password (hw), encrypted with CC_SECRET_KEY; never returned, never logged.
     # None: the channel's default (CC_HW_SEAT_PASSWORD), a secret held outside the database.
     secret: str | None = Field(default=None, sa_type=Text)
+    # Why no call may take the line (a seat taken elsewhere); None: in service.
+    out_of_service: str | None = Field(default=None, max_length=255)
 
 
 class ChannelSession(SQLModel, table=True):

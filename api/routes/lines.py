@@ -34,11 +34,17 @@ class LinePublic(BaseModel):
     number: str
     busy: bool
     call: str | None
+    # False: no call is routed to it (e.g. an hw seat signed in elsewhere); delete and add
+    # the line again to put it back.
+    in_service: bool = True
+    out_of_service: str | None = None
 
     @classmethod
     def from_row(cls, line: AgentLine) -> LinePublic:
         return cls(channel=line.channel, agent=line.agent, number=line.number,
-                   busy=line.lease_call_id is not None, call=line.lease_call_id)  # fmt: skip
+                   busy=line.lease_call_id is not None, call=line.lease_call_id,
+                   in_service=line.out_of_service is None,
+                   out_of_service=line.out_of_service)  # fmt: skip
 
 
 class LinePage(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import seats
@@ -17,16 +18,17 @@ from channels.base import (
     SeatContext,
     SeatLogin,
     SeatPoll,
+    SeatRefused,
     SeatSignedOut,
     SeatStatus,
     VendorServerError,
 )
 from contracts.health import PlacementOutcome
 from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
-from contracts.seat import PollSeatInput
+from contracts.seat import SEAT_UNAVAILABLE, PollSeatInput, SignInInput
 from core.types import ChannelMode
 from store.db import make_engine, session_scope
-from store.lines import ensure_line
+from store.lines import ensure_line, lease_line
 from store.migrate import upgrade
 from store.tenants import ensure_tenant
 
@@ -98,4 +100,35 @@ async def test_polls_failing_in_a_row_are_reported_to_health(
     assert len(reports) == failures // SESSION_FAILURES_PER_REPORT == 2
     assert all(isinstance(r, PlacementOutcome) and r.channel == "hw" and not r.ok
                for r in reports)  # fmt: skip
+    engine.dispose()
+
+
+class TakenGateway(FailingGateway):
+    """Every sign-in refused: the seat is signed in elsewhere (100-015)."""
+
+    async def sign_in(self, login: SeatLogin) -> None:
+        raise SeatRefused("100-015", "the agent has signed in elsewhere")
+
+
+async def test_a_seat_taken_elsewhere_takes_only_its_line_out_of_service(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        ensure_tenant(s, "t1")
+        ensure_line(s, "t1", "hw", "10001", "+861088000001")
+        ensure_line(s, "t1", "hw", "10002", "+861088000002")
+    activities = SeatActivities({"hw": cast(Any, TakenGateway(0))}, engine, secret_key="")
+    env = ActivityEnvironment(client=cast(Client, FakeTemporal()))
+    inp = SignInInput(channel="hw", seat="10001", phonenum="+8613800000001")
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(activities.sign_in_seat, inp)
+    assert refused.value.type == SEAT_UNAVAILABLE and refused.value.non_retryable
+    with session_scope(engine) as s:
+        first = lease_line(s, "t1", "hw", "call-1")
+        second = lease_line(s, "t1", "hw", "call-2")
+    assert first is not None and first.agent == "10002"  # the other seat still takes calls
+    assert second is None  # 10001 is out of service, 10002 busy
     engine.dispose()
