@@ -28,6 +28,7 @@ from channels.base import (
     SeatRefused,
     SeatSignedOut,
     SeatStatus,
+    SeatTaken,
 )
 from contracts.health import PlacementOutcome
 from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
@@ -44,7 +45,7 @@ from contracts.seat import (
     SignOutInput,
     seat_workflow_id,
 )
-from core.types import CloseType, EventKind
+from core.types import CallState, CloseType, EventKind
 from intake.delivery import ingest
 from store import calls, lines, seats
 from store.db import now_ms, session_scope
@@ -53,7 +54,6 @@ log = logging.getLogger("cc.activities.seats")
 
 # A vendor that keeps failing is asked again at most this often while the seat is polled.
 POLL_BACKOFF_INITIAL_S, POLL_BACKOFF_MAX_S = 0.5, 5.0
-SEAT_TAKEN = "100-015"  # the seat is signed in elsewhere
 # Polls failing in a row that count as one channel failure for health.
 SESSION_FAILURES_PER_REPORT = 3
 
@@ -124,7 +124,7 @@ class SeatActivities:
         try:
             await channel.sign_in(login)
         except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
-            if exc.code == SEAT_TAKEN:  # that seat only: its channel and other seats are fine
+            if isinstance(exc, SeatTaken):  # that seat only: the channel's others are fine
                 await asyncio.to_thread(self._out_of_service, inp.channel, inp.seat, str(exc))
             raise ApplicationError(str(exc), type=SEAT_UNAVAILABLE, non_retryable=True) from exc
         except ChannelError as exc:
@@ -180,13 +180,14 @@ class SeatActivities:
         """Each event with its call: by the vendor's call id when it carries one, else the
         seat's call (events before B is dialled carry no id; see store.seats.seat_call)."""
         with session_scope(self._engine) as session:
-            holder = seats.seat_call(session, channel, seat)
             owned = []
             for event in events:
                 cc = event.cc_call_id
                 if cc is None and event.vendor_call_id is not None:
                     cc = seats.call_of_vendor_id(session, channel, event.vendor_call_id)
-                owned.append(event.model_copy(update={"cc_call_id": cc or holder}))
+                if cc is None:
+                    cc = seats.seat_call(session, channel, seat)
+                owned.append(event.model_copy(update={"cc_call_id": cc}))
             return owned
 
     @activity.defn
@@ -198,7 +199,7 @@ class SeatActivities:
             return  # the call goes on: its events come with the next polls
         with session_scope(self._engine) as session:
             row = calls.get_call_any_tenant(session, inp.cc_call_id)
-            if row is None or row.state == "close":
+            if row is None or row.state == CallState.CLOSE.value:
                 return
             talked = row.conn_time is not None
             vendor_call_id = row.call_id

@@ -120,7 +120,11 @@ class SeatSignedOut(ChannelError):
 
 
 class SeatRefused(VendorRejected):
-    """The seat cannot sign in: wrong password (``100-004``), taken elsewhere (``100-015``)."""
+    """The seat cannot sign in: wrong password (hw ``100-004``), taken elsewhere."""
+
+
+class SeatTaken(SeatRefused):
+    """The seat is signed in elsewhere (hw ``100-015``): only that line is out of service."""
 
 
 class InvalidSignature(ChannelError):

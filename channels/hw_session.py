@@ -15,12 +15,18 @@ import httpx
 import phonenumbers
 from pydantic import BaseModel
 
-from channels.base import SeatRefused, SeatSignedOut, VendorRejected, VendorServerError
+from channels.base import (
+    SeatRefused,
+    SeatSignedOut,
+    SeatTaken,
+    VendorRejected,
+    VendorServerError,
+)
 
 OK, STALE_GUID, ALREADY_SIGNED_IN = "0", "000-003", "100-002"
 NO_CALL, NO_RECORDING = "200-017", "104-005"  # release: no call; recordfile: not (yet) there
 SIGNED_OUT = frozenset({"100-006", "105-005", "105-006", "105-007"})
-REFUSED = frozenset({"100-004", "100-015"})  # wrong password, seat taken elsewhere
+WRONG_PASSWORD, SEAT_TAKEN = "100-004", "100-015"  # the seat cannot sign in
 # Worth another try later: system busy, gateway busy, seat not idle, a poll in flight.
 TRANSIENT = frozenset({"000-004", "100-003", "100-007", "000-007"})
 DIALABLE = re.compile(r"^[0-9*#]*$")
@@ -78,7 +84,9 @@ def raise_for(answer: Mapping[str, Any], what: str) -> None:
         return
     if code in SIGNED_OUT:
         raise SeatSignedOut(f"{what}: {code} {message}")
-    if code in REFUSED:
+    if code == SEAT_TAKEN:
+        raise SeatTaken(code, message)
+    if code == WRONG_PASSWORD:
         raise SeatRefused(code, message)
     if code == STALE_GUID:
         raise StaleGuid(f"{what}: {code} {message}")

@@ -44,7 +44,7 @@ def get_line(session: Session, tenant: str, channel: str, agent: str) -> AgentLi
     ).first()
 
 
-def _find_line(session: Session, channel: str, agent: str) -> AgentLine | None:
+def find_line(session: Session, channel: str, agent: str) -> AgentLine | None:
     """The line, whichever tenant has it (a channel's line ids are global)."""
     return session.exec(
         select(AgentLine).where(AgentLine.channel == channel, AgentLine.agent == agent)
@@ -60,14 +60,14 @@ def _add_line(session: Session, tenant: str, channel: str, agent: str, number: s
 
 def create_line(session: Session, tenant: str, channel: str, agent: str, number: str) -> AgentLine:
     """A new line of ``tenant``; LineExists if any tenant has it already."""
-    if _find_line(session, channel, agent) is not None:
+    if find_line(session, channel, agent) is not None:
         raise LineExists(f"{channel} line {agent} already exists")
     return _add_line(session, tenant, channel, agent, number)
 
 
 def ensure_line(session: Session, tenant: str, channel: str, agent: str, number: str) -> AgentLine:
     """The line as it is (whichever tenant has it), or a new line of ``tenant``."""
-    return _find_line(session, channel, agent) or _add_line(session, tenant, channel, agent, number)
+    return find_line(session, channel, agent) or _add_line(session, tenant, channel, agent, number)
 
 
 def delete_line(session: Session, line: AgentLine) -> None:

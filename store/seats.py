@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from channels.base import SeatLogin
 from core.secrets import unseal
 from store.db import now_ms, session_scope
-from store.models import AgentLine, CallRecordRow, ChannelSession
+from store.lines import find_line
+from store.models import CallRecordRow, ChannelSession
 
 
 class SqlSessions:
@@ -36,18 +37,16 @@ class SqlSessions:
         with session_scope(self._engine) as session:
             row = session.get(ChannelSession, (channel, key))
             if row is None:
-                row = ChannelSession(channel=channel, key=key, value=value, updated=now_ms())
-            row.value, row.updated = value, now_ms()
-            session.add(row)
+                session.add(ChannelSession(channel=channel, key=key, value=value, updated=now_ms()))
+            else:
+                row.value, row.updated = value, now_ms()
 
 
 def seat_login(
     session: Session, channel: str, seat: str, phonenum: str, secret_key: str
 ) -> SeatLogin:
     """How ``seat`` signs in: its own sealed password, or "" for the channel's default."""
-    line = session.exec(
-        select(AgentLine).where(AgentLine.channel == channel, AgentLine.agent == seat)
-    ).first()
+    line = find_line(session, channel, seat)
     sealed = None if line is None else line.secret
     password = "" if sealed is None else unseal(sealed, secret_key)
     return SeatLogin(seat=seat, password=password, phonenum=phonenum)
@@ -57,9 +56,7 @@ def seat_call(session: Session, channel: str, seat: str) -> str | None:
     """The call an event without a call id belongs to: the one holding the seat's line now,
     else the seat's latest call (its line freed at close while its last events, a
     duplicate or a late one, were still on their way)."""
-    line = session.exec(
-        select(AgentLine).where(AgentLine.channel == channel, AgentLine.agent == seat)
-    ).first()
+    line = find_line(session, channel, seat)
     if line is None:
         return None
     if line.lease_call_id is not None:

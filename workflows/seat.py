@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from channels.base import SeatContext
     from contracts import seat as contract
     from contracts.seat import (
         CLAIM_SEAT_UPDATE,
@@ -136,7 +137,7 @@ class SeatWorkflow:
                 self._current, self._idle_since_ms = None, self._now_ms()
             return
         self._phone = claim.phonenum
-        self._context = type(self._context)()
+        self._context = SeatContext()
 
     async def _sign_out(self) -> None:
         self._polling = False

@@ -18,9 +18,9 @@ from channels.base import (
     SeatContext,
     SeatLogin,
     SeatPoll,
-    SeatRefused,
     SeatSignedOut,
     SeatStatus,
+    SeatTaken,
     VendorServerError,
 )
 from contracts.health import PlacementOutcome
@@ -107,7 +107,7 @@ class TakenGateway(FailingGateway):
     """Every sign-in refused: the seat is signed in elsewhere (100-015)."""
 
     async def sign_in(self, login: SeatLogin) -> None:
-        raise SeatRefused("100-015", "the agent has signed in elsewhere")
+        raise SeatTaken("100-015", "the agent has signed in elsewhere")
 
 
 async def test_a_seat_taken_elsewhere_takes_only_its_line_out_of_service(

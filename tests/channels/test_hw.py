@@ -22,6 +22,7 @@ from channels.base import (
     SeatRefused,
     SeatSignedOut,
     SeatStatus,
+    SeatTaken,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
@@ -165,11 +166,12 @@ async def test_sign_in_keeps_the_guid_and_cookie_and_forces_a_second_sign_in(rig
 async def test_sign_in_refusals(rig: Rig) -> None:
     with pytest.raises(SeatRefused) as wrong:
         await rig.hw.sign_in(LOGIN.model_copy(update={"password": "wrong"}))
-    assert wrong.value.code == "100-004"
+    assert wrong.value.code == "100-004" and not isinstance(wrong.value, SeatTaken)
     await rig.control.put("/_sim/faults", json={"gateway": "seat_taken"})
     with pytest.raises(SeatRefused) as taken:
         await rig.hw.sign_in(LOGIN)
     assert taken.value.code == "100-015"
+    assert isinstance(taken.value, SeatTaken)  # only this seat's line leaves service
 
 
 async def test_the_guid_rotates_mid_call_and_every_answer_keeps_up(rig: Rig) -> None:
