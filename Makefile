@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint migrate fmt clean chaos
+.PHONY: install run test lint migrate fmt clean chaos bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -30,6 +30,13 @@ test: $(STAMP)
 # The short subset (tests/chaos, unmarked) runs inside `make test`.
 chaos: $(STAMP)
 	$(BIN)/pytest -q -ra -m chaos tests/chaos
+
+# The speed goals (issue 12), each beside its baseline on this machine (~8 min); the tables
+# land in var/bench/. docs/benchmarks.md has the figures and the longer runs.
+bench: $(STAMP)
+	mkdir -p var/bench
+	$(BIN)/python -m bench.e2e --out var/bench/e2e.md
+	$(BIN)/python -m bench.webhooks --out var/bench/webhooks.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -235,14 +235,14 @@ def stop_all(children: list[Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
 # --- The stack --------------------------------------------------------------------------------
 
 
-def temporal_command(settings: Settings) -> list[str]:
+def temporal_command(settings: Settings, var: Path = VAR) -> list[str]:
     host, port = temporal_host_port(settings)
     command = [
         str(Path(sys.executable).parent / "temporal"), "server", "start-dev",
         "--ip", host, "--port", str(port),
         "--ui-port", str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
-        "--db-filename", str(VAR / "temporal.db"),
+        "--db-filename", str(var / "temporal.db"),
         "--sqlite-pragma", "journal_mode=wal",
         "--log-level", "warn",
     ]  # fmt: skip

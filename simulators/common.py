@@ -309,7 +309,10 @@ class CallSimulator(ABC, Generic[CallT]):
             self.sim.flush(call.sid)
 
     def calls_view(self) -> list[dict[str, Any]]:
-        return [c.view() for c in self.calls.values()]
+        """``/_sim/calls``: each call as the vendor shows it, plus the simulator's own moments
+        (epoch ms) of its bridge and end, which latency benchmarks compare with CC's record."""
+        moments = ("bridged_at", "ended_at")
+        return [{**{m: getattr(c, m) for m in moments}, **c.view()} for c in self.calls.values()]
 
 
 class VendorSimulator(Protocol):
