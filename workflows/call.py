@@ -10,6 +10,7 @@ is in activities, and the record logic is the pure ``callflow.record.apply_event
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -67,6 +68,9 @@ class CallWorkflow(Placing, Closing):
         self._hangup_asked_ms: int | None = None
         self._placed_ms = inp.record.created  # when the vendor took the call
         self._wake = False  # a handler changed what the follow loop waits for
+        self._lean = True  # set by run (steps.lean)
+        self._timer: asyncio.Task[None] | None = None  # a lean call's one follow timer
+        self._timer_due = 0
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)
@@ -118,6 +122,7 @@ class CallWorkflow(Placing, Closing):
     # -- the process ----------------------------------------------------------------------
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
+        self._lean = steps.lean()  # first thing: the call's shape, for its whole life
         if await self._place():
             self._placed_ms = self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
             await self._follow_until_closed()
@@ -169,11 +174,7 @@ class CallWorkflow(Placing, Closing):
             due = min(limit, check_at, hangup_at)
             self._wake = False
             if due > now:
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._dirty or bool(self._strays) or self._wake,
-                        timeout=timedelta(milliseconds=due - now),
-                    )
+                await self._wait_for_news(due, now)
                 await self._save()
             elif due == hangup_at:
                 self._close_by_cc(CloseType.NORMAL, "cc:hangup")
@@ -187,8 +188,27 @@ class CallWorkflow(Placing, Closing):
                 await self._save()
                 with contextlib.suppress(ActivityError):
                     await self._ask_vendor_to_hang_up()
+        if self._timer is not None:
+            self._timer.cancel()
         self._note_max_duration_passed()
         await self._hang_up_strays()
+
+    async def _wait_for_news(self, due: int, now: int) -> None:
+        """Wait for an event, a stray, a hang-up, or ``due``. A lean call keeps one timer
+        while ``due`` only moves later (each event moves the silence check on): it fires at
+        the older moment, and the loop then waits again (one timer per call, not per event)."""
+        news = lambda: self._dirty or bool(self._strays) or self._wake  # noqa: E731
+        if not self._lean:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(news, timeout=timedelta(milliseconds=due - now))
+            return
+        timer = self._timer
+        if timer is None or timer.done() or self._timer_due > due:
+            if timer is not None:
+                timer.cancel()
+            self._timer_due = due
+            timer = self._timer = asyncio.create_task(workflow.sleep((due - now) / 1000))
+        await workflow.wait_condition(lambda: news() or timer.done())
 
     def _note_max_duration_passed(self) -> None:
         """CC could not cut the call at max_duration (Temporal was down, the bridge event came
@@ -274,7 +294,7 @@ class CallWorkflow(Placing, Closing):
                                release_line=release)  # fmt: skip
         try:
             await steps.save_record(save, self._inp.timers.save_max_attempts)
-        except ActivityError:
+        except (ActivityError, ApplicationError):  # a local activity's failure comes bare
             # The store keeps refusing this record: never hold the line for it, and keep what
             # was not saved for the next save (the last one, at the end, retries until it works).
             workflow.logger.error("record not saved call=%s", self.record.cc_call_id)

@@ -43,7 +43,7 @@ class Closing:
         """A closed call that lacks a time its close implies (a leg's answer when it talked,
         the first dial) had an event lost: ask the vendor once."""
         rec = self.record
-        if rec.call_id is None or rec.close_type is None or not workflow.patched("fill-facts"):
+        if rec.call_id is None or rec.close_type is None or not steps.patched_before("fill-facts"):
             return
         # A plain close of a call that never bridged says nothing of why (a leg's failure
         # event may be the one lost), and a bridge derived from a duration is only seconds-
@@ -62,7 +62,7 @@ class Closing:
         """
         if not self._inp.record_audio or self.record.conn_time is None:
             return  # nothing recorded: no bridge, no talk
-        if not workflow.patched("copy-recording"):
+        if not steps.patched_before("copy-recording"):
             return  # a call that closed before this step existed
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(

@@ -1,22 +1,25 @@
 """CallWorkflow's failure paths on Temporal's time-skipping test server: the activities are
 stand-ins recording what the workflow asked for, so each rule is checked in workflow time
 (placement deadline, unknown outcomes, set-up silence, hang-up in set-up, stray vendor calls,
-a store that keeps refusing a record)."""
+a store that keeps refusing a record), and the lean shape of issue 12: the record saved by
+local activities, one follow timer, one patch marker, and a call begun on the code before it
+replaying on it."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -47,6 +50,7 @@ from contracts.ids import SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from workflows.call import CallWorkflow
 from workflows.late import LateEventsWorkflow
+from workflows.steps import LEAN
 
 LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
 SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)
@@ -359,3 +363,67 @@ async def test_a_call_placed_late_is_watched_from_its_placement(
         record = await handle.result()  # the vendor never reports: the watchdog closes it
     assert record.close_type is CloseType.OTHER and record.close_time is not None
     assert record.close_time >= placed_at + 30_000  # max_duration + grace after placing
+
+
+# -- issue 12: the lean call, and a call begun on the code before it ------------------------
+
+HISTORIES = Path(__file__).parent / "histories"
+SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
+TIMER = EventType.EVENT_TYPE_TIMER_STARTED
+SETUP = (EventKind.A_DIALING, EventKind.A_RINGING, EventKind.A_ANSWERED, EventKind.B_DIALING,
+         EventKind.B_RINGING, EventKind.B_ANSWERED, EventKind.BRIDGED)  # fmt: skip
+
+
+def markers(history: WorkflowHistory) -> Counter[str]:
+    """Marker names, a patch's with its id and a local activity's with its type."""
+    found: Counter[str] = Counter()
+    for e in history.events:
+        if e.event_type != MARKER:
+            continue
+        attrs = e.marker_recorded_event_attributes
+        raw = b"".join(p.data for key in attrs.details for p in attrs.details[key].payloads)
+        label = next((name for name in (LEAN, "save_record", "fill-facts", "copy-recording",
+                                        "report-placement-to-health") if name.encode() in raw),
+                     "?")  # fmt: skip
+        found[f"{attrs.marker_name}:{label}"] += 1
+    return found
+
+
+async def test_a_lean_call_saves_locally_with_one_follow_timer(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    vendor = Vendor()
+    inp = await call_input(skipping_env)
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        for n, kind in enumerate(SETUP):
+            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
+        await handle.signal(CallWorkflow.vendor_event, event(
+            inp, EventKind.HANGUP, now + 2000, close_type=CloseType.NORMAL))  # fmt: skip
+        record = await handle.result()
+        history = await handle.fetch_history()
+    assert record.close_type is CloseType.NORMAL and vendor.saved
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events if e.event_type == SCHEDULED]  # fmt: skip
+    assert "save_record" not in scheduled  # no activity task per save …
+    found = markers(history)
+    assert found["core_local_activity:save_record"] == len(vendor.saved)  # … a marker each
+    assert [k for k in found if k.startswith("core_patch")] == [f"core_patch:{LEAN}"]
+    # One timer while the call is followed (not one per event), then the late-event window.
+    assert sum(e.event_type == TIMER for e in history.events) <= 3
+    await Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter
+                   ).replay_workflow(history)  # fmt: skip
+
+
+async def test_a_call_begun_before_the_lean_shape_replays_on_it() -> None:
+    """Recorded on the code of a03e48a (save_record an activity, a timer per event, three
+    patch markers): a call in flight across the deploy goes on as it began."""
+    history = WorkflowHistory.from_json(
+        "call-before-issue-12", (HISTORIES / "call_before_issue12.json").read_text()
+    )
+    assert any(e.event_type == SCHEDULED
+               and e.activity_task_scheduled_event_attributes.activity_type.name == "save_record"
+               for e in history.events)  # fmt: skip
+    replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
