@@ -15,7 +15,9 @@ from api.limits import BodyLimit
 from api.routes import calls, channels, lines, ops, recordings, webhooks
 from channels.registry import Settings, build_channels, get_settings
 from contracts.client import connect_temporal
+from contracts.config import redelivery_config
 from core.logs import configure_logging
+from intake.delivery import DeliveryPolicy, Dispatcher
 from storage import build_store
 from store.db import make_engine
 from store.seats import SqlSessions
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine=engine,
             channels=build_channels(settings, SqlSessions(engine)),
             recordings=build_store(settings),
+            dispatcher=Dispatcher(engine, DeliveryPolicy.of(redelivery_config(settings))),
         )
         app.state.cc = state
         # Inbox redelivery is not here: one workflow on the worker does it, whatever the
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             connecting.cancel()
+            await state.dispatcher.drain()  # what was stored is signalled (or left to redeliver)
             for channel in state.channels.values():
                 await channel.aclose()
             state.engine.dispose()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
+from cachetools import TTLCache
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -16,6 +17,7 @@ from api.errors import Problem, invalid_field, unavailable
 from api.phones import sees_full_numbers
 from channels.base import Channel
 from channels.registry import Settings
+from intake.delivery import Dispatcher
 from storage import RecordingStore
 from store import tenants
 from store.models import Tenant
@@ -29,7 +31,14 @@ class AppState:
     engine: Engine
     channels: dict[str, Channel]
     recordings: RecordingStore
+    dispatcher: Dispatcher
     temporal: Client | None = None
+    # Known API keys (by hash) for a few seconds: most requests then skip the key lookup,
+    # and a removed key or tenant stops working within ``api_key_cache_s``.
+    callers: TTLCache[str, Caller] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.callers = TTLCache(10_000, self.settings.api_key_cache_s)
 
     async def in_store(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a committed session, off the event loop."""
@@ -79,12 +88,18 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
             401, "unauthorized", "missing API key", headers={"WWW-Authenticate": "Bearer"}
         )
 
+    key_hash = tenants.hash_key(raw_key.strip())
+    if (found := state.callers.get(key_hash)) is not None:
+        return found
+
     def lookup(session: Session) -> Caller | None:
-        key = tenants.key_for(session, raw_key.strip())
+        key = tenants.key_by_hash(session, key_hash)
         tenant = tenants.get_tenant(session, key.tenant) if key else None
         return Caller(tenant, key.scope) if key and tenant else None
 
     found = await state.in_store(lookup)
+    if found is not None:
+        state.callers[key_hash] = found
     if found is None:
         raise Problem(
             401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}

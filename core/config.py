@@ -36,6 +36,9 @@ class CoreSettings(BaseSettings):
     # The address vendors post their webhooks to (statusUrl / StatusCallback). Unset, it is
     # the API's own address and port (``http://{api_host}:{api_port}``).
     public_base_url: str = ""
+    # An API process trusts an API key it has looked up for this long: a removed key (or
+    # tenant) stops working within it. 0: every request looks its key up.
+    api_key_cache_s: float = Field(default=5.0, ge=0)
     # Request bodies larger than this are answered 413 before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 

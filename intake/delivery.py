@@ -4,8 +4,11 @@ Webhooks (``POST /webhooks/{channel}``), polled events and reconciliation answer
 same path: store the raw event in the inbox and commit, then signal the workflow. Each signal
 attempt is written down: a signalled event is never signalled again; a failed one waits for
 its back-off and ``redeliver_due`` (run by the one InboxWorkflow, however many API processes
-there are) tries it again. A signal waits at most ``budget_s``: the vendor gets its answer in
-time even while Temporal is slow, since the event is already stored. An event for a call whose
+there are) tries it again. A signal waits at most ``budget_s``. A webhook is answered once its
+events are stored: the API's ``Dispatcher`` signals them in the background and writes the
+outcomes of many webhooks down in one transaction (an API process that dies in between leaves
+events that were never signalled, which redelivery signals; signalling twice is harmless, the
+record's fold is idempotent). An event for a call whose
 workflow has finished is a late event: it goes to that call's LateEventsWorkflow, which folds
 it into the closed record.
 """
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -64,6 +69,9 @@ class _Outcome:
     failed: list[int] = field(default_factory=list)
     notes: dict[int, str] = field(default_factory=dict)
 
+    def __bool__(self) -> bool:
+        return bool(self.signalled or self.failed or self.notes)
+
 
 def _store(
     engine: Engine, channel: str, events: list[CallEvent], body: bytes, content_type: str
@@ -109,9 +117,71 @@ async def deliver(
     """Signal each event (concurrently, each within the budget) and record the outcome."""
     if not events:
         return
+    outcome = await _signal_all(client, events, policy)
+    await asyncio.to_thread(_record, engine, outcome, policy)
+
+
+async def _signal_all(
+    client: Client | None, events: list[CallEvent], policy: DeliveryPolicy
+) -> _Outcome:
     outcome = _Outcome()
     await asyncio.gather(*(_signal_one(client, event, policy, outcome) for event in events))
-    await asyncio.to_thread(_record, engine, outcome, policy)
+    return outcome
+
+
+class Dispatcher:
+    """Signals stored events in the background, and writes the outcomes of all the events
+    signalled meanwhile down in one transaction (one per API process at a time).
+
+    ``submit`` returns at once; ``drain`` (at shutdown) waits until every submitted event is
+    signalled and its outcome written. An outcome that cannot be written (the store is down)
+    is logged and dropped: the event stays unsignalled in the inbox, and redelivery signals it
+    again later.
+    """
+
+    def __init__(self, engine: Engine, policy: DeliveryPolicy, concurrency: int = 32) -> None:
+        self._engine, self._policy = engine, policy
+        # Signals in flight at once: under overload the rest wait their turn here (stored
+        # already) rather than all racing the budget and being signalled twice.
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pending = _Outcome()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
+
+    def submit(self, client: Client | None, events: list[CallEvent]) -> None:
+        if events:
+            self._spawn(self._signal(client, events))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _signal(self, client: Client | None, events: list[CallEvent]) -> None:
+        async with self._slots:
+            outcome = await _signal_all(client, events, self._policy)
+        self._pending.signalled += outcome.signalled
+        self._pending.failed += outcome.failed
+        self._pending.notes.update(outcome.notes)
+        if self._writer is None:
+            self._writer = self._spawn(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, _Outcome()
+                try:
+                    await asyncio.to_thread(_record, self._engine, batch, self._policy)
+                except Exception:  # noqa: BLE001 - the store is down: redelivery covers it
+                    log.exception("signal outcomes of %d events not written",
+                                  len(batch.signalled) + len(batch.failed))  # fmt: skip
+        finally:
+            self._writer = None
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 async def _signal_one(

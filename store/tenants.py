@@ -42,4 +42,8 @@ def add_api_key(session: Session, tenant_id: str, raw_key: str, scope: str = "fu
 
 
 def key_for(session: Session, raw_key: str) -> ApiKey | None:
-    return session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key))).first()
+    return key_by_hash(session, hash_key(raw_key))
+
+
+def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    return session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()

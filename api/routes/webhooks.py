@@ -10,9 +10,8 @@ from fastapi.responses import JSONResponse
 from api.deps import StateDep
 from api.errors import Problem
 from channels.base import InvalidSignature, MalformedEvent, WebhookChannel
-from contracts.config import redelivery_config
 from core.metrics import VENDOR_EVENTS
-from intake.delivery import DeliveryPolicy, ingest
+from intake.delivery import ingest
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
@@ -41,9 +40,10 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
         VENDOR_EVENTS.labels(channel_name, "malformed").inc()
         raise Problem(400, "malformed_event", str(exc)) from exc
 
-    # Committed to the inbox before we answer 2xx; then signalled.
-    # The signal waits at most the budget: the vendor's deadline (e9: 3 s) holds even while
-    # Temporal is slow; a signal not confirmed in time is the InboxWorkflow's to redeliver.
-    policy = DeliveryPolicy.of(redelivery_config(state.settings))
-    await ingest(state.engine, state.temporal, channel_name, events, body, content_type, policy)
+    # Committed to the inbox before we answer 2xx; then signalled in the background (the
+    # vendor's deadline, e9: 3 s, never waits on Temporal). A signal that fails, or an API
+    # process that dies first, leaves the event to the InboxWorkflow's redelivery.
+    stored = await ingest(state.engine, None, channel_name, events, body, content_type,
+                          signal=False)  # fmt: skip
+    state.dispatcher.submit(state.temporal, stored)
     return JSONResponse(channel.webhook_ack())

@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from api.deps import AppState
 from channels.registry import Settings, build_channels
+from intake.delivery import DeliveryPolicy, Dispatcher
 from storage import build_store
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
@@ -115,7 +116,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         ensure_line(session, UNIT_TENANT, *UNIT_LINE, "+8610880000001")
     app = create_app(settings)
     temporal = FakeTemporal()
-    state = AppState(settings, engine, build_channels(settings), build_store(settings))
+    dispatcher = Dispatcher(engine, DeliveryPolicy())
+    state = AppState(settings, engine, build_channels(settings), build_store(settings),
+                     dispatcher)  # fmt: skip
     state.temporal = temporal  # type: ignore[assignment]
     app.state.cc = state
     async with asgi_client(app, headers={"Authorization": f"Bearer {UNIT_KEY}"}) as api:

@@ -16,7 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from channels.base import CallEvent
 from core.types import EventKind
-from intake.delivery import DeliveryPolicy, ingest, redeliver_due
+from intake import delivery
+from intake.delivery import DeliveryPolicy, Dispatcher, ingest, redeliver_due
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import VendorEvent
@@ -124,3 +125,98 @@ async def test_an_event_never_signalled_is_redelivered(engine: Engine) -> None:
     assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 1
     assert temporal.signals == [("call-c1", "a")]
     assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 0
+
+
+class GatedTemporal(FakeTemporal):
+    """Signals wait until the gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        inner, gate = super().get_workflow_handle(workflow_id), self.gate
+
+        class Handle:
+            async def signal(self, name: str, event: CallEvent) -> None:
+                await gate.wait()
+                await inner.signal(name, event)
+
+        return Handle()
+
+
+async def test_the_dispatcher_signals_in_the_background_and_writes_outcomes_together(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporal = GatedTemporal()
+    writes: list[int] = []
+    real_record = delivery._record
+
+    def counted(engine: Engine, outcome: Any, policy: DeliveryPolicy) -> None:
+        writes.append(len(outcome.signalled))
+        real_record(engine, outcome, policy)
+
+    monkeypatch.setattr(delivery, "_record", counted)
+    dispatcher = Dispatcher(engine, POLICY)
+    for key in "abcdef":  # six webhooks, each stored, then handed over
+        stored = await ingest(engine, None, "e9", [event(key)], b"{}", "json", signal=False)
+        dispatcher.submit(cast(Client, temporal), stored)
+    await asyncio.sleep(0.05)
+    assert temporal.signals == [] and all(r.signal_attempts == 0 for r in rows(engine).values())
+    temporal.gate.set()
+    await dispatcher.drain()
+    assert sorted(key for _, key in temporal.signals) == list("abcdef")
+    assert all(r.signalled_at is not None for r in rows(engine).values())
+    assert sum(writes) == 6 and len(writes) <= 2  # not one transaction per webhook
+
+
+async def test_outcomes_the_store_refuses_are_left_to_redelivery(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporal = FakeTemporal()
+    client = cast(Client, temporal)
+
+    def refused(*_: Any) -> None:
+        raise OSError("the store is down")
+
+    monkeypatch.setattr(delivery, "_record", refused)
+    dispatcher = Dispatcher(engine, POLICY)
+    dispatcher.submit(client, await ingest(engine, None, "e9", [event("a")], b"{}", "json",
+                                           signal=False))  # fmt: skip
+    await dispatcher.drain()  # logged, not raised
+    monkeypatch.undo()
+    assert rows(engine)["a"].signalled_at is None
+    assert await redeliver_due(engine, client, POLICY, unsent_after_s=0) == 1
+    assert [key for _, key in temporal.signals] == ["a", "a"]  # twice: harmless, idempotent
+
+
+async def test_the_dispatcher_keeps_a_bounded_number_of_signals_in_flight(engine: Engine) -> None:
+    """Under overload the stored events wait their turn rather than all racing the budget."""
+    temporal = GatedTemporal()
+    in_flight, most = 0, 0
+    inner = temporal.get_workflow_handle
+
+    def counting(workflow_id: str) -> Any:
+        handle = inner(workflow_id)
+
+        class Handle:
+            async def signal(self, name: str, event: CallEvent) -> None:
+                nonlocal in_flight, most
+                in_flight += 1
+                most = max(most, in_flight)
+                try:
+                    await handle.signal(name, event)
+                finally:
+                    in_flight -= 1
+
+        return Handle()
+
+    temporal.get_workflow_handle = counting  # type: ignore[method-assign]
+    dispatcher = Dispatcher(engine, POLICY, concurrency=2)
+    for key in "abcdef":
+        stored = await ingest(engine, None, "e9", [event(key)], b"{}", "json", signal=False)
+        dispatcher.submit(cast(Client, temporal), stored)
+    await asyncio.sleep(0.05)
+    temporal.gate.set()
+    await dispatcher.drain()
+    assert most == 2 and len(temporal.signals) == 6
