@@ -119,6 +119,15 @@ class CoreSettings(BaseSettings):
     # Seals secrets kept in the database (hw seat passwords): a Fernet key (core/secrets.py).
     secret_key: str = ""
 
+    # The worker's CPU priority (nice, 0-19). Where the worker shares a machine with the API
+    # (``make run``), a higher value lets the API answer vendors and apps first when the
+    # machine is saturated; the worker then applies the events (durably queued) a little later.
+    worker_nice: int = Field(default=0, ge=0, le=19)
+    # Workflows a worker keeps in memory between their tasks (Temporal's sticky cache): a call
+    # not kept is replayed from its history at its next event. About 0.15 MiB each
+    # (docs/benchmarks.md): the default keeps a worker well under 1 GiB with 10,000 live calls.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
