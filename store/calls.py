@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, inspect, or_
+from sqlalchemy import ColumnElement, Engine, Table, inspect, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -30,6 +30,7 @@ from store.models import CallRecordRow
 # The columns the live record holds: the workflow owns them once the call exists, and saves
 # them all (those fixed at creation hold what the row already has).
 _RECORD_COLUMNS = set(CallRecordBase.model_fields)
+_TABLE: Table = CallRecordRow.__table__  # type: ignore[attr-defined]
 
 
 class IdempotencyClash(Exception):
@@ -135,15 +136,22 @@ def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
 
 
 def save_record(session: Session, record: CallRecord, attempts: list[dict[str, object]]) -> bool:
-    """Write the workflow's live record onto its row. Returns False if the row is missing."""
-    row = get_call_any_tenant(session, record.cc_call_id)
-    if row is None:
+    """Write the workflow's live record onto its row. Returns False if the row is missing.
+
+    The common case, a row not closed yet, is one UPDATE (no load, no unit of work: it runs
+    once per vendor event); a row closed meanwhile is merged with what it holds."""
+    values = {**_stored(record), "attempts": json.dumps(attempts), "updated": now_ms()}
+    open_row = (_TABLE.c.cc_call_id == record.cc_call_id) & (
+        _TABLE.c.state != CallState.CLOSE.value
+    )
+    if session.connection().execute(update(_TABLE).where(open_row).values(values)).rowcount:
+        return True
+    row = get_call_any_tenant(session, record.cc_call_id)  # closed, missing, or (MySQL
+    if row is None:  # counts changed rows, not matched ones) saved unchanged this very ms
         return False
     if row.state == CallState.CLOSE.value:
-        record = _merged_with_stored(row, record)
-    row.sqlmodel_update(_stored(record))
-    row.attempts = json.dumps(attempts)
-    row.updated = now_ms()
+        values.update(_stored(_merged_with_stored(row, record)))
+    row.sqlmodel_update(values)
     session.add(row)
     return True
 

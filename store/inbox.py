@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import Table, and_, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from channels.base import CallEvent
 from store.db import now_ms
 from store.models import VendorEvent
+
+_TABLE: Table = VendorEvent.__table__  # type: ignore[attr-defined]
 
 
 def store_event(
@@ -27,11 +29,15 @@ def store_event(
         body=body.decode("utf-8", errors="replace"),
         event_json=event.model_dump_json(),
     )
+    # A plain INSERT (no unit of work: it runs for every vendor event), in a savepoint so
+    # that a duplicate leaves the transaction usable.
+    values = row.model_dump(exclude={"id"}, exclude_unset=False)
     try:
         with session.begin_nested():
-            session.add(row)
-        assert row.id is not None
-        return row.id, False
+            result = session.connection().execute(insert(_TABLE).values(values))
+        (inbox_id,) = result.inserted_primary_key or (None,)
+        assert inbox_id is not None
+        return int(inbox_id), False
     except IntegrityError:
         existing = session.exec(
             select(VendorEvent).where(
@@ -51,10 +57,11 @@ def last_event_received(session: Session, channel: str) -> int | None:
 
 
 def mark_applied(session: Session, inbox_ids: list[int]) -> None:
+    """One plain UPDATE (it runs with every save of a record)."""
     if inbox_ids:
-        session.execute(
-            update(VendorEvent)
-            .where(col(VendorEvent.id).in_(inbox_ids), col(VendorEvent.applied).is_(False))
+        session.connection().execute(
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(inbox_ids), _TABLE.c.applied.is_(False))
             .values(applied=True, applied_at=now_ms(), note=None)
         )
 
