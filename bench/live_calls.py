@@ -63,6 +63,7 @@ async def place_live(stack: BenchStack, calls: int, rate: float, every: int) -> 
                     rows.append(f"| {done} | {worker:.0f} MiB | "
                                 + " / ".join(f"{n} {m:.0f}" for n, m in rss_mib(stack).items())
                                 + " |")  # fmt: skip
+                    print(f"\n{rows[-1]}", file=sys.stderr)  # a run cut short keeps these
 
         began, tasks = time.monotonic(), []
         for n in range(calls):
@@ -72,7 +73,7 @@ async def place_live(stack: BenchStack, calls: int, rate: float, every: int) -> 
     return rows
 
 
-async def wait_all_bridged(stack: BenchStack, calls: int, timeout_s: float = 600) -> int:
+async def wait_all_bridged(stack: BenchStack, calls: int, timeout_s: float = 120) -> int:
     """Until the vendor has bridged every live call (or the time is up): how many it has."""
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=stack.sim_url("e9"), timeout=60) as sim:

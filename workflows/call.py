@@ -47,6 +47,10 @@ with workflow.unsafe.imports_passed_through():
 # Rounds of the bounded save tried at the end before the workflow gives up on the record
 # (the store refused it all along: logged, the line long freed).
 FINAL_SAVE_ROUNDS = 3
+# A lean call's follow timer is kept while the moment it waits for moves later by less than
+# this; the connected check's interval doubles at most this many times.
+TIMER_SLACK_MS = 30_000
+MAX_CHECK_DOUBLINGS = 3
 
 
 @workflow.defn(name=CALL_WORKFLOW)
@@ -71,6 +75,7 @@ class CallWorkflow(Placing, Closing):
         self._lean = True  # set by run (steps.lean)
         self._timer: asyncio.Task[None] | None = None  # a lean call's one follow timer
         self._timer_due = 0
+        self._quiet_checks = 0  # reconciliations in a row that brought nothing new
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)
@@ -84,9 +89,12 @@ class CallWorkflow(Placing, Closing):
             if event.channel and event.vendor_call_id:
                 self._strays.append((event.channel, event.vendor_call_id))
             return
+        before = self.record
         self.record = apply_event(self.record, event)
         self._events_seen += 1
         self._last_heard_ms = self._now_ms()
+        if self.record != before:
+            self._quiet_checks = 0  # news from the vendor: its checks start afresh
         if event.inbox_id is not None:
             self._unsaved_inbox_ids.append(event.inbox_id)
 
@@ -150,10 +158,15 @@ class CallWorkflow(Placing, Closing):
             await steps.release_line(ReleaseLineInput(cc_call_id=self.record.cc_call_id, line=line))
 
     def _next_check_ms(self) -> int:
-        """When the vendor's silence is long enough to ask it what became of the call."""
+        """When the vendor's silence is long enough to ask it what became of the call. A lean
+        call asks a bridged call's vendor less often each time it answers "still talking"
+        (2×, 4×, 8× ``connected_check_s``): thousands of long calls are not asked about every
+        few minutes each."""
         timers = self._inp.timers
         bridged = self.record.conn_time is not None
         quiet_s = timers.connected_check_s if bridged else timers.setup_silence_s
+        if bridged and self._lean:
+            quiet_s *= 2 ** min(self._quiet_checks, MAX_CHECK_DOUBLINGS)
         return self._last_heard_ms + int(quiet_s * 1000)
 
     async def _follow_until_closed(self) -> None:
@@ -203,7 +216,10 @@ class CallWorkflow(Placing, Closing):
                 await workflow.wait_condition(news, timeout=timedelta(milliseconds=due - now))
             return
         timer = self._timer
-        if timer is None or timer.done() or self._timer_due > due:
+        # A timer due well before the new moment (the bridge moved the check from set-up
+        # silence to connected_check_s) is replaced: it would only wake the call for nothing.
+        early = due - self._timer_due > TIMER_SLACK_MS
+        if timer is None or timer.done() or self._timer_due > due or early:
             if timer is not None:
                 timer.cancel()
             self._timer_due = due
@@ -230,6 +246,7 @@ class CallWorkflow(Placing, Closing):
             workflow.logger.warning("reconciliation failed call=%s: %s", self.record.cc_call_id,
                                     err.cause)  # fmt: skip
             return
+        self._quiet_checks += 1  # back to 0 if the answer changes the record
         for event in events:
             self.vendor_event(event)
         await self._save()
