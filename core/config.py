@@ -74,7 +74,8 @@ class CoreSettings(BaseSettings):
     # again: CC waits this long for an event of the call, then closes it with 7 (VENDORS.md).
     place_unknown_wait_s: float = Field(default=30.0, gt=0)
     # A placed call with no vendor event for this long in set-up, or a bridged call silent for
-    # connected_check_s, is reconciled with the vendor (its call-result query).
+    # connected_check_s, is reconciled with the vendor (its call-result query); a bridged
+    # call's period doubles (up to 8x) each time the vendor's answer brings nothing new.
     setup_silence_s: float = Field(default=45.0, gt=0)
     connected_check_s: float = Field(default=300.0, gt=0)
     # Saving a record is retried this many times; then the line is freed all the same.
