@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,20 @@ def add_lines(stack: BenchStack, count: int) -> None:
     engine.dispose()
 
 
+async def post_once(api: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+    """POST /v1/calls, tried again on a broken connection under the same Idempotency-Key
+    (the API then returns the call it already made: never two calls)."""
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    for attempt in range(3):
+        try:
+            return await api.post("/v1/calls", json=body, headers=headers)
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def rss_mib(stack: BenchStack) -> dict[str, float]:
     return {name: rss / 2**20 for name, (_, rss) in stack.stats().items()}
 
@@ -53,7 +68,7 @@ async def place_live(stack: BenchStack, calls: int, rate: float, every: int) -> 
         async def place() -> None:
             nonlocal done
             async with gate:
-                answer = await api.post("/v1/calls", json=body)
+                answer = await post_once(api, body)
                 if answer.status_code != 201:
                     print(f"\nPOST {answer.status_code}: {answer.text[:200]}", file=sys.stderr)
                 done += 1
