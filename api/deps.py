@@ -98,12 +98,11 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
         return Caller(tenant, key.scope) if key and tenant else None
 
     found = await state.in_store(lookup)
-    if found is not None:
-        state.callers[key_hash] = found
     if found is None:
         raise Problem(
             401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    state.callers[key_hash] = found
     return found
 
 

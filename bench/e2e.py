@@ -78,14 +78,19 @@ class CallRun:
     seen: dict[str, dict[str, float]] = field(default_factory=dict)  # call → state → epoch ms
 
 
+async def add_lines(api: httpx.AsyncClient, count: int) -> None:
+    """``count`` more e9 lines (through the API; one already there is kept)."""
+    for i in range(count):
+        number = f"+86137{i:06d}10"  # never a scenario ending (81-85)
+        answer = await api.post("/v1/lines", json={"channel": "e9", "agent": number,
+                                                   "number": number})  # fmt: skip
+        if answer.status_code not in (201, 409):
+            raise SystemExit(f"adding line {number}: {answer.status_code} {answer.text}")
+
+
 async def setup(stack: BenchStack, lines: int) -> None:
     async with api_client(stack) as api:
-        for i in range(lines):
-            number = f"+86137{i:06d}10"  # never a scenario ending (81-85)
-            answer = await api.post("/v1/lines", json={"channel": "e9", "agent": number,
-                                                       "number": number})  # fmt: skip
-            if answer.status_code not in (201, 409):
-                raise SystemExit(f"adding line {number}: {answer.status_code} {answer.text}")
+        await add_lines(api, lines)
     async with httpx.AsyncClient(base_url=stack.sim_url("e9")) as sim:
         (await sim.put("/_sim/timing", json=TIMING)).raise_for_status()
 
@@ -143,17 +148,20 @@ async def half_load(stack: BenchStack, rate: float, seconds: float) -> CallRun:
             await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
             tasks.append(asyncio.create_task(one_call(api, run, watch=n % 5 == 0)))
         await asyncio.gather(*tasks)
-    async with httpx.AsyncClient(base_url=stack.sim_url("e9")) as sim:
+    await vendor_lags(stack, run)
+    return run
+
+
+async def vendor_lags(stack: BenchStack, run: CallRun) -> None:
+    """For each watched call, the vendor's bridge and hang-up (the simulator's clock) to the
+    record first showing ``conn`` and ``close``: into ``run.lags_ms``."""
+    async with httpx.AsyncClient(base_url=stack.sim_url("e9"), timeout=60) as sim:
         vendor = {c["userData"]: c for c in await sim_calls(sim)}
     for call_id, seen in run.seen.items():
-        moments = vendor.get(call_id)
-        if moments is None:
-            continue
-        if "conn" in seen and moments.get("bridged_at"):
-            run.lags_ms["conn"].append(seen["conn"] - moments["bridged_at"])
-        if "close" in seen and moments.get("ended_at"):
-            run.lags_ms["close"].append(seen["close"] - moments["ended_at"])
-    return run
+        moments = vendor.get(call_id, {})
+        for state, moment in (("conn", "bridged_at"), ("close", "ended_at")):
+            if state in seen and moments.get(moment):
+                run.lags_ms[state].append(seen[state] - moments[moment])
 
 
 async def sim_calls(sim: httpx.AsyncClient) -> list[dict[str, Any]]:

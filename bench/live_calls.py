@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.e2e import CALLER, TIMING, CallRun, Progress, one_call, pct, sim_calls
+from bench.e2e import CALLER, TIMING, CallRun, Progress, one_call, pct, sim_calls, vendor_lags
 from bench.stack import BenchStack, StackOptions, api_client, report
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
@@ -104,14 +104,7 @@ async def probe(stack: BenchStack, count: int) -> CallRun:
     async with api_client(stack) as api:
         for _ in range(count):
             await one_call(api, run, watch=True)
-    async with httpx.AsyncClient(base_url=stack.sim_url("e9"), timeout=60) as sim:
-        vendor = {c["userData"]: c for c in await sim_calls(sim)}
-    for call_id, seen in run.seen.items():
-        moments = vendor.get(call_id, {})
-        if "conn" in seen and moments.get("bridged_at"):
-            run.lags_ms["conn"].append(seen["conn"] - moments["bridged_at"])
-        if "close" in seen and moments.get("ended_at"):
-            run.lags_ms["close"].append(seen["close"] - moments["ended_at"])
+    await vendor_lags(stack, run)
     return run
 
 

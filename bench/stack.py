@@ -41,21 +41,22 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def fresh_postgres(name: str) -> str:
-    """A new, empty PostgreSQL database ``name`` (dropped first if it exists); its URL."""
+def _postgres_admin(*statements: str) -> None:
     engine = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        for statement in statements:
+            conn.execute(sa.text(statement))
     engine.dispose()
+
+
+def fresh_postgres(name: str) -> str:
+    """A new, empty PostgreSQL database ``name`` (dropped first if it exists); its URL."""
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_postgres(name: str) -> None:
-    engine = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -44,7 +44,7 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from bench import bare_ingest
-from bench.e2e import pct
+from bench.e2e import add_lines, pct
 from bench.stack import TICKS, BenchStack, StackOptions, api_client, fresh_postgres, report
 from channels.e9 import beijing_ts
 from scripts.inprocess import free_port
@@ -78,12 +78,7 @@ class Run:
 async def live_calls(stack: BenchStack, count: int) -> list[Call]:
     """``count`` bridged calls that stay up: (CC id, vendor call id) of each."""
     async with api_client(stack) as api:
-        for i in range(count):
-            number = f"+86137{i:06d}10"  # never a scenario ending (81-85)
-            answer = await api.post("/v1/lines", json={"channel": "e9", "agent": number,
-                                                       "number": number})  # fmt: skip
-            if answer.status_code not in (201, 409):
-                raise SystemExit(f"adding line {number}: {answer.status_code} {answer.text}")
+        await add_lines(api, count)
         ids = []
         for _ in range(count):
             answer = await api.post(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -76,17 +77,24 @@ class FakeTemporal:
         return Handle()
 
 
-async def test_polls_failing_in_a_row_are_reported_to_health(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(seats, "POLL_BACKOFF_INITIAL_S", 0.01)
-    monkeypatch.setattr(seats, "POLL_BACKOFF_MAX_S", 0.02)
+def seat_store(tmp_path: Path, *seats: str) -> Engine:
+    """A migrated store whose tenant t1 has an hw line for each seat (10001 → …0001)."""
     url = f"sqlite:///{tmp_path / 'cc.db'}"
     upgrade(url)
     engine = make_engine(url)
     with session_scope(engine) as s:
         ensure_tenant(s, "t1")
-        ensure_line(s, "t1", "hw", "10001", "+861088000001")
+        for seat in seats:
+            ensure_line(s, "t1", "hw", seat, f"+86108800{seat[1:]}")
+    return engine
+
+
+async def test_polls_failing_in_a_row_are_reported_to_health(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seats, "POLL_BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(seats, "POLL_BACKOFF_MAX_S", 0.02)
+    engine = seat_store(tmp_path, "10001")
     failures = 2 * SESSION_FAILURES_PER_REPORT + 1
     gateway, temporal = FailingGateway(failures), FakeTemporal()
     activities = SeatActivities({"hw": cast(Any, gateway)}, engine, secret_key="")
@@ -113,13 +121,7 @@ class TakenGateway(FailingGateway):
 async def test_a_seat_taken_elsewhere_takes_only_its_line_out_of_service(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'cc.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    with session_scope(engine) as s:
-        ensure_tenant(s, "t1")
-        ensure_line(s, "t1", "hw", "10001", "+861088000001")
-        ensure_line(s, "t1", "hw", "10002", "+861088000002")
+    engine = seat_store(tmp_path, "10001", "10002")
     activities = SeatActivities({"hw": cast(Any, TakenGateway(0))}, engine, secret_key="")
     env = ActivityEnvironment(client=cast(Client, FakeTemporal()))
     inp = SignInInput(channel="hw", seat="10001", phonenum="+8613800000001")
