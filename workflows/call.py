@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from workflows import steps
 from workflows.closing import Closing
@@ -238,15 +239,18 @@ class CallWorkflow(Placing, Closing):
         self._last_heard_ms = self._now_ms()  # next check a full period on, whatever it says
         if self.record.call_id is None:
             return
+        # Back to 0 if the answer changes the record; a vendor that cannot answer is asked
+        # less often too (thousands of long calls must not all keep asking through its outage).
+        self._quiet_checks += 1
         try:
             events = await steps.reconcile_call(ReconcileInput(
                 channel=self.record.channel, cc_call_id=self.record.cc_call_id,
                 vendor_call_id=self.record.call_id))  # fmt: skip
-        except ActivityError as err:
+        except (ActivityError, ApplicationError, TemporalTimeoutError) as err:
+            cause = err.cause if isinstance(err, ActivityError) else err  # a local one's: bare
             workflow.logger.warning("reconciliation failed call=%s: %s", self.record.cc_call_id,
-                                    err.cause)  # fmt: skip
+                                    cause)  # fmt: skip
             return
-        self._quiet_checks += 1  # back to 0 if the answer changes the record
         for event in events:
             self.vendor_event(event)
         await self._save()

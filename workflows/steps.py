@@ -37,6 +37,9 @@ QUICK = timedelta(seconds=30)
 # Calls begun since issue 12 run the lean shape: the record saved by a local activity, one
 # timer at a time, and no marker for the older patches (every lean call has them).
 LEAN = "issue-12-lean-call"
+# Calls that ask their vendor since this patch ask by a local activity: with thousands of
+# long calls out of the worker's cache, each question is one replay instead of two.
+LOCAL_CHECK = "issue-12-local-check"
 
 
 def lean() -> bool:
@@ -59,12 +62,21 @@ async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
 
 
 async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
-    """Ask the vendor for the call's result; a failure is the caller's to shrug off."""
+    """Ask the vendor for the call's result; a failure is the caller's to shrug off.
+
+    Since ``LOCAL_CHECK``, a local activity (a ``reconcile_call`` marker in the history): the
+    timer's workflow task asks and goes on in one go, instead of a second workflow task (a
+    second replay, for a call out of the worker's cache) for the activity's result. The patch
+    is asked here, at the first question, so calls that never ask carry no marker for it."""
+    retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3,
+                        non_retryable_error_types=[REJECTED])  # fmt: skip
+    if workflow.patched(LOCAL_CHECK):
+        return await workflow.execute_local_activity(
+            activities.reconcile_call, inp, start_to_close_timeout=QUICK, retry_policy=retry
+        )
     return await workflow.execute_activity(
-        activities.reconcile_call, inp, start_to_close_timeout=QUICK,
-        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3,
-                                 non_retryable_error_types=[REJECTED]),
-    )  # fmt: skip
+        activities.reconcile_call, inp, start_to_close_timeout=QUICK, retry_policy=retry
+    )
 
 
 async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:

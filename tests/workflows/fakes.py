@@ -8,7 +8,7 @@ from a script the test sets up front.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ class FakeVendor:
     noted_vendor_id: str | None = None  # placed_call_id's answer
     hangup_error: str | None = None  # hangup_call fails with this error type (not retried)
     requests: list[Request] = field(default_factory=list)
+    clock: Callable[[], Awaitable[int]] | None = None  # the test server's, for local activities
 
     # -- reading what was asked -----------------------------------------------------------
     def of(self, name: str) -> list[Request]:
@@ -81,15 +82,19 @@ class FakeVendor:
         return freed
 
     # -- the activities -------------------------------------------------------------------
-    def _note(self, name: str, arg: object) -> None:
+    async def _note(self, name: str, arg: object) -> None:
         info = activity.info()
         at = int(info.current_attempt_scheduled_time.timestamp() * 1000)
+        if info.is_local and self.clock is not None:
+            # A local activity's schedule time is the worker's wall clock, not the test
+            # server's skipped one; the server's clock stands still while it runs.
+            at = await self.clock()
         self.requests.append(Request(name=name, arg=arg, at=at, attempt=info.attempt))
 
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="place_call")
         async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
-            self._note("place_call", inp)
+            await self._note("place_call", inp)
             errors = self.place_errors.get(inp.channel, [])
             if errors:
                 error_type = errors.pop(0)
@@ -100,48 +105,48 @@ class FakeVendor:
 
         @activity.defn(name="hangup_call")
         async def hangup_call(inp: HangupInput) -> None:
-            self._note("hangup_call", inp)
+            await self._note("hangup_call", inp)
             if self.hangup_error:
                 raise ApplicationError("vendor refused", type=self.hangup_error, non_retryable=True)
 
         @activity.defn(name="reconcile_call")
         async def reconcile_call(inp: ReconcileInput) -> list[CallEvent]:
-            self._note("reconcile_call", inp)
+            await self._note("reconcile_call", inp)
             return self.reconcile_answers.pop(0) if self.reconcile_answers else []
 
         @activity.defn(name="save_record")
         async def save_record(inp: SaveRecordInput) -> None:
-            self._note("save_record", inp)
+            await self._note("save_record", inp)
 
         @activity.defn(name="release_line")
         async def release_line(inp: ReleaseLineInput) -> bool:
-            self._note("release_line", inp)
+            await self._note("release_line", inp)
             return True
 
         @activity.defn(name="take_failover_line")
         async def take_failover_line(inp: FailoverInput) -> LineLease | None:
-            self._note("take_failover_line", inp)
+            await self._note("take_failover_line", inp)
             return self.failover_lines.pop(0) if self.failover_lines else None
 
         @activity.defn(name="copy_recording")
         async def copy_recording(inp: CopyRecordingInput) -> CopyRecordingResult:
-            self._note("copy_recording", inp)
+            await self._note("copy_recording", inp)
             return CopyRecordingResult(
                 audio_url=f"local:{inp.cc_call_id}", size=1, content_type="audio/wav"
             )
 
         @activity.defn(name="apply_late_events")
         async def apply_late_events(events: list[CallEvent]) -> LateEventsResult:
-            self._note("apply_late_events", events)
+            await self._note("apply_late_events", events)
             return LateEventsResult(found=True)
 
         @activity.defn(name="note_recording")
         async def note_recording(inp: RecordingOutcome) -> None:
-            self._note("note_recording", inp)
+            await self._note("note_recording", inp)
 
         @activity.defn(name="placed_call_id")
         async def placed_call_id(cc_call_id: str) -> str | None:
-            self._note("placed_call_id", cc_call_id)
+            await self._note("placed_call_id", cc_call_id)
             return self.noted_vendor_id
 
         return [place_call, hangup_call, reconcile_call, save_record,

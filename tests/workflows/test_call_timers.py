@@ -166,6 +166,7 @@ async def calling(
     inp = CallInput(record=record, line=LINE, max_duration_s=MAX_DURATION_S,
                     record_audio=record_audio, routing=Routing(may_fail_over=fail_over),
                     timers=TIMERS.model_copy(update=timers))  # fmt: skip
+    vendor.clock = lambda: server_ms(env)
     queue = f"timers-{uuid.uuid4()}"
     async with Worker(env.client, task_queue=queue, activities=vendor.activities(),
                       workflows=[CallWorkflow]):  # fmt: skip

@@ -50,7 +50,7 @@ from contracts.ids import SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from workflows.call import CallWorkflow
 from workflows.late import LateEventsWorkflow
-from workflows.steps import LEAN
+from workflows.steps import LEAN, LOCAL_CHECK
 
 LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
 SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)
@@ -62,6 +62,7 @@ class Vendor:
 
     place_error: str | None = None  # error type place_call raises
     reconciled: list[CallEvent] = field(default_factory=list)  # call_result's answer
+    reconcile_error: str | None = None  # error type reconcile_call raises (retryable)
     save_fails: bool = False
     noted_id: str | None = None  # what the place activity wrote down before its answer was lost
     placed: list[PlaceCallInput] = field(default_factory=list)
@@ -87,6 +88,8 @@ class Vendor:
         @activity.defn(name="reconcile_call")
         async def reconcile(inp: ReconcileInput) -> list[CallEvent]:
             self.reconciles += 1
+            if self.reconcile_error:
+                raise ApplicationError("vendor down", type=self.reconcile_error)
             return self.reconciled
 
         @activity.defn(name="save_record")
@@ -383,7 +386,8 @@ def markers(history: WorkflowHistory) -> Counter[str]:
             continue
         attrs = e.marker_recorded_event_attributes
         raw = b"".join(p.data for key in attrs.details for p in attrs.details[key].payloads)
-        label = next((name for name in (LEAN, "save_record", "fill-facts", "copy-recording",
+        label = next((name for name in (LEAN, LOCAL_CHECK, "save_record", "reconcile_call",
+                                        "fill-facts", "copy-recording",
                                         "report-placement-to-health") if name.encode() in raw),
                      "?")  # fmt: skip
         found[f"{attrs.marker_name}:{label}"] += 1
@@ -425,5 +429,60 @@ async def test_a_call_begun_before_the_lean_shape_replays_on_it() -> None:
     assert any(e.event_type == SCHEDULED
                and e.activity_task_scheduled_event_attributes.activity_type.name == "save_record"
                for e in history.events)  # fmt: skip
+    replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+def scheduled_types(history: WorkflowHistory) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events if e.event_type == SCHEDULED]  # fmt: skip
+
+
+async def bridged_then_silent(
+    env: WorkflowEnvironment, vendor: Vendor
+) -> tuple[CallRecord, WorkflowHistory]:
+    """Bridged, then nothing from the vendor until CC cuts the call at max_duration (60 s):
+    with connected_check_s = 10 the vendor is asked twice (+10 s, then +20 s later)."""
+    inp = await call_input(env, connected_check_s=10)
+    inp = inp.model_copy(update={"max_duration_s": 60})
+    now = await env_ms(env)
+    async with running_call(env, vendor, inp) as handle:
+        for n, kind in enumerate(SETUP):
+            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
+        return await handle.result(), await handle.fetch_history()
+
+
+async def test_a_silent_vendor_is_asked_by_a_local_activity(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """Issue 12, 10,000 live calls: each question about a long call is one workflow task (one
+    replay for a call out of the cache), a ``reconcile_call`` marker, not an activity task."""
+    vendor = Vendor()
+    record, history = await bridged_then_silent(skipping_env, vendor)
+    assert record.close_type is CloseType.MAX_DURATION and vendor.reconciles == 2
+    assert "reconcile_call" not in scheduled_types(history)
+    found = markers(history)
+    assert found["core_local_activity:reconcile_call"] == 2
+    assert found[f"core_patch:{LOCAL_CHECK}"] == 1
+    await Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter
+                   ).replay_workflow(history)  # fmt: skip
+
+
+async def test_a_local_check_that_fails_is_shrugged_off(skipping_env: WorkflowEnvironment) -> None:
+    vendor = Vendor(reconcile_error=SERVER_ERROR)
+    record, _ = await bridged_then_silent(skipping_env, vendor)
+    assert record.close_type is CloseType.MAX_DURATION  # cut by CC as if it had been answered
+    # Asked at +10 s and +30 s (a vendor that cannot answer is asked less often too), each
+    # question tried three times, then left.
+    assert vendor.reconciles == 2 * 3
+
+
+async def test_a_call_asking_by_activity_before_the_local_check_replays_on_it() -> None:
+    """Recorded on 320c151 (a lean call asking its silent vendor twice by activity tasks): a
+    call in flight across the deploy keeps asking the way it began."""
+    history = WorkflowHistory.from_json(
+        "call-check-as-activity", (HISTORIES / "call_lean_check_as_activity.json").read_text()
+    )
+    assert scheduled_types(history).count("reconcile_call") == 2
     replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
