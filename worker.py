@@ -1,9 +1,9 @@
 """The Temporal worker: runs CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow,
-InboxWorkflow, SeatWorkflow and their activities.
+InboxWorkflow, SeatWorkflow, NotificationWorkflow and their activities.
 
-``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow and the one
-InboxWorkflow run, with the current settings (signal-with-start: started if absent,
-reconfigured if running).
+``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow, the one
+InboxWorkflow and the one NotificationWorkflow run, with the current settings
+(signal-with-start: started if absent, reconfigured if running).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.channels import ChannelActivities
 from activities.health import HealthActivities
 from activities.inbox import InboxActivities
+from activities.notify import NotifyActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
 from activities.seats import SeatActivities
+from api.routes.notifications import notification_call_view
 from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import health_config, redelivery_config
@@ -32,7 +34,9 @@ from contracts.ids import (
     HEALTH_WORKFLOW_ID,
     INBOX_CONFIGURE_SIGNAL,
     INBOX_WORKFLOW_ID,
+    NOTIFY_WORKFLOW_ID,
 )
+from contracts.notify import NOTIFY_CONFIGURE_SIGNAL, notify_config
 from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
@@ -41,6 +45,7 @@ from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.inbox import InboxWorkflow
 from workflows.late import LateEventsWorkflow
+from workflows.notify import NotificationWorkflow
 from workflows.seat import SeatWorkflow
 
 # The sandbox runs each workflow's module afresh for every workflow run. The workflows'
@@ -62,7 +67,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     health_activities = HealthActivities(channels, engine)
     recording_activities = RecordingActivities(channels, build_store(settings))
     inbox_activities = InboxActivities(engine)
-    seat_activities = SeatActivities(channels, engine, settings.secret_key)
+    seat_activities = SeatActivities(channels, engine, settings.secret_key, settings)
+    notify_activities = NotifyActivities(engine, settings, notification_call_view)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -72,6 +78,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             ChannelHealthWorkflow,
             InboxWorkflow,
             SeatWorkflow,
+            NotificationWorkflow,
         ],  # fmt: skip
         activities=[
             channel_activities.place_call,
@@ -93,6 +100,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             seat_activities.sign_out_seat,
             seat_activities.poll_seat,
             seat_activities.reconcile_seat,
+            notify_activities.send_notifications,
         ],
         activity_executor=executor,
         workflow_runner=WORKFLOW_RUNNER,
@@ -124,10 +132,24 @@ async def ensure_inbox_workflow(client: Client, settings: Settings) -> None:
     )
 
 
+async def ensure_notify_workflow(client: Client, settings: Settings) -> None:
+    config = notify_config(settings)
+    await client.start_workflow(
+        NotificationWorkflow.run,
+        config,
+        id=NOTIFY_WORKFLOW_ID,
+        task_queue=settings.task_queue,
+        start_signal=NOTIFY_CONFIGURE_SIGNAL,
+        start_signal_args=[config],
+    )
+
+
 async def ensure_service_workflows(client: Client, settings: Settings) -> None:
-    """The singletons every deployment runs: channel health and inbox redelivery."""
+    """The singletons every deployment runs: channel health, inbox redelivery and the
+    notification sender."""
     await ensure_health_workflow(client, settings)
     await ensure_inbox_workflow(client, settings)
+    await ensure_notify_workflow(client, settings)
 
 
 async def main() -> None:

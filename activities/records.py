@@ -18,7 +18,7 @@ from contracts.call import (
     SaveRecordInput,
 )
 from core.logs import redact
-from store import calls, inbox, lines
+from store import calls, inbox, lines, notifications
 from store.db import session_scope
 from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 
@@ -36,6 +36,7 @@ class RecordActivities:
             attempts = [a.model_dump() for a in inp.attempts]
             if not calls.save_record(session, inp.record, attempts):
                 log.error("no row for call=%s", inp.record.cc_call_id)
+            notifications.enqueue_saved(session, inp)  # told at least once, if committed
             inbox.mark_applied(session, inp.applied_inbox_ids)
             for inbox_id, note in inp.noted_inbox_ids.items():
                 inbox.note_unapplied(session, inbox_id, note)
@@ -102,3 +103,5 @@ class RecordActivities:
         """Write the outcome of a late recording copy onto the stored record."""
         with session_scope(self._engine) as session:
             calls.set_recording(session, inp.cc_call_id, inp.audio_url, inp.error)
+            if inp.audio_url:
+                notifications.enqueue_recording(session, inp.cc_call_id)

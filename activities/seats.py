@@ -1,5 +1,10 @@
 """SeatWorkflow's activities: claim a seat for a call, sign it in and out, long-poll it, and
 reconcile the call a lost session may have hidden (all vendor I/O of a polled channel's seats).
+
+A poll that shows the vendor ringing the seat with a call CC did not place (hw: CEC's own IVR
+routed a customer to it) records that inbound call once (``activities/seat_rings.py``); its
+events then find it as a callback's do (by vendor call id, or by the seat's lease), and its
+hang-up releases the seat.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedEr
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.seat_rings import SeatRings
+from callflow.inbound import RingingSeatPoll
 from channels.base import (
     CallEvent,
     Channel,
@@ -30,10 +37,12 @@ from channels.base import (
     SeatStatus,
     SeatTaken,
 )
+from channels.registry import Settings
 from contracts.health import PlacementOutcome
 from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
 from contracts.seat import (
     CLAIM_SEAT_UPDATE,
+    RELEASE_SEAT_SIGNAL,
     SEAT_UNAVAILABLE,
     SEAT_WORKFLOW,
     ClaimSeatInput,
@@ -45,7 +54,7 @@ from contracts.seat import (
     SignOutInput,
     seat_workflow_id,
 )
-from core.types import CallState, CloseType, EventKind
+from core.types import CallState, CloseType, Direction, EventKind
 from intake.delivery import ingest
 from store import calls, lines, seats
 from store.db import now_ms, session_scope
@@ -60,7 +69,7 @@ SESSION_FAILURES_PER_REPORT = 3
 
 async def _finish_when_cancelled(
     poll: Coroutine[Any, Any, SeatPoll],
-    ingest_events: Callable[[str, str, SeatPoll], Awaitable[None]],
+    ingest_events: Callable[[PollSeatInput, SeatPoll], Awaitable[None]],
     inp: PollSeatInput,
 ) -> SeatPoll:
     """One long poll that a cancellation does not cut: the gateway holds the poll (a second
@@ -73,7 +82,7 @@ async def _finish_when_cancelled(
         with contextlib.suppress(Exception):
             polled = await task
             if polled.events:
-                await ingest_events(inp.channel, inp.seat, polled)
+                await ingest_events(inp, polled)
         raise
 
 
@@ -89,10 +98,18 @@ async def report_failure(channel: str, reason: str) -> None:
 
 
 class SeatActivities:
-    def __init__(self, channels: dict[str, Channel], engine: Engine, secret_key: str) -> None:
+    def __init__(
+        self,
+        channels: dict[str, Channel],
+        engine: Engine,
+        secret_key: str,
+        settings: Settings | None = None,
+    ) -> None:
         self._channels = channels
         self._engine = engine
         self._secret_key = secret_key
+        # settings None: inbound calls that ring a seat are not recorded
+        self._rings = SeatRings(engine, settings, self._signal_seat)
 
     def _polled(self, name: str) -> PolledChannel:
         channel = self._channels.get(name)
@@ -168,19 +185,34 @@ class SeatActivities:
                 continue
             backoff, failures, context = POLL_BACKOFF_INITIAL_S, 0, polled.context
             if polled.events:
-                await self._ingest(inp.channel, inp.seat, polled)
+                await self._ingest(inp, polled)
         return PollSeatResult(context=context)
 
-    async def _ingest(self, channel: str, seat: str, polled: SeatPoll) -> None:
-        events = await asyncio.to_thread(self._owned, channel, seat, polled.events)
-        await ingest(self._engine, activity.client(), channel, events, polled.raw,
+    async def _ingest(self, inp: PollSeatInput, polled: SeatPoll) -> None:
+        """The poll's events, inbox first then signalled to their calls: an inbound call that
+        rings the seat is recorded before, so that its events find it; one that hangs up
+        lets the seat go after."""
+        if isinstance(polled, RingingSeatPoll):
+            for ring in polled.rings:
+                await self._rings.record(inp, ring)
+        events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat,
+                                                polled.events)  # fmt: skip
+        await ingest(self._engine, activity.client(), inp.channel, events, polled.raw,
                      "application/json")  # fmt: skip
+        for cc_call_id in ended:
+            try:
+                await self._signal_seat(inp, RELEASE_SEAT_SIGNAL, cc_call_id)
+            except Exception:  # noqa: BLE001 - the seat's next call takes it over
+                log.warning("seat=%s not released by call=%s", inp.seat, cc_call_id)
 
-    def _owned(self, channel: str, seat: str, events: list[CallEvent]) -> list[CallEvent]:
+    def _owned(
+        self, channel: str, seat: str, events: list[CallEvent]
+    ) -> tuple[list[CallEvent], set[str]]:
         """Each event with its call: by the vendor's call id when it carries one, else the
-        seat's call (events before B is dialled carry no id; see store.seats.seat_call)."""
+        seat's call (events before B is dialled carry no id; see store.seats.seat_call); and
+        the inbound calls of the seat that these events hang up."""
         with session_scope(self._engine) as session:
-            owned = []
+            owned, ended = [], set()
             for event in events:
                 cc = event.cc_call_id
                 if cc is None and event.vendor_call_id is not None:
@@ -188,7 +220,15 @@ class SeatActivities:
                 if cc is None:
                     cc = seats.seat_call(session, channel, seat)
                 owned.append(event.model_copy(update={"cc_call_id": cc}))
-            return owned
+                if cc is not None and event.kind is EventKind.HANGUP:
+                    row = calls.get_call_any_tenant(session, cc)
+                    if row is not None and row.direction == Direction.IN and row.agent == seat:
+                        ended.add(cc)
+            return owned, ended
+
+    async def _signal_seat(self, inp: PollSeatInput, signal: str, arg: Any) -> None:
+        seat = activity.client().get_workflow_handle(seat_workflow_id(inp.channel, inp.seat))
+        await seat.signal(signal, arg)
 
     @activity.defn
     async def reconcile_seat(self, inp: ReconcileSeatInput) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.routes import calls, channels, lines, ops, recordings, webhooks
+from api.routes import calls, channels, extensions, lines, notifications, ops, recordings, webhooks
 from channels.registry import Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import redelivery_config
@@ -80,7 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(recordings.router)
     app.include_router(lines.router)
+    app.include_router(extensions.router)
     app.include_router(channels.router)
+    app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     return app

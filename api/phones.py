@@ -16,6 +16,9 @@ from core.logs import mask_digits
 # version does not know) sees them masked: unknown means no.
 FULL_NUMBER_SCOPES = frozenset({"full", "admin"})
 
+# An extension under a 400 number (``ext_num``): the 1-8 digits a caller keys.
+EXT_NUM = r"^[0-9]{1,8}$"
+
 
 def to_e164(value: str, field: str, region: str) -> str:
     try:

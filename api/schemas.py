@@ -1,7 +1,8 @@
 """API models: what apps send (``CallCreate``) and what they see (``CallPublic``).
 
-A view is built for a scope: a ``masked`` key gets the customer's number (``called``)
-masked wherever it shows, including inside raw vendor event bodies.
+A view is built for a scope: a ``masked`` key gets the customer's number masked wherever it
+shows, including inside raw vendor event bodies. The customer is leg B (``called``) of a
+callback and leg A (``caller``) of an inbound call (``customer_field``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel.main import SQLModelConfig
 
 from api.phones import mask, mask_in_text
-from core.types import DisplayPolicy
+from callflow.record import CallRecordBase
+from core.types import Direction, DisplayPolicy
 from store.models import CallRecordRow, CallRowBase, VendorEvent
+
+
+def customer_field(direction: str | None) -> str:
+    """The record column holding the customer's number: ``caller`` for an inbound call (the
+    customer dialled a 400 number), ``called`` for a callback."""
+    return "caller" if direction == Direction.IN.value else "called"
+
+
+def customer_number(record: CallRecordBase) -> str:
+    """The customer's number on this record, whichever leg the customer is."""
+    number: str = getattr(record, customer_field(record.direction))
+    return number
 
 
 class CallCreate(BaseModel):
@@ -74,11 +88,13 @@ class CallPublic(CallRowBase):
         view = cls.model_validate(row)
         if not masked:
             return view
+        customer = customer_number(row)
         attempts = [
-            a.model_copy(update={"error": mask_in_text(a.error, row.called)}) if a.error else a
+            a.model_copy(update={"error": mask_in_text(a.error, customer)}) if a.error else a
             for a in view.attempts
         ]
-        return view.model_copy(update={"called": mask(row.called), "attempts": attempts})
+        masked_number = {customer_field(row.direction): mask(customer)}
+        return view.model_copy(update={**masked_number, "attempts": attempts})
 
 
 def public_columns(view: type[BaseModel]) -> tuple[str, ...]:
@@ -109,10 +125,12 @@ class EventPublic(BaseModel):
     body: str
 
     @classmethod
-    def from_row(cls, row: VendorEvent, called: str, masked: bool = False) -> EventPublic:
+    def from_row(cls, row: VendorEvent, customer: str, masked: bool = False) -> EventPublic:
+        """``customer``: the call's customer number (``customer_number``), masked in the raw
+        body for a masked key, in every spelling the vendor may use."""
         event = cls.model_validate(row.model_dump())
         if masked:
-            event.body = mask_in_text(event.body, called)
+            event.body = mask_in_text(event.body, customer)
         return event
 
 

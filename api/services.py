@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlmodel import Session
 from temporalio.client import (
     Client,
     WorkflowUpdateFailedError,
@@ -41,7 +42,7 @@ from contracts.ids import (
 )
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.types import CallState, DisplayPolicy
-from store import calls, placement
+from store import calls, notifications, placement
 from store.db import now_ms
 from store.models import CallRecordRow
 from store.routing import LineBusy, NoChannel
@@ -95,7 +96,7 @@ async def place_call(
     if isinstance(recorded, Placement):
         return recorded
     row, lease = recorded.row, recorded.lease
-    await _start_workflow(state, temporal, recorded, routing)
+    await start_call_workflow(state, temporal, recorded, routing)
     CALLS_ACCEPTED.labels(lease.channel).inc()
     log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
              row.cc_call_id, lease.channel, lease.agent, mask(b_number))  # fmt: skip
@@ -109,7 +110,7 @@ async def _record(
     is the answer; a refusal is a Problem."""
     tenant, key, digest = call.tenant, call.idempotency_key, call.request_hash or ""
     try:
-        return await state.in_store(lambda s: placement.record_call(s, call, routing, channel))
+        return await state.in_store(lambda s: _record_and_tell(s, call, routing, channel))
     except calls.IdempotencyClash:
         # Another request with the same key committed a moment ago: its call is the answer.
         return Placement(await _winner(state, tenant, key, digest), created=False)
@@ -122,6 +123,15 @@ async def _record(
     except NoChannel as exc:
         CALLS_REFUSED.labels("no_channel").inc()
         raise Problem(503, "no_channel", str(exc)) from exc
+
+
+def _record_and_tell(
+    session: Session, call: CallRecordRow, routing: Routing, channel: str | None
+) -> placement.RecordedCall:
+    """Record the call and, in the same transaction, its ``call.state`` for the app."""
+    recorded = placement.record_call(session, call, routing, channel)
+    notifications.enqueue_created(session, recorded.row)
+    return recorded
 
 
 async def _winner(state: AppState, tenant: str, key: str | None, digest: str) -> CallRecordRow:
@@ -146,7 +156,7 @@ def channel_priority(state: AppState) -> list[str]:
     return preferred + [name for name in state.channels if name not in preferred]
 
 
-async def _start_workflow(
+async def start_call_workflow(
     state: AppState, temporal: Client, recorded: placement.RecordedCall, routing: Routing
 ) -> None:
     """Start the call's workflow with the line leased and ``routing`` as asked and decided.

@@ -46,7 +46,7 @@ from sqlmodel import col
 from bench import bare_ingest
 from bench.e2e import add_lines, pct
 from bench.stack import TICKS, BenchStack, StackOptions, api_client, fresh_postgres, report
-from channels.e9 import beijing_ts
+from channels.e9_events import beijing_ts
 from scripts.inprocess import free_port
 from scripts.run import StopSignals, start, wait_http
 from store.db import make_engine

@@ -32,7 +32,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 from channels.base import CallEvent
-from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from core.types import CallState, CloseType, Direction, DisplayPolicy, EventKind
 
 
 def _chars(length: int, **column: Any) -> Any:
@@ -85,6 +85,9 @@ class CallRecordBase(SQLModel):
     recording_error: str | None = _chars(255, default=None)
     # conn_time was derived from the hang-up's duration (its bridge event was lost).
     conn_time_implied: bool = False
+    # ``out``: a callback CC placed; ``in``: a customer who called a 400 number (leg A is
+    # then the customer, ``caller``; leg B the agent, ``called``).
+    direction: str = _chars(8, default=Direction.OUT.value)
 
 
 # Which record timestamp each event kind sets.

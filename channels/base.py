@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from core.config import CoreSettings
-from core.types import ChannelMode, CloseType, EventKind
+from core.types import ChannelMode, CloseType, EventKind, InboundAction
 
 
 class CallEvent(BaseModel):
@@ -36,6 +36,30 @@ class CallEvent(BaseModel):
     # Talk seconds the vendor reported with its hang-up (e9 ``duration``, jy ``CallDuration``):
     # gives conn_time when the bridge event itself was lost.
     duration_s: int | None = None
+
+
+class InboundCall(BaseModel):
+    """A customer calling a tenant's 400 number: the vendor asks CC where to send the call."""
+
+    vendor_call_id: str
+    caller: str  # the customer, as the vendor gave it (not yet E.164)
+    main_num: str  # the 400 number dialled, as the vendor gave it
+    ext_num: str | None = None  # the digits keyed; None until the customer keyed some
+    at: int  # epoch ms, UTC
+    dedupe_key: str
+
+
+class InboundAnswer(BaseModel):
+    """CC's answer to an ``InboundCall``, in CC's words; each adapter renders it in its
+    vendor's (e9: a JSON action, jy: TwiML)."""
+
+    action: InboundAction
+    cc_call_id: str | None = None  # dial: the record the call's events belong to
+    to: str | None = None  # dial: the agent's phone (E.164)
+    display: str | None = None  # dial: what the agent is shown, main_num (E.164)
+    record: bool = True
+    prompt: str | None = None  # ivr: asks for the extension; reject: says why
+    collect: int = 0  # ivr: how many digits to collect
 
 
 class PlaceCallRequest(BaseModel):
@@ -207,6 +231,21 @@ class WebhookChannel(Channel, Protocol):
     def webhook_ack(self) -> dict[str, str]: ...
 
 
+@runtime_checkable
+class InboundChannel(WebhookChannel, Protocol):
+    """A webhook vendor that hosts 400 numbers and asks CC, at ``POST
+    /webhooks/{name}/inbound`` (signed as its events), where to send a customer's call."""
+
+    def parse_inbound(self, body: bytes, content_type: str) -> InboundCall:
+        """Raise ``MalformedEvent`` when the body is not the vendor's inbound request."""
+        ...
+
+    def inbound_reply(self, answer: InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
+        """CC's answer as the vendor expects it: (body, media type). ``inbound_url`` is CC's
+        public inbound URL, for a vendor that comes back there with the keyed digits."""
+        ...
+
+
 class SessionStore(Protocol):
     """A polled vendor's sessions (guids, cookies, which seat placed which call), shared by
     every worker and API process."""
@@ -256,6 +295,9 @@ class SeatContext(BaseModel):
     seq: int = 0
     bridged: bool = False  # both legs talked: the seat's phone hanging up ends the call
     last: str | None = None  # digest of the last event, to know a repeat of it
+    # An inbound call rang the seat: the customer is leg A (already on the line), the seat's
+    # phone is leg B, so its alerting, off-hook and failure are B's.
+    inbound: bool = False
 
 
 class SeatPoll(BaseModel):

@@ -2,11 +2,13 @@
 
 CC's lines are seats. A seat signs in with the agent's phone (leg A) and is long-polled for
 one event per answer (parsed in ``channels/hw_events.py``); a callout rings that phone, then
-B. Every call but sign-in carries the seat's ``Guid`` and replays the sign-in's cookie; any
-answer may rotate the guid (``Set-GUID``). The seat's session (guid and cookies) and which
-seat placed which call live in the ``SessionStore`` every process shares, loaded before each
-request and saved after each answer that changes them, so a callout from one worker and the
-poll on another use the same, newest guid.
+B. CEC routes inbound 400 calls itself: a poll that shows one ringing the seat says so
+(``RingingSeatPoll.rings``), for CC to record it. Every call but sign-in carries the seat's
+``Guid`` and replays the sign-in's cookie; any answer may rotate the guid (``Set-GUID``). The
+seat's session (guid and cookies) and which seat placed which call live in the
+``SessionStore`` every process shares, loaded before each request and saved after each answer
+that changes them, so a callout from one worker and the poll on another use the same, newest
+guid.
 
 The gateway answers every call HTTP 200 with a string ``retcode`` (``"0"`` or ``NNN-NNN``).
 It has no call-result query: ``call_result`` only checks the gateway can be asked.
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
+from callflow.inbound import RingingSeatPoll
 from channels.base import (
     VENDOR_ID_MAX,
     CallEvent,
@@ -47,7 +50,7 @@ from channels.base import (
     fit,
 )
 from channels.http import raise_for_recording, read_object, send
-from channels.hw_events import ROOT, parse_seat_event
+from channels.hw_events import ROOT, parse_seat_event, ring_of
 from channels.hw_session import (
     ALREADY_SIGNED_IN,
     NO_CALL,
@@ -171,7 +174,11 @@ class HwChannel:
             return SeatPoll(events=[], context=context, raw=response.content)
         received_ms = int(time.time() * 1000)
         events, context = parse_seat_event(seat, self._base, event, context, received_ms)
-        return SeatPoll(events=events, context=context, raw=response.content)
+        ring = ring_of(event, received_ms)
+        if ring is not None:
+            await self._note_call(seat, ring.vendor_call_id, again=False)
+        return RingingSeatPoll(events=events, context=context, raw=response.content,
+                               rings=[ring] if ring else [])  # fmt: skip
 
     async def seat_status(self, seat: str) -> SeatStatus:
         """IDLE, BUSY (in a call: talking, or CTI states 2–5, ``agentState`` 7) or SIGNED_OUT.
@@ -207,12 +214,21 @@ class HwChannel:
         if not isinstance(call_id, str | int) or isinstance(call_id, bool) or not str(call_id):
             raise VendorOutcomeUnknown(f"{what}: accepted without a call id")
         vendor_call_id = fit(str(call_id), VENDOR_ID_MAX)
+        await self._note_call(seat, vendor_call_id)
+        return PlacedCall(vendor_call_id=vendor_call_id)
+
+    async def _note_call(self, seat: str, vendor_call_id: str, again: bool = True) -> None:
+        """Which seat a call is on (placed by it, or an inbound call that rang it), and the
+        seat's latest call: ``hangup`` releases it; ``again=False`` leaves a call noted
+        already as it is (a repeated ring is no newer call). Best effort: the call exists,
+        whatever happens to this note."""
         try:
+            if not again and await self._sessions.load(NAME, f"call:{vendor_call_id}"):
+                return
             await self._sessions.save(NAME, f"call:{vendor_call_id}", seat)
             await self._sessions.save(NAME, f"seat-call:{seat}", vendor_call_id)
-        except Exception:  # noqa: BLE001 - the call is placed: that must not be lost to this
+        except Exception:  # noqa: BLE001 - see above
             log.warning("hw call not noted seat=%s call=%s", seat, vendor_call_id, exc_info=True)
-        return PlacedCall(vendor_call_id=vendor_call_id)
 
     async def hangup(self, vendor_call_id: str) -> None:
         """Release the call's seat's current call, unless the seat has placed another since

@@ -11,6 +11,13 @@ A vendor event's dedupe keys hold its ``eventGenTime`` (else its ``seq``, which 
 the event just before keeps), so the repeats the gateway sends map to the same keys. A call's
 end (either release event, the seat's phone on-hook after a bridge, either failure event)
 has one key per call: the first to come is stored, the others are repeats of it.
+
+An inbound call (CEC's own IVR routed a customer to the seat) shows itself by
+``AgentEvent_Ringing`` (then ``AgentEvent_Auto_Answer`` with autoanswer on), each with
+``{caller, called, callid}``: leg A is the customer, already answered by CEC's IVR, and the
+seat's phone is leg B, dialled now (``ring_of`` gives what CC records of the call). The seat's
+phone alerting and going off-hook that follow belong to that call and are B's (B ringing, B
+answered), and so is a failure that ends it (close_type 2 or 4).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from callflow.inbound import SeatRing
 from channels.base import (
     CH_STATE_MAX,
     DEDUPE_MAX,
@@ -34,6 +42,9 @@ from core.types import CloseType, EventKind
 
 ROOT = "/agentgateway/resource"
 
+INBOUND_OFFER = (EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING,
+                 EventKind.B_RINGING)  # fmt: skip
+RINGS = frozenset({"AgentEvent_Ringing", "AgentEvent_Auto_Answer"})
 # eventType → the kinds it stands for (ends, failures and recordings are handled apart).
 KINDS: dict[str, tuple[EventKind, ...]] = {
     # The seat's phone alerting proves leg A was dialled: it gives a_call_time as well.
@@ -42,6 +53,15 @@ KINDS: dict[str, tuple[EventKind, ...]] = {
     # B alerting proves B was dialled (the gateway shows no event of its own for that).
     "AgentEvent_Customer_Alerting": (EventKind.B_DIALING, EventKind.B_RINGING),
     "AgentEvent_Talking": (EventKind.B_ANSWERED, EventKind.BRIDGED),
+    # An inbound call offered to the seat: the customer (A) is on the line in CEC's IVR, the
+    # seat's phone (B) is being rung.
+    "AgentEvent_Ringing": INBOUND_OFFER,
+    "AgentEvent_Auto_Answer": INBOUND_OFFER,
+}
+# On an inbound call the seat's phone is leg B: its own events are B's.
+INBOUND_KINDS: dict[str, tuple[EventKind, ...]] = {
+    "AgentOther_PhoneAlerting": (EventKind.B_RINGING,),
+    "AgentOther_PhoneOffhook": (EventKind.B_ANSWERED,),
 }
 CALL_START = "AgentOther_PhoneAlerting"  # the seat's phone rings: a new call begins
 OFFHOOK = "AgentOther_PhoneOffhook"
@@ -80,6 +100,22 @@ def call_id_of(content: object) -> str | None:
     return None
 
 
+def ring_of(event: Mapping[str, Any], received_ms: int) -> SeatRing | None:
+    """The inbound call an ``AgentEvent_Ringing`` or ``AgentEvent_Auto_Answer`` offers the
+    seat (None for any other event, or one without a call id)."""
+    content = event.get("content")
+    if event.get("eventType") not in RINGS or not isinstance(content, Mapping):
+        return None
+    call_id = call_id_of(content)
+    if call_id is None:
+        return None
+    caller, called = content.get("caller"), content.get("called")
+    return SeatRing(vendor_call_id=fit(call_id, VENDOR_ID_MAX),
+                    caller="" if caller is None else str(caller),
+                    called="" if called is None else str(called),
+                    at=_gen_time(event.get("eventGenTime")) or received_ms)  # fmt: skip
+
+
 def close_of_failure(context: SeatContext) -> CloseType:
     """A failed leg: A's before the seat's phone went off-hook, B's after; busy or not by
     the cause announced, unreachable when none was."""
@@ -102,9 +138,14 @@ def parse_seat_event(
         update={"seq": seq, "last": digest[:16]}
     )
     gen_time = _gen_time(event.get("eventGenTime"))
+    if event_type in RINGS:  # A is answered (by CEC's IVR): a failure from now on is B's
+        context = context.model_copy(update={"inbound": True, "offhook": True})
     make = _Maker(seat, event_type, context.vendor_call_id, gen_time or received_ms,
                   f"{gen_time}" if gen_time else f"s{seq}")  # fmt: skip
-    events: list[CallEvent] = [make(kind) for kind in KINDS.get(event_type, ())]
+    kinds = KINDS.get(event_type, ())
+    if context.inbound:
+        kinds = INBOUND_KINDS.get(event_type, kinds)
+    events: list[CallEvent] = [make(kind) for kind in kinds]
     if event_type == OFFHOOK:
         context = context.model_copy(update={"offhook": True})
     elif event_type == TALKING:
@@ -132,7 +173,8 @@ def _enter(context: SeatContext, event_type: str, call_id: str | None) -> SeatCo
     phone alerting, or an event naming another call than the one remembered)."""
     fresh = SeatContext(seq=context.seq, last=context.last)
     if event_type == CALL_START:
-        return fresh
+        # The seat's phone alerting for the inbound call that rang it is that call's.
+        return context if context.inbound and not context.bridged else fresh
     if call_id is None or call_id == context.vendor_call_id:
         return context
     if context.vendor_call_id is not None:  # a call not seen alerting (leg A failed at once)

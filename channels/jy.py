@@ -2,69 +2,37 @@
 
 Quirks kept here: HTTP Basic auth; ``X-Jy-Signature`` is exactly Twilio's request validation
 (full callback URL + every POST param name and value sorted by name, HMAC-SHA1, base64);
-per-leg ``CallStatus`` callbacks, where ``Leg=B in-progress`` is the bridge; RFC 2822 times;
 429 answers carry ``Retry-After``, which we honour before giving up. The call resource
 (``GET .../Calls/{CallSid}.json``, leg A) and its child call (leg B, listed by Twilio's filter
 ``GET .../Calls.json?ParentCallSid=<CallSid>``) answer what became of a call whose callbacks
 went missing.
+
+Elsewhere: the per-leg ``CallStatus`` callbacks and the call resources are translated to
+unified events in ``channels/jy_events.py``; a customer calling a 400 number arrives as
+Twilio's voice webhook, signed as the callbacks, and is answered TwiML, both read and written
+in ``channels/jy_inbound.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hmac
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+from pydantic import model_validator
+from twilio.request_validator import RequestValidator
 
-from channels import base
+from channels import base, jy_events, jy_inbound
 from channels.http import RateLimit, json_object, send, stream_recording
 from core.config import CoreSettings
-from core.types import ChannelMode, CloseType, EventKind
+from core.types import ChannelMode
 
 # A 429's Retry-After is honoured three times (none longer than 10 s) before giving up.
 RATE_LIMIT = RateLimit(retries=3, max_wait_s=10.0)
 _LIVE = {"queued", "initiated", "ringing"}
 
-# (Leg, CallStatus) → what happened; a terminal status closes the call.
-_KINDS = {
-    ("A", "initiated"): [EventKind.A_DIALING],
-    ("A", "ringing"): [EventKind.A_RINGING],
-    ("A", "in-progress"): [EventKind.A_ANSWERED],
-    ("B", "initiated"): [EventKind.B_DIALING],
-    ("B", "ringing"): [EventKind.B_RINGING],
-    ("B", "in-progress"): [EventKind.B_ANSWERED, EventKind.BRIDGED],
-}
-_CLOSES = {
-    ("A", "busy"): CloseType.A_BUSY,
-    ("A", "no-answer"): CloseType.A_UNREACHABLE,
-    ("A", "failed"): CloseType.A_UNREACHABLE,
-    ("B", "busy"): CloseType.B_BUSY,
-    ("B", "no-answer"): CloseType.B_UNREACHABLE,
-    ("B", "failed"): CloseType.B_UNREACHABLE,
-}
-_NORMAL_ENDS = {"completed", "canceled"}
-# The call resource's status once the call is over. The resource speaks for leg A only: a call
-# whose B leg failed ends ``completed``; why is told by its child call (leg B), if any.
-_RESOURCE_ENDS = {
-    "busy": CloseType.A_BUSY,
-    "no-answer": CloseType.A_UNREACHABLE,
-    "failed": CloseType.A_UNREACHABLE,
-    "canceled": CloseType.NORMAL,
-    "completed": CloseType.NORMAL,
-}
-# The child call's (leg B's) final status → the close, when leg A ended normally.
-_CHILD_ENDS = {
-    "busy": CloseType.B_BUSY,
-    "no-answer": CloseType.B_UNREACHABLE,
-    "failed": CloseType.B_UNREACHABLE,
-    "canceled": CloseType.NORMAL,
-    "completed": CloseType.NORMAL,
-}
 # A call that cannot exist: the probe asks for it and expects the vendor's 404.
 PROBE_SID = "CA" + "0" * 32
 NOT_FOUND = "20404"
@@ -76,13 +44,40 @@ class JySettings(CoreSettings):
     jy_base_url: str = "http://127.0.0.1:9103"
     jy_account_sid: str = "ACjydemo0001"
     jy_auth_token: str = "jy-demo-auth-token"
+    # Where jy sends the voice webhook of a customer calling a 400 number: set on the number
+    # in the vendor's console, read here by its simulator. Unset, CC's own
+    # ``{public_base_url}/webhooks/jy/inbound``.
+    jy_inbound_url: str = ""
+
+    @model_validator(mode="after")
+    def _default_jy_inbound_url(self) -> JySettings:
+        if not self.jy_inbound_url:
+            self.jy_inbound_url = base.status_url(self, "jy") + "/inbound"
+        return self
+
+
+class FormParams(dict[str, list[str]]):
+    """A form POST's params as Twilio's validator reads a multi-dict: every value of a name
+    (a repeated name is signed with all its values)."""
+
+    @classmethod
+    def of(cls, body: bytes) -> FormParams:
+        params = cls()
+        for name, value in parse_qsl(body.decode("utf-8", errors="replace"),
+                                     keep_blank_values=True):  # fmt: skip
+            params.setdefault(name, []).append(value)
+        return params
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
-    """Twilio's request-validation signature of a form POST."""
-    payload = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), "sha1").digest()
-    return base64.b64encode(digest).decode()
+    """Twilio's request-validation signature of a form POST, by Twilio's own library."""
+    form = FormParams()
+    for name, value in params:
+        form.setdefault(name, []).append(value)
+    return str(RequestValidator(auth_token).compute_signature(url, form))
 
 
 class JyChannel:
@@ -93,7 +88,7 @@ class JyChannel:
                  timeout_s: float = 5.0) -> None:  # fmt: skip
         self._base = base_url.rstrip("/")
         self._credentials = (account_sid, auth_token)
-        self._token = auth_token
+        self._validator = RequestValidator(auth_token)
         self._status_url = status_url
         self._root = f"/2010-04-01/Accounts/{account_sid}"
         self._http = httpx.AsyncClient(
@@ -124,15 +119,11 @@ class JyChannel:
 
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
         """The call resource (leg A) and its child call (leg B), as unified events (see
-        ``resource_events``)."""
+        ``jy_events.resource_events``)."""
         answer = await self._call("GET", f"/Calls/{vendor_call_id}.json")
         listing = await self._call("GET", "/Calls.json", params={"ParentCallSid": vendor_call_id})
-        calls = listing.get("calls")
-        children = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
-        mine = [c for c in children if c.get("parent_call_sid") in (None, vendor_call_id)]
-        # The dial's leg: the first created (one dial per call; a retried dial comes later).
-        mine.sort(key=lambda c: _rfc2822_or_none(c.get("date_created")) or 0)
-        return resource_events(vendor_call_id, cc_call_id, answer, mine[0] if mine else None)
+        child = jy_events.dial_leg(vendor_call_id, listing)
+        return jy_events.resource_events(vendor_call_id, cc_call_id, answer, child)
 
     async def probe(self) -> None:
         """Ask for a call that cannot exist: the vendor's 404 proves it is up and our
@@ -179,128 +170,30 @@ class JyChannel:
         return stream_recording(self._http, url, "jy", auth=self._credentials if own_host else None)
 
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
-        params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        expected = twilio_signature(self._token, url, params)
+        """Twilio's request validation (its library): the full URL and every POST param."""
         given = headers.get("x-jy-signature", "")
-        # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+        try:
+            valid = self._validator.validate(url, FormParams.of(body), given)
+        except ValueError:  # a URL the library cannot take apart (a port that is no number)
+            valid = False
+        if not valid:
             raise base.InvalidSignature("jy webhook signature does not verify")
 
     def parse_webhook(self, body: bytes, content_type: str) -> list[base.CallEvent]:
-        form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-        try:
-            sid, leg, status = form["CallSid"], form["Leg"], form["CallStatus"]
-            at = int(parsedate_to_datetime(form["Timestamp"]).timestamp() * 1000)
-            seq = int(form["SequenceNumber"])
-        except (KeyError, ValueError, TypeError, OverflowError) as exc:
-            raise base.MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
-        recording = form.get("RecordingUrl") or None
-
-        def event(kind: EventKind, close_type: CloseType | None = None) -> base.CallEvent:
-            return base.vendor_event(
-                cc_call_id=base.cc_call_id_of(form.get("Tag")),
-                vendor_call_id=sid,
-                kind=kind,
-                at=at,
-                ch_state=f"{leg}:{status}",
-                close_type=close_type,
-                recording_url=f"{recording}.wav" if recording else None,
-                dedupe_key=f"{sid}:{seq}:{kind.value}",
-                duration_s=_seconds(form.get("CallDuration")) if close_type is not None else None,
-            )
-
-        if (leg, status) in _CLOSES:
-            return [event(EventKind.HANGUP, _CLOSES[(leg, status)])]
-        if status in _NORMAL_ENDS:
-            return [event(EventKind.HANGUP, CloseType.NORMAL)]
-        if (leg, status) in _KINDS:
-            return [event(kind) for kind in _KINDS[(leg, status)]]
-        raise base.MalformedEvent(f"unknown jy status {leg}:{status}")
+        return jy_events.callback_events(body)
 
     def webhook_ack(self) -> dict[str, str]:
         return {}
+
+    def parse_inbound(self, body: bytes, content_type: str) -> base.InboundCall:
+        """Twilio's voice webhook (see ``jy_inbound.parse_voice_webhook``)."""
+        return jy_inbound.parse_voice_webhook(body)
+
+    def inbound_reply(self, answer: base.InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
+        """TwiML whose dial calls back to this channel's status URL (``jy_inbound.twiml_reply``)."""
+        return jy_inbound.twiml_reply(answer, inbound_url, self._status_url)
 
 
 def build(settings: JySettings) -> JyChannel:
     return JyChannel(settings.jy_base_url, settings.jy_account_sid, settings.jy_auth_token,
                      base.status_url(settings, "jy"), settings.vendor_timeout_s)  # fmt: skip
-
-
-def resource_events(
-    vendor_call_id: str,
-    cc_call_id: str,
-    resource: Mapping[str, Any],
-    child: Mapping[str, Any] | None = None,
-) -> list[base.CallEvent]:
-    """Translate the call resource (leg A) and its child call (leg B) into the events they
-    prove, with stable dedupe keys (``result:<CallSid>:<kind>``, whichever leg told it).
-
-    Leg A: ``start_time`` is when A was dialled (``a_dialing``). Leg B is the child call the
-    dial created when A answered: its ``date_created`` is A's answer (``a_answered``), its
-    ``start_time`` when B was dialled (``b_dialing``); a child ``completed`` was answered and
-    bridged ``duration`` whole seconds before its ``end_time`` (``b_answered`` and
-    ``bridged``, as the ``Leg=B in-progress`` callback). These are the moments the callbacks
-    carry, so a record rebuilt from them equals one built from the callbacks.
-
-    A call that is over adds its hang-up at A's ``end_time`` with ``duration`` and
-    ``recording_url``; its close is A's status (busy, no-answer, failed), else B's (busy →
-    B busy, no-answer/failed → B unreachable, completed/canceled → normal); a ``completed``
-    call with no talk and no child says nothing of why (OTHER). A live status gives only the
-    times it has; no time is invented. Asking twice yields the same keys.
-    """
-    status = str(resource.get("status") or "unknown")
-
-    def event(
-        kind: EventKind, at: int, ch_state: str | None = None, **extra: Any
-    ) -> base.CallEvent:
-        key = f"result:{vendor_call_id}:{kind.value}"
-        return base.vendor_event(cc_call_id=cc_call_id, vendor_call_id=vendor_call_id, kind=kind,
-                                 at=at, ch_state=ch_state or f"call:{status}", dedupe_key=key,
-                                 **extra)  # fmt: skip
-
-    events = []
-    if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:
-        events.append(event(EventKind.A_DIALING, started))
-    child_status = str(child.get("status") or "unknown") if child is not None else None
-    if child is not None:
-        leg_b = f"child:{child_status}"
-        if (created := _rfc2822_or_none(child.get("date_created"))) is not None:
-            events.append(event(EventKind.A_ANSWERED, created, leg_b))
-        if (dialled := _rfc2822_or_none(child.get("start_time"))) is not None:
-            events.append(event(EventKind.B_DIALING, dialled, leg_b))
-        child_end = _rfc2822_or_none(child.get("end_time"))
-        talk = _seconds(child.get("duration"))
-        if child_status == "completed" and child_end is not None and talk is not None:
-            answered = child_end - talk * 1000
-            events.append(event(EventKind.B_ANSWERED, answered, leg_b))
-            events.append(event(EventKind.BRIDGED, answered, leg_b))
-    ended = _rfc2822_or_none(resource.get("end_time"))
-    if status in _RESOURCE_ENDS and ended is not None:
-        duration = _seconds(resource.get("duration"))
-        close_type = _RESOURCE_ENDS[status]
-        if status in _NORMAL_ENDS and child_status in _CHILD_ENDS:
-            close_type = _CHILD_ENDS[child_status]
-        elif status == "completed" and not duration:
-            close_type = CloseType.OTHER  # A answered, never bridged: B's fate is not told
-        recording = resource.get("recording_url")
-        url = f"{recording}.wav" if isinstance(recording, str) and recording else None
-        events.append(event(EventKind.HANGUP, ended, close_type=close_type,
-                            duration_s=duration, recording_url=url))  # fmt: skip
-    return events
-
-
-def _rfc2822_or_none(value: object) -> int | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp() * 1000)
-    except (ValueError, TypeError, OverflowError):
-        return None
-
-
-def _seconds(value: object) -> int | None:
-    try:
-        seconds = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return seconds if 0 <= seconds < 2**31 else None

@@ -104,6 +104,10 @@ class SaveRecordInput(BaseModel):
     # Set with the first save of a closed record: the line is freed in the same transaction,
     # so nobody sees a closed call whose line is still busy.
     release_line: LineLease | None = None
+    # What this save tells the app (``call.state``, ``call.closed``, ``call.recording``): the
+    # record's state moved, or its recording was copied, since the last save.
+    state_changed: bool = False
+    recording_copied: bool = False
 
 
 class FailoverInput(BaseModel):

@@ -33,6 +33,8 @@ LAST_PROBE_ROUND_QUERY = "last_probe_round"
 INBOX_WORKFLOW_ID = "inbox-redelivery"
 INBOX_CONFIGURE_SIGNAL = "configure"
 
+NOTIFY_WORKFLOW_ID = "notifications"  # the one NotificationWorkflow (contracts/notify.py)
+
 SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
 SA_CHANNEL = SearchAttributeKey.for_keyword("Channel")
 SA_TENANT = SearchAttributeKey.for_keyword("Tenant")

@@ -13,6 +13,9 @@ from channels.base import SeatContext
 SEAT_WORKFLOW = "SeatWorkflow"
 CLAIM_SEAT_UPDATE = "claim"  # a call needs the seat, signed in with its agent's phone
 RELEASE_SEAT_SIGNAL = "release"  # the call is over: the seat may go idle
+# The vendor routed an inbound call to the seat (its poll saw it ring): that call holds the
+# seat now, as a claim would (a SeatClaim; released like any claim).
+INBOUND_CALL_SIGNAL = "inbound_call"
 # The claim failed (the seat cannot be signed in): the call tries another channel.
 SEAT_UNAVAILABLE = "SeatUnavailable"
 
@@ -23,7 +26,7 @@ def seat_workflow_id(channel: str, seat: str) -> str:
 
 class SeatClaim(BaseModel):
     cc_call_id: str
-    phonenum: str  # the agent's phone the seat rings (leg A), E.164
+    phonenum: str  # the agent's phone the seat rings (a callback's leg A), E.164
 
 
 class SeatTimers(BaseModel):
@@ -109,7 +112,9 @@ async def sign_out_seat(inp: SignOutInput) -> None:
 async def poll_seat(inp: PollSeatInput) -> PollSeatResult:
     """Long-poll the seat for ``run_s``: one poll in flight at a time, each event stored in
     the inbox, then signalled to its call; ends early (``signed_out``) when the gateway lost
-    the seat's session."""
+    the seat's session. An inbound call the vendor rang the seat with becomes a record and a
+    CallWorkflow of its own (once), and holds the seat (``INBOUND_CALL_SIGNAL``) until it
+    ends."""
     _stub()
 
 

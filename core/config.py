@@ -81,6 +81,14 @@ class CoreSettings(BaseSettings):
     # Saving a record is retried this many times; then the line is freed all the same.
     save_max_attempts: int = Field(default=20, ge=1)
 
+    # Inbound 400-number calls: what the customer hears, and how many digits an extension
+    # has (the vendor collects that many when the customer keyed none).
+    inbound_ext_digits: int = Field(default=4, ge=1, le=8)
+    inbound_prompt_ext: str = "Please enter the extension number."
+    inbound_prompt_unknown: str = "The extension you entered does not exist. Goodbye."
+    inbound_prompt_busy: str = "The person you are calling is busy. Please call again later."
+    inbound_prompt_unavailable: str = "We cannot take your call now. Please call again later."
+
     # Channel health (ChannelHealthWorkflow): one round of probes every interval; a circuit
     # opens after K failures in a row, half-opens after the cool-down, closes after M
     # successes. A webhook channel with live calls but no event for webhook_silence_s is
@@ -109,6 +117,18 @@ class CoreSettings(BaseSettings):
     recording_deadline_s: float = 3600.0
     recording_retry_initial_s: float = 2.0
     recording_retry_max_s: float = 60.0
+
+    # Notifications to apps (PUT /v1/notifications; one NotificationWorkflow): how often the
+    # sender looks for due deliveries, how long one POST may take, the back-off between a
+    # delivery's attempts, when it is given up (failed), how many POSTs are in flight at once,
+    # and how long delivered and failed deliveries are kept.
+    notify_poll_s: float = Field(default=0.5, gt=0)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_retry_initial_s: float = Field(default=5.0, gt=0)
+    notify_retry_max_s: float = Field(default=3600.0, gt=0)
+    notify_give_up_s: float = Field(default=86400.0, gt=0)
+    notify_concurrency: int = Field(default=32, ge=1)
+    notify_keep_s: float = Field(default=7 * 86400.0, gt=0)
 
     # Demo tenant created by `make run`
     demo_tenant: str = "demo"

@@ -47,6 +47,21 @@ class DisplayPolicy(StrEnum):
     PLATFORM = "platform"
 
 
+class Direction(StrEnum):
+    """Who called: CC's callback (``out``) or a customer dialling a 400 number (``in``)."""
+
+    OUT = "out"
+    IN = "in"
+
+
+class InboundAction(StrEnum):
+    """What CC tells a vendor to do with a customer calling a 400 number."""
+
+    DIAL = "dial"  # bridge the customer to the bound agent, who is shown main_num
+    IVR = "ivr"  # ask the customer for the extension, then ask CC again
+    REJECT = "reject"  # play a prompt and hang up (unknown or busy extension)
+
+
 class ChannelMode(StrEnum):
     WEBHOOK = "webhook"
     POLL = "poll"

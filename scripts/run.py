@@ -24,6 +24,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.fernet import Fernet
 
 from channels.registry import CHANNELS, Settings, get_settings
 from contracts.client import connect_temporal
@@ -324,6 +325,21 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
     raise SystemExit(f"stopped: {', '.join(dead)} exited; see var/*.log")
 
 
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Without ``CC_SECRET_KEY``, the demo makes one and keeps it in ``var/secret.key``, so
+    that what it sealed (seat passwords, notification secrets) opens after a restart; every
+    process of the stack inherits it."""
+    if settings.secret_key:
+        return settings
+    path = VAR / "secret.key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    key = path.read_text().strip()
+    os.environ["CC_SECRET_KEY"] = key
+    return settings.model_copy(update={"secret_key": key})
+
+
 def main() -> None:
     settings = get_settings()
     if problems := port_problems(settings):
@@ -331,6 +347,7 @@ def main() -> None:
                          + "\n  ".join(problems))  # fmt: skip
     stop = StopSignals().install()
     VAR.mkdir(exist_ok=True)
+    settings = ensure_secret_key(settings)
     print("migrating the database …")
     upgrade(settings.database_url)
     api_key = seed_demo(settings)

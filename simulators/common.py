@@ -1,12 +1,13 @@
-"""What every vendor simulator shares: faults, timing, the log, webhook delivery, the tone.
+"""What every vendor simulator shares: faults, timing, the log, webhook delivery, the tone,
+and its calls (``SimulatedCall``, run by a ``CallSimulator``).
 
-The control API (``/_sim/...``) is mounted only when a module runs as a simulator; it is how
-demos, load tests and chaos drills steer the fake vendor.
+Elsewhere: the control API (``/_sim/...``) and the app that mounts it beside a vendor's
+routes, in ``simulators/control.py``; the customer who calls a 400 number (``POST
+/_sim/inbound``), in ``simulators/inbound.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import io
@@ -18,19 +19,20 @@ import time
 import wave
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
-import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from channels.registry import Settings, get_settings
+from channels.registry import Settings
+from core.types import Direction
 from simulators import scenario
+from simulators.inbound import BadAnswer
 from simulators.scenario import Beat, Timing
 
 log = logging.getLogger("cc.sim")
@@ -85,6 +87,11 @@ def as_int(value: object, default: int = 0) -> int:
         return int(value)  # type: ignore[call-overload, no-any-return]
     except (TypeError, ValueError, OverflowError):
         return default
+
+
+def text_or_none(value: object) -> str | None:
+    """A request field as text; None when it is missing or empty."""
+    return str(value) if value not in (None, "") else None
 
 
 class SimState:
@@ -151,16 +158,14 @@ class SimState:
         for _ in range(copies):
             self.spawn(self._deliver(url, body, headers))
 
-    def _log_event(self, url: str, body: bytes, status: int | str, attempt: int) -> None:
-        self.events.append(
-            {
-                "at": now_ms(),
-                "url": url,
-                "body": body.decode(),
-                "status": status,
-                "attempt": attempt,
-            }
-        )
+    def _log_event(
+        self, url: str, body: bytes, status: int | str, attempt: int, answer: str | None = None
+    ) -> None:
+        entry = {"at": now_ms(), "url": url, "body": body.decode(), "status": status,
+                 "attempt": attempt}  # fmt: skip
+        if answer is not None:  # an inbound request: what CC answered
+            entry["answer"] = answer
+        self.events.append(entry)
 
     def flush(self, call_key: str) -> None:
         """At a call's end, release its held-back events in shuffled order (reorder fault)."""
@@ -189,59 +194,21 @@ class SimState:
                 return
         log.warning("gave up delivering an event to %s", url)
 
-
-class TimingUpdate(BaseModel):
-    ring_ms: int | None = Field(default=None, ge=0)
-    talk_ms: int | None = Field(default=None, ge=0)
-    no_answer_ms: int | None = Field(default=None, ge=0)
-    recording_delay_ms: int | None = Field(default=None, ge=0)
-    recording_ttl_ms: int | None = Field(default=None, ge=0)
-
-
-def control_router(state: SimState, calls: Callable[[], list[dict[str, Any]]]) -> APIRouter:
-    router = APIRouter(prefix="/_sim", tags=["simulator control"])
-
-    @router.put("/faults")
-    async def put_faults(faults: Faults) -> Faults:
-        state.faults = faults
-        state.release_held()
-        if faults.seed is not None:
-            state.rng.seed(faults.seed)
-        return state.faults
-
-    @router.put("/timing")
-    async def put_timing(update: TimingUpdate) -> Timing:
-        state.timing = state.timing.model_copy(update=update.model_dump(exclude_none=True))
-        return state.timing
-
-    @router.get("/log")
-    async def get_log() -> dict[str, list[dict[str, Any]]]:
-        return {"requests": list(state.requests), "events": list(state.events)}
-
-    @router.delete("/log", status_code=204)
-    async def clear_log() -> None:
-        state.requests.clear()
-        state.events.clear()
-
-    @router.get("/calls")
-    async def list_calls() -> list[dict[str, Any]]:
-        return calls()
-
-    return router
-
-
-def install_request_log(app: FastAPI, state: SimState) -> None:
-    @app.middleware("http")
-    async def record(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if not request.url.path.startswith("/_sim"):
-            body = await request.body()
-            state.requests.append({
-                "at": now_ms(), "method": request.method, "path": request.url.path,
-                "query": str(request.url.query), "headers": dict(request.headers),
-                "body": body.decode("utf-8", errors="replace"),
-            })  # fmt: skip
-        response: Response = await call_next(request)
-        return response
+    async def ask_cc(
+        self, url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> httpx.Response:
+        """Send a customer's inbound request to CC once (a vendor waits for its answer, it
+        does not retry) and return CC's 200 answer; ``BadAnswer`` for anything else."""
+        assert self.http is not None
+        try:
+            answer = await self.http.post(url, content=body, headers=headers, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            self._log_event(url, body, exc.__class__.__name__, 1)
+            raise BadAnswer(f"no answer from {url}: {exc.__class__.__name__}") from exc
+        self._log_event(url, body, answer.status_code, 1, answer.text)
+        if answer.status_code != 200:
+            raise BadAnswer(f"{url} answered {answer.status_code}: {answer.text[:200]}")
+        return answer
 
 
 @lru_cache(maxsize=1)
@@ -269,6 +236,11 @@ class SimulatedCall(ABC):
     bridged_at: int | None = None
     ended_at: int | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)  # set: hang up now
+    direction: Direction = Direction.OUT  # IN: a customer called a 400 number (leg A)
+    # The number each leg's phone was shown (None: nothing was presented, as to a customer
+    # who dialled the 400 number): what tests check the agent never sees.
+    shown_to_a: str | None = None
+    shown_to_b: str | None = None
 
     @abstractmethod
     def view(self) -> dict[str, Any]:
@@ -310,44 +282,7 @@ class CallSimulator(ABC, Generic[CallT]):
 
     def calls_view(self) -> list[dict[str, Any]]:
         """``/_sim/calls``: each call as the vendor shows it, plus the simulator's own moments
-        (epoch ms) of its bridge and end, which latency benchmarks compare with CC's record."""
-        moments = ("bridged_at", "ended_at")
-        return [{**{m: getattr(c, m) for m in moments}, **c.view()} for c in self.calls.values()]
-
-
-class VendorSimulator(Protocol):
-    sim: SimState
-
-    def router(self) -> APIRouter: ...
-
-    def calls_view(self) -> list[dict[str, Any]]: ...
-
-
-def simulator_app(title: str, simulator: VendorSimulator) -> FastAPI:
-    """A vendor's routes plus the shared request log and control API."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        simulator.sim.http = httpx.AsyncClient()
-        yield
-        await simulator.sim.close()
-
-    app = FastAPI(title=title, lifespan=lifespan)
-    install_request_log(app, simulator.sim)
-    # Control routes first: a vendor's catch-all route (OSS's /{bucket}/{key}) must not
-    # swallow /_sim/....
-    app.include_router(control_router(simulator.sim, simulator.calls_view))
-    app.include_router(simulator.router())
-    return app
-
-
-def serve(
-    create_app: Callable[[Settings], FastAPI], base_url: Callable[[Settings], str], doc: str
-) -> None:
-    """``python -m simulators.<vendor>``: serve on the port of the vendor's base URL."""
-    parser = argparse.ArgumentParser(description=doc)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
-    settings = get_settings()
-    port = settings.port_of(base_url(settings))
-    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="warning")
+        (epoch ms) of its bridge and end, which latency benchmarks compare with CC's record,
+        its direction and what each leg's phone was shown."""
+        own = ("bridged_at", "ended_at", "direction", "shown_to_a", "shown_to_b")
+        return [{**{m: getattr(c, m) for m in own}, **c.view()} for c in self.calls.values()]

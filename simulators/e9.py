@@ -3,6 +3,12 @@
 Written from the protocol table, not from ``channels/e9.py``, so the two cross-check each
 other. ``python -m simulators.e9`` serves it on the port of ``CC_E9_BASE_URL``.
 It serves only e9's own endpoints (plus ``/_sim/``): there is no lookup by userData.
+
+``POST /_sim/inbound`` plays a customer calling a 400 number: ``callin`` goes to the inbound
+URL of the console (``CC_E9_INBOUND_URL``), signed as events, first with no ``ext``, again
+with the keyed ``ext`` when CC answers ``ivr``; on ``dial`` the call runs with the customer
+as leg A (on the line at once) and the agent as leg B, shown ``display``; its events go to
+CC's e9 webhook URL, as the account's status URL, carrying the dial's ``userData``.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from channels.base import status_url
 from channels.registry import Settings, get_settings
-from simulators import common
-from simulators.scenario import Beat, Reason, Step, timeline
+from core.types import Direction, InboundAction
+from simulators import common, control
+from simulators.inbound import BadAnswer, InboundReply, InboundResult, InboundStart, answer_customer
+from simulators.scenario import Beat, Reason, Step, inbound_timeline, timeline
 
 BEIJING = timezone(timedelta(hours=8))
 ROOT = "/2013-12-26/Accounts/{account_sid}"
@@ -43,6 +52,12 @@ BYETYPES = {
     Reason.B_UNREACHABLE: -6, Reason.MAX_DURATION: -7, Reason.VENDOR_ERROR: -8,
     Reason.CANCELLED: -9,
 }  # fmt: skip
+# CC's answer to ``callin``: exactly these fields per action.
+ACTION_FIELDS = {
+    "dial": {"action", "to", "display", "record", "userData"},
+    "ivr": {"action", "playText", "collect"},
+    "reject": {"action", "playText"},
+}
 
 
 def beijing(at_ms: int, fmt: str = "%Y%m%d%H%M%S") -> str:
@@ -122,13 +137,16 @@ class E9Simulator(common.CallSimulator[SimCall]):
             return answer("111141", statusMsg="invalid number")
         if len(str(body.get("userData", ""))) > 255 or not body.get("statusUrl"):
             return answer("111143", statusMsg="invalid userData or statusUrl")
-        call = SimCall(sid=uuid.uuid4().hex, body=body, created=common.now_ms())
+        call = SimCall(sid=uuid.uuid4().hex, body=body, created=common.now_ms(),
+                       shown_to_a=common.text_or_none(body.get("fromSerNum")),
+                       shown_to_b=common.text_or_none(body.get("customerSerNum")))  # fmt: skip
         await self.start(call, fault)
         return answer(CallBack={"callSid": call.sid, "dateCreated": call.view()["dateCreated"]})
 
     async def run_call(self, call: SimCall) -> None:
         max_call = common.as_int(call.body.get("maxCallTime"))
-        beats = timeline(str(call.body["from"]), str(call.body["to"]), self.sim.timing, max_call)
+        plan = inbound_timeline if call.direction is Direction.IN else timeline
+        beats = plan(str(call.body["from"]), str(call.body["to"]), self.sim.timing, max_call)
 
         async def emit(beat: Beat) -> None:
             at = common.now_ms()
@@ -162,15 +180,38 @@ class E9Simulator(common.CallSimulator[SimCall]):
             if call.record_url:
                 event["recordurl"] = call.record_url
         body = json.dumps(event).encode()
+        self.sim.send(call.sid, str(call.body["statusUrl"]), body, lambda: self.signed(body))
+
+    def signed(self, body: bytes) -> dict[str, str]:
+        """A webhook's headers, signed now (each retry is signed afresh)."""
+        ts = str(int(time.time()))
         token = self.settings.e9_auth_token.encode()
+        sig = hmac.new(token, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return {"Content-Type": "application/json", "X-E9-Timestamp": ts, "X-E9-Signature": sig}
 
-        def headers() -> dict[str, str]:
-            ts = str(int(time.time()))
-            sig = hmac.new(token, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-            return {"Content-Type": "application/json", "X-E9-Timestamp": ts,
-                    "X-E9-Signature": sig}  # fmt: skip
+    # -- a customer calling a 400 number ---------------------------------------------------
+    async def inbound(self, start: InboundStart) -> InboundResult:
+        sid = uuid.uuid4().hex
 
-        self.sim.send(call.sid, str(call.body["statusUrl"]), body, headers)
+        async def ask(url: str, ext: str | None) -> InboundReply:
+            callin = {"eventId": uuid.uuid4().hex, "callSid": sid, "event": "callin",
+                      "caller": start.caller, "called": start.main_num, "ext": ext or "",
+                      "timestamp": beijing(common.now_ms()), "userData": ""}  # fmt: skip
+            body = json.dumps(callin).encode()
+            answer = await self.sim.ask_cc(url, body, self.signed(body), common.DELIVERY_TIMEOUT_S)
+            if answer.headers.get("content-type", "").split(";")[0] != "application/json":
+                raise BadAnswer(f"answer is {answer.headers.get('content-type')!r}")
+            return read_action(answer.content)
+
+        async def dial(reply: InboundReply) -> None:
+            body = {"from": start.caller, "to": reply.agent, "customerSerNum": reply.display,
+                    "needRecord": "1" if reply.record else "0", "userData": reply.tag,
+                    "statusUrl": status_url(self.settings, "e9")}  # fmt: skip
+            call = SimCall(sid=sid, body=body, created=common.now_ms(), direction=Direction.IN,
+                           shown_to_b=reply.display)  # fmt: skip
+            await self.start(call, None)
+
+        return await answer_customer(sid, start, self.settings.e9_inbound_url, ask, dial)
 
     # -- the other vendor endpoints ----------------------------------------------------------
     async def cancel(self, account_sid: str, request: Request) -> Response:
@@ -217,9 +258,41 @@ class E9Simulator(common.CallSimulator[SimCall]):
         return answer(Account={"balance": "100.00"})
 
 
+def read_action(content: bytes) -> InboundReply:
+    """CC's answer to ``callin``, checked as e9 does: exactly one action's fields, each of its
+    type; ``BadAnswer`` otherwise."""
+    try:
+        action = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        raise BadAnswer("answer is not JSON") from exc
+    fields = ACTION_FIELDS.get(str(action.get("action"))) if isinstance(action, dict) else None
+    if fields is None or set(action) != fields:
+        raise BadAnswer(f"not an e9 action: {content[:200]!r}")
+    if action["action"] == "dial":
+        to, display, record, user_data = (action[k] for k in ("to", "display", "record",
+                                                              "userData"))  # fmt: skip
+        if not (_number_or_none(to) and _number_or_none(display) and isinstance(record, bool)
+                and isinstance(user_data, str) and 0 < len(user_data) <= 255):  # fmt: skip
+            raise BadAnswer(f"a dial e9 cannot place: {content[:200]!r}")
+        return InboundReply(action=InboundAction.DIAL, agent=to, display=display,
+                            record=record, tag=user_data)  # fmt: skip
+    if not isinstance(action["playText"], str):
+        raise BadAnswer("playText is not text")
+    if action["action"] == "reject":
+        return InboundReply(action=InboundAction.REJECT)
+    collect = action["collect"]
+    if isinstance(collect, bool) or not isinstance(collect, int) or not 1 <= collect <= 32:
+        raise BadAnswer(f"collect is not a digit count: {collect!r}")
+    return InboundReply(action=InboundAction.IVR, collect=collect)
+
+
+def _number_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and NUMBER.fullmatch(value) else None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return common.simulator_app("e9 vendor simulator", E9Simulator(settings or get_settings()))
+    return control.simulator_app("e9 vendor simulator", E9Simulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    common.serve(create_app, lambda settings: settings.e9_base_url, __doc__ or "")
+    control.serve(create_app, lambda settings: settings.e9_base_url, __doc__ or "")

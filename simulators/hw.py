@@ -6,6 +6,16 @@ Written from VENDORS.md (hw) and Huawei's public AgentGateway reference, not fro
 call carries the seat's ``Guid`` header and replays the sign-in's cookie; events come one per
 long poll. ``/_sim/gateway`` sets the gateway's timers and shows its seats and how many
 concurrent polls it refused; ``/_sim/faults`` takes ``gateway`` faults besides the shared ones.
+
+``POST /_sim/inbound {"main_num", "caller", "ext"}`` plays a customer calling a 400 number
+CEC hosts. CEC routes it itself, nothing asks CC: its IVR takes the extension keyed, and
+**CEC's extension is the agent's work number** (the seat id), so ``ext`` names the seat. A
+signed-in, idle seat is offered the call (its poll shows ``AgentEvent_Ringing``, then the
+call runs like a callout with the customer as leg A and the seat's phone, shown ``main_num``
+and never the customer's number, as leg B; ``scenario.inbound_timeline`` by both numbers'
+last two digits); otherwise CEC answers the customer itself and nothing reaches CC. The
+answer: ``{"callid", "routed", "reason"}`` (``reason`` why not: ``no_ext``, ``unknown_ext``,
+``not_signed_in``, ``busy``).
 """
 
 from __future__ import annotations
@@ -20,24 +30,20 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+import phonenumbers
 from fastapi import APIRouter, Body, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from channels.registry import Settings, get_settings
-from simulators.common import (
-    Faults,
-    SimState,
-    control_router,
-    now_ms,
-    serve,
-    simulator_app,
-    transport_fault,
-)
+from core.types import Direction
+from simulators.common import Faults, SimState, now_ms, transport_fault
+from simulators.control import control_router, serve, simulator_app
 from simulators.hw_events import HwCall, alaw_wav, call_events
 from simulators.hw_seats import COOKIE, NO_RIGHT, ROOT, GatewayConfig, Seat, SeatDesk, reply
-from simulators.scenario import Beat, Reason, Step, play, timeline
+from simulators.inbound import InboundStart
+from simulators.scenario import Beat, Reason, Step, inbound_timeline, play, timeline
 
 log = logging.getLogger("cc.sim.hw")
 
@@ -58,6 +64,30 @@ class HwFaults(Faults):
     ``slow_poll`` (polls answered ``slow_poll_ms`` late), ``seat_taken`` (sign-ins 100-015)."""
 
     gateway: GatewayFault | None = None
+
+
+def national(number: str) -> str:
+    """A number as CEC shows it to a seat: national digits for a Chinese number (a landline
+    with its trunk ``0``), ``00``… for another country's; digits given without ``+`` as they
+    are."""
+    if number.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(number)
+        except phonenumbers.NumberParseException:
+            return ""
+        number = phonenumbers.format_out_of_country_calling_number(parsed, "CN")
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+def _not_routed(ext: str | None, seat: Seat | None) -> str | None:
+    """Why CEC's IVR answers a customer who keyed ``ext`` itself; None: ``seat`` takes it."""
+    if not ext:
+        return "no_ext"
+    if seat is None:
+        return "unknown_ext"
+    if not seat.online:
+        return "not_signed_in"
+    return None if seat.idle else "busy"
 
 
 async def json_object(request: Request) -> dict[str, Any] | None:
@@ -97,7 +127,8 @@ class HwGatewaySimulator:
         phonenum = str(body.get("phonenum", ""))
         if not PHONE.match(phonenum):
             return reply("100-013", "the agent phone is invalid")
-        seat.sign_in(phonenum, desk.node_name)
+        autoanswer = body.get("autoanswer", True) is not False
+        seat.sign_in(phonenum, desk.node_name, autoanswer)
         state = "AgentState_Busy" if seat.call and seat.call.talking else "AgentState_Ready"
         for event_type in ("AgentOther_InService", state):
             seat.push(seat.make(event_type, None))
@@ -192,10 +223,36 @@ class HwGatewaySimulator:
             await self.sim.hold()  # the call runs; the client never hears of it
         return self.desk.ok(seat, request, call.call_id)
 
+    async def customer_calls(self, start: InboundStart) -> JSONResponse:
+        """A customer dials ``main_num`` and keys ``ext``: CEC's IVR offers the call to the
+        seat whose work number is ``ext`` if it is signed in and idle (see the module)."""
+        main_num, caller = national(start.main_num), national(start.caller)
+        if not main_num:
+            return JSONResponse({"detail": "main_num is not a number"}, status_code=422)
+        self.seq += 1
+        call_id = f"{int(time.time())}-{self.seq}"
+        seat = self.desk.seats.get(start.ext or "")
+        if seat is not None:
+            self.desk.expire_idle(seat)
+        reason = _not_routed(start.ext, seat)
+        if seat is None or reason is not None:
+            log.info("inbound call %s answered by CEC itself: %s", call_id, reason)
+            return JSONResponse({"callid": call_id, "routed": False, "reason": reason})
+        call = HwCall(call_id=call_id, seq=self.seq, seat=seat.workno, phonenum=seat.phonenum,
+                      called=main_num, caller=caller, callappdata="", created=now_ms(),
+                      direction=Direction.IN, autoanswer=seat.autoanswer)  # fmt: skip
+        self.calls[call_id] = seat.call = call
+        self.sim.spawn(self.run_call(seat, call))
+        return JSONResponse({"callid": call_id, "routed": True, "reason": None})
+
     async def run_call(self, seat: Seat, call: HwCall) -> None:
-        """The scenario of the seat's phone (leg A) and ``called`` (leg B), shown as events."""
-        config = self.desk.config
-        beats = timeline(call.phonenum, call.called, self.sim.timing, config.max_call_s)
+        """The scenario of the call's legs (a callout: the seat's phone, then ``called``; an
+        inbound call: the customer, then the seat's phone), shown as events."""
+        config, timing = self.desk.config, self.sim.timing
+        if call.inbound:
+            beats = inbound_timeline(call.caller, call.phonenum, timing, config.max_call_s)
+        else:
+            beats = timeline(call.phonenum, call.called, timing, config.max_call_s)
 
         async def show(beat: Beat) -> None:
             for event_type, content in call_events(call, beat, now_ms(), config.record):
@@ -264,6 +321,7 @@ class HwGatewaySimulator:
             (call + "/callout", self.callout, "PUT"), (call + "/release", self.release, "DELETE"),
             (ROOT + "/recordfile/{workno}", self.record_file, "GET"),
             ("/_sim/gateway", self.gateway_view, "GET"), ("/_sim/gateway", self.put_gateway, "PUT"),
+            ("/_sim/inbound", self.customer_calls, "POST"),
         ]  # fmt: skip
         for path, endpoint, method in routes:
             router.add_api_route(path, endpoint, methods=[method])

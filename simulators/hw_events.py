@@ -1,10 +1,16 @@
-"""What a CC-Gateway seat sees of a callout: the polled events of each beat, and its recording.
+"""What a CC-Gateway seat sees of its calls: the polled events of each beat, and the recording.
 
 Shapes follow Huawei CEC's agent events (VENDORS.md, hw): events before B is dialled carry no
 call id; the id key is ``callid`` on most events, ``callId`` on ``AgentMediaEvent_Record`` and
 ``OUTBOUND_DETECT_EVENT``, and the whole ``content`` on ``AgentEvent_Call_Release``,
 ``AgentEvent_Call_Out_Fail`` and ``AgentEvent_Connect_Fail``. A failure before A went off-hook
 is leg A's, after it leg B's. Recordings are G.711 A-law WAV files, as the gateway serves them.
+
+An inbound call (a customer CEC's own IVR routed to the seat) is offered to the seat first:
+``AgentEvent_Ringing {caller, called, callid}`` (the customer's number and the 400 number
+dialled), then ``AgentEvent_Auto_Answer`` with the same content when the seat signed in with
+autoanswer; the seat's phone then alerts and goes off-hook like a callout's, and the call
+talks and ends like one. Its leg A is the customer, its leg B the seat's phone.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from core.types import Direction
 from simulators.common import now_ms, tone_wav
 from simulators.scenario import Beat, Reason, Step
 
@@ -39,18 +46,22 @@ PHONE_RELEASED_BY_AGENT, PHONE_RELEASED_BY_PLATFORM = 2, 3
 
 @dataclass
 class HwCall:
-    """One callout of a seat: leg A is the seat's phone, leg B the ``called`` number."""
+    """One call of a seat. A callout: leg A is the seat's phone, leg B the ``called`` number,
+    shown ``caller``. An inbound call (``direction`` in): leg A is the customer ``caller``,
+    who dialled the 400 number ``called``; leg B the seat's phone, shown ``called``."""
 
     call_id: str
     seq: int
     seat: str
-    phonenum: str
+    phonenum: str  # the seat's phone
     called: str
-    caller: str  # shown to B
+    caller: str
     callappdata: str
     created: int
-    a_alerted: bool = False
-    a_answered_at: int | None = None
+    direction: Direction = Direction.OUT
+    autoanswer: bool = True  # the seat signed in with autoanswer (inbound calls' Auto_Answer)
+    a_alerted: bool = False  # the seat's phone alerted (whichever leg it is)
+    a_answered_at: int | None = None  # the seat's phone went off-hook
     b_dialled_at: int | None = None
     bridged_at: int | None = None
     ended_at: int | None = None
@@ -63,8 +74,25 @@ class HwCall:
         """The seat's phone is off-hook in this call (the agent state is talking)."""
         return self.a_answered_at is not None and self.ended_at is None
 
+    @property
+    def inbound(self) -> bool:
+        return self.direction is Direction.IN
+
+    @property
+    def shown_to_a(self) -> str | None:
+        """A callout shows the seat's phone nothing of its own; a customer is shown nothing."""
+        return None
+
+    @property
+    def shown_to_b(self) -> str | None:
+        """What B's phone is shown: a callout's ``caller``; the seat's phone in an inbound
+        call, the 400 number dialled, never the customer's number."""
+        return self.called if self.inbound else self.caller or None
+
     def view(self) -> dict[str, Any]:
         return {"callid": self.call_id, "seat": self.seat, "callappdata": self.callappdata,
+                "direction": self.direction.value, "shown_to_a": self.shown_to_a,
+                "shown_to_b": self.shown_to_b,
                 "phonenum": self.phonenum, "called": self.called, "caller": self.caller,
                 "created": self.created, "a_answered_at": self.a_answered_at,
                 "b_dialled_at": self.b_dialled_at, "bridged_at": self.bridged_at,
@@ -83,6 +111,8 @@ def polled_event(workno: str, event_type: str, content: Any, made: int) -> dict[
 
 def call_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
     """The events one beat of the scenario shows the seat (and the call's times it sets)."""
+    if call.inbound:
+        return _inbound_events(call, beat, at, record)
     step = beat.step
     if step is Step.A_RINGING:
         call.a_alerted = True
@@ -106,6 +136,47 @@ def call_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
         call.ended_at, call.reason = at, beat.reason or Reason.VENDOR_ERROR
         return _failure(call) if call.reason in FAILED_LEG else _release(call)
     return []  # A dialling and B answering show the seat nothing
+
+
+def _inbound_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
+    """An inbound call's beats (``scenario.inbound_timeline``): the customer is in CEC's IVR
+    (A dialled and answered show the seat nothing); the seat is offered the call as its phone
+    (B) is dialled, which then alerts and goes off-hook."""
+    step = beat.step
+    if step is Step.B_DIALING:
+        call.b_dialled_at = at
+        offer = {"caller": call.caller, "called": call.called, "callid": call.call_id}
+        offered: Events = [("AgentEvent_Ringing", offer)]
+        return offered + ([("AgentEvent_Auto_Answer", dict(offer))] if call.autoanswer else [])
+    if step is Step.B_RINGING:
+        call.a_alerted = True
+        return [("AgentOther_PhoneAlerting", None)]
+    if step is Step.B_ANSWERED:
+        call.a_answered_at = at
+        return [("AgentOther_PhoneOffhook", {"type": "main"}), ("AgentState_Busy", None)]
+    if step is Step.BRIDGED:
+        call.bridged_at = at
+        talking = {"caller": call.caller, "callid": call.call_id, "called": call.called,
+                   "feature": "0", "type": "main", "mediaAbility": "1"}  # fmt: skip
+        return [("AgentEvent_Talking", talking)] + (_recording(call, at) if record else [])
+    if step is Step.HANGUP:
+        call.ended_at, call.reason = at, beat.reason or Reason.VENDOR_ERROR
+        return _inbound_release(call)
+    return []
+
+
+def _inbound_release(call: HwCall) -> Events:
+    """An inbound call ends: the call's release, and the customer's when they were bridged
+    (a seat whose phone failed hands the customer back to CEC's IVR), then the seat's phone
+    on-hook and the seat idle again."""
+    releases: Events = [("AgentEvent_Call_Release", call.call_id)]
+    if call.bridged_at is not None:
+        releases.append(("AgentEvent_Customer_Release", {"callid": call.call_id,
+                                                         "number": call.caller}))  # fmt: skip
+    if call.seq % 2:
+        releases.reverse()
+    by = PHONE_RELEASED_BY_AGENT if call.reason is Reason.B_HUNG_UP else PHONE_RELEASED_BY_PLATFORM
+    return releases + _seat_freed(call, by)
 
 
 def _recording(call: HwCall, at: int) -> Events:

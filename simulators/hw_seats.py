@@ -67,6 +67,7 @@ class Seat:
     workno: str
     password: str
     phonenum: str = ""
+    autoanswer: bool = True  # inbound calls are answered by the seat itself (Auto_Answer)
     session: int = 0
     signed_in: bool = False
     failed_over: bool = False  # its gateway failed over: 105-006 until it signs in again
@@ -83,9 +84,10 @@ class Seat:
     call: HwCall | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def sign_in(self, phonenum: str, node: str) -> None:
+    def sign_in(self, phonenum: str, node: str, autoanswer: bool = True) -> None:
         self._new_session()
         self.signed_in, self.phonenum, self.login_ms = True, phonenum, now_ms()
+        self.autoanswer = autoanswer
         self.guid, self.guid_since = new_guid(node), time.monotonic()
         self.last_poll = time.monotonic()  # the seat has the idle time to start polling
         self.farewell, self.farewell_guids = None, set()
@@ -111,6 +113,11 @@ class Seat:
     @property
     def online(self) -> bool:
         return self.signed_in and not self.failed_over
+
+    @property
+    def idle(self) -> bool:
+        """Signed in, and neither in a call nor ringing: CEC may route a call to it."""
+        return self.online and self.call is None
 
     def live(self, session: int) -> bool:
         return self.session == session and self.online

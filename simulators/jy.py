@@ -11,32 +11,35 @@ is listed by Twilio's filter ``GET .../Calls.json?ParentCallSid=<A's sid>`` (the
 served) and fetched like any call. Its ``duration`` counts whole seconds from B's answer to
 ``end_time`` (on the callbacks' one-second clock). Every time in a resource is the very
 moment the matching callback carries. The B-leg callbacks carry the parent's ``CallSid``.
+The calls and their resources are in ``simulators/jy_calls.py``.
+
+``POST /_sim/inbound`` plays a customer calling a 400 number: Twilio's voice webhook goes to
+the number's URL (``CC_JY_INBOUND_URL``), signed as callbacks, and the TwiML CC answers is
+obeyed (``simulators/jy_inbound.py``). The dial's callbacks carry both legs' statuses.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
-import re
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from twilio.request_validator import RequestValidator
 
 from channels.registry import Settings, get_settings
-from simulators import common
-from simulators.scenario import Beat, Reason, Step, timeline
+from core.types import Direction
+from simulators import common, control
+from simulators.inbound import InboundReply, InboundResult, InboundStart, answer_customer
+from simulators.jy_calls import NUMBER, ChildCall, JyCall, rfc2822
+from simulators.jy_inbound import WEBHOOK_TIMEOUT_S, dialled_call, read_twiml, voice_webhook
+from simulators.scenario import Beat, Reason, Step, inbound_timeline, timeline
 
 ROOT = "/2010-04-01/Accounts/{account_sid}"
-NUMBER = re.compile(r"^\+?\d{7,15}$")
 CALLS_PER_SECOND = 20
 # step → (Leg, CallStatus)
 STATUSES = {
@@ -57,6 +60,8 @@ BRIDGED_END = [("B", "completed", "200"), ("A", "completed", "200")]
 # hangup reason → the child (B) call's final status when B never answered.
 CHILD_ENDS = {Reason.B_BUSY: "busy", Reason.B_NO_ANSWER: "no-answer",
               Reason.B_UNREACHABLE: "failed"}  # fmt: skip
+# A status → the ``statusCallbackEvent`` that asks for it (any other status: "completed").
+STATUS_EVENTS = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
 
 
 def error(
@@ -68,81 +73,8 @@ def error(
 
 
 def signature(token: str, url: str, params: dict[str, str]) -> str:
-    payload = url + "".join(k + params[k] for k in sorted(params))
-    return base64.b64encode(
-        hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
-    ).decode()
-
-
-def whole_s(at_ms: int) -> int:
-    """The callbacks' clock: RFC 2822 times have whole seconds."""
-    return at_ms // 1000
-
-
-@dataclass
-class ChildCall:
-    """Leg B: a child call of leg A, as Twilio's ``<Dial>`` creates."""
-
-    sid: str
-    parent: JyCall
-    created: int  # when A answered and the dial began
-    status: str = "queued"
-    started_at: int | None = None  # B dialled
-    answered_at: int | None = None
-    ended_at: int | None = None
-
-    def view(self) -> dict[str, Any]:
-        duration = None
-        if self.ended_at is not None:
-            answered = self.answered_at
-            duration = str(whole_s(self.ended_at) - whole_s(answered)) if answered else "0"
-        return {
-            "sid": self.sid,
-            "parent_call_sid": self.parent.sid,
-            "status": self.status,
-            "to": self.parent.form.get("BridgeTo"),
-            "from": self.parent.form.get("BridgeCallerId"),
-            "date_created": rfc2822(self.created),
-            "start_time": rfc2822(self.started_at),
-            "end_time": rfc2822(self.ended_at),
-            "duration": duration,
-        }
-
-
-@dataclass(kw_only=True)
-class JyCall(common.SimulatedCall):
-    form: dict[str, str]
-    status: str = "queued"
-    started_at: int | None = None
-    seq: int = 0
-    recording_url: str | None = None
-    child: ChildCall | None = None
-
-    @property
-    def duration(self) -> str:
-        """Whole talk seconds (rounded down); "0" for a call never bridged."""
-        talk_ms = self.ended_at - self.bridged_at if self.ended_at and self.bridged_at else 0
-        return str(talk_ms // 1000)
-
-    def view(self) -> dict[str, Any]:
-        """The call resource (Twilio's fields; ``tag`` and ``recording_url`` are jy's)."""
-        return {
-            "sid": self.sid,
-            "status": self.status,
-            "to": self.form.get("To"),
-            "from": self.form.get("From"),
-            "parent_call_sid": None,
-            "tag": self.form.get("Tag"),
-            "date_created": rfc2822(self.created),
-            "start_time": rfc2822(self.started_at),
-            "end_time": rfc2822(self.ended_at),
-            "duration": self.duration if self.ended_at else None,  # empty while live
-            "recording_url": self.recording_url,
-        }
-
-
-def rfc2822(at_ms: int | None) -> str | None:
-    return format_datetime(datetime.fromtimestamp(at_ms / 1000, UTC)) if at_ms else None
+    """``X-Jy-Signature``: Twilio's request signature, by Twilio's own library."""
+    return str(RequestValidator(token).compute_signature(url, params))
 
 
 class JySimulator(common.CallSimulator[JyCall]):
@@ -184,17 +116,19 @@ class JySimulator(common.CallSimulator[JyCall]):
                 return error(400, 21211, f"Invalid '{name}' Phone Number")
         if not form.get("StatusCallback"):
             return error(400, 21205, "StatusCallback is required")
-        call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=common.now_ms())
+        call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=common.now_ms(),
+                      shown_to_a=common.text_or_none(form.get("From")),
+                      shown_to_b=common.text_or_none(form.get("BridgeCallerId")))  # fmt: skip
         await self.start(call, fault)
         return JSONResponse(call.view(), status_code=201)
 
     async def run_call(self, call: JyCall) -> None:
-        beats = timeline(
-            call.form["To"],
-            call.form["BridgeTo"],
-            self.sim.timing,
-            common.as_int(call.form.get("TimeLimit")),
-        )
+        limit = common.as_int(call.form.get("TimeLimit"))
+        if call.direction is Direction.IN:  # the customer (From) called the 400 number (To)
+            beats = inbound_timeline(call.form["From"], call.form["BridgeTo"], self.sim.timing,
+                                     limit)  # fmt: skip
+        else:
+            beats = timeline(call.form["To"], call.form["BridgeTo"], self.sim.timing, limit)
 
         async def emit(beat: Beat) -> None:
             at = common.now_ms()  # one moment for the callback and the resources
@@ -237,6 +171,10 @@ class JySimulator(common.CallSimulator[JyCall]):
         await self.play(call, beats, emit)
 
     def callback(self, call: JyCall, leg: str, status: str, sip: str, at: int) -> None:
+        url = call.form.get("StatusCallback", "")
+        wanted = call.status_events
+        if not url or (wanted is not None and STATUS_EVENTS.get(status, "completed") not in wanted):
+            return
         call.seq += 1
         params = {
             "AccountSid": self.settings.jy_account_sid,
@@ -252,11 +190,12 @@ class JySimulator(common.CallSimulator[JyCall]):
             params["CallDuration"] = call.duration
             if call.recording_url:
                 params["RecordingUrl"] = call.recording_url
-        url = call.form["StatusCallback"]
-        body = urlencode(params).encode()
-        sig = signature(self.settings.jy_auth_token, url, params)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Jy-Signature": sig}
+        body, headers = urlencode(params).encode(), self.signed(url, params)
         self.sim.send(call.sid, url, body, lambda: headers)
+
+    def signed(self, url: str, params: dict[str, str]) -> dict[str, str]:
+        sig = signature(self.settings.jy_auth_token, url, params)
+        return {"Content-Type": "application/x-www-form-urlencoded", "X-Jy-Signature": sig}
 
     async def call(self, account_sid: str, sid: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):
@@ -299,6 +238,20 @@ class JySimulator(common.CallSimulator[JyCall]):
             return error(404, 20404, "The requested resource was not found")
         return Response(common.tone_wav(), media_type="audio/wav")
 
+    # -- a customer calling a 400 number (simulators/jy_inbound.py) -------------------------
+    async def inbound(self, start: InboundStart) -> InboundResult:
+        sid = "CA" + uuid.uuid4().hex
+
+        async def ask(url: str, digits: str | None) -> InboundReply:
+            params = voice_webhook(self.settings.jy_account_sid, sid, start, digits)
+            body, headers = urlencode(params).encode(), self.signed(url, params)
+            return read_twiml(await self.sim.ask_cc(url, body, headers, WEBHOOK_TIMEOUT_S), url)
+
+        async def dial(reply: InboundReply) -> None:
+            await self.start(dialled_call(sid, start, reply), None)
+
+        return await answer_customer(sid, start, self.settings.jy_inbound_url, ask, dial)
+
     def router(self) -> APIRouter:
         router = APIRouter(prefix=ROOT)
         router.add_api_route("/Calls.json", self.create_call, methods=["POST"])
@@ -309,8 +262,8 @@ class JySimulator(common.CallSimulator[JyCall]):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return common.simulator_app("jy vendor simulator", JySimulator(settings or get_settings()))
+    return control.simulator_app("jy vendor simulator", JySimulator(settings or get_settings()))
 
 
 if __name__ == "__main__":
-    common.serve(create_app, lambda settings: settings.jy_base_url, __doc__ or "")
+    control.serve(create_app, lambda settings: settings.jy_base_url, __doc__ or "")

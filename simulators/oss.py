@@ -30,7 +30,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from oss2.utils import Crc64
 
 from channels.registry import Settings, get_settings
-from simulators.common import SimState, serve, simulator_app
+from simulators.common import SimState
+from simulators.control import serve, simulator_app
 
 MAX_SKEW_S = 15 * 60  # OSS answers RequestTimeTooSkewed beyond this
 # Query parameters that are part of the signed resource (OSS's sub-resource list, trimmed to

@@ -3,6 +3,7 @@
 The last two digits of a leg's number pick its fate: 81 busy, 82 no answer (ring timeout),
 83 unreachable, 84 rejects while ringing, 85 never hangs up (the call runs to max duration);
 anything else answers after ``ring_ms`` and, once bridged, talks ``talk_ms`` before B hangs up.
+A customer calling a 400 number is leg A of an inbound call, on the line from the start.
 """
 
 from __future__ import annotations
@@ -94,9 +95,21 @@ def timeline(a_number: str, b_number: str, timing: Timing, max_call_s: int) -> l
     beats = _leg("a", a_number, timing)
     if beats[-1].step is Step.HANGUP:
         return beats
-    b_beats = _leg("b", b_number, timing)
-    beats += b_beats
-    if b_beats[-1].step is Step.HANGUP:
+    return beats + _after_a(a_number, b_number, timing, max_call_s)
+
+
+def inbound_timeline(customer: str, agent: str, timing: Timing, max_call_s: int) -> list[Beat]:
+    """Every beat of a customer's call to a 400 number, once the vendor dials the agent: the
+    customer (leg A) is on the line already, so A is dialled and answered at once; the agent
+    (leg B) has the fate of its number's last two digits, as in a callback call."""
+    beats = [Beat(0, Step.A_DIALING), Beat(0, Step.A_ANSWERED)]
+    return beats + _after_a(customer, agent, timing, max_call_s)
+
+
+def _after_a(a_number: str, b_number: str, timing: Timing, max_call_s: int) -> list[Beat]:
+    """Leg B's beats, then the bridge and the hangup, once leg A answered."""
+    beats = _leg("b", b_number, timing)
+    if beats[-1].step is Step.HANGUP:
         return beats
     beats.append(Beat(0, Step.BRIDGED))
     endless = _NEVER_HANGS_UP in (a_number[-2:], b_number[-2:])

@@ -223,6 +223,9 @@ class CallFilter:
     caller: str | None = None
     called: str | None = None
     close_type: str | None = None
+    direction: str | None = None  # out: callbacks, in: calls to a 400 number
+    main_num: str | None = None
+    ext_num: str | None = None
     since: int | None = None  # created >= since (epoch ms)
     until: int | None = None  # created < until (epoch ms)
 
@@ -241,7 +244,10 @@ class CallPage:
     next: Keyset | None  # None: this was the last page
 
 
-_EQUALITY_FILTERS = ("state", "channel", "agent", "user", "caller", "called", "close_type")
+_EQUALITY_FILTERS = (
+    "state", "channel", "agent", "user", "caller", "called", "close_type", "direction",
+    "main_num", "ext_num",
+)  # fmt: skip
 
 
 def _conditions(flt: CallFilter, after: Keyset | None) -> list[ColumnElement[bool]]:

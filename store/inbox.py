@@ -6,7 +6,8 @@ from sqlalchemy import Table, and_, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from channels.base import CallEvent
+from channels.base import CallEvent, InboundCall
+from core.types import EventKind
 from store.db import now_ms
 from store.models import VendorEvent
 
@@ -46,6 +47,35 @@ def store_event(
         ).one()
         assert existing.id is not None
         return existing.id, True
+
+
+INBOUND_KIND = "callin"
+
+
+def store_inbound(
+    session: Session, channel: str, call: InboundCall, body: bytes, content_type: str
+) -> tuple[int, bool]:
+    """Store a vendor's inbound request (a customer calling a 400 number) raw, before CC
+    answers it; return (inbox id, is_duplicate). It is never signalled: CC answers it at once,
+    and ``settle_inbound`` writes down how."""
+    event = CallEvent(cc_call_id=None, vendor_call_id=call.vendor_call_id, kind=EventKind.HANGUP,
+                      at=call.at, dedupe_key=call.dedupe_key)  # fmt: skip
+    inbox_id, duplicate = store_event(session, channel, event, body, content_type)
+    if not duplicate:
+        session.connection().execute(
+            update(_TABLE).where(_TABLE.c.id == inbox_id)
+            .values(kind=INBOUND_KIND, event_json=call.model_dump_json(), note="inbound")
+        )  # fmt: skip
+    return inbox_id, duplicate
+
+
+def settle_inbound(session: Session, inbox_id: int, cc_call_id: str | None, note: str) -> None:
+    """How CC answered an inbound request: the call it became (if any), and the answer."""
+    session.connection().execute(
+        update(_TABLE).where(_TABLE.c.id == inbox_id)
+        .values(cc_call_id=cc_call_id, applied=cc_call_id is not None,
+                applied_at=now_ms() if cc_call_id else None, note=note[:64])
+    )  # fmt: skip
 
 
 def last_event_received(session: Session, channel: str) -> int | None:

@@ -91,7 +91,18 @@ class CallRecordRow(CallRowBase, table=True):
         Index("ix_call_record_vendor_call", "channel", "call_id"),
         *(
             Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
-            for name in ("state", "channel", "agent", "user", "caller", "called", "close_type")
+            for name in (
+                "state",
+                "channel",
+                "agent",
+                "user",
+                "caller",
+                "called",
+                "close_type",
+                "direction",
+                "main_num",
+                "ext_num",
+            )
         ),
     )
 
@@ -149,6 +160,27 @@ class Binding(SQLModel, table=True):
     user: str = Field(max_length=64)
     channel: str = Field(max_length=8)
     agent: str = Field(max_length=64)
+    updated: int = Field(sa_column=_ms(nullable=False))
+
+
+class Extension(SQLModel, table=True):
+    """An extension of a 400 number bound to one line: a customer who dials ``main_num`` and
+    keys ``ext_num`` is bridged to that line's agent. A vendor routes a number and extension
+    to exactly one place, so the pair is unique across every tenant."""
+
+    __table_args__ = (
+        UniqueConstraint("main_num", "ext_num", name="uq_extension_main_ext"),
+        Index("ix_extension_tenant_main", "tenant", "main_num"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32)
+    main_num: str = Field(max_length=16)  # E.164
+    ext_num: str = Field(max_length=8)  # digits
+    channel: str = Field(max_length=8)
+    agent: str = Field(max_length=64)
+    # The agent's phone the call rings (E.164): a line's id is not always one (an hw seat).
+    phone: str = Field(max_length=16)
     updated: int = Field(sa_column=_ms(nullable=False))
 
 

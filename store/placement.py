@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from contracts.call import LineLease, Routing
+from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant
 from store.lines import lease_of, release_line
 from store.models import CallRecordRow
@@ -69,6 +70,7 @@ def undo_call(session: Session, cc_call_id: str, lease: LineLease) -> None:
     """Undo a recorded call whose workflow surely never started: free its line, drop its row,
     so nothing is left half-made."""
     release_line(session, lease.channel, lease.agent, cc_call_id, lease.token)
+    notifications.forget_call(session, cc_call_id)  # its "init" was never true
     stored = get_call_any_tenant(session, cc_call_id)
     if stored is not None:
         drop_call(session, stored)

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         VENDOR_EVENT_SIGNAL,
     )
-    from core.types import CallState, CloseType, EventKind
+    from core.types import CallState, ChannelMode, CloseType, Direction, EventKind
 
 
 # Rounds of the bounded save tried at the end before the workflow gives up on the record
@@ -67,6 +67,7 @@ class CallWorkflow(Placing, Closing):
         self._strays_hung_up: set[tuple[str, str]] = set()
         self._dirty = False
         self._saved_state = inp.record.state
+        self._saved_audio = inp.record.audio_url is not None
         self._line: LineLease | None = inp.line  # the lease held now; None once released
         self._events_seen = 0
         self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
@@ -132,7 +133,12 @@ class CallWorkflow(Placing, Closing):
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         self._lean = steps.lean()  # first thing: the call's shape, for its whole life
-        if await self._place():
+        # An inbound call (a customer who dialled a 400 number) is the vendor's already: CC
+        # only follows it. A callback is placed first.
+        inbound = self.record.direction == Direction.IN.value
+        if inbound and inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
+            self._seat = inp.line  # rung on a seat CC keeps (hw): freed at the end as ever
+        if inbound or await self._place():
             self._placed_ms = self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
             await self._follow_until_closed()
         await self._save()
@@ -306,13 +312,18 @@ class CallWorkflow(Placing, Closing):
         inbox_ids, self._unsaved_inbox_ids = self._unsaved_inbox_ids, []
         noted, self._noted_inbox_ids = self._noted_inbox_ids, {}
         self._dirty = False
-        if self.record.state is not self._saved_state:
+        saved_before = (self._saved_state, self._saved_audio)
+        state_changed = self.record.state is not self._saved_state
+        if state_changed:
             self._saved_state = self.record.state
             workflow.upsert_search_attributes([SA_CALL_STATE.value_set(self.record.state.value)])
+        copied = self.record.audio_url is not None and not self._saved_audio
+        self._saved_audio = self.record.audio_url is not None
         release = self._line if self._closed else None
         save = SaveRecordInput(record=self.record, attempts=self.attempts,
                                applied_inbox_ids=inbox_ids, noted_inbox_ids=noted,
-                               release_line=release)  # fmt: skip
+                               release_line=release, state_changed=state_changed,
+                               recording_copied=copied)  # fmt: skip
         try:
             await steps.save_record(save, self._inp.timers.save_max_attempts)
         except (ActivityError, ApplicationError):  # a local activity's failure comes bare
@@ -322,6 +333,7 @@ class CallWorkflow(Placing, Closing):
             self._dirty = True
             self._unsaved_inbox_ids = inbox_ids + self._unsaved_inbox_ids
             self._noted_inbox_ids = {**noted, **self._noted_inbox_ids}
+            self._saved_state, self._saved_audio = saved_before  # told with the next save
             if release is not None:
                 await self._release_line()
             return

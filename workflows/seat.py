@@ -4,11 +4,12 @@ whichever worker, across worker restarts.
 
 A call claims the seat (an update, with-start) before it is placed: the workflow signs the
 seat in with the call's agent phone (again, if it was signed in with another) and answers
-once the seat is polled. Polling never stops while the seat is signed in (the poll is the
-gateway's heartbeat); each polled event takes the webhook path, inbox then signal (the
-activity). The call's end releases the seat (a signal); after ``idle_s`` without a call the
-seat is signed out and the workflow ends. A lost session (100-006, a gateway failover) is
-signed in again and the in-flight call reconciled.
+once the seat is polled. An inbound call the vendor routed to the seat (the poll saw it
+ring) holds the seat as a claim would, from its signal on. Polling never stops while the
+seat is signed in (the poll is the gateway's heartbeat); each polled event takes the webhook
+path, inbox then signal (the activity). The call's end releases the seat (a signal); after
+``idle_s`` without a call the seat is signed out and the workflow ends. A lost session
+(100-006, a gateway failover) is signed in again and the in-flight call reconciled.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import seat as contract
     from contracts.seat import (
         CLAIM_SEAT_UPDATE,
+        INBOUND_CALL_SIGNAL,
         RELEASE_SEAT_SIGNAL,
         SEAT_UNAVAILABLE,
         SEAT_WORKFLOW,
@@ -78,6 +80,14 @@ class SeatWorkflow:
     def release(self, cc_call_id: str) -> None:
         if self._current is not None and self._current.cc_call_id == cc_call_id:
             self._current, self._idle_since_ms, self._wake = None, self._now_ms(), True
+
+    @workflow.signal(name=INBOUND_CALL_SIGNAL)
+    def inbound_call(self, claim: SeatClaim) -> None:
+        """An inbound call rings the seat's phone: it holds the seat until released. It took
+        the seat's line, so no other call does now (a claim not yet released is one whose call
+        freed the line already). One for another phone came before a sign-in: not ours."""
+        if self._phone is not None and claim.phonenum == self._phone:
+            self._current, self._idle_since_ms, self._wake = claim, None, True
 
     def _serves(self, claim: SeatClaim) -> bool:
         return self._current == claim and self._phone == claim.phonenum and self._polling

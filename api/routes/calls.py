@@ -20,10 +20,19 @@ from api.paging import (
     encode_event_cursor,
     encode_keyset,
 )
-from api.phones import to_e164
-from api.schemas import CallCreate, CallPage, CallPublic, EventPage, EventPublic, export_csv
+from api.phones import EXT_NUM, to_e164
+from api.schemas import (
+    CallCreate,
+    CallPage,
+    CallPublic,
+    EventPage,
+    EventPublic,
+    customer_field,
+    customer_number,
+    export_csv,
+)
 from api.services import hang_up, place_call
-from core.types import CallState
+from core.types import CallState, Direction
 from store import calls, inbox
 from store.models import CallRecordRow
 
@@ -47,11 +56,22 @@ def _number(value: str | None, field: str, caller: Caller) -> str | None:
     return None if value is None else to_e164(value, field, caller.tenant.default_region)
 
 
-def _customer_number(value: str | None, caller: Caller) -> str | None:
-    if value is not None and caller.masked:
-        # Answers would confirm a number the key may not see: masked means not at all.
-        raise Problem(403, "forbidden", "a masked key cannot search by the customer's number")
-    return _number(value, "called", caller)
+def _leg_numbers(
+    caller_number: str | None, called: str | None, direction: Direction | None, caller: Caller
+) -> tuple[str | None, str | None, Direction | None]:
+    """The ``caller``/``called`` filters in E.164, and the direction the search is limited to.
+
+    The customer is ``called`` on a callback and ``caller`` on an inbound call. A masked key
+    may search by the agent's leg only: answers would confirm a number it may not see, so a
+    search by the customer's leg is refused, and a ``caller`` search without a direction
+    looks at callbacks alone."""
+    if caller.masked:
+        searched = {"caller": caller_number, "called": called}
+        if searched[customer_field(direction)] is not None:
+            raise Problem(403, "forbidden", "a masked key cannot search by the customer's number")
+        if caller_number is not None and direction is None:
+            direction = Direction.OUT
+    return _number(caller_number, "caller", caller), _number(called, "called", caller), direction
 
 
 def call_filter(
@@ -63,14 +83,19 @@ def call_filter(
     caller_number: Annotated[str | None, Query(alias="caller", max_length=32)] = None,
     called: Annotated[str | None, Query(max_length=32)] = None,
     close_type: Annotated[int | None, Query(ge=0, le=255)] = None,
+    direction: Direction | None = None,
+    main_num: Annotated[str | None, Query(max_length=32)] = None,
+    ext_num: Annotated[str | None, Query(pattern=EXT_NUM)] = None,
     since: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created >= since")] = None,
     until: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created < until")] = None,
 ) -> calls.CallFilter:
+    leg_a, leg_b, direction = _leg_numbers(caller_number, called, direction, caller)
     return calls.CallFilter(
         tenant=caller.tenant.id, state=state.value if state else None, channel=channel,
-        agent=agent, user=user, caller=_number(caller_number, "caller", caller),
-        called=_customer_number(called, caller),
-        close_type=None if close_type is None else str(close_type), since=since, until=until,
+        agent=agent, user=user, caller=leg_a, called=leg_b,
+        close_type=None if close_type is None else str(close_type),
+        direction=direction.value if direction else None,
+        main_num=_number(main_num, "main_num", caller), ext_num=ext_num, since=since, until=until,
     )  # fmt: skip
 
 
@@ -153,6 +178,6 @@ async def call_events(
     call = await own_call(state, caller, call_id)
     rows, following = await state.in_store(lambda s: inbox.events_page(s, call_id, after, limit))
     return EventPage(
-        items=[EventPublic.from_row(row, call.called, caller.masked) for row in rows],
+        items=[EventPublic.from_row(row, customer_number(call), caller.masked) for row in rows],
         next_cursor=None if following is None else encode_event_cursor(*following),
     )

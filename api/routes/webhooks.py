@@ -1,15 +1,17 @@
-"""POST /webhooks/{channel}: verify, store raw and commit, acknowledge, then signal."""
+"""POST /webhooks/{channel}: verify, store raw and commit, acknowledge, then signal; and
+POST /webhooks/{channel}/inbound: a vendor asking where a customer's 400-number call goes."""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import StateDep
+from api.deps import AppState, StateDep, TemporalDep
 from api.errors import Problem
-from channels.base import InvalidSignature, MalformedEvent, WebhookChannel
+from api.inbound import answer_inbound
+from channels.base import InboundChannel, InvalidSignature, MalformedEvent, WebhookChannel
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import ingest
 
@@ -17,23 +19,54 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger("cc.webhooks")
 
 
+def _public_url(state: AppState, request: Request) -> str:
+    """Vendors sign the URL they were given, i.e. the public one, not what a proxy forwards."""
+    public_url = state.settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        public_url += "?" + request.url.query
+    return public_url
+
+
+async def _verified(channel: WebhookChannel, state: AppState, request: Request) -> bytes:
+    """The request's body once its vendor signature verifies; 401 otherwise."""
+    body = await request.body()
+    try:
+        channel.verify_webhook(_public_url(state, request), request.headers, body)
+    except InvalidSignature as exc:
+        log.warning("rejected webhook channel=%s: %s", channel.name, exc)
+        VENDOR_EVENTS.labels(channel.name, "bad_signature").inc()
+        raise Problem(401, "invalid_signature", "webhook signature does not verify") from exc
+    return body
+
+
+@router.post("/{channel_name}/inbound")
+async def inbound_call(
+    channel_name: str, request: Request, state: StateDep, temporal: TemporalDep
+) -> Response:
+    """A vendor asking where a customer's call to a 400 number goes (VENDORS.md)."""
+    channel = state.channels.get(channel_name)
+    if not isinstance(channel, InboundChannel):
+        raise Problem(404, "not_found", "no inbound calls on this channel")
+    body = await _verified(channel, state, request)
+    try:
+        call = channel.parse_inbound(body, request.headers.get("content-type", ""))
+    except MalformedEvent as exc:
+        VENDOR_EVENTS.labels(channel_name, "malformed").inc()
+        raise Problem(400, "malformed_event", str(exc)) from exc
+    content_type = request.headers.get("content-type", "")
+    answer = await answer_inbound(state, temporal, channel_name, call, body, content_type)
+    VENDOR_EVENTS.labels(channel_name, f"inbound_{answer.action.value}").inc()
+    reply, media_type = channel.inbound_reply(answer, _public_url(state, request))
+    return Response(reply, media_type=media_type)
+
+
 @router.post("/{channel_name}")
 async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -> JSONResponse:
     channel = state.channels.get(channel_name)
     if not isinstance(channel, WebhookChannel):  # unknown, or polled: no webhooks there
         raise Problem(404, "not_found", "no such channel")
-    body = await request.body()
-    # Vendors sign the URL they were given, i.e. the public one, not what a proxy forwards.
-    public_url = state.settings.public_base_url.rstrip("/") + request.url.path
-    if request.url.query:
-        public_url += "?" + request.url.query
+    body = await _verified(channel, state, request)
     content_type = request.headers.get("content-type", "")
-    try:
-        channel.verify_webhook(public_url, request.headers, body)
-    except InvalidSignature as exc:
-        log.warning("rejected webhook channel=%s: %s", channel_name, exc)
-        VENDOR_EVENTS.labels(channel_name, "bad_signature").inc()
-        raise Problem(401, "invalid_signature", "webhook signature does not verify") from exc
     try:
         events = channel.parse_webhook(body, content_type)
     except MalformedEvent as exc:

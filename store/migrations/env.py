@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import store.notifications  # noqa: F401  (its tables too)
 from core.config import get_core_settings as get_settings
 from store.db import make_engine
 

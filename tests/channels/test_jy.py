@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 import pytest
 
 from channels.base import InvalidSignature, MalformedEvent
-from channels.jy import JyChannel, resource_events, twilio_signature
+from channels.jy import JyChannel, twilio_signature
+from channels.jy_events import resource_events
 from core.types import CloseType, EventKind
 
 # Twilio's own documented examples (api-snippets, security/signature_validation).

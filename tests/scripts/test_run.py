@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from channels.registry import Settings
+from core.secrets import seal, unseal
 from scripts import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,3 +168,18 @@ def test_every_child_is_stopped_whatever_the_number_of_signals(tmp_path: Path) -
         for pid in pids:  # only if the test failed: never leave our sleeps behind
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_make_run_keeps_one_secret_key_for_what_it_seals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: notification secrets (and seat passwords) are sealed with CC_SECRET_KEY; the
+    demo makes one once and reuses it, so what it sealed opens after a restart."""
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    monkeypatch.delenv("CC_SECRET_KEY", raising=False)
+    first = run.ensure_secret_key(Settings(secret_key=""))
+    sealed = seal("whsec_x", first.secret_key)
+    again = run.ensure_secret_key(Settings(secret_key=""))
+    assert again.secret_key == first.secret_key and unseal(sealed, again.secret_key) == "whsec_x"
+    assert os.environ["CC_SECRET_KEY"] == first.secret_key  # the stack's processes inherit it
+    assert run.ensure_secret_key(Settings(secret_key="mine")).secret_key == "mine"

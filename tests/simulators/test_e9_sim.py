@@ -20,7 +20,8 @@ from channels.base import (
     VendorRejected,
     VendorServerError,
 )
-from channels.e9 import BEIJING, E9Channel, request_sig
+from channels.e9 import E9Channel, request_sig
+from channels.e9_events import BEIJING
 from channels.registry import Settings
 from core.types import CloseType, EventKind
 from simulators.e9 import create_app

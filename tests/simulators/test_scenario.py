@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from simulators.scenario import Beat, Reason, Step, Timing, play, timeline
+from simulators.scenario import Beat, Reason, Step, Timing, inbound_timeline, play, timeline
 
 T = Timing(ring_ms=100, talk_ms=1000, no_answer_ms=500)
 NORMAL_A, NORMAL_B = "+8613800000001", "+8613900000002"
@@ -71,3 +71,28 @@ async def test_cancel_ends_the_call_at_once() -> None:
     end = await play(timeline(NORMAL_A, NORMAL_B, long_talk, 0), on_beat, cancel)
     assert end.reason is Reason.CANCELLED
     assert steps(seen)[-2:] == [Step.BRIDGED, Step.HANGUP]
+
+
+def test_an_inbound_customer_is_on_the_line_at_once() -> None:
+    """A customer calling a 400 number (leg A) is dialled and answered at once; the agent
+    (leg B) then walks the outbound leg's beats, and the call ends as a callback call."""
+    beats = inbound_timeline(NORMAL_A, NORMAL_B, T, max_call_s=60)
+    assert beats[:2] == [Beat(0, Step.A_DIALING), Beat(0, Step.A_ANSWERED)]
+    assert beats[2:] == timeline(NORMAL_A, NORMAL_B, T, max_call_s=60)[3:]
+    assert Step.A_RINGING not in steps(beats)
+
+
+@pytest.mark.parametrize(
+    ("agent", "reason"),
+    [("+8613900000081", Reason.B_BUSY), ("+8613900000082", Reason.B_NO_ANSWER),
+     ("+8613900000083", Reason.B_UNREACHABLE), ("+8613900000084", Reason.B_BUSY)],
+)  # fmt: skip
+def test_an_inbound_agent_has_the_fate_of_its_number(agent: str, reason: Reason) -> None:
+    beats = inbound_timeline("+8613800000081", agent, T, max_call_s=60)  # A's digits: no fate
+    assert beats[-1].reason is reason and Step.BRIDGED not in steps(beats)
+
+
+def test_an_inbound_call_without_a_limit_runs_until_85_hangs_up() -> None:
+    assert inbound_timeline(NORMAL_A, NORMAL_B, T, max_call_s=0)[-1].reason is Reason.B_HUNG_UP
+    endless = inbound_timeline("+8613800000085", NORMAL_B, T, max_call_s=0)[-1]
+    assert endless.reason is Reason.MAX_DURATION and endless.after_ms == 24 * 3600 * 1000

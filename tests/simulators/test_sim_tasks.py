@@ -18,7 +18,8 @@ from simulators.common import SimState
 from simulators.e9 import E9Simulator, SimCall
 from simulators.hw import HwGatewaySimulator as HwSimulator
 from simulators.hw_events import HwCall
-from simulators.jy import JyCall, JySimulator
+from simulators.jy import JySimulator
+from simulators.jy_calls import JyCall
 from simulators.scenario import Beat, Reason, Step, Timing, play, timeline
 from tests.support import wait_for
 

@@ -486,3 +486,29 @@ async def test_a_call_asking_by_activity_before_the_local_check_replays_on_it() 
     assert scheduled_types(history).count("reconcile_call") == 2
     replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
+
+
+# -- issue 13: an inbound call is followed, never placed ------------------------------------
+
+
+async def test_an_inbound_call_is_followed_without_being_placed(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """A customer who dialled a 400 number: the vendor already has the call (its id is on the
+    record), so CallWorkflow places nothing and follows the vendor's events to the close."""
+    vendor = Vendor()
+    inp = await call_input(skipping_env)
+    inp.record = inp.record.model_copy(update={"direction": "in", "call_id": "V1"})
+    now = await env_ms(skipping_env)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        for n, kind in enumerate(SETUP):
+            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
+        await handle.signal(CallWorkflow.vendor_event, event(
+            inp, EventKind.HANGUP, now + 3000, close_type=CloseType.NORMAL))  # fmt: skip
+        record = await handle.result()
+    assert vendor.placed == []
+    assert (record.direction, record.state, record.close_type) == (
+        "in", CallState.CLOSE, CloseType.NORMAL)  # fmt: skip
+    assert record.conn_time == now + len(SETUP) - 1
+    assert [r.line for r in vendor.released] + [s.release_line for s in vendor.saved
+                                               if s.release_line] == [LINE]  # fmt: skip
