@@ -12,8 +12,10 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from temporalio.client import Client
+from temporalio.types import MethodAsyncSingleParam
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -108,40 +110,51 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def ensure_health_workflow(client: Client, settings: Settings) -> None:
-    config = health_config(settings, list(CHANNELS))
+P = TypeVar("P")
+
+
+async def _signal_with_start(
+    client: Client,
+    settings: Settings,
+    run: MethodAsyncSingleParam[Any, P, None],
+    arg: P,
+    workflow_id: str,
+    signal: str,
+    config: object,
+) -> None:
+    """Start the singleton ``workflow_id`` with ``arg`` if absent, and signal it ``config``."""
     await client.start_workflow(
-        ChannelHealthWorkflow.run,
-        HealthInput(config=config),
-        id=HEALTH_WORKFLOW_ID,
+        run,
+        arg,
+        id=workflow_id,
         task_queue=settings.task_queue,
-        start_signal=HEALTH_CONFIGURE_SIGNAL,
+        start_signal=signal,
         start_signal_args=[config],
     )
+
+
+async def ensure_health_workflow(client: Client, settings: Settings) -> None:
+    config = health_config(settings, list(CHANNELS))
+    await _signal_with_start(
+        client, settings, ChannelHealthWorkflow.run, HealthInput(config=config),
+        HEALTH_WORKFLOW_ID, HEALTH_CONFIGURE_SIGNAL, config,
+    )  # fmt: skip
 
 
 async def ensure_inbox_workflow(client: Client, settings: Settings) -> None:
     config = redelivery_config(settings)
-    await client.start_workflow(
-        InboxWorkflow.run,
+    await _signal_with_start(
+        client, settings, InboxWorkflow.run, config, INBOX_WORKFLOW_ID, INBOX_CONFIGURE_SIGNAL,
         config,
-        id=INBOX_WORKFLOW_ID,
-        task_queue=settings.task_queue,
-        start_signal=INBOX_CONFIGURE_SIGNAL,
-        start_signal_args=[config],
-    )
+    )  # fmt: skip
 
 
 async def ensure_notify_workflow(client: Client, settings: Settings) -> None:
     config = notify_config(settings)
-    await client.start_workflow(
-        NotificationWorkflow.run,
-        config,
-        id=NOTIFY_WORKFLOW_ID,
-        task_queue=settings.task_queue,
-        start_signal=NOTIFY_CONFIGURE_SIGNAL,
-        start_signal_args=[config],
-    )
+    await _signal_with_start(
+        client, settings, NotificationWorkflow.run, config, NOTIFY_WORKFLOW_ID,
+        NOTIFY_CONFIGURE_SIGNAL, config,
+    )  # fmt: skip
 
 
 async def ensure_service_workflows(client: Client, settings: Settings) -> None:

@@ -115,11 +115,9 @@ def call_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
         return _inbound_events(call, beat, at, record)
     step = beat.step
     if step is Step.A_RINGING:
-        call.a_alerted = True
-        return [("AgentOther_PhoneAlerting", None)]
+        return _phone_alerting(call)
     if step is Step.A_ANSWERED:
-        call.a_answered_at = at
-        return [("AgentOther_PhoneOffhook", {"type": "main"}), ("AgentState_Busy", None)]
+        return _phone_offhook(call, at)
     if step is Step.B_DIALING:
         call.b_dialled_at = at
     if step is Step.B_RINGING:
@@ -127,13 +125,9 @@ def call_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
                     "type": "main"}  # fmt: skip
         return [("AgentEvent_Customer_Alerting", alerting)]
     if step is Step.BRIDGED:
-        call.bridged_at = at
-        talking = {"caller": call.caller or call.phonenum, "callid": call.call_id,
-                   "called": call.called, "feature": "7", "type": "main",
-                   "mediaAbility": "1"}  # fmt: skip
-        return [("AgentEvent_Talking", talking)] + (_recording(call, at) if record else [])
+        return _talking(call, at, record, call.caller or call.phonenum, feature="7")
     if step is Step.HANGUP:
-        call.ended_at, call.reason = at, beat.reason or Reason.VENDOR_ERROR
+        _ended(call, beat, at)
         return _failure(call) if call.reason in FAILED_LEG else _release(call)
     return []  # A dialling and B answering show the seat nothing
 
@@ -149,34 +143,48 @@ def _inbound_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
         offered: Events = [("AgentEvent_Ringing", offer)]
         return offered + ([("AgentEvent_Auto_Answer", dict(offer))] if call.autoanswer else [])
     if step is Step.B_RINGING:
-        call.a_alerted = True
-        return [("AgentOther_PhoneAlerting", None)]
+        return _phone_alerting(call)
     if step is Step.B_ANSWERED:
-        call.a_answered_at = at
-        return [("AgentOther_PhoneOffhook", {"type": "main"}), ("AgentState_Busy", None)]
+        return _phone_offhook(call, at)
     if step is Step.BRIDGED:
-        call.bridged_at = at
-        talking = {"caller": call.caller, "callid": call.call_id, "called": call.called,
-                   "feature": "0", "type": "main", "mediaAbility": "1"}  # fmt: skip
-        return [("AgentEvent_Talking", talking)] + (_recording(call, at) if record else [])
+        return _talking(call, at, record, call.caller, feature="0")
     if step is Step.HANGUP:
-        call.ended_at, call.reason = at, beat.reason or Reason.VENDOR_ERROR
+        _ended(call, beat, at)
         return _inbound_release(call)
     return []
+
+
+def _phone_alerting(call: HwCall) -> Events:
+    """The seat's phone alerts (leg A of a callout, leg B of an inbound call)."""
+    call.a_alerted = True
+    return [("AgentOther_PhoneAlerting", None)]
+
+
+def _phone_offhook(call: HwCall, at: int) -> Events:
+    """The seat's phone goes off-hook: the seat is busy."""
+    call.a_answered_at = at
+    return [("AgentOther_PhoneOffhook", {"type": "main"}), ("AgentState_Busy", None)]
+
+
+def _talking(call: HwCall, at: int, record: bool, caller: str, feature: str) -> Events:
+    """The legs are bridged: talking (and the recording's start when the call is recorded)."""
+    call.bridged_at = at
+    talking = {"caller": caller, "callid": call.call_id, "called": call.called,
+               "feature": feature, "type": "main", "mediaAbility": "1"}  # fmt: skip
+    return [("AgentEvent_Talking", talking)] + (_recording(call, at) if record else [])
+
+
+def _ended(call: HwCall, beat: Beat, at: int) -> None:
+    """The call's end and its reason (a hang-up without one is the vendor's error)."""
+    call.ended_at, call.reason = at, beat.reason or Reason.VENDOR_ERROR
 
 
 def _inbound_release(call: HwCall) -> Events:
     """An inbound call ends: the call's release, and the customer's when they were bridged
     (a seat whose phone failed hands the customer back to CEC's IVR), then the seat's phone
     on-hook and the seat idle again."""
-    releases: Events = [("AgentEvent_Call_Release", call.call_id)]
-    if call.bridged_at is not None:
-        releases.append(("AgentEvent_Customer_Release", {"callid": call.call_id,
-                                                         "number": call.caller}))  # fmt: skip
-    if call.seq % 2:
-        releases.reverse()
-    by = PHONE_RELEASED_BY_AGENT if call.reason is Reason.B_HUNG_UP else PHONE_RELEASED_BY_PLATFORM
-    return releases + _seat_freed(call, by)
+    customer = call.caller if call.bridged_at is not None else None
+    return _released(call, customer, seat_hung_up=Reason.B_HUNG_UP)
 
 
 def _recording(call: HwCall, at: int) -> Events:
@@ -217,13 +225,21 @@ def _detect(call: HwCall) -> tuple[int, str]:
 def _release(call: HwCall) -> Events:
     """The call ends: B's and the call's release (in either order, alternating by call), the
     seat's phone on-hook, the seat idle again."""
+    b_leg = call.called if call.b_dialled_at is not None else None
+    return _released(call, b_leg, seat_hung_up=Reason.A_HUNG_UP)
+
+
+def _released(call: HwCall, other: str | None, seat_hung_up: Reason) -> Events:
+    """The call's release and, when the other party (number ``other``) was reached, its release
+    (in either order, alternating by call); then the seat's phone on-hook (by the agent when
+    the call ended as ``seat_hung_up``, else by the platform) and the seat idle again."""
     releases: Events = [("AgentEvent_Call_Release", call.call_id)]
-    if call.b_dialled_at is not None:
+    if other is not None:
         releases.append(("AgentEvent_Customer_Release", {"callid": call.call_id,
-                                                         "number": call.called}))  # fmt: skip
+                                                         "number": other}))  # fmt: skip
     if call.seq % 2:
         releases.reverse()
-    by = PHONE_RELEASED_BY_AGENT if call.reason is Reason.A_HUNG_UP else PHONE_RELEASED_BY_PLATFORM
+    by = PHONE_RELEASED_BY_AGENT if call.reason is seat_hung_up else PHONE_RELEASED_BY_PLATFORM
     return releases + _seat_freed(call, by)
 
 

@@ -33,7 +33,7 @@ from core.types import ChannelMode, DisplayPolicy
 from store.db import session_scope
 from store.lines import find_line, lease_line
 from store.models import CallRecordRow, VendorEvent
-from tests.activities.test_seats import FailingGateway, seat_store
+from tests.activities.seat_support import FailingGateway, FakeTemporal, seat_store
 
 SEAT, PHONE, CALL = "10001", "+8613800000001", "1700000000-9"
 OFFER = {"caller": "13900000002", "called": "4001234567", "callid": CALL}
@@ -74,21 +74,11 @@ class RingingGateway(FailingGateway):
 
 
 @dataclass
-class FakeTemporal:
+class StartingTemporal(FakeTemporal):
     """Signals and starts as Temporal takes them: a workflow id is started once."""
 
-    signals: list[tuple[str, str, Any]] = field(default_factory=list)
     started: dict[str, tuple[str, Any, dict[str, Any]]] = field(default_factory=dict)
     start_attempts: int = 0
-
-    def get_workflow_handle(self, workflow_id: str) -> Any:
-        temporal = self
-
-        class Handle:
-            async def signal(self, name: str, arg: Any) -> None:
-                temporal.signals.append((workflow_id, name, arg))
-
-        return Handle()
 
     async def start_workflow(self, workflow: str, arg: Any, *, id: str, **options: Any) -> None:
         self.start_attempts += 1
@@ -100,9 +90,9 @@ class FakeTemporal:
         return [arg for wf, n, arg in self.signals if (wf, n) == (SEAT_WF, name)]
 
 
-async def poll(engine: Engine, bodies: list[dict[str, Any]]) -> FakeTemporal:
+async def poll(engine: Engine, bodies: list[dict[str, Any]]) -> StartingTemporal:
     """One poll activity of the seat that takes ``bodies``, one per poll."""
-    gateway, temporal = RingingGateway(0, bodies=list(bodies)), FakeTemporal()
+    gateway, temporal = RingingGateway(0, bodies=list(bodies)), StartingTemporal()
     activities = SeatActivities({"hw": cast(Any, gateway)}, engine, "", Settings())
     inp = PollSeatInput(channel="hw", seat=SEAT, phonenum=PHONE, run_s=600, context=SeatContext())
     await ActivityEnvironment(client=cast(Client, temporal)).run(activities.poll_seat, inp)

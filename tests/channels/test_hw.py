@@ -30,11 +30,10 @@ from channels.base import (
 )
 from channels.hw import HwChannel, HwSettings, build
 from channels.hw_session import dial
-from channels.registry import Settings
 from core.types import CloseType, EventKind
-from simulators.hw import create_app
+from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 
-BASE, PASSWORD, SEAT = "http://hw.test", "seat-secret", "10001"
+SEAT = "10001"
 PHONE, B, SHOWN = "+8613800000001", "+8613900000002", "+861088000100"
 LOGIN = SeatLogin(seat=SEAT, password="", phonenum=PHONE)  # "": the channel's default password
 NORMAL = [EventKind.A_DIALING, EventKind.A_RINGING, EventKind.A_ANSWERED, EventKind.B_DIALING,
@@ -120,14 +119,7 @@ def request(cc_id: str = "cc-1", called: str = B) -> PlaceCallRequest:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    app = create_app(Settings(hw_seat_password=PASSWORD))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url=BASE) as control,
-    ):
-        await control.put("/_sim/timing", json={"ring_ms": 40, "talk_ms": 200, "no_answer_ms": 80,
-                                                "recording_delay_ms": 300})  # fmt: skip
+    async with hw_simulator() as (control, transport):
         sessions = MemorySessions()
         hw = HwChannel(BASE, PASSWORD, sessions, transport=transport)
         rig = Rig(control, transport, sessions, hw)

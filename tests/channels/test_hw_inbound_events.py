@@ -16,11 +16,10 @@ from callflow.record import CallRecord, apply_events
 from channels.base import CallEvent, MemorySessions, SeatContext, SeatLogin
 from channels.hw import HwChannel
 from channels.hw_events import parse_seat_event, ring_of
-from channels.registry import Settings
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
-from simulators.hw import create_app
+from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 
-SEAT, BASE, CALL = "10001", "http://hw.test", "1700000000-9"
+SEAT, CALL = "10001", "1700000000-9"
 RECEIVED = 1_700_000_000_000
 OFFER = {"caller": "13900000002", "called": "4001234567", "callid": CALL}
 INBOUND = [  # what the seat sees of a customer CEC's IVR routed to it
@@ -122,16 +121,10 @@ def test_an_agent_phone_that_fails_an_inbound_call_closes_it_on_leg_b(
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, HwChannel]]:
-    app = create_app(Settings(hw_seat_password="seat-secret"))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url=BASE) as control,
-    ):
-        await control.put("/_sim/timing", json={"ring_ms": 40, "talk_ms": 200,
-                                                "recording_delay_ms": 300})  # fmt: skip
+    timing = {"ring_ms": 40, "talk_ms": 200, "recording_delay_ms": 300}
+    async with hw_simulator(timing) as (control, transport):
         await control.put("/_sim/gateway", json={"poll_hold_ms": 200})
-        hw = HwChannel(BASE, "seat-secret", MemorySessions(), transport=transport)
+        hw = HwChannel(BASE, PASSWORD, MemorySessions(), transport=transport)
         yield control, hw
         await hw.aclose()
 

@@ -30,7 +30,8 @@ from core.secrets import seal
 from core.types import CallState, CloseType
 from scripts.receiver import make_server, serve_tls
 from store import calls, notifications
-from store.db import now_ms, session_scope
+from store.db import make_engine, now_ms, session_scope
+from store.migrate import upgrade
 from store.models import CallRecordRow
 from store.notifications import EventType, NotificationDelivery
 from store.tenants import ensure_tenant
@@ -42,6 +43,14 @@ CUSTOMER = "+8613900000002"
 FAST = NotifyConfig(poll_s=0.05, timeout_s=3, retry_initial_s=0.1, retry_max_s=0.3,
                     give_up_s=120, concurrency=8, run_s=120)  # fmt: skip
 ALL_EVENTS = list(EventType)
+
+
+def sqlite_store(tmp_path: Path) -> Engine:
+    """A migrated SQLite store, with no subscriptions cached from another test's."""
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    upgrade(url)
+    notifications.forget_subscriptions()
+    return make_engine(url)
 
 
 def settings() -> CoreSettings:

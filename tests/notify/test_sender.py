@@ -6,7 +6,7 @@ for a masked subscription, given up after the retry period."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,8 +16,6 @@ from sqlalchemy import Engine
 from activities.notify import NotificationSender
 from contracts.notify import NotifyConfig
 from store import notifications
-from store.db import make_engine
-from store.migrate import upgrade
 from store.notifications import NotificationDelivery
 from tests.notify.support import (
     CUSTOMER,
@@ -29,6 +27,7 @@ from tests.notify.support import (
     self_signed,
     settings,
     slow_init,
+    sqlite_store,
     subscribe,
     view,
 )
@@ -39,10 +38,7 @@ CALLS = ["c1", "c2", "c3"]
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    url = f"sqlite:///{tmp_path / 'cc.db'}"
-    upgrade(url)
-    notifications.forget_subscriptions()
-    return make_engine(url)
+    return sqlite_store(tmp_path)
 
 
 @asynccontextmanager
@@ -70,24 +66,37 @@ def all_delivered(engine: Engine, count: int) -> Callable[[], bool]:
     return probe
 
 
-async def test_every_event_arrives_signed_and_in_order_per_call(engine: Engine) -> None:
-    receiver = Receiver(free_port(), answer=slow_init(0.3)).start()
+def first_attempted(engine: Engine) -> Callable[[], bool]:
+    return lambda: deliveries(engine)[0].attempts >= 1
+
+
+async def send_calls(
+    engine: Engine, receiver: Receiver, probe: Callable[[], object], what: str,
+    calls: Sequence[str] = ("c1",), masked: bool = False, config: NotifyConfig = FAST,
+) -> None:  # fmt: skip
+    """Subscribe ``receiver``, run ``calls`` through the store and send until ``probe`` holds;
+    the receiver is stopped however that ends."""
     try:
-        subscribe(engine, receiver.url)
-        for call in CALLS:
+        subscribe(engine, receiver.url, masked=masked)
+        for call in calls:
             run_call(engine, call)
-        async with sending(engine):
-            await until(all_delivered(engine, 15), "every event delivered")
-        for call in CALLS:  # the late-answered init still came before each call's conn
-            assert receiver.of_call(call) == EXPECTED
-        got = receiver.events[0]
-        assert got.headers["webhook-id"].startswith("msg_")
-        assert set(got.event) == {"type", "call", "at"}
-        assert got.event["call"]["called"] == CUSTOMER  # a full subscription: full numbers
-        ids = {d.webhook_id for d in deliveries(engine)}
-        assert {e.headers["webhook-id"] for e in receiver.events} == ids
+        async with sending(engine, config):
+            await until(probe, what)
     finally:
         receiver.stop()
+
+
+async def test_every_event_arrives_signed_and_in_order_per_call(engine: Engine) -> None:
+    receiver = Receiver(free_port(), answer=slow_init(0.3)).start()
+    await send_calls(engine, receiver, all_delivered(engine, 15), "every event delivered", CALLS)
+    for call in CALLS:  # the late-answered init still came before each call's conn
+        assert receiver.of_call(call) == EXPECTED
+    got = receiver.events[0]
+    assert got.headers["webhook-id"].startswith("msg_")
+    assert set(got.event) == {"type", "call", "at"}
+    assert got.event["call"]["called"] == CUSTOMER  # a full subscription: full numbers
+    ids = {d.webhook_id for d in deliveries(engine)}
+    assert {e.headers["webhook-id"] for e in receiver.events} == ids
 
 
 async def test_a_receiver_down_then_back_loses_nothing_and_keeps_the_order(
@@ -135,13 +144,7 @@ async def test_a_500_is_tried_again_with_the_same_webhook_id(engine: Engine) -> 
         return next(answers, None)
 
     receiver = Receiver(free_port(), answer=answer).start()
-    try:
-        subscribe(engine, receiver.url)
-        run_call(engine, "c1")
-        async with sending(engine):
-            await until(all_delivered(engine, 5), "every event delivered")
-    finally:
-        receiver.stop()
+    await send_calls(engine, receiver, all_delivered(engine, 5), "every event delivered")
     first = deliveries(engine, "c1")[0]
     assert (first.attempts, first.last_status, first.last_error) == (2, 204, None)
     assert seen[:2] == [first.webhook_id, first.webhook_id]
@@ -150,13 +153,7 @@ async def test_a_500_is_tried_again_with_the_same_webhook_id(engine: Engine) -> 
 
 async def test_a_wrong_signature_is_refused_by_the_receiver(engine: Engine) -> None:
     receiver = Receiver(free_port(), secret=notifications.new_secret()).start()  # not CC's
-    try:
-        subscribe(engine, receiver.url)
-        run_call(engine, "c1")
-        async with sending(engine):
-            await until(lambda: deliveries(engine)[0].attempts >= 1, "a first attempt")
-    finally:
-        receiver.stop()
+    await send_calls(engine, receiver, first_attempted(engine), "a first attempt")
     first = deliveries(engine)[0]
     assert (first.status, first.last_status, first.last_error) == ("pending", 400, "HTTP 400")
     assert receiver.events == []
@@ -164,13 +161,7 @@ async def test_a_wrong_signature_is_refused_by_the_receiver(engine: Engine) -> N
 
 async def test_a_bad_tls_certificate_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     receiver = Receiver(free_port(), tls=self_signed(tmp_path)).start()
-    try:
-        subscribe(engine, receiver.url)
-        run_call(engine, "c1")
-        async with sending(engine):
-            await until(lambda: deliveries(engine)[0].attempts >= 1, "a first attempt")
-    finally:
-        receiver.stop()
+    await send_calls(engine, receiver, first_attempted(engine), "a first attempt")
     error = deliveries(engine)[0].last_error or ""
     assert error.startswith("TLS certificate error"), error
     assert "self-signed" in error or "self signed" in error
@@ -179,13 +170,8 @@ async def test_a_bad_tls_certificate_is_a_clear_error(engine: Engine, tmp_path: 
 
 async def test_a_masked_subscription_gets_masked_views(engine: Engine) -> None:
     receiver = Receiver(free_port()).start()
-    try:
-        subscribe(engine, receiver.url, masked=True)
-        run_call(engine, "c1")
-        async with sending(engine):
-            await until(all_delivered(engine, 5), "every event delivered")
-    finally:
-        receiver.stop()
+    await send_calls(engine, receiver, all_delivered(engine, 5), "every event delivered",
+                     masked=True)  # fmt: skip
     called = {e.event["call"]["called"] for e in receiver.events}
     assert called == {"+86139****0002"}
     assert all(CUSTOMER not in str(e.event) for e in receiver.events)
@@ -194,14 +180,12 @@ async def test_a_masked_subscription_gets_masked_views(engine: Engine) -> None:
 async def test_a_delivery_is_given_up_and_the_calls_next_event_goes_on(engine: Engine) -> None:
     receiver = Receiver(free_port(), answer=lambda got: 503 if got.label ==
                         "call.state:init" else None).start()  # fmt: skip
-    try:
-        subscribe(engine, receiver.url)
-        run_call(engine, "c1")
-        async with sending(engine, FAST.model_copy(update={"give_up_s": 0.5})):
-            await until(lambda: all(d.status != "pending" for d in deliveries(engine)),
-                        "every delivery settled")  # fmt: skip
-    finally:
-        receiver.stop()
+
+    def settled() -> bool:
+        return all(d.status != "pending" for d in deliveries(engine))
+
+    quick_give_up = FAST.model_copy(update={"give_up_s": 0.5})
+    await send_calls(engine, receiver, settled, "every delivery settled", config=quick_give_up)
     statuses = [d.status for d in deliveries(engine, "c1")]
     assert statuses == ["failed"] + ["delivered"] * 4
     assert deliveries(engine, "c1")[0].last_status == 503

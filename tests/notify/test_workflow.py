@@ -19,9 +19,6 @@ from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities
 from contracts.notify import NOTIFY_CONFIGURE_SIGNAL
-from store import notifications
-from store.db import make_engine
-from store.migrate import upgrade
 from tests.notify.support import (
     EXPECTED,
     FAST,
@@ -29,6 +26,7 @@ from tests.notify.support import (
     deliveries,
     run_call,
     settings,
+    sqlite_store,
     subscribe,
     view,
 )
@@ -38,10 +36,7 @@ from workflows.notify import NotificationWorkflow
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    url = f"sqlite:///{tmp_path / 'cc.db'}"
-    upgrade(url)
-    notifications.forget_subscriptions()
-    return make_engine(url)
+    return sqlite_store(tmp_path)
 
 
 class Workers:

@@ -5,15 +5,9 @@ and idle; else CEC answers the customer itself and the seat sees nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
-
-from channels.registry import Settings
-from simulators.hw import create_app
-from tests.simulators.test_hw_sim import BASE, HOLD_MS, PASSWORD, PHONE, SEAT, Agent, Gateway
+from tests.simulators.hw_support import PASSWORD, PHONE, SEAT, Gateway
 
 MAIN, CUSTOMER = "+864001234567", "+8613900000002"
 MAIN_DIGITS, CUSTOMER_DIGITS = "4001234567", "13900000002"
@@ -21,21 +15,6 @@ INBOUND = ["AgentEvent_Ringing", "AgentEvent_Auto_Answer", "AgentOther_PhoneAler
            "AgentOther_PhoneOffhook", "AgentState_Busy", "AgentEvent_Talking",
            "AgentMediaEvent_Record", "AgentEvent_Customer_Release", "AgentEvent_Call_Release",
            "AgentOther_PhoneRelease", "AgentState_Ready"]  # fmt: skip
-
-
-@pytest.fixture
-async def gw() -> AsyncIterator[Gateway]:
-    app = create_app(Settings(hw_seat_password=PASSWORD))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url=BASE) as http,
-    ):
-        await http.put("/_sim/timing", json={"ring_ms": 40, "talk_ms": 200, "no_answer_ms": 80,
-                                             "recording_delay_ms": 300})  # fmt: skip
-        gateway = Gateway(http, transport, Agent(http))
-        await gateway.config(poll_hold_ms=HOLD_MS)
-        yield gateway
 
 
 async def call_in(gw: Gateway, **body: Any) -> dict[str, Any]:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from store.calls import CallFilter, Keyset, page_statement, query_calls
-from store.db import make_engine
-from store.migrate import upgrade
+from store.calls import CallFilter, Keyset, query_calls
 from tests.api.seed import bulk_insert, call_row
+from tests.store.plans import page_plan
 
 SINCE = 1_800_000_000_000 + 1_000
 MAIN, OTHER_MAIN = "+864008001234", "+864006001234"
@@ -54,14 +53,7 @@ def test_direction_main_num_and_ext_num_select_exactly_their_calls(db_engine: En
 
 @pytest.mark.parametrize("name", ["direction", "main_num", "ext_num"])
 def test_each_inbound_filter_pages_on_its_index_without_sorting(tmp_path: Path, name: str) -> None:
-    url = f"sqlite:///{tmp_path / 'plan.db'}"
-    upgrade(url)
-    engine = make_engine(url)
     flt = replace(CallFilter(tenant="t1", since=SINCE), **{name: "x"})
-    statement = page_statement(flt, Keyset(SINCE + 50, 7), 50)
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        plan = " | ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    engine.dispose()
+    plan = page_plan(tmp_path, flt, Keyset(SINCE + 50, 7))
     assert f"INDEX ix_call_record_tenant_{name} " in plan, plan
     assert "TEMP B-TREE" not in plan, plan

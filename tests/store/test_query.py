@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from store.calls import CallFilter, Keyset, iter_calls, page_statement, query_calls
-from store.db import make_engine
-from store.migrate import upgrade
+from store.calls import CallFilter, Keyset, iter_calls, query_calls
 from store.models import CallRecordRow
 from tests.api.seed import bulk_insert, call_row, count_matching
+from tests.store.plans import page_plan
 
 BASE = 1_800_000_000_000
 SINCE = BASE + 1_000
@@ -121,15 +120,8 @@ def test_export_iterates_every_page_in_order(db_engine: Engine) -> None:
     "name", ["state", "channel", "agent", "user", "caller", "called", "close_type", None]
 )
 def test_each_filter_pages_on_its_index_without_sorting(tmp_path: Path, name: str | None) -> None:
-    url = f"sqlite:///{tmp_path / 'plan.db'}"
-    upgrade(url)
-    engine = make_engine(url)
     changes: dict[str, Any] = {name: "x"} if name else {}
     flt = replace(CallFilter(tenant="t1", since=SINCE), **changes)
-    statement = page_statement(flt, Keyset(SINCE + 50, 7), 50)
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
-    with engine.connect() as conn:
-        plan = " | ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    engine.dispose()
+    plan = page_plan(tmp_path, flt, Keyset(SINCE + 50, 7))
     assert f"INDEX ix_call_record_tenant_{name or 'created'} " in plan, plan
     assert "TEMP B-TREE" not in plan, plan

@@ -16,18 +16,15 @@ CC's max-duration cut (``conn_time + max_duration``) are asserted exactly.
 from __future__ import annotations
 
 import contextlib
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -39,6 +36,7 @@ from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, REJECTED, SERVER_E
 from contracts.ids import HANGUP_UPDATE, SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from tests.workflows.fakes import FakeVendor
+from tests.workflows.servers import time_skipping_env
 from workflows.call import CallWorkflow
 from workflows.placing import RETRY_DELAYS_S, TRIES_PER_CHANNEL, VENDOR_LIMIT_MARGIN_S
 
@@ -74,10 +72,7 @@ def assert_at(actual: int | None, expected: int) -> None:
 
 @pytest.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    server = Path(sys.executable).parent / "temporal-test-server"
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
-    )
+    environment = await time_skipping_env()
     keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
     await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=environment.client.namespace,

@@ -8,7 +8,6 @@ replaying on it."""
 from __future__ import annotations
 
 import contextlib
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -48,6 +47,7 @@ from contracts.call import (
 from contracts.errors import OUTCOME_UNKNOWN, SERVER_ERROR
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from tests.workflows.servers import time_skipping_env
 from workflows.call import CallWorkflow
 from workflows.late import LateEventsWorkflow
 from workflows.steps import LEAN, LOCAL_CHECK
@@ -132,10 +132,7 @@ class Vendor:
 
 @pytest.fixture(scope="module")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    server = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
-    )
+    env = await time_skipping_env()
     keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
@@ -378,6 +375,23 @@ SETUP = (EventKind.A_DIALING, EventKind.A_RINGING, EventKind.A_ANSWERED, EventKi
          EventKind.B_RINGING, EventKind.B_ANSWERED, EventKind.BRIDGED)  # fmt: skip
 
 
+async def set_up(
+    handle: WorkflowHandle[CallWorkflow, CallRecord], inp: CallInput, now: int
+) -> None:
+    """The vendor's events up to bridged (``SETUP``), a millisecond apart from ``now``."""
+    for n, kind in enumerate(SETUP):
+        await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
+
+
+async def hang_up(
+    handle: WorkflowHandle[CallWorkflow, CallRecord], inp: CallInput, at: int
+) -> CallRecord:
+    """A normal hang-up at ``at``: the call's closed record."""
+    hung_up = event(inp, EventKind.HANGUP, at, close_type=CloseType.NORMAL)
+    await handle.signal(CallWorkflow.vendor_event, hung_up)
+    return await handle.result()
+
+
 def markers(history: WorkflowHistory) -> Counter[str]:
     """Marker names, a patch's with its id and a local activity's with its type."""
     found: Counter[str] = Counter()
@@ -401,11 +415,8 @@ async def test_a_lean_call_saves_locally_with_one_follow_timer(
     inp = await call_input(skipping_env)
     now = await env_ms(skipping_env)
     async with running_call(skipping_env, vendor, inp) as handle:
-        for n, kind in enumerate(SETUP):
-            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
-        await handle.signal(CallWorkflow.vendor_event, event(
-            inp, EventKind.HANGUP, now + 2000, close_type=CloseType.NORMAL))  # fmt: skip
-        record = await handle.result()
+        await set_up(handle, inp, now)
+        record = await hang_up(handle, inp, now + 2000)
         history = await handle.fetch_history()
     assert record.close_type is CloseType.NORMAL and vendor.saved
     scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
@@ -447,8 +458,7 @@ async def bridged_then_silent(
     inp = inp.model_copy(update={"max_duration_s": 60})
     now = await env_ms(env)
     async with running_call(env, vendor, inp) as handle:
-        for n, kind in enumerate(SETUP):
-            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
+        await set_up(handle, inp, now)
         return await handle.result(), await handle.fetch_history()
 
 
@@ -501,11 +511,8 @@ async def test_an_inbound_call_is_followed_without_being_placed(
     inp.record = inp.record.model_copy(update={"direction": "in", "call_id": "V1"})
     now = await env_ms(skipping_env)
     async with running_call(skipping_env, vendor, inp) as handle:
-        for n, kind in enumerate(SETUP):
-            await handle.signal(CallWorkflow.vendor_event, event(inp, kind, now + n))
-        await handle.signal(CallWorkflow.vendor_event, event(
-            inp, EventKind.HANGUP, now + 3000, close_type=CloseType.NORMAL))  # fmt: skip
-        record = await handle.result()
+        await set_up(handle, inp, now)
+        record = await hang_up(handle, inp, now + 3000)
     assert vendor.placed == []
     assert (record.direction, record.state, record.close_type) == (
         "in", CallState.CLOSE, CloseType.NORMAL)  # fmt: skip

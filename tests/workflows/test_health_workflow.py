@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -51,6 +49,7 @@ from store.lines import ensure_line
 from store.models import AgentLine, CallRecordRow
 from store.tenants import ensure_tenant
 from tests.support import wait_for
+from tests.workflows.servers import time_skipping_env
 from workflows.health import ChannelHealthWorkflow
 
 CONFIG = HealthConfig(
@@ -98,10 +97,7 @@ class Vendors:
 
 @pytest.fixture(scope="module")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    server = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
-    )
+    env = await time_skipping_env()
     yield env
     await env.shutdown()
 

@@ -4,50 +4,10 @@ with is not the seat's."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
-
-from contracts.seat import INBOUND_CALL_SIGNAL, SeatClaim, SeatInput, SeatTimers
-from tests.workflows.test_seat_workflow import AGENT, IDLE_S, OTHER_AGENT, FakeGateway, Seat, until
-from workflows.seat import SeatWorkflow
-
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    server = Path(sys.executable).parent / "temporal-test-server"
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
-    )
-    yield environment
-    await environment.shutdown()
-
-
-@pytest.fixture
-async def seat(env: WorkflowEnvironment) -> AsyncIterator[Seat]:
-    gateway = FakeGateway()
-    queue = f"seats-{uuid.uuid4().hex[:8]}"
-    activities = [gateway.sign_in_seat, gateway.sign_out_seat, gateway.poll_seat,
-                  gateway.reconcile_seat]  # fmt: skip
-    async with Worker(env.client, task_queue=queue, workflows=[SeatWorkflow],
-                      activities=activities):  # fmt: skip
-        inp = SeatInput(channel="hw", seat="10001",
-                        timers=SeatTimers(idle_s=IDLE_S, poll_run_s=3600))  # fmt: skip
-        handle = await env.client.start_workflow(
-            SeatWorkflow.run, inp, id=f"seat-hw-inbound-{queue}", task_queue=queue
-        )
-        yield Seat(env, gateway, handle)
-        with contextlib.suppress(RPCError):  # ended already (signed out)
-            await handle.terminate()
+from contracts.seat import INBOUND_CALL_SIGNAL, SeatClaim
+from tests.workflows.seat_support import AGENT, IDLE_S, OTHER_AGENT, Seat, until
 
 
 async def ring(seat: Seat, cc_call_id: str, phonenum: str = AGENT) -> None:
