@@ -2,7 +2,8 @@
 
 The lease is freed under its fencing token (``store.lines``), and a record left open is
 closed through the record's own state machine (``callflow.record.apply_event``) and saved by
-``store.calls``, in the caller's one transaction.
+``store.calls``, and the app's notifications of that close written, in the caller's one
+transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from sqlmodel import Session
 
 from callflow.record import apply_event
 from channels.base import CallEvent
+from contracts.call import SaveRecordInput
 from core.types import CallState, CloseType, EventKind
+from store import notifications
 from store.calls import get_call_any_tenant, record_of, save_record
 from store.db import now_ms
 from store.lines import HeldLease, release_line
@@ -47,4 +50,8 @@ def close_by_reconciler(session: Session, row: CallRecordRow, now: int) -> None:
         dedupe_key=RECONCILER_DEDUPE_KEY,
     )
     attempts: list[dict[str, object]] = json.loads(row.attempts or "[]")
-    save_record(session, apply_event(record_of(row), hangup), attempts)
+    before, closed = record_of(row), apply_event(record_of(row), hangup)
+    save_record(session, closed, attempts)
+    # The app is told, as when its workflow closes a call (in the same transaction).
+    notifications.enqueue_saved(session, SaveRecordInput(
+        record=closed, attempts=[], state_changed=closed.state is not before.state))  # fmt: skip

@@ -20,6 +20,7 @@ from store.db import now_ms, session_scope
 from store.models import CallRecordRow
 from store.notification_sending import Attempt, Backoff, due_heads, prune, record_attempt
 from store.notifications import DeliveryStatus, EventType
+from store.reconciler import close_by_reconciler
 from tests.notify.support import (
     EXPECTED,
     SECRET,
@@ -180,3 +181,15 @@ def test_an_undone_call_is_never_told_and_old_deliveries_are_pruned(engine: Engi
         assert prune(session, before=now_ms() - 60_000) == 0  # recent: kept
         assert prune(session, before=now_ms() + 1) == 1
     assert deliveries(engine) == []
+
+
+def test_a_call_the_lease_reconciler_closes_is_told_too(engine: Engine) -> None:
+    """Its workflow is gone (terminated by an operator): the reconciler's close (255) reaches
+    the app like any other."""
+    subscribe(engine, URL)
+    row = new_call(engine, "c9")
+    with session_scope(engine) as session:
+        close_by_reconciler(session, row, now_ms())
+    assert labels(engine, "c9") == ["call.state:init", "call.state:close", "call.closed:close"]
+    [closed] = [d for d in deliveries(engine, "c9") if d.event_type == EventType.CLOSED.value]
+    assert json.loads(closed.call_json)["close_type"] == "255"
