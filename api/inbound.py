@@ -23,10 +23,11 @@ from api.errors import Problem
 from api.phones import mask
 from api.services import start_call_workflow
 from callflow.inbound import e164, inbound_call_id
-from channels.base import InboundAnswer, InboundCall
+from callflow.record import apply_event
+from channels.base import CallEvent, InboundAnswer, InboundCall
 from contracts.call import Routing
 from core.config import CoreSettings
-from core.types import CallState, CloseType, Direction, DisplayPolicy, InboundAction
+from core.types import CallState, CloseType, Direction, DisplayPolicy, EventKind, InboundAction
 from store import calls, extensions, inbox, lines, notifications
 from store.db import now_ms
 from store.models import CallRecordRow
@@ -86,7 +87,9 @@ def decide(
     cc_call_id = inbound_call_id(channel, call.vendor_call_id)
     earlier = calls.get_call_any_tenant(session, cc_call_id)
     if earlier is not None:  # the vendor asked again: the same answer
-        open_call = earlier.state != CallState.CLOSE.value and earlier.direction == "in"
+        open_call = (
+            earlier.state != CallState.CLOSE.value and earlier.direction == Direction.IN.value
+        )
         return Decision(_dial(earlier) if open_call else _reject(settings.inbound_prompt_busy))
     main_num = e164(call.main_num, settings.default_region)
     tenant = main_num and extensions.main_num_known(session, main_num)
@@ -111,9 +114,13 @@ def decide(
     if not bound or not line:  # unbound, or its line busy (or out of service)
         why = "unbound" if not bound else "busy"
         prompt = settings.inbound_prompt_unknown if not bound else settings.inbound_prompt_busy
-        row.sqlmodel_update({"agent": bound.agent if bound else "", "state": "close",
-                             "close_time": call.at, "close_type": str(int(CloseType.B_UNREACHABLE)),
-                             "ch_state": f"cc:inbound_{why}"})  # fmt: skip
+        # Closed through the record's own state machine, like any close: leg B (the agent)
+        # could not be reached.
+        refused = CallEvent(cc_call_id=cc_call_id, kind=EventKind.HANGUP, at=call.at,
+                            close_type=CloseType.B_UNREACHABLE, ch_state=f"cc:inbound_{why}",
+                            dedupe_key=f"cc:inbound_{why}")  # fmt: skip
+        row.agent = bound.agent if bound else ""
+        row.sqlmodel_update(calls.stored_values(apply_event(calls.record_of(row), refused)))
         calls.insert_call(session, row)
         notifications.enqueue_created(session, row)  # a call.state "close" for the app
         inbox.settle_inbound(session, inbox_id, cc_call_id, f"reject:{why}")

@@ -16,7 +16,7 @@ in ``channels/jy_inbound.py``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -62,9 +62,13 @@ class FormParams(dict[str, list[str]]):
 
     @classmethod
     def of(cls, body: bytes) -> FormParams:
+        return cls.of_pairs(parse_qsl(body.decode("utf-8", errors="replace"),
+                                      keep_blank_values=True))  # fmt: skip
+
+    @classmethod
+    def of_pairs(cls, pairs: Iterable[tuple[str, str]]) -> FormParams:
         params = cls()
-        for name, value in parse_qsl(body.decode("utf-8", errors="replace"),
-                                     keep_blank_values=True):  # fmt: skip
+        for name, value in pairs:
             params.setdefault(name, []).append(value)
         return params
 
@@ -74,9 +78,7 @@ class FormParams(dict[str, list[str]]):
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
     """Twilio's request-validation signature of a form POST, by Twilio's own library."""
-    form = FormParams()
-    for name, value in params:
-        form.setdefault(name, []).append(value)
+    form = FormParams.of_pairs(params)
     return str(RequestValidator(auth_token).compute_signature(url, form))
 
 

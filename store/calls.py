@@ -88,7 +88,7 @@ def _fit(value: str | None, column: str) -> str | None:
     return value if value is None or len(value) <= _width(column) else None
 
 
-def _stored(record: CallRecord) -> dict[str, Any]:
+def stored_values(record: CallRecord) -> dict[str, Any]:
     """The record's columns as its row stores them: its enums as their text, long vendor
     strings fitted to their columns."""
     values = record.model_dump(mode="json", include=_RECORD_COLUMNS)
@@ -140,7 +140,7 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
 
     The common case, a row not closed yet, is one UPDATE (no load, no unit of work: it runs
     once per vendor event); a row closed meanwhile is merged with what it holds."""
-    values = {**_stored(record), "attempts": json.dumps(attempts), "updated": now_ms()}
+    values = {**stored_values(record), "attempts": json.dumps(attempts), "updated": now_ms()}
     open_row = (_TABLE.c.cc_call_id == record.cc_call_id) & (
         _TABLE.c.state != CallState.CLOSE.value
     )
@@ -150,7 +150,7 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
     if row is None:  # counts changed rows, not matched ones) saved unchanged this very ms
         return False
     if row.state == CallState.CLOSE.value:
-        values.update(_stored(_merged_with_stored(row, record)))
+        values.update(stored_values(_merged_with_stored(row, record)))
     row.sqlmodel_update(values)
     session.add(row)
     return True

@@ -7,7 +7,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from channels.base import CallEvent, InboundCall
-from core.types import EventKind
 from store.db import now_ms
 from store.models import VendorEvent
 
@@ -18,20 +17,34 @@ def store_event(
     session: Session, channel: str, event: CallEvent, body: bytes, content_type: str
 ) -> tuple[int, bool]:
     """Insert the raw event; return (inbox id, is_duplicate). Commits its own savepoint."""
-    row = VendorEvent(
-        channel=channel,
-        dedupe_key=event.dedupe_key,
-        cc_call_id=event.cc_call_id,
-        vendor_call_id=event.vendor_call_id,
-        kind=event.kind.value,
-        event_time=event.at,
-        received=now_ms(),
-        content_type=content_type[:64],
-        body=body.decode("utf-8", errors="replace"),
-        event_json=event.model_dump_json(),
-    )
-    # A plain INSERT (no unit of work: it runs for every vendor event), in a savepoint so
-    # that a duplicate leaves the transaction usable.
+    row = VendorEvent(channel=channel, dedupe_key=event.dedupe_key, cc_call_id=event.cc_call_id,
+                      vendor_call_id=event.vendor_call_id, kind=event.kind.value,
+                      event_time=event.at, received=now_ms(), content_type=content_type[:64],
+                      body=body.decode("utf-8", errors="replace"),
+                      event_json=event.model_dump_json())  # fmt: skip
+    return _insert(session, row)
+
+
+INBOUND_KIND = "callin"
+
+
+def store_inbound(
+    session: Session, channel: str, call: InboundCall, body: bytes, content_type: str
+) -> tuple[int, bool]:
+    """Store a vendor's inbound request (a customer calling a 400 number) raw, before CC
+    answers it; return (inbox id, is_duplicate). It is never signalled (its ``note`` keeps it
+    from redelivery): CC answers it at once, and ``settle_inbound`` writes down how."""
+    row = VendorEvent(channel=channel, dedupe_key=call.dedupe_key,
+                      vendor_call_id=call.vendor_call_id, kind=INBOUND_KIND, event_time=call.at,
+                      received=now_ms(), content_type=content_type[:64],
+                      body=body.decode("utf-8", errors="replace"),
+                      event_json=call.model_dump_json(), note="inbound")  # fmt: skip
+    return _insert(session, row)
+
+
+def _insert(session: Session, row: VendorEvent) -> tuple[int, bool]:
+    """A plain INSERT (no unit of work: it runs for every vendor event), in a savepoint so
+    that a duplicate (channel, dedupe key) leaves the transaction usable."""
     values = row.model_dump(exclude={"id"}, exclude_unset=False)
     try:
         with session.begin_nested():
@@ -42,31 +55,11 @@ def store_event(
     except IntegrityError:
         existing = session.exec(
             select(VendorEvent).where(
-                VendorEvent.channel == channel, VendorEvent.dedupe_key == event.dedupe_key
+                VendorEvent.channel == row.channel, VendorEvent.dedupe_key == row.dedupe_key
             )
         ).one()
         assert existing.id is not None
         return existing.id, True
-
-
-INBOUND_KIND = "callin"
-
-
-def store_inbound(
-    session: Session, channel: str, call: InboundCall, body: bytes, content_type: str
-) -> tuple[int, bool]:
-    """Store a vendor's inbound request (a customer calling a 400 number) raw, before CC
-    answers it; return (inbox id, is_duplicate). It is never signalled: CC answers it at once,
-    and ``settle_inbound`` writes down how."""
-    event = CallEvent(cc_call_id=None, vendor_call_id=call.vendor_call_id, kind=EventKind.HANGUP,
-                      at=call.at, dedupe_key=call.dedupe_key)  # fmt: skip
-    inbox_id, duplicate = store_event(session, channel, event, body, content_type)
-    if not duplicate:
-        session.connection().execute(
-            update(_TABLE).where(_TABLE.c.id == inbox_id)
-            .values(kind=INBOUND_KIND, event_json=call.model_dump_json(), note="inbound")
-        )  # fmt: skip
-    return inbox_id, duplicate
 
 
 def settle_inbound(session: Session, inbox_id: int, cc_call_id: str | None, note: str) -> None:

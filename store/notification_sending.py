@@ -19,9 +19,12 @@ from sqlmodel import Session, col, select
 
 from store.db import now_ms
 from store.models import CallRecordRow
-from store.notifications import DeliveryStatus, NotificationDelivery, NotificationSubscription
-
-_DELIVERY = NotificationDelivery.__table__  # type: ignore[attr-defined]
+from store.notifications import (
+    _DELIVERY,
+    DeliveryStatus,
+    NotificationDelivery,
+    NotificationSubscription,
+)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from contracts.call import SaveRecordInput
 from core.types import CallState
 from store.db import now_ms
-from store.models import BigPK, CallRecordRow
+from store.models import BigPK, CallRecordRow, _ms
 
 
 class EventType(StrEnum):
@@ -41,10 +41,6 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"  # given up after the retry period (CC_NOTIFY_GIVE_UP_S)
-
-
-def _ms(nullable: bool = True) -> Column:  # type: ignore[type-arg]
-    return Column(BigInteger(), nullable=nullable)
 
 
 class NotificationSubscription(SQLModel, table=True):
@@ -236,8 +232,10 @@ def forget_call(session: Session, cc_call_id: str) -> None:
 
 def _row(session: Session, cc_call_id: str) -> CallRecordRow | None:
     session.flush()  # the save's own write, if it went through the unit of work
+    # Reloaded even if this session holds the row already: save_record's UPDATE bypasses the
+    # unit of work, so a row loaded before it (the reconciler's) would still say its old state.
     query = select(CallRecordRow).where(CallRecordRow.cc_call_id == cc_call_id)
-    return session.exec(query).first()
+    return session.exec(query.execution_options(populate_existing=True)).first()
 
 
 def _dedupe_key(row: CallRecordRow, event: EventType) -> str:

@@ -48,12 +48,12 @@ async def inbound_call(
     if not isinstance(channel, InboundChannel):
         raise Problem(404, "not_found", "no inbound calls on this channel")
     body = await _verified(channel, state, request)
+    content_type = request.headers.get("content-type", "")
     try:
-        call = channel.parse_inbound(body, request.headers.get("content-type", ""))
+        call = channel.parse_inbound(body, content_type)
     except MalformedEvent as exc:
         VENDOR_EVENTS.labels(channel_name, "malformed").inc()
         raise Problem(400, "malformed_event", str(exc)) from exc
-    content_type = request.headers.get("content-type", "")
     answer = await answer_inbound(state, temporal, channel_name, call, body, content_type)
     VENDOR_EVENTS.labels(channel_name, f"inbound_{answer.action.value}").inc()
     reply, media_type = channel.inbound_reply(answer, _public_url(state, request))

@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 
 from core.secrets import unseal
 from core.types import CallState
-from store import inbox, notifications
+from store import calls, inbox, notifications
 from store.db import now_ms, session_scope
 from store.models import CallRecordRow
 from store.notification_sending import Attempt, Backoff, due_heads, prune, record_attempt
@@ -193,3 +193,15 @@ def test_a_call_the_lease_reconciler_closes_is_told_too(engine: Engine) -> None:
     assert labels(engine, "c9") == ["call.state:init", "call.state:close", "call.closed:close"]
     [closed] = [d for d in deliveries(engine, "c9") if d.event_type == EventType.CLOSED.value]
     assert json.loads(closed.call_json)["close_type"] == "255"
+
+
+def test_a_reconciler_close_of_a_row_its_session_holds_tells_the_close(engine: Engine) -> None:
+    """As free_orphaned_lease does: the row is loaded, then closed in the same session (the
+    close is a plain UPDATE); the app must hear the close, not the loaded copy's init."""
+    subscribe(engine, URL)
+    new_call(engine, "c10")
+    with session_scope(engine) as session:
+        row = calls.get_call_any_tenant(session, "c10")
+        assert row is not None
+        close_by_reconciler(session, row, now_ms())
+    assert labels(engine, "c10") == ["call.state:init", "call.state:close", "call.closed:close"]
