@@ -21,7 +21,12 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -76,8 +81,14 @@ async def place_call(
         allowed = f"one of {sorted(state.channels)}"
         raise invalid_field("channel", allowed, f"unknown channel {body.channel}")
     digest = request_hash(body)
+    routing = Routing(
+        user=body.user,
+        allow_fallback=body.fallback,
+        priority=channel_priority(state),
+        modes={name: channel.mode for name, channel in state.channels.items()},
+    )
     if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
-        return Placement(earlier, created=False)
+        return await _replayed(state, temporal, earlier, routing, body.channel)
 
     display = body.display or DisplayPolicy(tenant.default_display)
     now = now_ms()
@@ -89,18 +100,36 @@ async def place_call(
         max_duration=body.max_duration or settings.default_max_duration_s,
         record_audio=body.record, created=now, updated=now,
     )  # fmt: skip
-    modes = {name: channel.mode for name, channel in state.channels.items()}
-    routing = Routing(user=body.user, allow_fallback=body.fallback,
-                      priority=channel_priority(state), modes=modes)  # fmt: skip
     recorded = await _record(state, call, routing, body.channel)
     if isinstance(recorded, Placement):
-        return recorded
+        return await _replayed(state, temporal, recorded.row, routing, body.channel)
     row, lease = recorded.row, recorded.lease
     await start_call_workflow(state, temporal, recorded, routing)
     CALLS_ACCEPTED.labels(lease.channel).inc()
     log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
              row.cc_call_id, lease.channel, lease.agent, mask(b_number))  # fmt: skip
     return Placement(row, created=True)
+
+
+async def _replayed(
+    state: AppState, temporal: Client, row: CallRecordRow, routing: Routing, channel: str | None
+) -> Placement:
+    """The answer to a request that repeats an earlier one (same Idempotency-Key and body).
+
+    The earlier request may have died (the API killed) after its call was recorded and
+    before its workflow started: nobody would ever place that call, and the lease reconciler
+    would close it unplaced. So a young call still in ``init`` has its workflow started here,
+    idempotently: the workflow id is the call's, a running one is used as it is and a
+    finished one is never run again, so at most one workflow ever places the call. An older
+    one is left alone: past half ``lease_min_age_s`` the reconciler may be closing it."""
+    young_ms = state.settings.lease_min_age_s * 500
+    if row.state == CallState.INIT.value and now_ms() - row.created < young_ms:
+        recorded = await state.in_store(
+            lambda s: placement.recorded_again(s, row.cc_call_id, routing, channel)
+        )
+        if recorded is not None:
+            await start_call_workflow(state, temporal, recorded, routing, existing=True)
+    return Placement(row, created=False)
 
 
 async def _record(
@@ -157,9 +186,15 @@ def channel_priority(state: AppState) -> list[str]:
 
 
 async def start_call_workflow(
-    state: AppState, temporal: Client, recorded: placement.RecordedCall, routing: Routing
+    state: AppState,
+    temporal: Client,
+    recorded: placement.RecordedCall,
+    routing: Routing,
+    existing: bool = False,
 ) -> None:
     """Start the call's workflow with the line leased and ``routing`` as asked and decided.
+    ``existing``: the workflow may exist already (a replayed request): a running one is
+    used, a finished one is not run again.
 
     A start that surely did not happen is undone (row and lease); a start that may have
     happened keeps the call (the lease reconciler closes it if its workflow never appears).
@@ -180,6 +215,10 @@ async def start_call_workflow(
             ),  # fmt: skip
             id=workflow_id(row.cc_call_id),
             task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=(
+                WorkflowIDConflictPolicy.USE_EXISTING if existing else WorkflowIDConflictPolicy.FAIL
+            ),
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),

@@ -10,11 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from contracts.call import LineLease, Routing
+from core.types import CallState
 from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant
-from store.lines import lease_of, release_line
+from store.lines import find_line, lease_of, release_line
 from store.models import CallRecordRow
-from store.routing import RouteRequest, choose_line
+from store.routing import RouteRequest, choose_line, route_taken
 
 # A new call's line columns before its line is leased. They are NOT NULL and the row must go
 # in first (see record_call), so they hold this until the line is written, later in the same
@@ -51,6 +52,24 @@ def record_call(
                           "lease_token": line.lease_token})  # fmt: skip
     session.add(call)
     return RecordedCall(call, lease_of(line), route.may_fail_over)
+
+
+def recorded_again(
+    session: Session, cc_call_id: str, routing: Routing, channel: str | None
+) -> RecordedCall | None:
+    """The call ``record_call`` recorded, as it recorded it, for a request replayed with its
+    Idempotency-Key; None once the call is no longer a new one holding its line (placed,
+    closed, or its line freed)."""
+    row = get_call_any_tenant(session, cc_call_id)
+    if row is None or row.state != CallState.INIT.value or row.call_id is not None:
+        return None
+    line = find_line(session, row.channel, row.agent)
+    if line is None or line.lease_call_id != cc_call_id or line.lease_token != row.lease_token:
+        return None
+    request = RouteRequest(tenant=row.tenant, cc_call_id=cc_call_id, user=routing.user,
+                           channel=channel, allow_fallback=routing.allow_fallback,
+                           priority=routing.priority)  # fmt: skip
+    return RecordedCall(row, lease_of(line), route_taken(session, request, line).may_fail_over)
 
 
 def _claim_key(session: Session, call: CallRecordRow) -> None:

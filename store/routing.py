@@ -56,7 +56,7 @@ def choose_line(session: Session, req: RouteRequest) -> Route:
             )
             if line is None:
                 raise LineBusy(f"the line bound to user {req.user} is on a call")
-            return Route(line, may_fail_over=req.allow_fallback)
+            return Route(line, may_fail_over=_may_fail_over(req, bound=True))
         if not req.allow_fallback:
             raise NoChannel(f"channel {binding.channel} bound to user {req.user} is down")
     candidates = [req.channel] if req.channel else req.priority
@@ -66,5 +66,23 @@ def choose_line(session: Session, req: RouteRequest) -> Route:
     for name in candidates:
         line = lease_line(session, req.tenant, name, req.cc_call_id)
         if line is not None:
-            return Route(line, may_fail_over=req.channel is None)
+            return Route(line, may_fail_over=_may_fail_over(req, bound=False))
     raise LineBusy("every candidate line is on a call")
+
+
+def _may_fail_over(req: RouteRequest, bound: bool) -> bool:
+    """A call on its bound line fails over only if the request allows fallback; any other
+    only if the request did not pin its channel."""
+    return req.allow_fallback if bound else req.channel is None
+
+
+def route_taken(session: Session, req: RouteRequest, line: AgentLine) -> Route:
+    """The route ``choose_line`` gave ``req`` when it leased ``line`` (for a request
+    replayed after that): the line it holds, and whether the call may fail over."""
+    binding = None if req.user is None else get_binding(session, req.tenant, req.user)
+    bound = (
+        binding is not None
+        and req.channel in (None, binding.channel)
+        and (binding.channel, binding.agent) == (line.channel, line.agent)
+    )
+    return Route(line, may_fail_over=_may_fail_over(req, bound))

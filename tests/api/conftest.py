@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
@@ -48,8 +49,16 @@ class FakeTemporal:
     signals: list[str] = field(default_factory=list)
     on_update: Callable[[], None] | None = None  # runs before update_error is raised
 
-    async def start_workflow(self, *_: Any, id: str, **__: Any) -> None:  # noqa: A002
+    async def start_workflow(
+        self,
+        *_: Any,
+        id: str,  # noqa: A002
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        **__: Any,
+    ) -> None:
         await asyncio.sleep(0)
+        if id in self.started and id_conflict_policy is WorkflowIDConflictPolicy.USE_EXISTING:
+            return  # as Temporal: the running workflow is the answer
         if self.start_error is not None and not self.start_anyway:
             raise self.start_error
         self.started.append(id)

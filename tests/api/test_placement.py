@@ -130,3 +130,40 @@ async def test_a_start_that_surely_failed_is_undone(
     assert rows(harness) == []
     assert line(harness).lease_call_id is None
     assert harness.temporal.started == []
+
+
+async def test_a_replay_starts_the_workflow_a_killed_request_never_started(
+    harness: Harness,
+) -> None:
+    """Chaos scenario 3 (issue 19): the API was killed after committing the call and before
+    starting its workflow; the app's retry with the same key must get the call placed, not
+    an answer for a call nobody will ever place (the reconciler would close it 255)."""
+    headers = {"Idempotency-Key": "killed-mid-start"}
+    # The first request's start: an error that cannot be told from "started", and no
+    # workflow behind it (describe cannot answer either): the call stands, unstarted.
+    harness.temporal.start_error = RuntimeError("the process died here")
+    harness.temporal.describe_error = RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+    first = await harness.api.post("/v1/calls", json=BODY, headers=headers)
+    assert first.status_code == 201, first.text
+    assert harness.temporal.started == []
+    harness.temporal.start_error = harness.temporal.describe_error = None
+    replay = await harness.api.post("/v1/calls", json=BODY, headers=headers)
+    assert (replay.status_code, replay.json()["id"]) == (200, first.json()["id"])
+    assert harness.temporal.started == [workflow_id(first.json()["id"])]
+    assert line(harness).lease_call_id == first.json()["id"]
+    again = await harness.api.post("/v1/calls", json=BODY, headers=headers)
+    assert again.status_code == 200 and len(harness.temporal.started) == 1
+
+
+async def test_a_replay_of_a_placed_or_closed_call_starts_nothing(harness: Harness) -> None:
+    headers = {"Idempotency-Key": "placed-already"}
+    first = await harness.api.post("/v1/calls", json=BODY, headers=headers)
+    call_id = first.json()["id"]
+    with Session(harness.state.engine) as session:
+        row = session.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == call_id)).one()
+        row.call_id = "vendor-1"  # the workflow placed it
+        session.add(row)
+        session.commit()
+    harness.temporal.started.clear()
+    replay = await harness.api.post("/v1/calls", json=BODY, headers=headers)
+    assert replay.status_code == 200 and harness.temporal.started == []
