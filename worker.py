@@ -63,7 +63,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
     engine = make_engine(settings.database_url)
-    channels = build_channels(settings, SqlSessions(engine))
+    channels = build_channels(settings, SqlSessions(engine, settings.secret_key))
     channel_activities = ChannelActivities(channels, engine)
     record_activities = RecordActivities(engine)
     health_activities = HealthActivities(channels, engine)

@@ -17,18 +17,26 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio import activity
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.seat_polling import (
+    MAX_UNSTORED,
+    SeatPollers,
+    SeatProgress,
+    StoredContext,
+    lineage_of,
+)
 from activities.seat_rings import SeatRings
-from callflow.inbound import RingingSeatPoll
 from channels.base import (
     CallEvent,
     Channel,
     ChannelError,
     PolledChannel,
+    PollInFlight,
     SeatContext,
     SeatLogin,
     SeatPoll,
@@ -52,12 +60,14 @@ from contracts.seat import (
     SeatInput,
     SignInInput,
     SignOutInput,
+    UnstoredPoll,
     seat_workflow_id,
 )
 from core.types import CallState, CloseType, Direction, EventKind
 from intake.delivery import ingest
 from store import calls, lines, seats
 from store.db import now_ms, session_scope
+from store.seats import SqlSessions
 
 log = logging.getLogger("cc.activities.seats")
 
@@ -65,24 +75,22 @@ log = logging.getLogger("cc.activities.seats")
 POLL_BACKOFF_INITIAL_S, POLL_BACKOFF_MAX_S = 0.5, 5.0
 # Polls failing in a row that count as one channel failure for health.
 SESSION_FAILURES_PER_REPORT = 3
+# Waiting for a store that is down: first and longest pause between tries.
+STORE_WAIT_INITIAL_S, STORE_WAIT_MAX_S = 0.5, 5.0
 
 
 async def _finish_when_cancelled(
-    poll: Coroutine[Any, Any, SeatPoll],
-    ingest_events: Callable[[PollSeatInput, SeatPoll], Awaitable[None]],
-    inp: PollSeatInput,
+    poll: Coroutine[Any, Any, SeatPoll], store: Callable[[SeatPoll], Awaitable[object]]
 ) -> SeatPoll:
     """One long poll that a cancellation does not cut: the gateway holds the poll (a second
     one would be refused, 000-007) and may answer it with an event it will not send again,
-    so a cancelled poll is finished and its events stored before the cancellation goes on."""
+    so a cancelled poll is finished and its events kept before the cancellation goes on."""
     task = asyncio.ensure_future(poll)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            polled = await task
-            if polled.events:
-                await ingest_events(inp, polled)
+            await store(await task)
         raise
 
 
@@ -110,6 +118,9 @@ class SeatActivities:
         self._secret_key = secret_key
         # settings None: inbound calls that ring a seat are not recorded
         self._rings = SeatRings(engine, settings, self._signal_seat)
+        self._pollers = SeatPollers()
+        self._sessions = SqlSessions(engine, secret_key)
+        self._logins: dict[tuple[str, str], SeatLogin] = {}  # the last read, for a store outage
 
     def _polled(self, name: str) -> PolledChannel:
         channel = self._channels.get(name)
@@ -137,7 +148,7 @@ class SeatActivities:
     @activity.defn
     async def sign_in_seat(self, inp: SignInInput) -> None:
         channel = self._polled(inp.channel)
-        login = await asyncio.to_thread(self._login, inp.channel, inp.seat, inp.phonenum)
+        login = await self._login(inp.channel, inp.seat, inp.phonenum)
         try:
             await channel.sign_in(login)
         except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
@@ -160,44 +171,98 @@ class SeatActivities:
     @activity.defn
     async def poll_seat(self, inp: PollSeatInput) -> PollSeatResult:
         """Long-poll the seat for ``run_s`` (one event per answer), each event inbox first,
-        then signalled to its call. The parser's context rides on the heartbeat, so a retry
-        on another worker resumes where this one stopped."""
+        then signalled to its call. The parser's context and the answers not stored yet ride
+        on the heartbeat, so a retry on another worker resumes where this one stopped; one
+        on this worker waits for the earlier attempt (``activities/seat_polling.py``)."""
         channel = self._polled(inp.channel)
-        login = await asyncio.to_thread(self._login, inp.channel, inp.seat, inp.phonenum)
-        details = activity.info().heartbeat_details
-        context = SeatContext.model_validate(details[0]) if details else inp.context
+        start = SeatProgress.resumed(activity.info().heartbeat_details, inp)
+        async with self._pollers.turn(inp, start) as progress:
+            if activity.info().attempt > 1:
+                await self._resume_context(inp, progress)
+            login = await self._login(inp.channel, inp.seat, inp.phonenum, progress)
+            signed_out = await self._poll_for(channel, login, inp, progress)
+            return PollSeatResult(context=progress.context, signed_out=signed_out,
+                                  unstored=progress.unstored)  # fmt: skip
+
+    async def _poll_for(
+        self, channel: PolledChannel, login: SeatLogin, inp: PollSeatInput, progress: SeatProgress
+    ) -> bool:
+        """Poll until ``run_s`` is up; True if the gateway lost the seat's session."""
         ends_at, backoff, failures = time.monotonic() + inp.run_s, POLL_BACKOFF_INITIAL_S, 0
+
+        async def keep(polled: SeatPoll) -> bool:
+            if polled.events or polled.context != progress.context:
+                progress.unstored.append(UnstoredPoll.of(polled))
+            progress.context = polled.context
+            return await self._store(inp, progress)
+
         while time.monotonic() < ends_at:
-            activity.heartbeat(context.model_dump(mode="json"))
+            activity.heartbeat(*progress.details())
+            if not await self._store(inp, progress) and len(progress.unstored) >= MAX_UNSTORED:
+                await asyncio.sleep(POLL_BACKOFF_MAX_S)  # the gateway holds the rest meanwhile
+                continue
             try:
-                polled = await _finish_when_cancelled(channel.poll_seat(login, context),
-                                                      self._ingest, inp)  # fmt: skip
+                polled = await _finish_when_cancelled(channel.poll_seat(login, progress.context),
+                                                      keep)  # fmt: skip
             except SeatSignedOut:
                 log.warning("seat session lost channel=%s seat=%s", inp.channel, inp.seat)
-                return PollSeatResult(context=context, signed_out=True)
+                return True
             except ChannelError as exc:
                 log.warning("seat poll failed channel=%s seat=%s: %s", inp.channel, inp.seat, exc)
-                failures += 1
-                if failures % SESSION_FAILURES_PER_REPORT == 0:
+                failures += 0 if isinstance(exc, PollInFlight) else 1
+                if failures and failures % SESSION_FAILURES_PER_REPORT == 0:
                     await report_failure(inp.channel, f"seat sessions failing: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX_S)
                 continue
-            backoff, failures, context = POLL_BACKOFF_INITIAL_S, 0, polled.context
-            if polled.events:
-                await self._ingest(inp, polled)
-        return PollSeatResult(context=context)
+            backoff, failures = POLL_BACKOFF_INITIAL_S, 0
+            await keep(polled)
+        return False
 
-    async def _ingest(self, inp: PollSeatInput, polled: SeatPoll) -> None:
+    async def _store(self, inp: PollSeatInput, progress: SeatProgress) -> bool:
+        """Store the answers kept, oldest first, up to the first the store refuses. True
+        once none is left."""
+        while progress.unstored:
+            try:
+                await self._ingest(inp, progress.unstored[0])
+                await self._remember(inp, progress.unstored[0].context)
+            except Exception as exc:  # noqa: BLE001 - the store (or Temporal) is down: kept
+                log.warning("seat events kept, not stored yet channel=%s seat=%s kept=%d: %s",
+                            inp.channel, inp.seat, len(progress.unstored),
+                            exc.__class__.__name__)  # fmt: skip
+                return False
+            progress.unstored.pop(0)
+        return True
+
+    async def _remember(self, inp: PollSeatInput, context: SeatContext | None) -> None:
+        """The parser's context after an answer whose events are stored, for a retry of
+        this poll activity after the worker died (its heartbeat may be older)."""
+        if context is None:
+            return
+        stored = StoredContext(lineage=lineage_of(activity.info()), context=context)
+        await self._sessions.save(inp.channel, f"poll:{inp.seat}", stored.model_dump_json())
+
+    async def _resume_context(self, inp: PollSeatInput, progress: SeatProgress) -> None:
+        """A retried attempt goes on from the context its lineage stored last, if newer."""
+        try:
+            stored = await self._sessions.load(inp.channel, f"poll:{inp.seat}")
+        except (OperationalError, InterfaceError):
+            return  # the store is down: the heartbeat's context is the best there is
+        if not stored:
+            return
+        last = StoredContext.model_validate_json(stored)
+        if last.lineage == lineage_of(activity.info()) and last.context.seq > progress.context.seq:
+            progress.context = last.context
+
+    async def _ingest(self, inp: PollSeatInput, polled: UnstoredPoll) -> None:
         """The poll's events, inbox first then signalled to their calls: an inbound call that
         rings the seat is recorded before, so that its events find it; one that hangs up
         lets the seat go after."""
-        if isinstance(polled, RingingSeatPoll):
-            for ring in polled.rings:
-                await self._rings.record(inp, ring)
+        for ring in polled.rings:
+            await self._rings.record(inp, ring)
         events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat,
                                                 polled.events)  # fmt: skip
-        await ingest(self._engine, activity.client(), inp.channel, events, polled.raw,
+        await ingest(self._engine, activity.client(), inp.channel, events, polled.raw.encode(),
                      "application/json")  # fmt: skip
         for cc_call_id in ended:
             try:
@@ -258,6 +323,36 @@ class SeatActivities:
         with session_scope(self._engine) as session:
             lines.take_out_of_service(session, channel, seat, reason)
 
-    def _login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
-        with session_scope(self._engine) as session:
-            return seats.seat_login(session, channel, seat, phonenum, self._secret_key)
+    async def _login(
+        self, channel: str, seat: str, phonenum: str, progress: SeatProgress | None = None
+    ) -> SeatLogin:
+        """How the seat signs in (its password lives in the store). While the store is down:
+        the last one this process read, else the store is waited for, heartbeating, within
+        the activity's own time; a store outage is no reason to fail a seat."""
+        delay, ends_at = STORE_WAIT_INITIAL_S, _activity_deadline()
+        while True:
+            try:
+                login = await self._sessions.seat_login(channel, seat, phonenum)
+            except (OperationalError, InterfaceError) as exc:
+                known = self._logins.get((channel, seat))
+                if known is not None:
+                    return known.model_copy(update={"phonenum": phonenum})
+                if time.monotonic() + delay >= ends_at:
+                    raise
+                log.warning("seat login waits for the store channel=%s seat=%s: %s", channel,
+                            seat, exc.__class__.__name__)  # fmt: skip
+                activity.heartbeat(*(progress.details() if progress is not None else ()))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_WAIT_MAX_S)
+                continue
+            self._logins[(channel, seat)] = login
+            return login
+
+
+def _activity_deadline() -> float:
+    """When this activity's start-to-close time is up, on the monotonic clock (a margin
+    before, to fail in its own words); an hour ahead when it has none."""
+    limit = activity.info().start_to_close_timeout
+    left = limit.total_seconds() - 1.0 if limit else 3600.0
+    started = activity.info().started_time
+    return time.monotonic() + left - max(0.0, time.time() - started.timestamp())

@@ -123,6 +123,12 @@ class VendorServerError(ChannelError):
         self.retry_after_s = retry_after_s  # the vendor said when to come back (429)
 
 
+class PollInFlight(VendorServerError):
+    """The vendor refused a poll because another poll of the seat is in flight (hw 000-007):
+    CC's own doing (a poller that outlived its turn), not the vendor failing, so it never
+    counts against the channel's health."""
+
+
 class VendorNetworkError(ChannelError):
     """No answer: connection refused, reset or timed out: close_type 7 if it persists."""
 
@@ -253,6 +259,14 @@ class SessionStore(Protocol):
     async def load(self, channel: str, key: str) -> str | None: ...
 
     async def save(self, channel: str, key: str, value: str) -> None: ...
+
+
+@runtime_checkable
+class SeatLogins(Protocol):
+    """How a seat signs in (its password is CC's to keep): for an adapter that must sign a
+    seat in again on its own (hw: a callout refused for a stale session)."""
+
+    async def seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin: ...
 
 
 class MemorySessions:

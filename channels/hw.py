@@ -39,6 +39,7 @@ from channels.base import (
     RecordingUnavailable,
     SeatContext,
     SeatLogin,
+    SeatLogins,
     SeatPoll,
     SeatSignedOut,
     SeatStatus,
@@ -206,7 +207,10 @@ class HwChannel:
                 "callappdata": request.cc_call_id}  # fmt: skip
         path = f"/voicecall/{seat}/callout"
         try:
-            _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+            try:
+                _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+            except StaleGuid as stale:
+                answer = await self._callout_signed_in_anew(request, path, body, stale)
             raise_for(answer, what)
         except SeatSignedOut as exc:
             raise VendorServerError(f"{what}: the seat is not signed in ({exc})") from exc
@@ -216,6 +220,22 @@ class HwChannel:
         vendor_call_id = fit(str(call_id), VENDOR_ID_MAX)
         await self._note_call(seat, vendor_call_id)
         return PlacedCall(vendor_call_id=vendor_call_id)
+
+    async def _callout_signed_in_anew(
+        self, request: PlaceCallRequest, path: str, body: dict[str, Any], stale: StaleGuid
+    ) -> dict[str, Any]:
+        """VENDORS.md: ``000-003`` even with the newest guid, then force sign-in and call out
+        once more. A callout refused so again (or with no way to sign in here) is refused for
+        the seat itself, no right to call out: a rejection, which never fails over."""
+        seat = request.agent
+        if not isinstance(self._sessions, SeatLogins):
+            raise VendorRejected(STALE_GUID, f"hw callout: no right ({stale})")
+        await self.sign_in(await self._sessions.seat_login(NAME, seat, request.caller))
+        try:
+            _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+        except StaleGuid as exc:
+            raise VendorRejected(STALE_GUID, "hw callout: no right, even signed in anew") from exc
+        return answer
 
     async def _note_call(self, seat: str, vendor_call_id: str, again: bool = True) -> None:
         """Which seat a call is on (placed by it, or an inbound call that rang it), and the

@@ -16,6 +16,7 @@ import phonenumbers
 from pydantic import BaseModel
 
 from channels.base import (
+    PollInFlight,
     SeatRefused,
     SeatSignedOut,
     SeatTaken,
@@ -28,7 +29,8 @@ NO_CALL, NO_RECORDING = "200-017", "104-005"  # release: no call; recordfile: no
 SIGNED_OUT = frozenset({"100-006", "105-005", "105-006", "105-007"})
 WRONG_PASSWORD, SEAT_TAKEN = "100-004", "100-015"  # the seat cannot sign in
 # Worth another try later: system busy, gateway busy, seat not idle, a poll in flight.
-TRANSIENT = frozenset({"000-004", "100-003", "100-007", "000-007"})
+POLL_IN_FLIGHT = "000-007"
+TRANSIENT = frozenset({"000-004", "100-003", "100-007", POLL_IN_FLIGHT})
 DIALABLE = re.compile(r"^[0-9*#]*$")
 
 
@@ -90,6 +92,8 @@ def raise_for(answer: Mapping[str, Any], what: str) -> None:
         raise SeatRefused(code, message)
     if code == STALE_GUID:
         raise StaleGuid(f"{what}: {code} {message}")
+    if code == POLL_IN_FLIGHT:
+        raise PollInFlight(f"{what}: {code} {message}")
     if code in TRANSIENT or not code:
         raise VendorServerError(f"{what}: {code or 'no retcode'} {message}")
     raise VendorRejected(code, message)

@@ -8,7 +8,8 @@ from typing import NoReturn
 from pydantic import BaseModel
 from temporalio import activity
 
-from channels.base import SeatContext
+from callflow.inbound import RingingSeatPoll, SeatRing
+from channels.base import CallEvent, SeatContext, SeatPoll
 
 SEAT_WORKFLOW = "SeatWorkflow"
 CLAIM_SEAT_UPDATE = "claim"  # a call needs the seat, signed in with its agent's phone
@@ -29,6 +30,22 @@ class SeatClaim(BaseModel):
     phonenum: str  # the agent's phone the seat rings (a callback's leg A), E.164
 
 
+class UnstoredPoll(BaseModel):
+    """A poll's answer the store could not take yet (the database down): the gateway gives
+    an event once, so it is kept, in order, and stored before any later one."""
+
+    events: list[CallEvent]
+    rings: list[SeatRing] = []  # inbound calls the vendor rang the seat with
+    raw: str = ""  # the vendor's answer as it came (JSON text)
+    context: SeatContext | None = None  # the parser's, after this answer
+
+    @classmethod
+    def of(cls, polled: SeatPoll) -> UnstoredPoll:
+        rings = polled.rings if isinstance(polled, RingingSeatPoll) else []
+        raw = polled.raw.decode("utf-8", errors="replace")
+        return cls(events=polled.events, rings=rings, raw=raw, context=polled.context)
+
+
 class SeatTimers(BaseModel):
     idle_s: float = 300.0  # signed out after this long without a call
     poll_run_s: float = 300.0  # one poll activity's life (bounds the workflow's history)
@@ -43,6 +60,7 @@ class SeatInput(BaseModel):
     signed_in_phone: str | None = None
     context: SeatContext = SeatContext()
     idle_since_ms: int | None = None
+    unstored: list[UnstoredPoll] = []
 
 
 class ClaimSeatInput(BaseModel):
@@ -70,11 +88,13 @@ class PollSeatInput(BaseModel):
     phonenum: str
     run_s: float
     context: SeatContext
+    unstored: list[UnstoredPoll] = []  # the last poll's leftovers: stored first
 
 
 class PollSeatResult(BaseModel):
     context: SeatContext
     signed_out: bool = False  # the session was lost (100-006, a gateway failover): sign in
+    unstored: list[UnstoredPoll] = []  # polled, not stored yet (the store is down)
 
 
 class ReconcileSeatInput(BaseModel):

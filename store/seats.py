@@ -19,8 +19,18 @@ from store.models import CallRecordRow, ChannelSession
 
 
 class SqlSessions:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    """The ``SessionStore`` of every process, and (given the key that unseals seat
+    passwords) its ``SeatLogins``."""
+
+    def __init__(self, engine: Engine, secret_key: str = "") -> None:
+        self._engine, self._secret_key = engine, secret_key
+
+    async def seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
+        return await asyncio.to_thread(self._seat_login, channel, seat, phonenum)
+
+    def _seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
+        with session_scope(self._engine) as session:
+            return seat_login(session, channel, seat, phonenum, self._secret_key)
 
     async def load(self, channel: str, key: str) -> str | None:
         return await asyncio.to_thread(self._load, channel, key)

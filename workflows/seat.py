@@ -61,6 +61,7 @@ class SeatWorkflow:
         self._phone: str | None = inp.signed_in_phone  # signed in with it; None: signed out
         self._context = inp.context
         self._idle_since_ms = inp.idle_since_ms
+        self._unstored = inp.unstored  # polled events the store could not take yet
         self._polling = False
         self._refused: dict[str, str] = {}  # cc_call_id -> why its claim failed
         self._wake = False
@@ -117,6 +118,7 @@ class SeatWorkflow:
         return self._inp.model_copy(update={
             "current": self._current, "signed_in_phone": self._phone,
             "context": self._context, "idle_since_ms": self._idle_since_ms,
+            "unstored": self._unstored,
         })  # fmt: skip
 
     def _now_ms(self) -> int:
@@ -175,7 +177,7 @@ class SeatWorkflow:
         poll = workflow.start_activity(
             contract.poll_seat,
             PollSeatInput(channel=self._inp.channel, seat=self._inp.seat, phonenum=self._phone,
-                          run_s=run_s, context=self._context),
+                          run_s=run_s, context=self._context, unstored=self._unstored),
             start_to_close_timeout=timedelta(seconds=run_s + 60),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
@@ -208,7 +210,7 @@ class SeatWorkflow:
             result = await poll
         except (ActivityError, asyncio.CancelledError):
             return
-        self._context = result.context
+        self._context, self._unstored = result.context, result.unstored
         if result.signed_out:
             await self._recover_session()
 

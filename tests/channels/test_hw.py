@@ -367,3 +367,38 @@ async def test_a_long_poll_waits_longer_than_the_gateway_holds(rig: Rig) -> None
     assert polled.events == [] and polled.context == SeatContext(seq=5)
     assert seen[0]["read"] == 15.0 and seen[0]["connect"] == 5.0
     await hw.aclose()
+
+
+class LoginsToo(MemorySessions):
+    """Sessions that can also tell how a seat signs in (``SeatLogins``), as the worker's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logins: list[str] = []
+
+    async def seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
+        self.logins.append(seat)
+        return SeatLogin(seat=seat, password="", phonenum=phonenum)
+
+
+async def test_a_callout_refused_for_no_right_is_a_rejection_after_a_fresh_sign_in(
+    rig: Rig,
+) -> None:
+    """Chaos scenario 5 (issue 19): the gateway refusing a seat's callout (``000-003`` on the
+    newest guid, then again once signed in anew) is a rejection, never a server error that
+    fails the call over to another vendor (and dials the customer from another number)."""
+    sessions = LoginsToo()
+    hw = HwChannel(BASE, PASSWORD, sessions, transport=rig.transport)
+    await hw.sign_in(LOGIN)
+    await rig.control.put("/_sim/faults", json={"place_call": "auth_reject"})
+    with pytest.raises(VendorRejected) as refused:
+        await hw.place_call(request())
+    assert refused.value.code == "000-003" and sessions.logins == [SEAT]
+    assert await rig.calls() == []
+    # A session lost for good (the seat signed in anew elsewhere: this guid is dead) that a
+    # fresh sign-in cures is no refusal: the call is placed.
+    await rig.control.put("/_sim/faults", json={})
+    await rig.hw.sign_in(LOGIN)
+    assert (await hw.place_call(request())).vendor_call_id
+    assert sessions.logins == [SEAT, SEAT] and len(await rig.calls()) == 1
+    await hw.aclose()

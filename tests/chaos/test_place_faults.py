@@ -17,7 +17,6 @@ from channels.registry import CHANNELS
 from tests.chaos.harness import (
     EVERY,
     FATES,
-    NOTHING,
     Driver,
     measure,
     place_requests,
@@ -35,13 +34,6 @@ EXPECTED: dict[str, tuple[bool, frozenset[int], frozenset[str] | None]] = {
     "timeout": (False, frozenset({7}), None),
     "timeout_after_accept": (False, frozenset({0}), EVERY),
 }
-
-# VENDORS.md, "Placing a call whose outcome is unknown": CC waits for an event carrying the
-# call's id; "if none, the call closes with 7 and is never dialled again". Today's hw is polled
-# per vendor call id, which an unanswered place request never gave CC, so no event of that call
-# can reach it: 7 is the contract's outcome. (The seat poll of CC-Gateway, issue 11, brings
-# the seat's events, and with them such a call.)
-UNSEEN_UNKNOWN = {("hw", "timeout_after_accept")}
 
 
 async def place_faults(chaos_dir: Path, name: str, channels: list[str], faults: list[str]) -> None:
@@ -75,8 +67,6 @@ async def place_faults(chaos_dir: Path, name: str, channels: list[str], faults: 
                         await stack.sims[channel].put("/_sim/faults", json={})
                         continue
                     may_move, close_types, stamps = EXPECTED[fault]
-                    if (channel, fault) in UNSEEN_UNKNOWN:
-                        close_types, stamps = frozenset({7}), NOTHING
                     others = frozenset(CHANNELS) - {channel}
                     placed.allowed_channels = others if may_move else frozenset({channel})
                     placed.close_types, placed.stamps = close_types, stamps
