@@ -297,22 +297,28 @@ class SeatActivities:
 
     @activity.defn
     async def reconcile_seat(self, inp: ReconcileSeatInput) -> None:
-        """After a lost session: a seat no longer busy means the call ended unseen; its
-        record is closed with what is known (talked: a normal hang-up; else 255)."""
-        status = await self._polled(inp.channel).seat_status(inp.seat)
-        if status is SeatStatus.BUSY:
-            return  # the call goes on: its events come with the next polls
+        """After a lost session (the gateway drops the events it held for the seat, and those
+        that came meanwhile): what the seat shows now of its call. A call not placed yet
+        has nothing to reconcile (its callout is still to come). A seat no longer in a call
+        ended it unseen: closed with what is known (talked: a normal hang-up; else 255).
+        Its phone off-hook proves leg A answered."""
         with session_scope(self._engine) as session:
             row = calls.get_call_any_tenant(session, inp.cc_call_id)
-            if row is None or row.state == CallState.CLOSE.value:
+            if row is None or row.state == CallState.CLOSE.value or row.call_id is None:
                 return
-            talked = row.conn_time is not None
+            talked, answered = row.conn_time is not None, row.a_offhook_time is not None
             vendor_call_id = row.call_id
+        status = await self._polled(inp.channel).seat_status(inp.seat)
+        if status is SeatStatus.BUSY or (status is SeatStatus.OFFHOOK and answered):
+            return  # the call goes on: its events come with the next polls
+        if status is SeatStatus.OFFHOOK:
+            kind, close_type = EventKind.A_ANSWERED, None
+        else:
+            kind, close_type = EventKind.HANGUP, CloseType.NORMAL if talked else CloseType.OTHER
         event = CallEvent(
-            cc_call_id=inp.cc_call_id, vendor_call_id=vendor_call_id, kind=EventKind.HANGUP,
-            at=now_ms(), ch_state="cc:seat_reconciled",
-            close_type=CloseType.NORMAL if talked else CloseType.OTHER,
-            dedupe_key=f"{inp.seat}:{inp.cc_call_id}:reconciled",
+            cc_call_id=inp.cc_call_id, vendor_call_id=vendor_call_id, kind=kind, at=now_ms(),
+            ch_state="cc:seat_reconciled", close_type=close_type,
+            dedupe_key=f"{inp.seat}:{inp.cc_call_id}:reconciled:{kind.value}",
         )  # fmt: skip
         body = event.model_dump_json().encode()
         await ingest(self._engine, activity.client(), inp.channel, [event], body,

@@ -284,7 +284,8 @@ class MemorySessions:
 
 class SeatStatus(StrEnum):
     IDLE = "idle"  # signed in, no call
-    BUSY = "busy"  # signed in, in a call
+    BUSY = "busy"  # signed in, in a call (its phone or the other party ringing)
+    OFFHOOK = "offhook"  # signed in, in a call, its phone off-hook (the agent answered)
     SIGNED_OUT = "signed_out"
 
 
@@ -308,6 +309,10 @@ class SeatContext(BaseModel):
     # that it stays unique across contexts and restarts; a repeated event keeps it.
     seq: int = 0
     bridged: bool = False  # both legs talked: the seat's phone hanging up ends the call
+    # The call's moments seen so far (the seat's phone alerting; B alerting): a later moment
+    # proves an earlier one the gateway never showed (lost with a session), see hw_events.
+    a_dialled: bool = False
+    b_dialled: bool = False
     last: str | None = None  # digest of the last event, to know a repeat of it
     # An inbound call rang the seat: the customer is leg A (already on the line), the seat's
     # phone is leg B, so its alerting, off-hook and failure are B's.

@@ -182,7 +182,8 @@ class HwChannel:
                                rings=[ring] if ring else [])  # fmt: skip
 
     async def seat_status(self, seat: str) -> SeatStatus:
-        """IDLE, BUSY (in a call: talking, or CTI states 2–5, ``agentState`` 7) or SIGNED_OUT.
+        """IDLE, BUSY (in a call: CTI states 2–5, ``agentState`` 7), OFFHOOK (``isWorking``:
+        the seat's phone is off-hook in a call) or SIGNED_OUT.
         Says nothing of a call the seat lost with its session: the call may go on."""
         _, answer = await self._call(seat, "GET", f"/onlineagent/{seat}/agentstatus")
         if str(answer.get("retcode")) in SIGNED_OUT:
@@ -190,7 +191,9 @@ class HwChannel:
         raise_for(answer, "hw agentstatus")
         result = answer.get("result")
         result = result if isinstance(result, Mapping) else {}
-        if result.get("isWorking") is True or result.get("agentState") == TALKING:
+        if result.get("isWorking") is True:
+            return SeatStatus.OFFHOOK
+        if result.get("agentState") == TALKING:
             return SeatStatus.BUSY
         if result.get("agentState") == SIGNED_OUT_STATE:
             return SeatStatus.SIGNED_OUT

@@ -145,7 +145,9 @@ def parse_seat_event(
     kinds = KINDS.get(event_type, ())
     if context.inbound:
         kinds = INBOUND_KINDS.get(event_type, kinds)
-    events: list[CallEvent] = [make(kind) for kind in kinds]
+    events: list[CallEvent] = [make(kind) for kind in _unseen(context, event_type)]
+    events += [make(kind) for kind in kinds]
+    context = _seen(context, event_type)
     if event_type == OFFHOOK:
         context = context.model_copy(update={"offhook": True})
     elif event_type == TALKING:
@@ -166,6 +168,35 @@ def parse_seat_event(
     elif event_type == SEAT_READY:
         context = SeatContext(seq=context.seq, last=context.last)
     return events, context
+
+
+# A callout's moments in order: the seat's phone (A) alerting and off-hook, then B alerting
+# (which names the call) and talking. Each proves those before it happened.
+_OUTBOUND_PROOF: dict[str, tuple[EventKind, ...]] = {
+    OFFHOOK: (EventKind.A_DIALING,),
+    "AgentEvent_Customer_Alerting": (EventKind.A_DIALING, EventKind.A_ANSWERED),
+    TALKING: (EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING),
+}
+
+
+def _unseen(context: SeatContext, event_type: str) -> list[EventKind]:
+    """The earlier moments of a callout this event proves and the seat never showed (the
+    gateway drops a session's queued events with the session: 100-006, a failover), stamped
+    at this event's time: the record keeps the earliest report of a moment, so a real one
+    that comes after all still wins."""
+    if context.inbound:
+        return []
+    seen = {EventKind.A_DIALING: context.a_dialled, EventKind.A_ANSWERED: context.offhook,
+            EventKind.B_DIALING: context.b_dialled}  # fmt: skip
+    return [kind for kind in _OUTBOUND_PROOF.get(event_type, ()) if not seen[kind]]
+
+
+def _seen(context: SeatContext, event_type: str) -> SeatContext:
+    if event_type == CALL_START or event_type in _OUTBOUND_PROOF:
+        context = context.model_copy(update={"a_dialled": True})
+    if event_type in ("AgentEvent_Customer_Alerting", TALKING):
+        context = context.model_copy(update={"b_dialled": True})
+    return context
 
 
 def _enter(context: SeatContext, event_type: str, call_id: str | None) -> SeatContext:
@@ -209,8 +240,3 @@ class _Maker:
 def _gen_time(value: object) -> int | None:
     stamp = int_or_none(value)
     return stamp if stamp is not None and stamp in GEN_TIME_RANGE else None
-
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError, OverflowError):
-        return None

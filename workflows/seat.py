@@ -133,7 +133,9 @@ class SeatWorkflow:
         deadline = self._idle_deadline_ms()
         return deadline is not None and self._now_ms() >= deadline
 
-    async def _sign_in(self, claim: SeatClaim) -> None:
+    async def _sign_in(self, claim: SeatClaim, keep_context: bool = False) -> None:
+        """Sign the seat in for ``claim``; ``keep_context``: its call goes on across the new
+        session (a lost session's recovery), so the parser's memory of it stays."""
         self._polling = False
         try:
             await workflow.execute_activity(
@@ -149,7 +151,8 @@ class SeatWorkflow:
                 self._current, self._idle_since_ms = None, self._now_ms()
             return
         self._phone = claim.phonenum
-        self._context = SeatContext()
+        if not keep_context:
+            self._context = SeatContext()
 
     async def _sign_out(self) -> None:
         self._polling = False
@@ -221,7 +224,7 @@ class SeatWorkflow:
         self._phone = None
         if claim is None:
             return
-        await self._sign_in(claim)
+        await self._sign_in(claim, keep_context=True)
         if self._phone is None:
             return
         await self._best_effort(contract.reconcile_seat, ReconcileSeatInput(

@@ -143,3 +143,30 @@ def test_seat_events_give_no_call_events() -> None:
                        "AgentOther_ShutdownService", "SomethingNew"):  # fmt: skip
         assert run(event(event_type))[0] == []
     assert run({"content": None})[0] == []
+
+
+def test_moments_a_lost_session_swallowed_are_proved_by_later_ones() -> None:
+    """Chaos scenario 8 (issue 19): the gateway drops a session's queued events with the
+    session (100-006, a failover) while the call goes on. Talking proves A was dialled and
+    answered and B dialled: those moments are stamped at Talking's time (an upper bound the
+    record's earliest-wins rule lets a real report replace), never left unset."""
+    events, context = run(ALERTING, TALKING)  # A's off-hook and B's alerting were lost
+    at_talking = RECEIVED + 1000
+    assert [(e.kind, e.at) for e in events] == [
+        (EventKind.A_DIALING, RECEIVED), (EventKind.A_RINGING, RECEIVED),
+        (EventKind.A_ANSWERED, at_talking), (EventKind.B_DIALING, at_talking),
+        (EventKind.B_ANSWERED, at_talking), (EventKind.BRIDGED, at_talking)]  # fmt: skip
+    assert len({e.dedupe_key for e in events}) == len(events)
+    assert context.a_dialled and context.b_dialled and context.offhook
+    # B's alerting after A's off-hook was lost: B's failure is still B's, and B was dialled.
+    failed, _ = run(ALERTING, OFFHOOK, event("AgentEvent_Call_Out_Fail", CALL))
+    assert {(e.kind, e.close_type) for e in failed if e.kind is EventKind.HANGUP} == {
+        (EventKind.HANGUP, CloseType.B_UNREACHABLE)}  # fmt: skip
+    assert EventKind.B_DIALING in {e.kind for e in failed}
+
+
+def test_an_inbound_call_proves_nothing_of_a_callout_s_moments() -> None:
+    ring = event("AgentEvent_Ringing", {"callid": CALL, "caller": "139", "called": "400"})
+    events, _ = run(ring, event("AgentOther_PhoneOffhook"), TALKING)
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.A_ANSWERED) == 1 and kinds.count(EventKind.B_DIALING) == 1

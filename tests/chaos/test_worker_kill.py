@@ -8,9 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import SIM_TIMING, Driver, measure, mix, running
+from tests.chaos.harness import SIM_TIMING, ChaosStack, Driver, measure, mix, running
 
 DEAD_S = 10
+POLL_EVERY_S = 11  # a polled seat's poll is held at most 10 s, then asked again within 0.5 s
+
+
+async def seats_left_behind(stack: ChaosStack, seats: list[str], since_ms: int) -> list[str]:
+    """The seats that carried calls must stay signed in across the kill (the poll is their
+    keep-alive) and be polled again by the restarted worker: those that are not, once a
+    poll's time is up."""
+    await asyncio.sleep(POLL_EVERY_S)
+    gateway = stack.sims["hw"]
+    log = (await gateway.get("/_sim/log")).json()["requests"]
+    polled = {r["path"].rsplit("/", 1)[-1] for r in log
+              if "/agentevent/" in r["path"] and r["at"] >= since_ms}  # fmt: skip
+    state = {s["workno"]: s for s in (await gateway.get("/_sim/gateway")).json()["seats"]}
+    return [seat for seat in seats if not state[seat]["signed_in"] or seat not in polled]
 
 
 async def worker_kill(chaos_dir: Path, n: int) -> None:
@@ -31,6 +45,12 @@ async def worker_kill(chaos_dir: Path, n: int) -> None:
                 f"1 worker SIGKILL, {n} live calls", stack, driver, started=started,
                 close_within=talk_ms / 1000 + 120, notes={"live_at_kill": live},
             )  # fmt: skip
+            views = await driver.views(p.id for p in placed)
+            seats = sorted({v["agent"] for v in views.values() if v and v["channel"] == "hw"})
+            since_ms = int(time.time() * 1000)
+            if lost := await seats_left_behind(stack, seats, since_ms):
+                row.failures.append(f"hw seats signed out or not polled after the kill: {lost}")
+            row.notes["hw_seats_kept"] = len(seats) - len(lost)
         finally:
             await driver.close()
     assert not row.problems(), row.problems()

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from channels.base import SeatContext
 from contracts.seat import (
     CLAIM_SEAT_UPDATE,
     RELEASE_SEAT_SIGNAL,
@@ -51,6 +52,7 @@ class FakeGateway:
     polls_running: int = 0
     max_polls_running: int = 0
     reconciled: list[str] = field(default_factory=list)
+    contexts: list[SeatContext] = field(default_factory=list)  # each poll's input context
 
     @activity.defn(name="sign_in_seat")
     async def sign_in_seat(self, inp: SignInInput) -> None:
@@ -66,6 +68,7 @@ class FakeGateway:
     @activity.defn(name="poll_seat")
     async def poll_seat(self, inp: PollSeatInput) -> PollSeatResult:
         self.polls_started += 1
+        self.contexts.append(inp.context)
         self.polls_running += 1
         self.max_polls_running = max(self.max_polls_running, self.polls_running)
         try:
@@ -73,7 +76,9 @@ class FakeGateway:
                 activity.heartbeat()
                 await asyncio.sleep(0.02)  # a long poll in progress (real time)
             self.lose_session.clear()
-            return PollSeatResult(context=inp.context, signed_out=True)
+            # the parser saw the call's leg A answer before the session was lost
+            seen = inp.context.model_copy(update={"offhook": True, "seq": inp.context.seq + 1})
+            return PollSeatResult(context=seen, signed_out=True)
         finally:
             self.polls_running -= 1
 

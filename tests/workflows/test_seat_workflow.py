@@ -69,6 +69,9 @@ async def test_a_lost_session_is_signed_in_again_and_its_call_reconciled(seat: S
     assert seat.gateway.sign_ins == [AGENT, AGENT]
     assert seat.gateway.reconciled == ["c1"]
     assert seat.gateway.polls_started == 2
+    # The call went on across the new session: the parser still knows leg A answered, so a
+    # failure now is B's (chaos scenario 8, issue 19).
+    assert seat.gateway.contexts[1].offhook and seat.gateway.contexts[1].seq == 1
 
 
 async def test_a_refused_sign_in_fails_the_claim(seat: Seat) -> None:
