@@ -19,6 +19,10 @@ on their order or repetition:
 - a hang-up that reports its talk seconds implies when the bridge was: conn_time is
   derived from it only while no bridge event is known (a lost ``bridge`` is recovered);
 - "latest" fields (ch_state, ch_audio_url) are chosen by event time, ties broken by value;
+- the moments happen in order (A dialled, A answered, B dialled, B answered, bridged, closed):
+  a time stamped at receipt is only an upper bound of its moment, so each is kept no later
+  than the next one known (the same for any order of the events: taking the earliest report
+  and this bound commute);
 - duration is derived from conn_time and close_time, never accumulated.
 """
 
@@ -201,8 +205,30 @@ def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
             update["ch_audio_rank"] = audio_rank
 
     merged = record.model_copy(update=update)
+    merged = merged.model_copy(update=_in_order(merged))
     merged.duration = talk_seconds(merged.conn_time, merged.close_time)
     return merged
+
+
+# The moments of a call, in the order they happen (close_time bounds them all).
+_MOMENTS = ("a_call_time", "a_offhook_time", "b_call_time", "b_offhook_time", "conn_time")
+
+
+def _in_order(record: CallRecord) -> dict[str, int]:
+    """Each moment no later than the next one known. Only times that never rise bound the
+    earlier ones (so bounding commutes with taking the earliest report): not a close CC
+    made with 255 (a vendor's own later word replaces it), not a conn_time implied by a
+    duration (a bridge event replaces it)."""
+    real_close = record.close_type is not None and record.close_type is not CloseType.OTHER
+    bound, update = record.close_time if real_close else None, {}
+    for field in reversed(_MOMENTS):
+        at = getattr(record, field)
+        if at is None or (field == "conn_time" and record.conn_time_implied):
+            continue
+        if bound is not None and at > bound:
+            update[field] = at = bound
+        bound = at
+    return update
 
 
 _A_FAILED = (CloseType.A_UNREACHABLE, CloseType.A_BUSY)

@@ -173,6 +173,24 @@ def test_a_call_past_its_max_duration_closes_with_5_at_the_vendors_time() -> Non
     assert past_max_duration(cut, max_duration_ms=5000) == cut
 
 
+def test_a_moment_stamped_at_receipt_is_kept_no_later_than_the_next_one() -> None:
+    """Chaos scenario 8 (issue 19): hw stamps an event without eventGenTime at receipt, an
+    upper bound of its moment; delivered late (after a lost session), A's answer came out
+    later than B's dial, stamped by the gateway. The record keeps the moments in order."""
+    events = [ev(EventKind.A_DIALING, T0), ev(EventKind.B_DIALING, T0 + 700),
+              ev(EventKind.A_ANSWERED, T0 + 900), ev(EventKind.BRIDGED, T0 + 1500),
+              ev(EventKind.B_ANSWERED, T0 + 1600),
+              ev(EventKind.HANGUP, T0 + 1400, close_type=CloseType.NORMAL)]  # fmt: skip
+    record = apply_events(new_record(), events)
+    assert (record.a_offhook_time, record.b_call_time) == (T0 + 700, T0 + 700)
+    assert (record.b_offhook_time, record.conn_time, record.close_time) == (T0 + 1400,) * 3
+    assert record.duration == 0
+    # CC's own 255 close bounds nothing: a vendor's later word replaces it.
+    watchdog = ev(EventKind.HANGUP, T0 - 50, close_type=CloseType.OTHER)
+    cut = apply_events(new_record(), [ev(EventKind.A_DIALING, T0), watchdog])
+    assert cut.a_call_time == T0
+
+
 def test_a_closed_record_names_the_times_its_close_implies() -> None:
     talked = apply_events(new_record(), normal_call())
     assert implied_times(talked) == (

@@ -1,10 +1,10 @@
 """Scenario 10: app notifications while the app's receiver is down, then while their sender is
-SIGKILLed mid-drain. Calls on every channel run to their end with the receiver down (every
-delivery fails at least once); the receiver comes up, answering each event slowly, and once
-the first events are in, the worker is killed and restarted 5 s later. The receiver
-(``scripts/receiver.py``) verifies every signature. Per call, the events it got (first copy
-of each ``webhook-id``) must be exactly the call's outbox rows, in their order; none lost,
-none refused, every delivery ``sent``."""
+SIGKILLed mid-drain. Calls on every channel run to their end with the receiver down (each
+call's first event fails at least once; the rest wait behind it, in order); the receiver
+comes up, answering each event slowly, and once the first events are in, the worker is killed
+and restarted 5 s later. The receiver (``scripts/receiver.py``) verifies every signature. Per
+call, the events it got (first copy of each ``webhook-id``) must be exactly the call's outbox
+rows, in their order; none lost, none refused, every delivery ``sent``."""
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ async def test_notifications_under_receiver_outage_and_worker_kill(chaos_dir: Pa
             placed = await driver.place_many(mix(n), ["e9", "hw", "jy"])
             assert len(placed) == n, driver.refused
             await driver.wait_closed(120)
-            await until(lambda: all(d["attempts"] >= 1 for d in deliveries(stack)), 60,
-                        "every delivery tried once against the receiver that is down")  # fmt: skip
+            down = "each call's first event tried against the receiver that is down"
+            await until(lambda: heads_tried(deliveries(stack), n), 60, down)
             receiver.start()
             await until(lambda: any(d["status"] == "sent" for d in deliveries(stack)), 60,
                         "the first delivery sent")  # fmt: skip
@@ -100,6 +100,15 @@ async def test_notifications_under_receiver_outage_and_worker_kill(chaos_dir: Pa
                 receiver.stop()
             await driver.close()
     assert not row.problems(), row.problems()
+
+
+def heads_tried(rows: list[dict[str, Any]], calls: int) -> bool:
+    """Every call's first event tried at least once (a call's later events wait behind it:
+    they go in order)."""
+    heads: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        heads.setdefault(row["call"], row)
+    return len(heads) == calls and all(row["attempts"] >= 1 for row in heads.values())
 
 
 def order_problems(rows: list[dict[str, Any]], receiver: Receiver) -> list[str]:
