@@ -26,8 +26,8 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q -ra
 
-# Every chaos scenario on the real stack (~15-20 min); the table lands in var/chaos-report.md.
-# The short subset (tests/chaos, unmarked) runs inside `make test`.
+# Every chaos scenario on the real stack (~13 min); the table lands in var/chaos-report.md.
+# The short subset (tests/chaos, unmarked) runs inside `make test`; .ci/run runs both.
 chaos: $(STAMP)
 	$(BIN)/pytest -q -ra -m chaos tests/chaos
 

@@ -8,6 +8,7 @@ never touched.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 
 from tests.chaos.harness import SIM_TIMING, Driver, OwnPostgres, measure, mix, running
 
-OUTAGE_S = 30
+# 30 s in the suite; CHAOS_DB_OUTAGE_S measures a longer one (docs/reliability.md, limits).
+OUTAGE_S = int(os.environ.get("CHAOS_DB_OUTAGE_S", "30"))
 
 
 @pytest.mark.chaos
@@ -47,7 +49,7 @@ async def test_database_down_30s(chaos_dir: Path) -> None:
                 await asyncio.to_thread(postgres.start)
                 row = await measure(
                     f"4 database down {OUTAGE_S} s, {n} calls", stack, driver,
-                    started=started, close_within=240, allow_503=True, grace=40,
+                    started=started, close_within=240 + OUTAGE_S, allow_503=True, grace=40,
                     notes={"live_at_stop": live},
                 )  # fmt: skip
             finally:

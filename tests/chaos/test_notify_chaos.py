@@ -4,11 +4,12 @@ call's first event fails at least once; the rest wait behind it, in order); the 
 comes up, answering each event slowly, and once the first events are in, the worker is killed
 and restarted 5 s later. The receiver (``scripts/receiver.py``) verifies every signature. Per
 call, the events it got (first copy of each ``webhook-id``) must be exactly the call's outbox
-rows, in their order; none lost, none refused, every delivery ``sent``."""
+rows, in their order; none lost, none refused, every delivery ``delivered``."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from store.notifications import DeliveryStatus
 from tests.chaos.harness import (
     SIM_TIMING,
     ChaosStack,
@@ -27,9 +29,9 @@ from tests.chaos.harness import (
     table_rows,
 )
 from tests.notify.support import Received, Receiver
-from tests.support import free_port
 
 EVENTS = ["call.state", "call.closed", "call.recording"]
+DELIVERED = DeliveryStatus.DELIVERED.value
 SLOW_S = 0.3  # the receiver's answer time: a call's events drain one by one, so slowly
 
 
@@ -55,7 +57,12 @@ def slowly(_: Received) -> int | None:
 @pytest.mark.chaos
 async def test_notifications_under_receiver_outage_and_worker_kill(chaos_dir: Path) -> None:
     n = 18
-    port = free_port()
+    # The receiver's port, held until it starts: bound, not listening, so a send is refused
+    # (the app is down) and no outgoing connection takes the port meanwhile.
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", 0))
+    port = int(held.getsockname()[1])
     started = time.monotonic()
     async with running(
         chaos_dir, SIM_TIMING, lines_per_channel=n // 3 + 4,
@@ -78,24 +85,26 @@ async def test_notifications_under_receiver_outage_and_worker_kill(chaos_dir: Pa
             down = "each call's first event tried against the receiver that is down"
             await until(lambda: heads_tried(deliveries(stack), n), 60, down)
             receiver.start()
-            await until(lambda: any(d["status"] == "sent" for d in deliveries(stack)), 60,
-                        "the first delivery sent")  # fmt: skip
-            sent_at_kill = sum(d["status"] == "sent" for d in deliveries(stack))
+            held.close()
+            await until(lambda: any(d["status"] == DELIVERED for d in deliveries(stack)), 60,
+                        "the first delivery delivered")  # fmt: skip
+            delivered_at_kill = sum(d["status"] == DELIVERED for d in deliveries(stack))
             stack.worker.kill()
             await asyncio.sleep(5)
             stack.worker.start()
-            await until(lambda: all(d["status"] == "sent" for d in deliveries(stack)), 180,
-                        "every delivery sent")  # fmt: skip
+            await until(lambda: all(d["status"] == DELIVERED for d in deliveries(stack)), 180,
+                        "every delivery delivered")  # fmt: skip
             rows = deliveries(stack)
             failures += order_problems(rows, receiver)
             row = await measure(
                 f"10 notifications, receiver down then worker SIGKILL mid-drain, {n} calls",
                 stack, driver, started=started, close_within=60,
-                notes={"deliveries": len(rows), "sent_at_kill": sent_at_kill,
+                notes={"deliveries": len(rows), "delivered_at_kill": delivered_at_kill,
                        "copies_received": len(receiver.events) - len(rows)},
             )  # fmt: skip
             row.failures += failures
         finally:
+            held.close()
             if receiver is not None and hasattr(receiver, "server"):
                 receiver.stop()
             await driver.close()
