@@ -7,8 +7,12 @@ callout from one worker and the long poll on another share the seat's latest gui
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+from collections import OrderedDict
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from channels.base import SeatLogin
@@ -17,13 +21,31 @@ from store.db import now_ms, session_scope
 from store.lines import find_line
 from store.models import CallRecordRow, ChannelSession
 
+log = logging.getLogger("cc.store.seats")
+
 
 class SqlSessions:
     """The ``SessionStore`` of every process, and (given the key that unseals seat
-    passwords) its ``SeatLogins``."""
+    passwords) its ``SeatLogins``.
+
+    While the store is down a process goes on with what it last read or wrote of each key
+    (the newest ``KNOWN_MAX``), and writes what it could not back once the store answers
+    again: a seat signed in or polled during a database outage keeps its session.
+    """
+
+    KNOWN_MAX = 10_000
 
     def __init__(self, engine: Engine, secret_key: str = "") -> None:
         self._engine, self._secret_key = engine, secret_key
+        self._known: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+        self._unsaved: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    async def load(self, channel: str, key: str) -> str | None:
+        return await asyncio.to_thread(self._load_or_known, channel, key)
+
+    async def save(self, channel: str, key: str, value: str) -> None:
+        await asyncio.to_thread(self._save_or_keep, channel, key, value)
 
     async def seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
         return await asyncio.to_thread(self._seat_login, channel, seat, phonenum)
@@ -32,11 +54,45 @@ class SqlSessions:
         with session_scope(self._engine) as session:
             return seat_login(session, channel, seat, phonenum, self._secret_key)
 
-    async def load(self, channel: str, key: str) -> str | None:
-        return await asyncio.to_thread(self._load, channel, key)
+    def _load_or_known(self, channel: str, key: str) -> str | None:
+        try:
+            self._write_back()
+            value = self._load(channel, key)
+        except (OperationalError, InterfaceError):
+            with self._lock:
+                if (channel, key) in self._known:
+                    return self._known[(channel, key)]
+            raise
+        self._remember(channel, key, value)
+        return value
 
-    async def save(self, channel: str, key: str, value: str) -> None:
-        await asyncio.to_thread(self._save, channel, key, value)
+    def _save_or_keep(self, channel: str, key: str, value: str) -> None:
+        self._remember(channel, key, value)
+        try:
+            self._write_back()
+            self._save(channel, key, value)
+        except (OperationalError, InterfaceError) as exc:
+            with self._lock:
+                self._unsaved[(channel, key)] = value
+            log.warning("session kept here until the store is back channel=%s key=%s: %s",
+                        channel, key.split(":", 1)[0], exc.__class__.__name__)  # fmt: skip
+
+    def _remember(self, channel: str, key: str, value: str | None) -> None:
+        with self._lock:
+            self._known[(channel, key)] = value
+            self._known.move_to_end((channel, key))
+            while len(self._known) > self.KNOWN_MAX:
+                self._known.popitem(last=False)
+
+    def _write_back(self) -> None:
+        """What could not be written while the store was down, now (raises while it is)."""
+        with self._lock:
+            unsaved = dict(self._unsaved)
+        for (channel, key), value in unsaved.items():
+            self._save(channel, key, value)
+            with self._lock:
+                if self._unsaved.get((channel, key)) == value:
+                    del self._unsaved[(channel, key)]
 
     def _load(self, channel: str, key: str) -> str | None:
         with session_scope(self._engine) as session:
