@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,7 +26,13 @@ from contracts.call import (
     PlaceCallResult,
     ReconcileInput,
 )
-from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
+from contracts.errors import (
+    NETWORK_ERROR,
+    OUTCOME_UNKNOWN,
+    REJECTED,
+    SERVER_ERROR,
+    STORE_UNAVAILABLE,
+)
 from intake.delivery import ingest
 from store import calls
 from store.db import session_scope
@@ -66,6 +73,13 @@ class ChannelActivities:
         except ChannelError as exc:
             log.warning("place_call failed call=%s channel=%s: %s", cc_call_id, inp.channel, exc)
             raise _as_application_error(exc) from exc
+        except (OperationalError, InterfaceError) as exc:
+            # An adapter reads CC's store only before it sends (hw: the seat's session);
+            # afterwards its writes are best effort. So nothing went out.
+            log.warning("place_call not sent, the store is down call=%s channel=%s", cc_call_id,
+                        inp.channel)  # fmt: skip
+            raise ApplicationError(f"not sent: CC's store is down ({exc.__class__.__name__})",
+                                   type=STORE_UNAVAILABLE, non_retryable=True) from exc  # fmt: skip
         log.info("call placed call=%s channel=%s vendor_id=%s", cc_call_id, inp.channel,
                  placed.vendor_call_id)  # fmt: skip
         await asyncio.to_thread(self._note_placed, cc_call_id, placed.vendor_call_id)

@@ -9,6 +9,9 @@ REJECTED = "VendorRejected"
 SERVER_ERROR = "VendorServerError"
 NETWORK_ERROR = "VendorNetworkError"
 OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
+# CC's own store was down before the request went out (hw: the seat's session could not be
+# read): nothing was sent, and it is no fault of the vendor's: tried again, on the same line.
+STORE_UNAVAILABLE = "StoreUnavailable"
 
 # The recording copy. These two no retry can mend (the RetryPolicy's non-retryable list).
 RECORDING_UNAVAILABLE = "RecordingUnavailable"  # expired, forbidden, gone, unsupported

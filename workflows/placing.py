@@ -9,6 +9,8 @@ from ``call.py`` so the call's process reads on one screen.
   it was out) may have placed the call: it is never placed again, anywhere. CC waits
   ``place_unknown_wait_s`` for an event of the call; with one the call goes on, without one
   it closes with 7.
+- A request CC could not send because its own store was down is tried again on the same
+  line, without counting against the vendor, until the placement deadline.
 - A call not placed within ``place_deadline_s`` of its request is closed without dialling.
 """
 
@@ -31,7 +33,13 @@ with workflow.unsafe.imports_passed_through():
     from channels.base import CallEvent, PlaceCallRequest
     from contracts import seat as seat_contract
     from contracts.call import Attempt, CallInput, FailoverInput, LineLease, PlaceCallInput
-    from contracts.errors import NETWORK_ERROR, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
+    from contracts.errors import (
+        NETWORK_ERROR,
+        OUTCOME_UNKNOWN,
+        REJECTED,
+        SERVER_ERROR,
+        STORE_UNAVAILABLE,
+    )
     from contracts.health import PlacementOutcome
     from contracts.ids import SA_CHANNEL
     from contracts.seat import (
@@ -46,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
 # Tries of one channel for errors that placed nothing, and the back-off between them.
 TRIES_PER_CHANNEL = 3
 RETRY_DELAYS_S = (1.0, 2.0)
+STORE_WAIT_MAX_S = 10.0  # between tries while CC's own store is down
 PLACED = "placed"
 # Claiming a seat: a sign-in the gateway refused (wrong password, seat taken) is final.
 CLAIM_RETRY = RetryPolicy(
@@ -124,18 +133,23 @@ class Placing:
         attempt = Attempt(channel=line.channel, agent=line.agent, at=self._now_ms(),
                           outcome=PLACED, tries=0)  # fmt: skip
         self.attempts.append(attempt)
-        error_type = ""
-        for tries in range(1, TRIES_PER_CHANNEL + 1):
+        error_type, tries, store_waits = "", 0, 0
+        while tries < TRIES_PER_CHANNEL:
             if self._past_deadline():
                 attempt.outcome = "expired"
                 attempt.error = ((attempt.error or "") + " (not placed in time)").strip()
                 self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
                 return "expired"
-            attempt.tries = tries
+            attempt.tries = tries = tries + 1
             error_type = await self._try_place(line, attempt)
             if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN):
                 return error_type
-            if tries < TRIES_PER_CHANNEL:
+            if error_type == STORE_UNAVAILABLE:
+                # CC's store is down, nothing was sent: no try of the vendor's, no health
+                # report; the same line again, until the placement deadline.
+                tries, store_waits = tries - 1, store_waits + 1
+                await workflow.sleep(timedelta(seconds=min(2.0 * store_waits, STORE_WAIT_MAX_S)))
+            elif tries < TRIES_PER_CHANNEL:
                 await workflow.sleep(timedelta(seconds=RETRY_DELAYS_S[tries - 1]))
         # Every request failed: the vendor is unwell. Health decides how much one call weighs.
         await steps.report_placement(PlacementOutcome(
@@ -153,7 +167,7 @@ class Placing:
             )
         except ActivityError as err:
             cause = err.cause
-            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR)
+            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR, STORE_UNAVAILABLE)
             if isinstance(cause, ApplicationError) and cause.type in known:
                 error_type = cause.type
             else:

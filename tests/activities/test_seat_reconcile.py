@@ -1,5 +1,6 @@
 """activities/seats.py ``reconcile_seat``: what a seat shows after its session was lost
-decides what becomes of its call (chaos scenario 8, issue 19)."""
+decides what becomes of its call (chaos scenario 8, issue 19); and a callout an hw seat could
+not send for CC's store (scenario 4)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.channels import ChannelActivities
 from activities.seats import SeatActivities
-from channels.base import CallEvent, SeatStatus
+from channels.base import CallEvent, PlaceCallRequest, SeatStatus
+from contracts.call import PlaceCallInput
+from contracts.errors import STORE_UNAVAILABLE
 from contracts.seat import ReconcileSeatInput
 from core.types import CloseType, EventKind
 from store.db import now_ms, session_scope
@@ -78,4 +84,26 @@ async def test_a_placed_call_is_reconciled_by_what_its_seat_shows(
     add_call(engine, call_id="1796524188-26", **columns)
     await reconcile(engine, status)
     assert stored(engine) == expected
+    engine.dispose()
+
+
+class SessionStoreDown(FailingGateway):
+    async def place_call(self, *_: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+
+async def test_a_callout_not_sent_for_the_store_is_told_apart(tmp_path: Path) -> None:
+    """Chaos scenario 4 (issue 19): an adapter reads CC's store only before it sends (hw: the
+    seat's session); that failing is ``StoreUnavailable``, not an unknown outcome."""
+    engine = seat_store(tmp_path, SEAT)
+    activities = ChannelActivities({"hw": cast(Any, SessionStoreDown(0))}, engine)
+    shown = "+861088000001"
+    request = PlaceCallRequest(
+        cc_call_id=CALL, caller="+8613800000001", called="+8613900000002",
+        display_to_a=shown, display_to_b=shown, agent=SEAT, max_duration_s=60,
+    )  # fmt: skip
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.place_call,
+                                        PlaceCallInput(channel="hw", request=request))  # fmt: skip
+    assert refused.value.type == STORE_UNAVAILABLE and refused.value.non_retryable
     engine.dispose()

@@ -44,7 +44,7 @@ from contracts.call import (
     Routing,
     SaveRecordInput,
 )
-from contracts.errors import OUTCOME_UNKNOWN, SERVER_ERROR
+from contracts.errors import OUTCOME_UNKNOWN, SERVER_ERROR, STORE_UNAVAILABLE
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from tests.workflows.servers import time_skipping_env
@@ -61,6 +61,7 @@ class Vendor:
     """What the stand-in activities do, and what they were asked."""
 
     place_error: str | None = None  # error type place_call raises
+    first_place_errors: list[str] = field(default_factory=list)  # raised once each, first
     reconciled: list[CallEvent] = field(default_factory=list)  # call_result's answer
     reconcile_error: str | None = None  # error type reconcile_call raises (retryable)
     save_fails: bool = False
@@ -77,6 +78,9 @@ class Vendor:
         @activity.defn(name="place_call")
         async def place(inp: PlaceCallInput) -> PlaceCallResult:
             self.placed.append(inp)
+            if self.first_place_errors:
+                error = self.first_place_errors.pop(0)
+                raise ApplicationError("not sent", type=error, non_retryable=True)
             if self.place_error:
                 raise ApplicationError("vendor", type=self.place_error, non_retryable=True)
             return PlaceCallResult(vendor_call_id="V1")
@@ -203,6 +207,25 @@ async def test_an_unknown_outcome_is_never_placed_again_and_closes_with_7(
     assert len(vendor.placed) == 1 and vendor.failovers == 0  # no retry, no failover
     assert record.close_type is CloseType.CHANNEL_NETWORK_ERROR
     assert [a.outcome for a in vendor.saved[-1].attempts] == ["unknown"]
+
+
+async def test_a_request_not_sent_for_cc_s_store_is_tried_again_on_its_line(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """Chaos scenario 4 (issue 19): hw's seat session could not be read, the database down;
+    nothing was sent. It was taken for an unknown outcome (never placed again: closed 7). It
+    is neither that nor the vendor's failure: tried again on the same line, no failover, and
+    it costs none of the vendor's tries."""
+    vendor = Vendor(first_place_errors=[STORE_UNAVAILABLE] * 4)
+    inp = await call_input(skipping_env, fail_over=True, place_deadline_s=120)
+    async with running_call(skipping_env, vendor, inp) as handle:
+        now = await env_ms(skipping_env)
+        hangup = event(inp, EventKind.HANGUP, now, close_type=CloseType.NORMAL)
+        await handle.signal(CallWorkflow.vendor_event, hangup)
+        record = await handle.result()
+    assert len(vendor.placed) == 5 and vendor.failovers == 0
+    assert record.call_id == "V1" and record.channel == LINE.channel
+    assert [(a.outcome, a.tries) for a in vendor.saved[-1].attempts] == [("placed", 1)]
 
 
 async def test_an_unknown_outcome_is_followed_when_the_calls_event_comes(
