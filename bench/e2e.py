@@ -35,7 +35,7 @@ import httpx
 from temporalio.client import Client
 
 from bench import bare
-from bench.stack import BenchStack, StackOptions, api_client, report
+from bench.stack import BenchStack, StackOptions, api_client, post_once, report
 from scripts.run import start
 from simulators.scenario import Timing, timeline
 
@@ -76,6 +76,7 @@ class CallRun:
     placed: list[str] = field(default_factory=list)  # CC call ids the API accepted
     lags_ms: dict[str, list[float]] = field(default_factory=lambda: {"conn": [], "close": []})
     seen: dict[str, dict[str, float]] = field(default_factory=dict)  # call → state → epoch ms
+    connection_retries: int = 0  # the app's polls asked again on a broken connection
 
 
 async def add_lines(api: httpx.AsyncClient, count: int) -> None:
@@ -100,8 +101,7 @@ async def one_call(api: httpx.AsyncClient, run: CallRun, watch: bool = False) ->
     is closed and its recording copied."""
     began = time.monotonic()
     try:
-        answer = await api.post("/v1/calls", json={"caller": CALLER, "called": CALLED,
-                                                   "channel": "e9"})  # fmt: skip
+        answer = await post_once(api, {"caller": CALLER, "called": CALLED, "channel": "e9"})
     except httpx.HTTPError as exc:
         run.errors.append(f"POST: {exc.__class__.__name__}")
         return
@@ -114,7 +114,11 @@ async def one_call(api: httpx.AsyncClient, run: CallRun, watch: bool = False) ->
     seen = run.seen.setdefault(call_id, {}) if watch else {}
     while True:
         await asyncio.sleep(0.02 if watch else 1.0)
-        record = (await api.get(f"/v1/calls/{call_id}")).json()
+        try:
+            record = (await api.get(f"/v1/calls/{call_id}")).json()
+        except httpx.TransportError:  # a kept-alive connection closed under load: ask again
+            run.connection_retries += 1
+            continue
         seen.setdefault(record["state"], time.time() * 1000)
         if record["state"] == "close" and (record["audio_url"] or record["recording_error"]):
             break

@@ -17,13 +17,12 @@ import argparse
 import asyncio
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
 from bench.e2e import CALLER, TIMING, CallRun, Progress, one_call, pct, sim_calls, vendor_lags
-from bench.stack import BenchStack, StackOptions, api_client, report
+from bench.stack import BenchStack, StackOptions, api_client, post_once, report
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
 
@@ -37,20 +36,6 @@ def add_lines(stack: BenchStack, count: int) -> None:
             number = f"+86136{i:06d}10"
             ensure_line(session, stack.settings.demo_tenant, "e9", number, number)
     engine.dispose()
-
-
-async def post_once(api: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
-    """POST /v1/calls, tried again on a broken connection under the same Idempotency-Key
-    (the API then returns the call it already made: never two calls)."""
-    headers = {"Idempotency-Key": uuid.uuid4().hex}
-    for attempt in range(3):
-        try:
-            return await api.post("/v1/calls", json=body, headers=headers)
-        except httpx.TransportError:
-            if attempt == 2:
-                raise
-            await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
 def rss_mib(stack: BenchStack) -> dict[str, float]:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -181,3 +182,17 @@ def report(text: str, out: Path | None) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
+
+
+async def post_once(api: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+    """POST /v1/calls, tried again on a broken connection under the same Idempotency-Key
+    (the API then returns the call it already made: never two calls)."""
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    for attempt in range(3):
+        try:
+            return await api.post("/v1/calls", json=body, headers=headers)
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
