@@ -45,7 +45,15 @@ from sqlmodel import col
 
 from bench import bare_ingest
 from bench.e2e import add_lines, pct
-from bench.stack import TICKS, BenchStack, StackOptions, api_client, fresh_postgres, report
+from bench.stack import (
+    TICKS,
+    BenchStack,
+    StackOptions,
+    api_client,
+    fresh_postgres,
+    post_once,
+    report,
+)
 from channels.e9_events import beijing_ts
 from scripts.inprocess import free_port
 from scripts.run import StopSignals, start, wait_http
@@ -81,10 +89,8 @@ async def live_calls(stack: BenchStack, count: int) -> list[Call]:
         await add_lines(api, count)
         ids = []
         for _ in range(count):
-            answer = await api.post(
-                "/v1/calls",
-                json={"caller": CALLER, "called": CALLED, "channel": "e9", "max_duration": 14400},
-            )
+            body = {"caller": CALLER, "called": CALLED, "channel": "e9", "max_duration": 14400}
+            answer = await post_once(api, body)
             if answer.status_code != 201:
                 raise SystemExit(f"placing a call: {answer.status_code} {answer.text}")
             ids.append(answer.json()["id"])
