@@ -37,7 +37,6 @@ from channels.base import (
     ChannelError,
     PolledChannel,
     PollInFlight,
-    SeatContext,
     SeatLogin,
     SeatPoll,
     SeatRefused,
@@ -225,7 +224,6 @@ class SeatActivities:
         while progress.unstored:
             try:
                 await self._ingest(inp, progress.unstored[0])
-                await self._remember(inp, progress.unstored[0].context)
             except Exception as exc:  # noqa: BLE001 - the store (or Temporal) is down: kept
                 log.warning("seat events kept, not stored yet channel=%s seat=%s kept=%d: %s",
                             inp.channel, inp.seat, len(progress.unstored),
@@ -234,13 +232,19 @@ class SeatActivities:
             progress.unstored.pop(0)
         return True
 
-    async def _remember(self, inp: PollSeatInput, context: SeatContext | None) -> None:
-        """The parser's context after an answer whose events are stored, for a retry of
-        this poll activity after the worker died (its heartbeat may be older)."""
-        if context is None:
-            return
-        stored = StoredContext(lineage=lineage_of(activity.info()), context=context)
-        await self._sessions.save(inp.channel, f"poll:{inp.seat}", stored.model_dump_json())
+    def _context_with(self, inp: PollSeatInput, polled: UnstoredPoll) -> Callable[[Any], None]:
+        """The parser's context after an answer, written with the answer's events (one
+        transaction: a worker killed between the two would leave a retry of this poll with
+        the context before them, and a failure's leg wrong)."""
+        lineage, context = lineage_of(activity.info()), polled.context
+
+        def write(session: Any) -> None:
+            if context is not None:
+                stored = StoredContext(lineage=lineage, context=context)
+                seats.put_session(session, inp.channel, f"poll:{inp.seat}",
+                                  stored.model_dump_json())  # fmt: skip
+
+        return write
 
     async def _resume_context(self, inp: PollSeatInput, progress: SeatProgress) -> None:
         """A retried attempt goes on from the context its lineage stored last, if newer."""
@@ -263,7 +267,7 @@ class SeatActivities:
         events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat,
                                                 polled.events)  # fmt: skip
         await ingest(self._engine, activity.client(), inp.channel, events, polled.raw.encode(),
-                     "application/json")  # fmt: skip
+                     "application/json", also=self._context_with(inp, polled))  # fmt: skip
         for cc_call_id in ended:
             try:
                 await self._signal_seat(inp, RELEASE_SEAT_SIGNAL, cc_call_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,12 +74,20 @@ class _Outcome:
 
 
 def _store(
-    engine: Engine, channel: str, events: list[CallEvent], body: bytes, content_type: str
+    engine: Engine,
+    channel: str,
+    events: list[CallEvent],
+    body: bytes,
+    content_type: str,
+    also: Callable[[Session], None] | None = None,
 ) -> list[CallEvent]:
-    """Store each event; return the newly stored ones (a duplicate is not signalled again:
-    its first copy is signalled or waiting for redelivery)."""
+    """Store each event (and what ``also`` writes, in the same transaction); return the newly
+    stored ones (a duplicate is not signalled again: its first copy is signalled or waiting
+    for redelivery)."""
     stored = []
     with session_scope(engine) as session:
+        if also is not None:
+            also(session)
         for event in events:
             event = event.model_copy(update={"channel": channel})
             inbox_id, duplicate = inbox.store_event(session, channel, event, body, content_type)
@@ -99,13 +107,15 @@ async def ingest(
     policy: DeliveryPolicy | None = None,
     *,
     signal: bool = True,
+    also: Callable[[Session], None] | None = None,
 ) -> list[CallEvent]:
     """Store (committed) then signal within the budget. Returns the newly stored events.
 
     Returns once stored and the signal attempts are written down, whether or not they
-    worked. ``signal=False`` only stores (the caller applies the events itself).
+    worked. ``signal=False`` only stores (the caller applies the events itself). ``also``
+    writes what must be stored with the events, in their transaction.
     """
-    stored = await asyncio.to_thread(_store, engine, channel, events, body, content_type)
+    stored = await asyncio.to_thread(_store, engine, channel, events, body, content_type, also)
     if signal:
         await deliver(engine, client, stored, policy or DeliveryPolicy())
     return stored

@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,8 @@ class Seat:
     queue: deque[Event] = field(default_factory=deque)
     call: HwCall | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Told of each queued event a new session drops (the desk logs it ``lost``).
+    on_drop: Callable[[Seat, Event], None] | None = None
 
     def sign_in(self, phonenum: str, node: str, autoanswer: bool = True) -> None:
         self._new_session()
@@ -107,6 +110,9 @@ class Seat:
         self.session += 1
         self.failed_over = False
         self.retired.clear()
+        if self.on_drop is not None:
+            for event in self.queue:
+                self.on_drop(self, event)
         self.queue.clear()
         self.arrived.set()  # a poll held by the old session ends now
 
@@ -184,7 +190,7 @@ class SeatDesk:
     def __init__(self, sim: SimState, worknos: tuple[str, ...], password: str) -> None:
         self.sim = sim
         self.config = GatewayConfig()
-        self.seats = {workno: Seat(workno, password) for workno in worknos}
+        self.seats = {workno: Seat(workno, password, on_drop=self._dropped) for workno in worknos}
         self.node = 1  # bumps at a failover
         self.armed: set[str] = set()  # one-shot faults not yet fired
         self.polls_refused = 0  # 000-007 answers
@@ -282,6 +288,10 @@ class SeatDesk:
     async def enqueue_late(self, seat: Seat, session: int, event: Event, ms: int) -> None:
         await asyncio.sleep(ms / 1000)
         self.enqueue(seat, session, event)
+
+    def _dropped(self, seat: Seat, event: Event) -> None:
+        """A queued event its seat's session took with it: the gateway never sends it."""
+        self.log_event(seat, event, "lost")
 
     def log_event(self, seat: Seat, event: Event, status: str) -> None:
         self.sim.events.append({"at": now_ms(), "url": f"{ROOT}/agentevent/{seat.workno}",

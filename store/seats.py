@@ -101,11 +101,16 @@ class SqlSessions:
 
     def _save(self, channel: str, key: str, value: str) -> None:
         with session_scope(self._engine) as session:
-            row = session.get(ChannelSession, (channel, key))
-            if row is None:
-                session.add(ChannelSession(channel=channel, key=key, value=value, updated=now_ms()))
-            else:
-                row.value, row.updated = value, now_ms()
+            put_session(session, channel, key, value)
+
+
+def put_session(session: Session, channel: str, key: str, value: str) -> None:
+    """Write one session value in the caller's transaction."""
+    row = session.get(ChannelSession, (channel, key))
+    if row is None:
+        session.add(ChannelSession(channel=channel, key=key, value=value, updated=now_ms()))
+    else:
+        row.value, row.updated = value, now_ms()
 
 
 def seat_login(

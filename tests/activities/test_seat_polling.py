@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities import seats
+from activities.seat_polling import StoredContext
 from activities.seats import SeatActivities
 from channels.base import (
     CallEvent,
@@ -30,6 +31,7 @@ from core.types import EventKind
 from store.db import session_scope
 from store.lines import lease_line
 from store.models import VendorEvent
+from store.seats import SqlSessions
 from tests.activities.seat_support import FailingGateway, FakeTemporal, seat_store
 
 SEAT, CALL = "10001", "call-1"
@@ -219,4 +221,28 @@ async def test_a_poll_refused_for_another_in_flight_never_counts_against_health(
     result = await ActivityEnvironment(client=cast(Client, temporal)).run(activities.poll_seat, inp)
     assert result.signed_out and gateway.polls == 11
     assert temporal.signals == []  # nothing told to ChannelHealthWorkflow
+    engine.dispose()
+
+
+async def test_an_answer_s_context_is_stored_with_its_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chaos scenario 1 under load (issue 19): a worker killed after an answer's events were
+    stored and before its context was left a retry with the context before them (an hw
+    ``b_rejects`` closed 1). Both are written in one transaction."""
+    engine = seat_store(tmp_path, SEAT)
+    with session_scope(engine) as session:
+        lease_line(session, "t1", "hw", CALL)
+
+    async def dies_after_the_commit(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr("intake.delivery.deliver", dies_after_the_commit)
+    activities = SeatActivities({"hw": cast(Any, ScriptedGateway(0, events=1))}, engine, "")
+    inp = PollSeatInput(channel="hw", seat=SEAT, phonenum="+8613800000001", run_s=600,
+                        context=SeatContext())  # fmt: skip
+    await ActivityEnvironment(client=cast(Client, FakeTemporal())).run(activities.poll_seat, inp)
+    assert stored_states(engine)[:1] == ["e1"]
+    stored = await SqlSessions(engine).load("hw", f"poll:{SEAT}")
+    assert stored is not None and StoredContext.model_validate_json(stored).context.seq == 1
     engine.dispose()
