@@ -33,6 +33,7 @@ async def worker_kill(chaos_dir: Path, n: int) -> None:
     timing = {**SIM_TIMING, "talk_ms": talk_ms}
     async with running(chaos_dir, timing, lines_per_channel=n // 3 + 4) as stack:
         driver = Driver(stack, long_max_duration=talk_ms // 1000)
+        driver.kills_placements = True
         try:
             placed = await driver.place_many(mix(n), ["e9", "hw", "jy"])
             assert len(placed) == n, f"only {len(placed)} of {n} calls placed: {driver.refused}"
