@@ -22,7 +22,8 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from callflow.inbound import SeatRing, e164, inbound_call_id
+from callflow.inbound import e164, inbound_call_id
+from channels.base import SeatRing
 from channels.registry import Settings
 from contracts.call import CallInput, Routing
 from contracts.config import call_timers, recording_timers, seat_timers

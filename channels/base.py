@@ -319,13 +319,25 @@ class SeatContext(BaseModel):
     inbound: bool = False
 
 
+class SeatRing(BaseModel):
+    """A call the vendor's own routing offered one of CC's seats (hw ``AgentEvent_Ringing`` or
+    ``AgentEvent_Auto_Answer``): an inbound call unless CC placed it."""
+
+    vendor_call_id: str
+    caller: str  # the customer, as the vendor gave it (national digits, not yet E.164)
+    called: str  # the number the customer dialled (the 400 main number), as the vendor gave it
+    at: int  # epoch ms, UTC
+
+
 class SeatPoll(BaseModel):
     """One long poll of a seat: its events (``cc_call_id`` None: the poller fills it from the
-    seat's lease), the parser's context for the next poll, the vendor's answer as it came."""
+    seat's lease), the parser's context for the next poll, the vendor's answer as it came,
+    and the inbound calls the vendor rang the seat with (for CC to record)."""
 
     events: list[CallEvent]
     context: SeatContext
     raw: bytes = b""
+    rings: list[SeatRing] = []
 
 
 @runtime_checkable

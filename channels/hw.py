@@ -3,7 +3,7 @@
 CC's lines are seats. A seat signs in with the agent's phone (leg A) and is long-polled for
 one event per answer (parsed in ``channels/hw_events.py``); a callout rings that phone, then
 B. CEC routes inbound 400 calls itself: a poll that shows one ringing the seat says so
-(``RingingSeatPoll.rings``), for CC to record it. Every call but sign-in carries the seat's
+(``SeatPoll.rings``), for CC to record it. Every call but sign-in carries the seat's
 ``Guid`` and replays the sign-in's cookie; any answer may rotate the guid (``Set-GUID``). The
 seat's session (guid and cookies) and which seat placed which call live in the
 ``SessionStore`` every process shares, loaded before each request and saved after each answer
@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
-from callflow.inbound import RingingSeatPoll
 from channels.base import (
     VENDOR_ID_MAX,
     CallEvent,
@@ -178,7 +177,7 @@ class HwChannel:
         ring = ring_of(event, received_ms)
         if ring is not None:
             await self._note_call(seat, ring.vendor_call_id, again=False)
-        return RingingSeatPoll(events=events, context=context, raw=response.content,
+        return SeatPoll(events=events, context=context, raw=response.content,
                                rings=[ring] if ring else [])  # fmt: skip
 
     async def seat_status(self, seat: str) -> SeatStatus:

@@ -28,13 +28,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from callflow.inbound import SeatRing
 from channels.base import (
     CH_STATE_MAX,
     DEDUPE_MAX,
     VENDOR_ID_MAX,
     CallEvent,
     SeatContext,
+    SeatRing,
     fit,
     int_or_none,
 )

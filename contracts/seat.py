@@ -8,8 +8,7 @@ from typing import NoReturn
 from pydantic import BaseModel
 from temporalio import activity
 
-from callflow.inbound import RingingSeatPoll, SeatRing
-from channels.base import CallEvent, SeatContext, SeatPoll
+from channels.base import CallEvent, SeatContext, SeatPoll, SeatRing
 
 SEAT_WORKFLOW = "SeatWorkflow"
 CLAIM_SEAT_UPDATE = "claim"  # a call needs the seat, signed in with its agent's phone
@@ -41,9 +40,8 @@ class UnstoredPoll(BaseModel):
 
     @classmethod
     def of(cls, polled: SeatPoll) -> UnstoredPoll:
-        rings = polled.rings if isinstance(polled, RingingSeatPoll) else []
         raw = polled.raw.decode("utf-8", errors="replace")
-        return cls(events=polled.events, rings=rings, raw=raw, context=polled.context)
+        return cls(events=polled.events, rings=polled.rings, raw=raw, context=polled.context)
 
 
 class SeatTimers(BaseModel):

@@ -16,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 
 from activities.seats import SeatActivities
-from callflow.inbound import RingingSeatPoll, inbound_call_id
+from callflow.inbound import inbound_call_id
 from channels.base import SeatContext, SeatLogin, SeatPoll, SeatSignedOut
 from channels.hw_events import parse_seat_event, ring_of
 from channels.registry import Settings
@@ -69,7 +69,7 @@ class RingingGateway(FailingGateway):
         body = self.bodies.pop(0)
         events, context = parse_seat_event(login.seat, "http://gw", body, context, 1)
         ring = ring_of(body, 1)
-        return RingingSeatPoll(events=events, context=context, raw=b"{}",
+        return SeatPoll(events=events, context=context, raw=b"{}",
                                rings=[ring] if ring else [])  # fmt: skip
 
 

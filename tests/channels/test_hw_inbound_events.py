@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from callflow.inbound import RingingSeatPoll, SeatRing
 from callflow.record import CallRecord, apply_events
-from channels.base import CallEvent, MemorySessions, SeatContext, SeatLogin
+from channels.base import CallEvent, MemorySessions, SeatContext, SeatLogin, SeatPoll, SeatRing
 from channels.hw import HwChannel
 from channels.hw_events import parse_seat_event, ring_of
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
@@ -148,7 +147,7 @@ async def test_the_channel_s_poll_says_which_call_rang_the_seat(
     while "AgentState_Ready" not in types:
         assert time.monotonic() < deadline, types
         polled = await hw.poll_seat(login, context)
-        assert isinstance(polled, RingingSeatPoll)
+        assert isinstance(polled, SeatPoll)
         context, rings, events = polled.context, rings + polled.rings, events + polled.events
         if body := json.loads(polled.raw)["event"]:
             types.append(body["eventType"])
