@@ -26,7 +26,6 @@ from activities.notify import NotifyActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
 from activities.seats import SeatActivities
-from api.routes.notifications import notification_call_view
 from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import health_config, redelivery_config
@@ -43,6 +42,7 @@ from core.logs import configure_logging
 from storage import build_store
 from store.db import make_engine
 from store.seats import SqlSessions
+from store.views import call_view_json
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.inbox import InboxWorkflow
@@ -70,7 +70,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     recording_activities = RecordingActivities(channels, build_store(settings))
     inbox_activities = InboxActivities(engine)
     seat_activities = SeatActivities(channels, engine, settings.secret_key, settings)
-    notify_activities = NotifyActivities(engine, settings, notification_call_view)
+    notify_activities = NotifyActivities(engine, settings, call_view_json)
     return Worker(
         client,
         task_queue=settings.task_queue,

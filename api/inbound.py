@@ -20,13 +20,13 @@ from temporalio.client import Client
 
 from api.deps import AppState
 from api.errors import Problem
-from api.phones import mask
 from api.services import start_call_workflow
 from callflow.inbound import e164, inbound_call_id
 from callflow.record import apply_event
 from channels.base import CallEvent, InboundAnswer, InboundCall
 from contracts.call import Routing
 from core.config import CoreSettings
+from core.phones import mask
 from core.types import CallState, CloseType, Direction, DisplayPolicy, EventKind, InboundAction
 from store import calls, extensions, inbox, lines, notifications
 from store.db import now_ms

@@ -10,7 +10,6 @@ from __future__ import annotations
 import phonenumbers
 
 from api.errors import invalid_field
-from core.logs import mask_digits
 
 # Scopes that may read customer numbers in full; any other scope (``masked``, or one this
 # version does not know) sees them masked: unknown means no.
@@ -31,29 +30,5 @@ def to_e164(value: str, field: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def mask(number: str | None) -> str:
-    """``+8613800000002`` → ``+86138****0002``: never the full number."""
-    return mask_digits(number or "")
-
-
 def sees_full_numbers(scope: str) -> bool:
     return scope in FULL_NUMBER_SCOPES
-
-
-def mask_in_text(text: str, number: str) -> str:
-    """``text`` with every spelling of ``number`` masked (E.164, ``%2B``-encoded, national).
-
-    The national significant number is the part every spelling shares, so masking it masks
-    them all: ``+86``/``%2B86``/``0086`` prefixes stay and the digits after match ``mask``.
-    """
-    national = _national_digits(number)
-    if len(national) < 8:
-        return text.replace(national, "****") if len(national) >= 5 else text
-    return text.replace(national, mask(national))
-
-
-def _national_digits(number: str) -> str:
-    try:
-        return str(phonenumbers.national_significant_number(phonenumbers.parse(number)))
-    except phonenumbers.NumberParseException:
-        return "".join(ch for ch in number if ch.isdigit())

@@ -1,37 +1,23 @@
-"""API models: what apps send (``CallCreate``) and what they see (``CallPublic``).
+"""API models: what apps send (``CallCreate``) and the pages, events and exports they see.
 
+The call view itself (``CallPublic``) is ``store.views``'s, shared with the notifications.
 A view is built for a scope: a ``masked`` key gets the customer's number masked wherever it
-shows, including inside raw vendor event bodies. The customer is leg B (``called``) of a
-callback and leg A (``caller``) of an inbound call (``customer_field``).
+shows, including inside raw vendor event bodies.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel.main import SQLModelConfig
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.phones import mask, mask_in_text
-from callflow.record import CallRecordBase
-from core.types import Direction, DisplayPolicy
-from store.models import CallRecordRow, CallRowBase, VendorEvent
-
-
-def customer_field(direction: str | None) -> str:
-    """The record column holding the customer's number: ``caller`` for an inbound call (the
-    customer dialled a 400 number), ``called`` for a callback."""
-    return "caller" if direction == Direction.IN.value else "called"
-
-
-def customer_number(record: CallRecordBase) -> str:
-    """The customer's number on this record, whichever leg the customer is."""
-    number: str = getattr(record, customer_field(record.direction))
-    return number
+from core.phones import mask_in_text
+from core.types import DisplayPolicy
+from store.models import CallRecordRow, VendorEvent
+from store.views import CallPublic
 
 
 class CallCreate(BaseModel):
@@ -51,50 +37,6 @@ class CallCreate(BaseModel):
     ivr_url: str | None = Field(default=None, max_length=512)
     main_num: str | None = Field(default=None, max_length=16)
     ext_num: str | None = Field(default=None, max_length=8)
-
-
-class AttemptPublic(BaseModel):
-    channel: str
-    agent: str
-    at: int
-    outcome: str  # placed, placed_unconfirmed, failed, rejected, unknown, expired
-    tries: int = 1  # place requests sent to this channel
-    vendor_call_id: str | None = None
-    error: str | None = None
-
-
-class CallPublic(CallRowBase):
-    """The call view: the record's columns (RECORD.md; ``id`` is CC's call id, ``close_type``
-    a number), how the app asked for the call (``record`` its recording flag) and each vendor
-    tried. Built from the row as it is, for a scope (``from_row``)."""
-
-    # Every field is in every answer, so the published schema says each one is required.
-    model_config = SQLModelConfig(json_schema_serialization_defaults_required=True)
-
-    cc_call_id: str = Field(serialization_alias="id")
-    close_type: int | None = None  # type: ignore[assignment]  # stored as the code's text
-    record_audio: bool = Field(default=True, serialization_alias="record")
-    conn_time_implied: bool = Field(default=False, exclude=True)  # CC's bookkeeping
-    attempts: list[AttemptPublic] = []
-
-    @field_validator("attempts", mode="before")
-    @classmethod
-    def _from_json(cls, value: object) -> object:
-        """The row keeps the attempts as JSON text."""
-        return json.loads(value or "[]") if isinstance(value, str) else value
-
-    @classmethod
-    def from_row(cls, row: CallRecordRow, masked: bool = False) -> CallPublic:
-        view = cls.model_validate(row)
-        if not masked:
-            return view
-        customer = customer_number(row)
-        attempts = [
-            a.model_copy(update={"error": mask_in_text(a.error, customer)}) if a.error else a
-            for a in view.attempts
-        ]
-        masked_number = {customer_field(row.direction): mask(customer)}
-        return view.model_copy(update={**masked_number, "attempts": attempts})
 
 
 def public_columns(view: type[BaseModel]) -> tuple[str, ...]:

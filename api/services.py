@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppState, Caller
 from api.errors import Problem, invalid_field, unavailable
-from api.phones import mask, to_e164
+from api.phones import to_e164
 from api.schemas import CallCreate
 from contracts.call import CallInput, Routing
 from contracts.config import call_timers, recording_timers, seat_timers
@@ -46,6 +46,7 @@ from contracts.ids import (
     workflow_id,
 )
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
+from core.phones import mask
 from core.types import CallState, DisplayPolicy
 from store import calls, notifications, placement
 from store.db import now_ms

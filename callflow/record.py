@@ -2,7 +2,7 @@
 
 ``CallRecordBase`` declares RECORD.md's columns once for every shape of the record: the table
 (``store.models.CallRecordRow``), the live record the workflow keeps (``CallRecord`` below)
-and the call view (``api.schemas.CallPublic``). A new column is one field there plus one
+and the call view (``store.views.CallPublic``). A new column is one field there plus one
 migration.
 
 ``apply_event(record, event)`` folds one vendor event into the record: a pure function, no

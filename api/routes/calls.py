@@ -21,20 +21,12 @@ from api.paging import (
     encode_keyset,
 )
 from api.phones import EXT_NUM, to_e164
-from api.schemas import (
-    CallCreate,
-    CallPage,
-    CallPublic,
-    EventPage,
-    EventPublic,
-    customer_field,
-    customer_number,
-    export_csv,
-)
+from api.schemas import CallCreate, CallPage, EventPage, EventPublic, export_csv
 from api.services import hang_up, place_call
 from core.types import CallState, Direction
 from store import calls, inbox
 from store.models import CallRecordRow
+from store.views import CallPublic, customer_field, customer_number
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 

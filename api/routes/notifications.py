@@ -7,7 +7,7 @@ the tenant may read them. The signing secret is shown once, in the PUT's answer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Response
@@ -17,10 +17,8 @@ from sqlmodel import Session
 from api.deps import Caller, CallerDep, StateDep
 from api.errors import Problem
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
-from api.schemas import CallPublic
 from core.secrets import SecretKeyMissing, seal
 from store import notifications
-from store.models import CallRecordRow
 from store.notifications import (
     DeliveryStatus,
     EventType,
@@ -29,11 +27,6 @@ from store.notifications import (
 )
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
-
-
-def notification_call_view(row: CallRecordRow, masked: bool) -> dict[str, Any]:
-    """The ``call`` of an event: the call view as ``GET /v1/calls/{id}`` answers it."""
-    return CallPublic.from_row(row, masked).model_dump(mode="json", by_alias=True)
 
 
 class SubscriptionBody(BaseModel):

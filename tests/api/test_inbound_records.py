@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.phones import mask
+from core.phones import mask
 from store.db import session_scope
 from store.tenants import add_api_key
 from tests.api.conftest import UNIT_TENANT, Harness, asgi_client

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine
 from uvicorn.logging import AccessFormatter
 
-from api.phones import mask, mask_in_text
 from core.logs import install_redaction, redact
+from core.phones import mask, mask_in_text
 from store.db import make_engine
 from tests.api.seed import add_event, add_tenant_key, bulk_insert, call_row
 from tests.stack import Stack

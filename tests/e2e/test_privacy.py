@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from api.phones import mask
 from channels.hw_session import dial
 from channels.registry import CHANNELS
+from core.phones import mask
 from tests.api.seed import add_tenant_key
 from tests.e2e.calls import place, wait_closed
 from tests.stack import Stack

@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from activities.records import RecordActivities
-from api.routes.notifications import notification_call_view
 from contracts.call import SaveRecordInput
 from contracts.notify import NotifyConfig
 from core.config import CoreSettings
@@ -35,6 +34,7 @@ from store.migrate import upgrade
 from store.models import CallRecordRow
 from store.notifications import EventType, NotificationDelivery
 from store.tenants import ensure_tenant
+from store.views import call_view_json
 
 SECRET_KEY = Fernet.generate_key().decode()
 SECRET = notifications.new_secret()
@@ -57,7 +57,7 @@ def settings() -> CoreSettings:
     return CoreSettings(secret_key=SECRET_KEY)
 
 
-view = notification_call_view
+view = call_view_json
 
 
 def subscribe(

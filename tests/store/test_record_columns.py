@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from api.schemas import EXPORT_COLUMNS, CallPublic, public_columns
+from api.schemas import EXPORT_COLUMNS, public_columns
 from callflow.record import CallRecord, CallRecordBase
 from core.types import CallState, CloseType, DisplayPolicy
 from store import calls
 from store.models import CallRecordRow
+from store.views import CallPublic
 
 RECORD = set(CallRecordBase.model_fields)
 

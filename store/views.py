@@ -1,0 +1,78 @@
+"""The call view: a record as apps see it (``GET /v1/calls/{id}``, and the ``call`` of every
+notification), built from its row for a scope. A ``masked`` view shows the customer's number
+masked: leg B (``called``) of a callback, leg A (``caller``) of an inbound call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel.main import SQLModelConfig
+
+from callflow.record import CallRecordBase
+from core.phones import mask, mask_in_text
+from core.types import Direction
+from store.models import CallRecordRow, CallRowBase
+
+
+def customer_field(direction: str | None) -> str:
+    """The record column holding the customer's number: ``caller`` for an inbound call (the
+    customer dialled a 400 number), ``called`` for a callback."""
+    return "caller" if direction == Direction.IN.value else "called"
+
+
+def customer_number(record: CallRecordBase) -> str:
+    """The customer's number on this record, whichever leg the customer is."""
+    number: str = getattr(record, customer_field(record.direction))
+    return number
+
+
+class AttemptPublic(BaseModel):
+    channel: str
+    agent: str
+    at: int
+    outcome: str  # placed, placed_unconfirmed, failed, rejected, unknown, expired
+    tries: int = 1  # place requests sent to this channel
+    vendor_call_id: str | None = None
+    error: str | None = None
+
+
+class CallPublic(CallRowBase):
+    """The call view: the record's columns (RECORD.md; ``id`` is CC's call id, ``close_type``
+    a number), how the app asked for the call (``record`` its recording flag) and each vendor
+    tried. Built from the row as it is, for a scope (``from_row``)."""
+
+    # Every field is in every answer, so the published schema says each one is required.
+    model_config = SQLModelConfig(json_schema_serialization_defaults_required=True)
+
+    cc_call_id: str = Field(serialization_alias="id")
+    close_type: int | None = None  # type: ignore[assignment]  # stored as the code's text
+    record_audio: bool = Field(default=True, serialization_alias="record")
+    conn_time_implied: bool = Field(default=False, exclude=True)  # CC's bookkeeping
+    attempts: list[AttemptPublic] = []
+
+    @field_validator("attempts", mode="before")
+    @classmethod
+    def _from_json(cls, value: object) -> object:
+        """The row keeps the attempts as JSON text."""
+        return json.loads(value or "[]") if isinstance(value, str) else value
+
+    @classmethod
+    def from_row(cls, row: CallRecordRow, masked: bool = False) -> CallPublic:
+        view = cls.model_validate(row)
+        if not masked:
+            return view
+        customer = customer_number(row)
+        attempts = [
+            a.model_copy(update={"error": mask_in_text(a.error, customer)}) if a.error else a
+            for a in view.attempts
+        ]
+        masked_number = {customer_field(row.direction): mask(customer)}
+        return view.model_copy(update={**masked_number, "attempts": attempts})
+
+
+def call_view_json(row: CallRecordRow, masked: bool) -> dict[str, Any]:
+    """The call view as JSON, as ``GET /v1/calls/{id}`` answers it (a notification's ``call``)."""
+    return CallPublic.from_row(row, masked).model_dump(mode="json", by_alias=True)
