@@ -81,7 +81,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             InboxWorkflow,
             SeatWorkflow,
             NotificationWorkflow,
-        ],  # fmt: skip
+        ],
         activities=[
             channel_activities.place_call,
             channel_activities.hangup_call,
@@ -136,25 +136,40 @@ async def _signal_with_start(
 async def ensure_health_workflow(client: Client, settings: Settings) -> None:
     config = health_config(settings, list(CHANNELS))
     await _signal_with_start(
-        client, settings, ChannelHealthWorkflow.run, HealthInput(config=config),
-        HEALTH_WORKFLOW_ID, HEALTH_CONFIGURE_SIGNAL, config,
-    )  # fmt: skip
+        client,
+        settings,
+        ChannelHealthWorkflow.run,
+        HealthInput(config=config),
+        HEALTH_WORKFLOW_ID,
+        HEALTH_CONFIGURE_SIGNAL,
+        config,
+    )
 
 
 async def ensure_inbox_workflow(client: Client, settings: Settings) -> None:
     config = redelivery_config(settings)
     await _signal_with_start(
-        client, settings, InboxWorkflow.run, config, INBOX_WORKFLOW_ID, INBOX_CONFIGURE_SIGNAL,
+        client,
+        settings,
+        InboxWorkflow.run,
         config,
-    )  # fmt: skip
+        INBOX_WORKFLOW_ID,
+        INBOX_CONFIGURE_SIGNAL,
+        config,
+    )
 
 
 async def ensure_notify_workflow(client: Client, settings: Settings) -> None:
     config = notify_config(settings)
     await _signal_with_start(
-        client, settings, NotificationWorkflow.run, config, NOTIFY_WORKFLOW_ID,
-        NOTIFY_CONFIGURE_SIGNAL, config,
-    )  # fmt: skip
+        client,
+        settings,
+        NotificationWorkflow.run,
+        config,
+        NOTIFY_WORKFLOW_ID,
+        NOTIFY_CONFIGURE_SIGNAL,
+        config,
+    )
 
 
 async def ensure_service_workflows(client: Client, settings: Settings) -> None:

@@ -76,12 +76,20 @@ class ChannelActivities:
         except (OperationalError, InterfaceError) as exc:
             # An adapter reads CC's store only before it sends (hw: the seat's session);
             # afterwards its writes are best effort. So nothing went out.
-            log.warning("place_call not sent, the store is down call=%s channel=%s", cc_call_id,
-                        inp.channel)  # fmt: skip
-            raise ApplicationError(f"not sent: CC's store is down ({exc.__class__.__name__})",
-                                   type=STORE_UNAVAILABLE, non_retryable=True) from exc  # fmt: skip
-        log.info("call placed call=%s channel=%s vendor_id=%s", cc_call_id, inp.channel,
-                 placed.vendor_call_id)  # fmt: skip
+            log.warning(
+                "place_call not sent, the store is down call=%s channel=%s", cc_call_id, inp.channel
+            )
+            raise ApplicationError(
+                f"not sent: CC's store is down ({exc.__class__.__name__})",
+                type=STORE_UNAVAILABLE,
+                non_retryable=True,
+            ) from exc
+        log.info(
+            "call placed call=%s channel=%s vendor_id=%s",
+            cc_call_id,
+            inp.channel,
+            placed.vendor_call_id,
+        )
         await asyncio.to_thread(self._note_placed, cc_call_id, placed.vendor_call_id)
         return PlaceCallResult(vendor_call_id=placed.vendor_call_id)
 
@@ -107,11 +115,19 @@ class ChannelActivities:
         """Ask the vendor what became of a call whose events went missing; the answer is
         stored in the inbox like any event and returned for the workflow to apply."""
         try:
-            events = await self._channel(inp.channel).call_result(inp.vendor_call_id,
-                                                                  inp.cc_call_id)  # fmt: skip
+            events = await self._channel(inp.channel).call_result(
+                inp.vendor_call_id, inp.cc_call_id
+            )
         except ChannelError as exc:
             raise _as_application_error(exc) from exc
         events = [e for e in events if e.cc_call_id == inp.cc_call_id]
         body = "\n".join(e.model_dump_json() for e in events).encode()
-        return await ingest(self._engine, None, inp.channel, events, body,
-                            "application/x-cc-reconciliation", signal=False)  # fmt: skip
+        return await ingest(
+            self._engine,
+            None,
+            inp.channel,
+            events,
+            body,
+            "application/x-cc-reconciliation",
+            signal=False,
+        )

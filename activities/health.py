@@ -62,8 +62,9 @@ class HealthActivities:
         for name, failure in zip(names, probes, strict=True):
             if failure is None and waiting.get(name):
                 silence = f"webhooks silent: {waiting[name]} calls waiting for events"
-                observations.append(Observation(channel=name, ok=False, reason=silence,
-                                                silent=True))  # fmt: skip
+                observations.append(
+                    Observation(channel=name, ok=False, reason=silence, silent=True)
+                )
                 continue
             observations.append(Observation(channel=name, ok=failure is None, reason=failure))
         return observations
@@ -86,8 +87,12 @@ class HealthActivities:
                     session, verdict.channel, verdict.healthy, verdict.reason
                 )
         for verdict in verdicts:
-            log.warning("channel %s routing: %s (%s)", verdict.channel,
-                        "on" if verdict.healthy else "OFF", verdict.reason or "ok")  # fmt: skip
+            log.warning(
+                "channel %s routing: %s (%s)",
+                verdict.channel,
+                "on" if verdict.healthy else "OFF",
+                verdict.reason or "ok",
+            )
 
     @activity.defn
     async def reconcile_leases(self, inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
@@ -116,8 +121,12 @@ class HealthActivities:
                 try:
                     return await self._reconcile(lease, young_after)
                 except Exception:  # noqa: BLE001 - one lease must not cost the others theirs
-                    log.exception("lease line=%s/%s call=%s not reconciled this round",
-                                  lease.channel, redact(lease.agent), lease.cc_call_id)  # fmt: skip
+                    log.exception(
+                        "lease line=%s/%s call=%s not reconciled this round",
+                        lease.channel,
+                        redact(lease.agent),
+                        lease.cc_call_id,
+                    )
                     return None
 
         outcomes = await asyncio.gather(*(one(lease) for lease in leases))
@@ -133,8 +142,12 @@ class HealthActivities:
         await self._hang_up(lease)
         if not await asyncio.to_thread(self._free, lease):
             return None
-        log.warning("freed orphaned lease line=%s/%s call=%s", lease.channel,
-                    redact(lease.agent), lease.cc_call_id)  # fmt: skip
+        log.warning(
+            "freed orphaned lease line=%s/%s call=%s",
+            lease.channel,
+            redact(lease.agent),
+            lease.cc_call_id,
+        )
         return lease.cc_call_id
 
     async def _hang_up(self, lease: lines.HeldLease) -> None:
@@ -146,8 +159,7 @@ class HealthActivities:
         try:
             await channel.hangup(lease.vendor_call_id)
         except ChannelError as exc:
-            log.info("orphaned call=%s not hung up at %s: %s", lease.cc_call_id, lease.channel,
-                     exc)  # fmt: skip
+            log.info("orphaned call=%s not hung up at %s: %s", lease.cc_call_id, lease.channel, exc)
 
     async def _status(self, cc_call_id: str) -> WorkflowExecutionStatus | None:
         """The call's workflow status, or None when there is no such workflow."""

@@ -19,8 +19,9 @@ class InboxActivities:
 
     @activity.defn
     async def redeliver_inbox(self, config: RedeliveryConfig) -> int:
-        count = await redeliver_due(self._engine, activity.client(), DeliveryPolicy.of(config),
-                                    config.unsent_after_s)  # fmt: skip
+        count = await redeliver_due(
+            self._engine, activity.client(), DeliveryPolicy.of(config), config.unsent_after_s
+        )
         if count:
             log.info("inbox redelivery signalled %d event(s)", count)
         return count

@@ -66,9 +66,13 @@ def describe_failure(exc: BaseException, timeout_s: float) -> str:
 
 class NotificationSender:
     def __init__(
-        self, engine: Engine, settings: CoreSettings, view: CallView, config: NotifyConfig,
+        self,
+        engine: Engine,
+        settings: CoreSettings,
+        view: CallView,
+        config: NotifyConfig,
         transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._engine, self._settings, self._view = engine, settings, view
         self._config, self._transport = config, transport
         self._backoff = Backoff(config.retry_initial_s, config.retry_max_s, config.give_up_s)
@@ -124,13 +128,22 @@ class NotificationSender:
             if attempt.error is None:
                 self._delivered += 1
             else:
-                log.info("notification not delivered tenant=%s call=%s type=%s delivery=%s "
-                         "attempt=%d: %s", delivery.tenant, delivery.cc_call_id,
-                         delivery.event_type, delivery.id, delivery.attempts + 1,
-                         attempt.error)  # fmt: skip
+                log.info(
+                    "notification not delivered tenant=%s call=%s type=%s delivery=%s "
+                    "attempt=%d: %s",
+                    delivery.tenant,
+                    delivery.cc_call_id,
+                    delivery.event_type,
+                    delivery.id,
+                    delivery.attempts + 1,
+                    attempt.error,
+                )
         except Exception as exc:  # noqa: BLE001 - not written down: sent again later
-            log.warning("notification outcome not recorded delivery=%s: %s", delivery.id,
-                        exc.__class__.__name__)  # fmt: skip
+            log.warning(
+                "notification outcome not recorded delivery=%s: %s",
+                delivery.id,
+                exc.__class__.__name__,
+            )
         finally:
             self._in_flight.pop(delivery.id, None)
             self._wake.set()
@@ -138,8 +151,11 @@ class NotificationSender:
     async def _post(self, http: httpx.AsyncClient, out: Outgoing) -> Attempt:
         delivery = out.delivery
         try:
-            payload = {"type": delivery.event_type, "call": self._view(out.call_row(), out.masked),
-                       "at": delivery.at}  # fmt: skip
+            payload = {
+                "type": delivery.event_type,
+                "call": self._view(out.call_row(), out.masked),
+                "at": delivery.at,
+            }
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
             headers = self._signed(out, body)
         except Exception as exc:  # noqa: BLE001 - e.g. CC_SECRET_KEY missing on this worker
@@ -157,9 +173,13 @@ class NotificationSender:
         signature = Webhook(unseal(out.sealed_secret, self._settings.secret_key)).sign(
             webhook_id, sent, body
         )
-        return {"content-type": "application/json", "user-agent": "CC-Notifications/1",
-                "webhook-id": webhook_id, "webhook-timestamp": str(int(sent.timestamp())),
-                "webhook-signature": signature}  # fmt: skip
+        return {
+            "content-type": "application/json",
+            "user-agent": "CC-Notifications/1",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(sent.timestamp())),
+            "webhook-signature": signature,
+        }
 
     def _record(self, delivery_id: int, attempt: Attempt) -> None:
         with session_scope(self._engine) as session:

@@ -79,10 +79,18 @@ class RecordingActivities:
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         if stored.size != size or extension_for(stored.content_type) != extension_for(content_type):
-            raise _failed(inp, f"stored {stored.size} B {stored.content_type}, downloaded "
-                          f"{size} B {content_type}", MISMATCH)  # fmt: skip
-        log.info("recording copied tenant=%s call=%s key=%s size=%d", inp.tenant,
-                 inp.cc_call_id, key, size)  # fmt: skip
+            raise _failed(
+                inp,
+                f"stored {stored.size} B {stored.content_type}, downloaded {size} B {content_type}",
+                MISMATCH,
+            )
+        log.info(
+            "recording copied tenant=%s call=%s key=%s size=%d",
+            inp.tenant,
+            inp.cc_call_id,
+            key,
+            size,
+        )
         return CopyRecordingResult(audio_url=stored.url, size=size, content_type=content_type)
 
     async def _download(
@@ -96,8 +104,12 @@ class RecordingActivities:
                 announced = recording.length
         except RecordingNotReady as exc:
             # Expected for a while after every hang-up: not alert-worthy on its own.
-            log.info("recording not ready tenant=%s call=%s attempt=%d", inp.tenant,
-                     inp.cc_call_id, activity.info().attempt)  # fmt: skip
+            log.info(
+                "recording not ready tenant=%s call=%s attempt=%d",
+                inp.tenant,
+                inp.cc_call_id,
+                activity.info().attempt,
+            )
             raise ApplicationError(str(exc), type=NOT_READY) from exc
         except RecordingUnavailable as exc:
             raise _failed(inp, str(exc), UNAVAILABLE, final=True) from exc
@@ -143,6 +155,13 @@ def _failed(
 ) -> ApplicationError:
     """Log an alert-worthy line (tenant and call id, never numbers) and build the error."""
     level = logging.ERROR if final or kind in NON_RETRYABLE else logging.WARNING
-    log.log(level, "recording copy failed tenant=%s call=%s channel=%s type=%s: %s",
-            inp.tenant, inp.cc_call_id, inp.channel, kind, reason)  # fmt: skip
+    log.log(
+        level,
+        "recording copy failed tenant=%s call=%s channel=%s type=%s: %s",
+        inp.tenant,
+        inp.cc_call_id,
+        inp.channel,
+        kind,
+        reason,
+    )
     return ApplicationError(reason, type=kind, non_retryable=final or kind in NON_RETRYABLE)

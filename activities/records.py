@@ -41,8 +41,9 @@ class RecordActivities:
             for inbox_id, note in inp.noted_inbox_ids.items():
                 inbox.note_unapplied(session, inbox_id, note)
             if (line := inp.release_line) is not None:
-                lines.release_line(session, line.channel, line.agent, inp.record.cc_call_id,
-                                   line.token)  # fmt: skip
+                lines.release_line(
+                    session, line.channel, line.agent, inp.record.cc_call_id, line.token
+                )
 
     @activity.defn
     def release_line(self, inp: ReleaseLineInput) -> bool:
@@ -52,17 +53,27 @@ class RecordActivities:
             )
         if not freed:
             # An e9 line id is a phone number: never logged in full.
-            log.warning("line %s/%s not held by call=%s (token %s)", inp.line.channel,
-                        redact(inp.line.agent), inp.cc_call_id, inp.line.token)  # fmt: skip
+            log.warning(
+                "line %s/%s not held by call=%s (token %s)",
+                inp.line.channel,
+                redact(inp.line.agent),
+                inp.cc_call_id,
+                inp.line.token,
+            )
         return freed
 
     @activity.defn
     def take_failover_line(self, inp: FailoverInput) -> LineLease | None:
         """Lease a line on a channel not yet tried for this call; None when none can take it."""
         routing = inp.routing
-        request = RouteRequest(tenant=inp.tenant, cc_call_id=inp.cc_call_id, user=routing.user,
-                               allow_fallback=True, priority=routing.priority,
-                               exclude=frozenset(inp.tried))  # fmt: skip
+        request = RouteRequest(
+            tenant=inp.tenant,
+            cc_call_id=inp.cc_call_id,
+            user=routing.user,
+            allow_fallback=True,
+            priority=routing.priority,
+            exclude=frozenset(inp.tried),
+        )
         try:
             with session_scope(self._engine) as session:
                 return lines.lease_of(choose_line(session, request).line)
@@ -88,9 +99,16 @@ class RecordActivities:
             return LateEventsResult(found=True)
         if record.ch_audio_url is None:
             return LateEventsResult(found=True)
-        return LateEventsResult(found=True, to_copy=CopyRecordingInput(
-            channel=record.channel, tenant=record.tenant, cc_call_id=record.cc_call_id,
-            created=record.created, url=record.ch_audio_url))  # fmt: skip
+        return LateEventsResult(
+            found=True,
+            to_copy=CopyRecordingInput(
+                channel=record.channel,
+                tenant=record.tenant,
+                cc_call_id=record.cc_call_id,
+                created=record.created,
+                url=record.ch_audio_url,
+            ),
+        )
 
     @activity.defn
     def placed_call_id(self, cc_call_id: str) -> str | None:

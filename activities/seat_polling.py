@@ -43,8 +43,10 @@ class SeatProgress:
 
     def details(self) -> tuple[Any, Any]:
         """As heartbeat details (JSON), read back by ``resumed``."""
-        return (self.context.model_dump(mode="json"),
-                [poll.model_dump(mode="json") for poll in self.unstored])  # fmt: skip
+        return (
+            self.context.model_dump(mode="json"),
+            [poll.model_dump(mode="json") for poll in self.unstored],
+        )
 
     @classmethod
     def resumed(cls, details: Sequence[Any], inp: PollSeatInput) -> SeatProgress:
@@ -52,8 +54,10 @@ class SeatProgress:
         if not details:
             return cls(inp.context, list(inp.unstored))
         unstored = details[1] if len(details) > 1 else []
-        return cls(SeatContext.model_validate(details[0]),
-                   [UnstoredPoll.model_validate(poll) for poll in unstored])  # fmt: skip
+        return cls(
+            SeatContext.model_validate(details[0]),
+            [UnstoredPoll.model_validate(poll) for poll in unstored],
+        )
 
     def keep(self, more: Sequence[UnstoredPoll]) -> None:
         """Add answers kept elsewhere ahead of this lineage's own (they were polled before)."""

@@ -46,18 +46,28 @@ async def start_inbound_call(client: Client, call: CallInput, task_queue: str) -
     record = call.record
     try:
         await client.start_workflow(
-            CALL_WORKFLOW, call, id=workflow_id(record.cc_call_id), task_queue=task_queue,
+            CALL_WORKFLOW,
+            call,
+            id=workflow_id(record.cc_call_id),
+            task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
-                SearchAttributePair(SA_CHANNEL, record.channel),
-                SearchAttributePair(SA_TENANT, record.tenant),
-            ]),
-        )  # fmt: skip
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
+                    SearchAttributePair(SA_CHANNEL, record.channel),
+                    SearchAttributePair(SA_TENANT, record.tenant),
+                ]
+            ),
+        )
     except WorkflowAlreadyStartedError:
         return
-    log.info("inbound call tenant=%s call=%s channel=%s seat=%s", record.tenant,
-             record.cc_call_id, record.channel, record.agent)  # fmt: skip
+    log.info(
+        "inbound call tenant=%s call=%s channel=%s seat=%s",
+        record.tenant,
+        record.cc_call_id,
+        record.channel,
+        record.agent,
+    )
 
 
 class SeatRings:
@@ -81,8 +91,12 @@ class SeatRings:
         try:
             call = await asyncio.to_thread(self._open_inbound, settings, inp, ring)
         except Exception:  # noqa: BLE001 - see above
-            log.warning("inbound call on channel=%s seat=%s not recorded", inp.channel, inp.seat,
-                        exc_info=True)  # fmt: skip
+            log.warning(
+                "inbound call on channel=%s seat=%s not recorded",
+                inp.channel,
+                inp.seat,
+                exc_info=True,
+            )
             return
         if call is None:
             return
@@ -116,35 +130,53 @@ class SeatRings:
             return self._call_input(settings, row, line)
 
     def _new_inbound(
-        self, session: Session, settings: Settings, inp: PollSeatInput, ring: SeatRing,
-        line: AgentLine, cc_call_id: str,
-    ) -> CallInput | None:  # fmt: skip
+        self,
+        session: Session,
+        settings: Settings,
+        inp: PollSeatInput,
+        ring: SeatRing,
+        line: AgentLine,
+        cc_call_id: str,
+    ) -> CallInput | None:
         leased = lines.lease_agent_line(session, line.tenant, inp.channel, inp.seat, cc_call_id)
         if leased is None:
-            log.info("ring on busy seat=%s channel=%s: not an inbound call of CC's", inp.seat,
-                     inp.channel)  # fmt: skip
+            log.info(
+                "ring on busy seat=%s channel=%s: not an inbound call of CC's",
+                inp.seat,
+                inp.channel,
+            )
             return None
         tenant = tenants.get_tenant(session, line.tenant)
         region = tenant.default_region if tenant is not None else settings.default_region
         row = CallRecordRow(
-            cc_call_id=cc_call_id, tenant=line.tenant,
+            cc_call_id=cc_call_id,
+            tenant=line.tenant,
             main_num=e164(ring.called, region) or ring.called[:16] or None,
             ext_num=inp.seat if len(inp.seat) <= 8 else None,
-            caller=e164(ring.caller, region) or ring.caller[:16], called=inp.phonenum,
-            channel=inp.channel, agent=inp.seat, call_id=ring.vendor_call_id,
-            display=DisplayPolicy.PLATFORM.value, direction=Direction.IN.value,
-            max_duration=settings.default_max_duration_s, lease_token=leased.lease_token,
-            created=ring.at, updated=now_ms(),
-        )  # fmt: skip
+            caller=e164(ring.caller, region) or ring.caller[:16],
+            called=inp.phonenum,
+            channel=inp.channel,
+            agent=inp.seat,
+            call_id=ring.vendor_call_id,
+            display=DisplayPolicy.PLATFORM.value,
+            direction=Direction.IN.value,
+            max_duration=settings.default_max_duration_s,
+            lease_token=leased.lease_token,
+            created=ring.at,
+            updated=now_ms(),
+        )
         calls.insert_call(session, row)
         return self._call_input(settings, row, leased)
 
     @staticmethod
     def _call_input(settings: Settings, row: CallRecordRow, line: AgentLine) -> CallInput:
         return CallInput(
-            record=calls.record_of(row), line=lines.lease_of(line),
-            max_duration_s=row.max_duration, record_audio=row.record_audio,
+            record=calls.record_of(row),
+            line=lines.lease_of(line),
+            max_duration_s=row.max_duration,
+            record_audio=row.record_audio,
             routing=Routing(may_fail_over=False, modes={row.channel: ChannelMode.POLL}),
-            timers=call_timers(settings), recording=recording_timers(settings),
+            timers=call_timers(settings),
+            recording=recording_timers(settings),
             seat=seat_timers(settings),
-        )  # fmt: skip
+        )

@@ -141,8 +141,9 @@ class SeatActivities:
                 CLAIM_SEAT_UPDATE, inp.claim, start_workflow_operation=start
             )
         except WorkflowUpdateFailedError as exc:  # the seat could not be signed in
-            raise ApplicationError(str(exc.cause), type=SEAT_UNAVAILABLE,
-                                   non_retryable=True) from exc  # fmt: skip
+            raise ApplicationError(
+                str(exc.cause), type=SEAT_UNAVAILABLE, non_retryable=True
+            ) from exc
 
     @activity.defn
     async def sign_in_seat(self, inp: SignInInput) -> None:
@@ -180,8 +181,9 @@ class SeatActivities:
                 await self._resume_context(inp, progress)
             login = await self._login(inp.channel, inp.seat, inp.phonenum, progress)
             signed_out = await self._poll_for(channel, login, inp, progress)
-            return PollSeatResult(context=progress.context, signed_out=signed_out,
-                                  unstored=progress.unstored)  # fmt: skip
+            return PollSeatResult(
+                context=progress.context, signed_out=signed_out, unstored=progress.unstored
+            )
 
     async def _poll_for(
         self, channel: PolledChannel, login: SeatLogin, inp: PollSeatInput, progress: SeatProgress
@@ -201,8 +203,9 @@ class SeatActivities:
                 await asyncio.sleep(POLL_BACKOFF_MAX_S)  # the gateway holds the rest meanwhile
                 continue
             try:
-                polled = await _finish_when_cancelled(channel.poll_seat(login, progress.context),
-                                                      keep)  # fmt: skip
+                polled = await _finish_when_cancelled(
+                    channel.poll_seat(login, progress.context), keep
+                )
             except SeatSignedOut:
                 log.warning("seat session lost channel=%s seat=%s", inp.channel, inp.seat)
                 return True
@@ -225,9 +228,13 @@ class SeatActivities:
             try:
                 await self._ingest(inp, progress.unstored[0])
             except Exception as exc:  # noqa: BLE001 - the store (or Temporal) is down: kept
-                log.warning("seat events kept, not stored yet channel=%s seat=%s kept=%d: %s",
-                            inp.channel, inp.seat, len(progress.unstored),
-                            exc.__class__.__name__)  # fmt: skip
+                log.warning(
+                    "seat events kept, not stored yet channel=%s seat=%s kept=%d: %s",
+                    inp.channel,
+                    inp.seat,
+                    len(progress.unstored),
+                    exc.__class__.__name__,
+                )
                 return False
             progress.unstored.pop(0)
         return True
@@ -241,8 +248,9 @@ class SeatActivities:
         def write(session: Any) -> None:
             if context is not None:
                 stored = StoredContext(lineage=lineage, context=context)
-                seats.put_session(session, inp.channel, f"poll:{inp.seat}",
-                                  stored.model_dump_json())  # fmt: skip
+                seats.put_session(
+                    session, inp.channel, f"poll:{inp.seat}", stored.model_dump_json()
+                )
 
         return write
 
@@ -264,10 +272,16 @@ class SeatActivities:
         lets the seat go after."""
         for ring in polled.rings:
             await self._rings.record(inp, ring)
-        events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat,
-                                                polled.events)  # fmt: skip
-        await ingest(self._engine, activity.client(), inp.channel, events, polled.raw.encode(),
-                     "application/json", also=self._context_with(inp, polled))  # fmt: skip
+        events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat, polled.events)
+        await ingest(
+            self._engine,
+            activity.client(),
+            inp.channel,
+            events,
+            polled.raw.encode(),
+            "application/json",
+            also=self._context_with(inp, polled),
+        )
         for cc_call_id in ended:
             try:
                 await self._signal_seat(inp, RELEASE_SEAT_SIGNAL, cc_call_id)
@@ -320,13 +334,23 @@ class SeatActivities:
         else:
             kind, close_type = EventKind.HANGUP, CloseType.NORMAL if talked else CloseType.OTHER
         event = CallEvent(
-            cc_call_id=inp.cc_call_id, vendor_call_id=vendor_call_id, kind=kind, at=now_ms(),
-            ch_state="cc:seat_reconciled", close_type=close_type,
+            cc_call_id=inp.cc_call_id,
+            vendor_call_id=vendor_call_id,
+            kind=kind,
+            at=now_ms(),
+            ch_state="cc:seat_reconciled",
+            close_type=close_type,
             dedupe_key=f"{inp.seat}:{inp.cc_call_id}:reconciled:{kind.value}",
-        )  # fmt: skip
+        )
         body = event.model_dump_json().encode()
-        await ingest(self._engine, activity.client(), inp.channel, [event], body,
-                     "application/x-cc-reconciliation")  # fmt: skip
+        await ingest(
+            self._engine,
+            activity.client(),
+            inp.channel,
+            [event],
+            body,
+            "application/x-cc-reconciliation",
+        )
 
     def _out_of_service(self, channel: str, seat: str, reason: str) -> None:
         log.warning("line out of service channel=%s seat=%s: %s", channel, seat, reason)
@@ -349,8 +373,12 @@ class SeatActivities:
                     return known.model_copy(update={"phonenum": phonenum})
                 if time.monotonic() + delay >= ends_at:
                     raise
-                log.warning("seat login waits for the store channel=%s seat=%s: %s", channel,
-                            seat, exc.__class__.__name__)  # fmt: skip
+                log.warning(
+                    "seat login waits for the store channel=%s seat=%s: %s",
+                    channel,
+                    seat,
+                    exc.__class__.__name__,
+                )
                 activity.heartbeat(*(progress.details() if progress is not None else ()))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_WAIT_MAX_S)

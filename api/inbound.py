@@ -43,9 +43,13 @@ class Decision:
 
 
 async def answer_inbound(
-    state: AppState, temporal: Client, channel: str, call: InboundCall, body: bytes,
+    state: AppState,
+    temporal: Client,
+    channel: str,
+    call: InboundCall,
+    body: bytes,
     content_type: str,
-) -> InboundAnswer:  # fmt: skip
+) -> InboundAnswer:
     settings = state.settings
     try:
         decision = await state.in_store(
@@ -64,8 +68,13 @@ async def answer_inbound(
         # hears "call again later" rather than an agent CC could not follow.
         log.error("inbound call not started call=%s", decision.start.row.cc_call_id)
         return _reject(settings.inbound_prompt_unavailable)
-    log.info("inbound call tenant=%s call=%s channel=%s from=%s", decision.start.row.tenant,
-             decision.start.row.cc_call_id, channel, mask(decision.start.row.caller))  # fmt: skip
+    log.info(
+        "inbound call tenant=%s call=%s channel=%s from=%s",
+        decision.start.row.tenant,
+        decision.start.row.cc_call_id,
+        channel,
+        mask(decision.start.row.caller),
+    )
     return decision.answer
 
 
@@ -74,14 +83,23 @@ def _reject(prompt: str) -> InboundAnswer:
 
 
 def _dial(row: CallRecordRow) -> InboundAnswer:
-    return InboundAnswer(action=InboundAction.DIAL, cc_call_id=row.cc_call_id, to=row.called,
-                         display=row.main_num, record=row.record_audio)  # fmt: skip
+    return InboundAnswer(
+        action=InboundAction.DIAL,
+        cc_call_id=row.cc_call_id,
+        to=row.called,
+        display=row.main_num,
+        record=row.record_audio,
+    )
 
 
 def decide(
-    session: Session, settings: CoreSettings, channel: str, call: InboundCall, body: bytes,
+    session: Session,
+    settings: CoreSettings,
+    channel: str,
+    call: InboundCall,
+    body: bytes,
     content_type: str,
-) -> Decision:  # fmt: skip
+) -> Decision:
     """Store the request, then answer it (in the caller's one transaction)."""
     inbox_id, _ = inbox.store_inbound(session, channel, call, body, content_type)
     cc_call_id = inbound_call_id(channel, call.vendor_call_id)
@@ -99,34 +117,53 @@ def decide(
         return Decision(_reject(settings.inbound_prompt_unknown))
     if not call.ext_num:
         inbox.settle_inbound(session, inbox_id, None, "ivr")
-        return Decision(InboundAnswer(action=InboundAction.IVR, prompt=settings.inbound_prompt_ext,
-                                      collect=settings.inbound_ext_digits))  # fmt: skip
+        return Decision(
+            InboundAnswer(
+                action=InboundAction.IVR,
+                prompt=settings.inbound_prompt_ext,
+                collect=settings.inbound_ext_digits,
+            )
+        )
     row = CallRecordRow(
-        cc_call_id=cc_call_id, tenant=tenant, main_num=main_num, ext_num=call.ext_num[:8],
-        caller=e164(call.caller, settings.default_region) or call.caller[:16], called="",
-        channel=channel, agent="", call_id=call.vendor_call_id,
-        display=DisplayPolicy.PLATFORM.value, direction=Direction.IN.value,
-        max_duration=settings.default_max_duration_s, created=call.at, updated=now_ms(),
-    )  # fmt: skip
+        cc_call_id=cc_call_id,
+        tenant=tenant,
+        main_num=main_num,
+        ext_num=call.ext_num[:8],
+        caller=e164(call.caller, settings.default_region) or call.caller[:16],
+        called="",
+        channel=channel,
+        agent="",
+        call_id=call.vendor_call_id,
+        display=DisplayPolicy.PLATFORM.value,
+        direction=Direction.IN.value,
+        max_duration=settings.default_max_duration_s,
+        created=call.at,
+        updated=now_ms(),
+    )
     bound = extensions.find_extension(session, main_num, call.ext_num)
-    line = bound and lines.lease_agent_line(session, tenant, bound.channel, bound.agent,
-                                            cc_call_id)  # fmt: skip
+    line = bound and lines.lease_agent_line(session, tenant, bound.channel, bound.agent, cc_call_id)
     if not bound or not line:  # unbound, or its line busy (or out of service)
         why = "unbound" if not bound else "busy"
         prompt = settings.inbound_prompt_unknown if not bound else settings.inbound_prompt_busy
         # Closed through the record's own state machine, like any close: leg B (the agent)
         # could not be reached.
-        refused = CallEvent(cc_call_id=cc_call_id, kind=EventKind.HANGUP, at=call.at,
-                            close_type=CloseType.B_UNREACHABLE, ch_state=f"cc:inbound_{why}",
-                            dedupe_key=f"cc:inbound_{why}")  # fmt: skip
+        refused = CallEvent(
+            cc_call_id=cc_call_id,
+            kind=EventKind.HANGUP,
+            at=call.at,
+            close_type=CloseType.B_UNREACHABLE,
+            ch_state=f"cc:inbound_{why}",
+            dedupe_key=f"cc:inbound_{why}",
+        )
         row.agent = bound.agent if bound else ""
         row.sqlmodel_update(calls.stored_values(apply_event(calls.record_of(row), refused)))
         calls.insert_call(session, row)
         notifications.enqueue_created(session, row)  # a call.state "close" for the app
         inbox.settle_inbound(session, inbox_id, cc_call_id, f"reject:{why}")
         return Decision(_reject(prompt))
-    row.sqlmodel_update({"agent": line.agent, "called": bound.phone,
-                         "lease_token": line.lease_token})  # fmt: skip
+    row.sqlmodel_update(
+        {"agent": line.agent, "called": bound.phone, "lease_token": line.lease_token}
+    )
     calls.insert_call(session, row)
     notifications.enqueue_created(session, row)
     inbox.settle_inbound(session, inbox_id, cc_call_id, "dial")

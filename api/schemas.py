@@ -81,11 +81,35 @@ class EventPublic(BaseModel):
 # Every other column of the view follows, in the view's order, but for these: the attempts
 # (a list) and CC's own settings and notes for the call.
 _CSV_PLACES = (
-    "id", "tenant", "main_num", "ext_num", "agent", "call_id", "caller", "called", "biz_data",
-    "channel", "ch_state", "state", "a_call_time", "b_call_time", "a_offhook_time",
-    "b_offhook_time", "conn_time", "close_time", "duration", "ch_audio_url", "audio_url",
-    "ivr_url", "ivr_text", "close_type", "updated", "created", "user", "display",
-)  # fmt: skip
+    "id",
+    "tenant",
+    "main_num",
+    "ext_num",
+    "agent",
+    "call_id",
+    "caller",
+    "called",
+    "biz_data",
+    "channel",
+    "ch_state",
+    "state",
+    "a_call_time",
+    "b_call_time",
+    "a_offhook_time",
+    "b_offhook_time",
+    "conn_time",
+    "close_time",
+    "duration",
+    "ch_audio_url",
+    "audio_url",
+    "ivr_url",
+    "ivr_text",
+    "close_type",
+    "updated",
+    "created",
+    "user",
+    "display",
+)
 _NOT_IN_CSV = frozenset({"attempts", "max_duration", "record", "recording_error"})
 EXPORT_COLUMNS = _CSV_PLACES + tuple(
     name

@@ -94,21 +94,38 @@ async def place_call(
     display = body.display or DisplayPolicy(tenant.default_display)
     now = now_ms()
     call = CallRecordRow(
-        cc_call_id=new_call_id(), tenant=tenant.id, user=body.user, main_num=body.main_num,
-        ext_num=body.ext_num, caller=a_number, called=b_number, biz_data=body.biz_data,
-        ivr_url=body.ivr_url, ivr_text=body.ivr_text, display=display.value,
-        idempotency_key=idem_key, request_hash=digest,
+        cc_call_id=new_call_id(),
+        tenant=tenant.id,
+        user=body.user,
+        main_num=body.main_num,
+        ext_num=body.ext_num,
+        caller=a_number,
+        called=b_number,
+        biz_data=body.biz_data,
+        ivr_url=body.ivr_url,
+        ivr_text=body.ivr_text,
+        display=display.value,
+        idempotency_key=idem_key,
+        request_hash=digest,
         max_duration=body.max_duration or settings.default_max_duration_s,
-        record_audio=body.record, created=now, updated=now,
-    )  # fmt: skip
+        record_audio=body.record,
+        created=now,
+        updated=now,
+    )
     recorded = await _record(state, call, routing, body.channel)
     if isinstance(recorded, Placement):
         return await _replayed(state, temporal, recorded.row, routing, body.channel)
     row, lease = recorded.row, recorded.lease
     await start_call_workflow(state, temporal, recorded, routing)
     CALLS_ACCEPTED.labels(lease.channel).inc()
-    log.info("call accepted tenant=%s call=%s channel=%s line=%s called=%s", tenant.id,
-             row.cc_call_id, lease.channel, lease.agent, mask(b_number))  # fmt: skip
+    log.info(
+        "call accepted tenant=%s call=%s channel=%s line=%s called=%s",
+        tenant.id,
+        row.cc_call_id,
+        lease.channel,
+        lease.agent,
+        mask(b_number),
+    )
     return Placement(row, created=True)
 
 
@@ -213,7 +230,7 @@ async def start_call_workflow(
                 seat=seat_timers(settings),
                 record_audio=row.record_audio,
                 timers=call_timers(settings),
-            ),  # fmt: skip
+            ),
             id=workflow_id(row.cc_call_id),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -237,8 +254,11 @@ async def start_call_workflow(
             # Perhaps started (the answer was lost): the call stands, with its row and lease.
             # If the workflow really does not exist, the lease reconciler frees the line and
             # closes the record once the lease is CC_LEASE_MIN_AGE_S old.
-            log.warning("workflow start unclear call=%s (%s); kept as placed", row.cc_call_id,
-                        exc.__class__.__name__)  # fmt: skip
+            log.warning(
+                "workflow start unclear call=%s (%s); kept as placed",
+                row.cc_call_id,
+                exc.__class__.__name__,
+            )
             return
         # Surely not accepted: undo the row and the lease so nothing is left half-made.
         log.error("workflow start failed call=%s: %s", row.cc_call_id, exc.__class__.__name__)
@@ -247,11 +267,18 @@ async def start_call_workflow(
 
 
 # Temporal refused the start outright: the request reached it and nothing was created.
-_REFUSED = frozenset({
-    RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND, RPCStatusCode.PERMISSION_DENIED,
-    RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.FAILED_PRECONDITION,
-    RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.OUT_OF_RANGE,
-})  # fmt: skip
+_REFUSED = frozenset(
+    {
+        RPCStatusCode.INVALID_ARGUMENT,
+        RPCStatusCode.NOT_FOUND,
+        RPCStatusCode.PERMISSION_DENIED,
+        RPCStatusCode.UNAUTHENTICATED,
+        RPCStatusCode.FAILED_PRECONDITION,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.UNIMPLEMENTED,
+        RPCStatusCode.OUT_OF_RANGE,
+    }
+)
 DESCRIBE_TIMEOUT = timedelta(seconds=5)
 
 
@@ -272,11 +299,17 @@ async def _surely_not_started(temporal: Client, cc_call_id: str, exc: Exception)
 
 
 # Statuses of a Temporal that is down, overloaded or slow: worth retrying.
-_PASSING = frozenset({
-    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
-    RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL,
-    RPCStatusCode.UNKNOWN,
-})  # fmt: skip
+_PASSING = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.INTERNAL,
+        RPCStatusCode.UNKNOWN,
+    }
+)
 HANGUP_TIMEOUT = timedelta(seconds=10)
 
 
@@ -321,5 +354,6 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
         current = await state.in_store(lambda s: calls.get_call_any_tenant(s, row.cc_call_id))
         if current is None or current.state == CallState.CLOSE.value:
             raise _already_closed() from exc
-        log.warning("hangup of call=%s with no running workflow; left to the reconciler",
-                    row.cc_call_id)  # fmt: skip
+        log.warning(
+            "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
+        )

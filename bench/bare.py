@@ -67,9 +67,11 @@ async def one_call(client: Client, task_queue: str, beats: list[Beat]) -> float:
     Returns its seconds from start to finish."""
     began = time.monotonic()
     handle = await client.start_workflow(
-        BARE_WORKFLOW, f"bare-{uuid.uuid4().hex}", id=f"bare-{uuid.uuid4().hex}",
+        BARE_WORKFLOW,
+        f"bare-{uuid.uuid4().hex}",
+        id=f"bare-{uuid.uuid4().hex}",
         task_queue=task_queue,
-    )  # fmt: skip
+    )
     for beat in beats:
         await asyncio.sleep(beat.after_ms / 1000)
         await handle.signal(EVENT_SIGNAL, beat.step.value)
@@ -103,9 +105,11 @@ async def run_load(
 async def serve(address: str, task_queue: str) -> None:
     client = await Client.connect(address)
     worker = Worker(
-        client, task_queue=task_queue, workflows=[BareCallWorkflow],
+        client,
+        task_queue=task_queue,
+        workflows=[BareCallWorkflow],
         activities=[bare_place, bare_copy_recording, bare_save],
-    )  # fmt: skip
+    )
     await worker.run()
 
 

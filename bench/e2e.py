@@ -83,8 +83,9 @@ async def add_lines(api: httpx.AsyncClient, count: int) -> None:
     """``count`` more e9 lines (through the API; one already there is kept)."""
     for i in range(count):
         number = f"+86137{i:06d}10"  # never a scenario ending (81-85)
-        answer = await api.post("/v1/lines", json={"channel": "e9", "agent": number,
-                                                   "number": number})  # fmt: skip
+        answer = await api.post(
+            "/v1/lines", json={"channel": "e9", "agent": number, "number": number}
+        )
         if answer.status_code not in (201, 409):
             raise SystemExit(f"adding line {number}: {answer.status_code} {answer.text}")
 
@@ -176,15 +177,27 @@ async def sim_calls(sim: httpx.AsyncClient) -> list[dict[str, Any]]:
 
 async def bare_run(stack: BenchStack, calls: int, concurrency: int) -> tuple[float, str]:
     """Bare calls per second, and the CPU seconds they cost, per part."""
-    start("bare-worker", [sys.executable, "-m", "bench.bare", "--address",
-                          stack.settings.temporal_address, "--task-queue", "bare"],
-          stack.children, stack.dir)  # fmt: skip
+    start(
+        "bare-worker",
+        [
+            sys.executable,
+            "-m",
+            "bench.bare",
+            "--address",
+            stack.settings.temporal_address,
+            "--task-queue",
+            "bare",
+        ],
+        stack.children,
+        stack.dir,
+    )
     client = await Client.connect(stack.settings.temporal_address)
     beats = timeline(CALLER, CALLED, Timing(**TIMING), 3600)
     await bare.run_load(client, "bare", beats, 5, 5)  # the worker is up, its caches warm
     before = cpu_now(stack)
-    wall, _ = await bare.run_load(client, "bare", beats, calls, concurrency,
-                                  Progress("bare", calls))  # fmt: skip
+    wall, _ = await bare.run_load(
+        client, "bare", beats, calls, concurrency, Progress("bare", calls)
+    )
     return calls / wall, cpu_delta(before, cpu_now(stack), ("temporal", "bare-worker"))
 
 
@@ -209,9 +222,16 @@ def cpu_delta(
     return " / ".join(f"{n} {after[n] - before.get(n, 0.0):.0f}" for n in wanted)
 
 
-def table(args: argparse.Namespace, cc_rate: float, bare_rate: float, run: CallRun,
-          cpu: tuple[str, str], half: CallRun, half_rate: float,
-          rss: dict[str, int]) -> str:  # fmt: skip
+def table(
+    args: argparse.Namespace,
+    cc_rate: float,
+    bare_rate: float,
+    run: CallRun,
+    cpu: tuple[str, str],
+    half: CallRun,
+    half_rate: float,
+    rss: dict[str, int],
+) -> str:
     lines = [
         "| figure | measured | goal |",
         "| --- | --- | --- |",
@@ -235,8 +255,9 @@ def table(args: argparse.Namespace, cc_rate: float, bare_rate: float, run: CallR
         f"| p95 ≤ 200 ms |",
         f"| errors (capacity / half load) | {len(run.errors)} / {len(half.errors)} | 0 |",
         "| resident memory at the end, per part | "
-        + " / ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in rss.items()) + " | |",
-    ]  # fmt: skip
+        + " / ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in rss.items())
+        + " | |",
+    ]
     return "\n".join(lines)
 
 
@@ -259,9 +280,11 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> str:
     placed = run.placed + half.placed
     errors += [f"dialled {dials[c]} times: {c}" for c in placed if dials[c] != 1]
     text = table(args, cc_rate, bare_rate, run, (cpu, bare_cpu), half, half_rate, rss)
-    text += (f"\n| calls the vendor got twice / never (of {len(placed)}) "
-             f"| {sum(dials[c] > 1 for c in placed)} / {sum(dials[c] == 0 for c in placed)} "
-             "| 0 / 0 |")  # fmt: skip
+    text += (
+        f"\n| calls the vendor got twice / never (of {len(placed)}) "
+        f"| {sum(dials[c] > 1 for c in placed)} / {sum(dials[c] == 0 for c in placed)} "
+        "| 0 / 0 |"
+    )
     if errors:
         text += "\n\nerrors: " + json.dumps(errors[:10])
     return text
@@ -280,11 +303,15 @@ def main() -> None:
     parser.add_argument("--api-processes", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    options = StackOptions(database=args.database, workers=args.workers,
-                           api_processes=args.api_processes)  # fmt: skip
+    options = StackOptions(
+        database=args.database, workers=args.workers, api_processes=args.api_processes
+    )
     with BenchStack(options) as stack:
-        print(f"stack in {stack.dir} ({args.database}, {args.workers} worker(s), "
-              f"{args.api_processes} API process(es))", file=sys.stderr)  # fmt: skip
+        print(
+            f"stack in {stack.dir} ({args.database}, {args.workers} worker(s), "
+            f"{args.api_processes} API process(es))",
+            file=sys.stderr,
+        )
         text = asyncio.run(measure(stack, args))
     report(text, args.out)
 

@@ -35,11 +35,17 @@ def bench_settings(tmp: Path, temporal_address: str) -> Settings:
     """Default timings; every server on a free port, the store in ``tmp``."""
     api_port = free_port()
     base_urls = {f"{name}_base_url": f"http://127.0.0.1:{free_port()}" for name in CHANNELS}
-    return Settings.model_validate({
-        **base_urls, "database_url": f"sqlite:///{tmp / 'cc.db'}", "api_port": api_port,
-        "public_base_url": f"http://127.0.0.1:{api_port}", "temporal_address": temporal_address,
-        "task_queue": "bench", "storage_dir": str(tmp / "recordings"),
-    })  # fmt: skip
+    return Settings.model_validate(
+        {
+            **base_urls,
+            "database_url": f"sqlite:///{tmp / 'cc.db'}",
+            "api_port": api_port,
+            "public_base_url": f"http://127.0.0.1:{api_port}",
+            "temporal_address": temporal_address,
+            "task_queue": "bench",
+            "storage_dir": str(tmp / "recordings"),
+        }
+    )
 
 
 async def one_call(api: httpx.AsyncClient, sim: httpx.AsyncClient) -> float:
@@ -55,9 +61,10 @@ async def one_call(api: httpx.AsyncClient, sim: httpx.AsyncClient) -> float:
 
 async def main(calls: int) -> None:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
-    )  # fmt: skip
+    )
     tmp = Path(tempfile.mkdtemp())
     address = env.client.service_client.config.target_host
     settings = bench_settings(tmp, address)
@@ -82,8 +89,10 @@ async def main(calls: int) -> None:
     lags.sort()
     p95 = lags[max(0, int(len(lags) * 0.95) - 1)]
     print(f"hw bridge → record conn, {calls} calls, one long poll per seat")
-    print(f"  min {lags[0]:.0f} ms  median {statistics.median(lags):.0f} ms  "
-          f"p95 {p95:.0f} ms  max {lags[-1]:.0f} ms  (goal: well under 1000 ms)")  # fmt: skip
+    print(
+        f"  min {lags[0]:.0f} ms  median {statistics.median(lags):.0f} ms  "
+        f"p95 {p95:.0f} ms  max {lags[-1]:.0f} ms  (goal: well under 1000 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,11 @@ async def place_live(stack: BenchStack, calls: int, rate: float, every: int) -> 
                 progress(done)
                 if done % every == 0 or done == calls:
                     worker = rss_mib(stack)["worker-0"]
-                    rows.append(f"| {done} | {worker:.0f} MiB | "
-                                + " / ".join(f"{n} {m:.0f}" for n, m in rss_mib(stack).items())
-                                + " |")  # fmt: skip
+                    rows.append(
+                        f"| {done} | {worker:.0f} MiB | "
+                        + " / ".join(f"{n} {m:.0f}" for n, m in rss_mib(stack).items())
+                        + " |"
+                    )
                     print(f"\n{rows[-1]}", file=sys.stderr)  # a run cut short keeps these
 
         began, tasks = time.monotonic(), []
@@ -102,20 +104,23 @@ async def measure(stack: BenchStack, args: argparse.Namespace) -> str:
     run = await probe(stack, args.probe)
     memory = rss_mib(stack)
     lags = run.lags_ms
-    return "\n".join([
-        f"{bridged} of {args.calls} live calls bridged at the vendor",
-        "",
-        "| live calls placed | worker RSS | every part (MiB) |",
-        "| --- | --- | --- |",
-        *rows,
-        f"| all live, after the probe calls | {memory['worker-0']:.0f} MiB | "
-        + " / ".join(f"{n} {m:.0f}" for n, m in memory.items()) + " |",
-        "",
-        f"With them live, {args.probe} more calls: vendor bridge → `conn` visible p50 "
-        f"{pct(lags['conn'], 50):.0f} ms / p95 {pct(lags['conn'], 95):.0f} ms; hang-up → "
-        f"`close` p50 {pct(lags['close'], 50):.0f} ms / p95 {pct(lags['close'], 95):.0f} ms; "
-        f"errors {len(run.errors)}.",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"{bridged} of {args.calls} live calls bridged at the vendor",
+            "",
+            "| live calls placed | worker RSS | every part (MiB) |",
+            "| --- | --- | --- |",
+            *rows,
+            f"| all live, after the probe calls | {memory['worker-0']:.0f} MiB | "
+            + " / ".join(f"{n} {m:.0f}" for n, m in memory.items())
+            + " |",
+            "",
+            f"With them live, {args.probe} more calls: vendor bridge → `conn` visible p50 "
+            f"{pct(lags['conn'], 50):.0f} ms / p95 {pct(lags['conn'], 95):.0f} ms; hang-up → "
+            f"`close` p50 {pct(lags['close'], 50):.0f} ms / p95 {pct(lags['close'], 95):.0f} ms; "
+            f"errors {len(run.errors)}.",
+        ]
+    )
 
 
 def main() -> None:

@@ -42,17 +42,26 @@ def seed(url: str, rows: int, batch: int = 20_000) -> None:
             chunk: list[dict[str, Any]] = []
             for i in range(offset, min(rows, offset + batch)):
                 created = start + i * 100 + rng.randrange(100)
-                chunk.append({
-                    "tenant": f"t{rng.randrange(200):03d}", "agent": f"a{rng.randrange(500)}",
-                    "caller": f"+86138{rng.randrange(10**8):08d}",
-                    "called": f"+86139{rng.randrange(10**8):08d}",
-                    "channel": rng.choice(CHANNELS), "state": rng.choice(STATES),
-                    "close_type": str(rng.choice((0, 0, 0, 1, 2, 3, 4, 5, 6, 7))),
-                    "user": f"u{rng.randrange(1000)}", "duration": rng.randrange(600),
-                    "created": created, "updated": created, "cc_call_id": f"b{i:015d}",
-                    "display": "platform", "max_duration": 3600, "record_audio": True,
-                    "attempts": "[]",
-                })  # fmt: skip
+                chunk.append(
+                    {
+                        "tenant": f"t{rng.randrange(200):03d}",
+                        "agent": f"a{rng.randrange(500)}",
+                        "caller": f"+86138{rng.randrange(10**8):08d}",
+                        "called": f"+86139{rng.randrange(10**8):08d}",
+                        "channel": rng.choice(CHANNELS),
+                        "state": rng.choice(STATES),
+                        "close_type": str(rng.choice((0, 0, 0, 1, 2, 3, 4, 5, 6, 7))),
+                        "user": f"u{rng.randrange(1000)}",
+                        "duration": rng.randrange(600),
+                        "created": created,
+                        "updated": created,
+                        "cc_call_id": f"b{i:015d}",
+                        "display": "platform",
+                        "max_duration": 3600,
+                        "record_audio": True,
+                        "attempts": "[]",
+                    }
+                )
             session.execute(insert(CallRecordRow), chunk)
             session.commit()
     engine.dispose()

@@ -107,10 +107,12 @@ class BenchStack:
             "CC_STORAGE_DIR": str(self.dir / "recordings"),
             "CC_DEMO_API_KEY": self.api_key,
             "CC_LOG_LEVEL": "WARNING",
-            **{f"CC_{name.upper()}_BASE_URL": f"http://127.0.0.1:{free_port()}"
-               for name in CHANNELS},
+            **{
+                f"CC_{name.upper()}_BASE_URL": f"http://127.0.0.1:{free_port()}"
+                for name in CHANNELS
+            },
             **self.options.env,
-        }  # fmt: skip
+        }
         self.settings = Settings.model_validate(
             {key.removeprefix("CC_").lower(): value for key, value in self.env.items()}
         )
@@ -142,11 +144,27 @@ class BenchStack:
             start(sim.name, [python, "-m", sim.module], self.children, self.dir)
         for n in range(self.options.workers):
             start(f"worker-{n}", [python, "worker.py"], self.children, self.dir)
-        start("api", [python, "-m", "uvicorn", "api.app:create_app", "--factory",
-                      "--host", "127.0.0.1", "--port", str(self.settings.api_port),
-                      "--workers", str(self.options.api_processes),
-                      "--log-level", "warning", "--no-access-log"],
-              self.children, self.dir)  # fmt: skip
+        start(
+            "api",
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.settings.api_port),
+                "--workers",
+                str(self.options.api_processes),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            self.children,
+            self.dir,
+        )
         wait_http(f"{self.api_url}/readyz", "the API", self.children, stop)
         for sim in simulators(self.settings):
             wait_http(f"{sim.base_url}/_sim/calls", sim.name, self.children, stop)

@@ -110,11 +110,17 @@ def webhooks(token: str, calls: list[Call], count: int, prefix: str) -> list[Web
     for n in range(count):
         cc_call_id, sid = calls[n % len(calls)]
         event_id = f"{prefix}{n:06d}"
-        body = json.dumps({"eventId": event_id, "callSid": sid, "event": "bridge",
-                           "timestamp": at, "userData": cc_call_id}).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "eventId": event_id,
+                "callSid": sid,
+                "event": "bridge",
+                "timestamp": at,
+                "userData": cc_call_id,
+            }
+        ).encode()
         sig = hmac.new(token.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "X-E9-Timestamp": ts,
-                   "X-E9-Signature": sig}  # fmt: skip
+        headers = {"Content-Type": "application/json", "X-E9-Timestamp": ts, "X-E9-Signature": sig}
         built.append((event_id, body, headers))
     return built
 
@@ -128,9 +134,14 @@ def machine_busy_s() -> float:
 def http_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
     """The whole HTTP/1.1 request, built before the timed part."""
     parts = urlsplit(url)
-    lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}",
-             *(f"{name}: {value}" for name, value in headers.items()),
-             f"Content-Length: {len(body)}", "", ""]  # fmt: skip
+    lines = [
+        f"POST {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+        f"Content-Length: {len(body)}",
+        "",
+        "",
+    ]
     return "\r\n".join(lines).encode() + body
 
 
@@ -142,8 +153,10 @@ async def offer(url: str, hooks: list[Webhook], rate: float, label: str) -> Run:
     of this 2-core machine at 300/s, taken from the servers it measures; this one ~0.16 ms.
     """
     run, queue = Run(offered=len(hooks)), asyncio.Queue[tuple[int, str, bytes] | None]()
-    requests = [(n, event_id, http_request(url, body, headers))
-                for n, (event_id, body, headers) in enumerate(hooks)]  # fmt: skip
+    requests = [
+        (n, event_id, http_request(url, body, headers))
+        for n, (event_id, body, headers) in enumerate(hooks)
+    ]
     host, port = urlsplit(url).hostname or "", urlsplit(url).port or 80
     t0 = last = time.monotonic() + 0.1
     cpu_before, machine_before = time.process_time(), machine_busy_s()
@@ -161,8 +174,14 @@ async def offer(url: str, hooks: list[Webhook], rate: float, label: str) -> Run:
                     head = (await streams[0].readuntil(b"\r\n\r\n")).lower()
                     length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
                     await streams[0].readexactly(length)
-            except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError,
-                    asyncio.LimitOverrunError) as exc:  # fmt: skip
+            except (
+                OSError,
+                TimeoutError,
+                ValueError,
+                IndexError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+            ) as exc:
                 run.errors[exc.__class__.__name__] += 1
                 if streams is not None:
                     streams[1].close()
@@ -179,8 +198,10 @@ async def offer(url: str, hooks: list[Webhook], rate: float, label: str) -> Run:
 
     async def progress() -> None:
         while True:
-            sys.stderr.write(f"\r  {label:<12} due {len(run.lags_ms)}/{run.offered} acked "
-                             f"{len(run.acked)} errors {run.errors.total()}  ")  # fmt: skip
+            sys.stderr.write(
+                f"\r  {label:<12} due {len(run.lags_ms)}/{run.offered} acked "
+                f"{len(run.acked)} errors {run.errors.total()}  "
+            )
             await asyncio.sleep(0.5)
 
     connections = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
@@ -196,8 +217,10 @@ async def offer(url: str, hooks: list[Webhook], rate: float, label: str) -> Run:
     run.wall_s = max(len(hooks) / rate, last - t0)
     run.client_cpu_s = time.process_time() - cpu_before
     run.machine_cpu_s = machine_busy_s() - machine_before
-    sys.stderr.write(f"\r  {label:<12} acked {len(run.acked)}/{run.offered} at "
-                     f"{run.rate:.1f}/s, errors {run.errors.total()}\n")  # fmt: skip
+    sys.stderr.write(
+        f"\r  {label:<12} acked {len(run.acked)}/{run.offered} at "
+        f"{run.rate:.1f}/s, errors {run.errors.total()}\n"
+    )
     return run
 
 
@@ -215,12 +238,19 @@ class Inbox:
 
 def inbox_rows(engine: Engine, prefix: str, acked: list[str]) -> Inbox:
     event = VendorEvent  # the inbox
-    query = sa.select(col(event.dedupe_key), col(event.received), col(event.signalled_at),
-                      col(event.applied_at), col(event.signal_attempts))  # fmt: skip
+    query = sa.select(
+        col(event.dedupe_key),
+        col(event.received),
+        col(event.signalled_at),
+        col(event.applied_at),
+        col(event.signal_attempts),
+    )
     query = query.where(col(event.channel) == "e9", col(event.dedupe_key).startswith(prefix))
     with engine.connect() as conn:
-        rows = {key: (received, signalled, applied, tries)
-                for key, received, signalled, applied, tries in conn.execute(query)}  # fmt: skip
+        rows = {
+            key: (received, signalled, applied, tries)
+            for key, received, signalled, applied, tries in conn.execute(query)
+        }
     inbox = Inbox()
     for received, signalled_at, applied_at, attempts in filter(None, map(rows.get, acked)):
         inbox.stored += 1
@@ -244,25 +274,35 @@ async def settle(engine: Engine, prefix: str, acked: list[str], budget_s: float)
         await asyncio.sleep(0.5)
 
 
-def cpu(before: dict[str, tuple[float, int]], after: dict[str, tuple[float, int]],
-        run: Run) -> str:  # fmt: skip
+def cpu(before: dict[str, tuple[float, int]], after: dict[str, tuple[float, int]], run: Run) -> str:
     """CPU seconds of each busy part during ``run`` (and the bench's own), the cores they used,
     and the cores the rest of the machine used meanwhile (another benchmark skews the run)."""
     used = {part: after[part][0] - before[part][0] for part in after}
     used["bench"] = run.client_cpu_s
     ours, others = sum(used.values()), run.machine_cpu_s - sum(used.values())
-    return (", ".join(f"{part} {s:.1f}" for part, s in used.items() if s >= 0.1 or part == "bench")
-            + f" = {ours / run.wall_s:.2f} cores; others {others / run.wall_s:.2f}")  # fmt: skip
+    return (
+        ", ".join(f"{part} {s:.1f}" for part, s in used.items() if s >= 0.1 or part == "bench")
+        + f" = {ours / run.wall_s:.2f} cores; others {others / run.wall_s:.2f}"
+    )
 
 
 def row(name: str, rate: float, run: Run, cpu_text: str, inbox: str, goal: str) -> str:
     ms = [pct(run.latencies_ms, p) for p in (50, 95, 99, 100)]
-    return (f"| {name} | {rate:g} | {run.rate:.1f} | " + " | ".join(f"{v:.0f}" for v in ms)
-            + f" | {run.errors.total()} | {cpu_text} | {inbox} | {goal} |")  # fmt: skip
+    return (
+        f"| {name} | {rate:g} | {run.rate:.1f} | "
+        + " | ".join(f"{v:.0f}" for v in ms)
+        + f" | {run.errors.total()} | {cpu_text} | {inbox} | {goal} |"
+    )
 
 
-async def one_rate(stack: BenchStack, args: argparse.Namespace, calls: list[Call], rate: float,
-                   bare_url: str, bare_db: str) -> tuple[list[str], list[str]]:  # fmt: skip
+async def one_rate(
+    stack: BenchStack,
+    args: argparse.Namespace,
+    calls: list[Call],
+    rate: float,
+    bare_url: str,
+    bare_db: str,
+) -> tuple[list[str], list[str]]:
     """CC then bare at ``rate``: the table's rows, and notes on the generator's honesty."""
     tag, token = f"bench-{secrets.token_hex(3)}-", stack.settings.e9_auth_token
     count, cc_url = int(rate * args.seconds), f"{stack.api_url}/webhooks/e9"
@@ -287,17 +327,34 @@ async def one_rate(stack: BenchStack, args: argparse.Namespace, calls: list[Call
     p99 = pct(cc.latencies_ms, 99)
     all_in = inbox.stored == inbox.applied == len(cc.acked)
     rows = [
-        row(f"CC {rate:g}/s", rate, cc, cc_cpu, f"{inbox.stored} / {inbox.signalled} / "
+        row(
+            f"CC {rate:g}/s",
+            rate,
+            cc,
+            cc_cpu,
+            f"{inbox.stored} / {inbox.signalled} / "
             f"{inbox.applied} of {len(cc.acked)} ({inbox.twice} signalled twice)",
-            f"p99 ≤ 50 ms {MARK[p99 <= 50]}, stored+applied {MARK[all_in]}"),
+            f"p99 ≤ 50 ms {MARK[p99 <= 50]}, stored+applied {MARK[all_in]}",
+        ),
         row(f"bare {rate:g}/s", rate, bare, bare_cpu, f"{bare_stored} stored", ""),
-        "| " + " | ".join([f"ratio CC / bare {rate:g}/s", "", f"**{ratio:.2f}×**", *[""] * 7,
-                           f"≥ 0.7× {MARK[ratio >= 0.7]}"]) + " |",
-    ]  # fmt: skip
-    notes = [f"{name} {rate:g}/s: the generator's lag behind schedule p99 "
-             f"{pct(r.lags_ms, 99):.1f} ms, max {max(r.lags_ms, default=0):.1f} ms; "
-             f"errors {dict(r.errors) or 'none'}"
-             for name, r in (("CC", cc), ("bare", bare))]  # fmt: skip
+        "| "
+        + " | ".join(
+            [
+                f"ratio CC / bare {rate:g}/s",
+                "",
+                f"**{ratio:.2f}×**",
+                *[""] * 7,
+                f"≥ 0.7× {MARK[ratio >= 0.7]}",
+            ]
+        )
+        + " |",
+    ]
+    notes = [
+        f"{name} {rate:g}/s: the generator's lag behind schedule p99 "
+        f"{pct(r.lags_ms, 99):.1f} ms, max {max(r.lags_ms, default=0):.1f} ms; "
+        f"errors {dict(r.errors) or 'none'}"
+        for name, r in (("CC", cc), ("bare", bare))
+    ]
     notes.append(
         f"CC {rate:g}/s: stored → marked signalled p50 {pct(inbox.signal_ms, 50):.0f} "
         f"ms, p99 {pct(inbox.signal_ms, 99):.0f} ms; stored → applied p50 "
@@ -308,9 +365,11 @@ async def one_rate(stack: BenchStack, args: argparse.Namespace, calls: list[Call
 
 async def measure(stack: BenchStack, args: argparse.Namespace, bare_url: str, bare_db: str) -> str:
     calls = await live_calls(stack, args.calls)
-    lines = ["| run | offered/s | acked/s | p50 ms | p95 ms | p99 ms | max ms | errors "
-             "| CPU s during the run | inbox: stored / signalled / applied | goal |",
-             "|" + " --- |" * 11]  # fmt: skip
+    lines = [
+        "| run | offered/s | acked/s | p50 ms | p95 ms | p99 ms | max ms | errors "
+        "| CPU s during the run | inbox: stored / signalled / applied | goal |",
+        "|" + " --- |" * 11,
+    ]
     notes: list[str] = []
     for rate in args.rates:
         rows, more = await one_rate(stack, args, calls, rate, bare_url, bare_db)
@@ -327,10 +386,27 @@ def start_bare(stack: BenchStack, args: argparse.Namespace) -> tuple[str, str]:
     bare_ingest.create_table(db)
     os.environ[bare_ingest.DB_ENV] = db  # the child inherits it
     port = free_port()
-    start("bare-api", [sys.executable, "-m", "uvicorn", "bench.bare_ingest:create_app",
-                       "--factory", "--host", "127.0.0.1", "--port", str(port),
-                       "--workers", str(args.api_processes), "--log-level", "warning",
-                       "--no-access-log"], stack.children, stack.dir)  # fmt: skip
+    start(
+        "bare-api",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_ingest:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.api_processes),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        stack.children,
+        stack.dir,
+    )
     wait_http(f"http://127.0.0.1:{port}/docs", "the bare endpoint", stack.children, StopSignals())
     return f"http://127.0.0.1:{port}/ingest", db
 
@@ -351,8 +427,10 @@ def main() -> None:
     args.rates = [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
     options = StackOptions(database=args.database, api_processes=args.api_processes)
     with BenchStack(options) as stack:
-        print(f"stack in {stack.dir} ({args.database}, {args.api_processes} API process(es))",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"stack in {stack.dir} ({args.database}, {args.api_processes} API process(es))",
+            file=sys.stderr,
+        )
         bare_url, bare_db = start_bare(stack, args)
         text = uvloop.run(measure(stack, args, bare_url, bare_db))
     report(text, args.out)

@@ -129,9 +129,15 @@ class E9Channel:
         query = {"sig": request_sig(self._account_sid, self._auth_token, ts), **(params or {})}
         headers = {"Authorization": auth, "Accept": "application/json"}
         response = await send(
-            self._http, method, self._root + path, what=f"e9 {path}", placing=placing,
-            params=query, json=json_body, headers=headers,
-        )  # fmt: skip
+            self._http,
+            method,
+            self._root + path,
+            what=f"e9 {path}",
+            placing=placing,
+            params=query,
+            json=json_body,
+            headers=headers,
+        )
         answer = read_object(response, f"e9 {path}")
         code = str(answer.get("statusCode", ""))
         if code != OK:
@@ -171,5 +177,10 @@ class E9Channel:
 
 
 def build(settings: E9Settings) -> E9Channel:
-    return E9Channel(settings.e9_base_url, settings.e9_account_sid, settings.e9_auth_token,
-                     base.status_url(settings, "e9"), settings.vendor_timeout_s)  # fmt: skip
+    return E9Channel(
+        settings.e9_base_url,
+        settings.e9_account_sid,
+        settings.e9_auth_token,
+        base.status_url(settings, "e9"),
+        settings.vendor_timeout_s,
+    )

@@ -113,8 +113,15 @@ def result_events(
 
     def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> base.CallEvent:
         key = f"result:{vendor_call_id}:{kind.value}"
-        return base.vendor_event(cc_call_id=cc_call_id, vendor_call_id=vendor_call_id, kind=kind,
-                                 at=at, ch_state=ch_state, dedupe_key=key, **extra)  # fmt: skip
+        return base.vendor_event(
+            cc_call_id=cc_call_id,
+            vendor_call_id=vendor_call_id,
+            kind=kind,
+            at=at,
+            ch_state=ch_state,
+            dedupe_key=key,
+            **extra,
+        )
 
     events = []
     for field, kind in RESULT_TIMES.items():

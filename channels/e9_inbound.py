@@ -38,10 +38,13 @@ def parse_callin(body: bytes) -> base.InboundCall:
     except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
         raise base.MalformedEvent(f"not an e9 callin: {exc.__class__.__name__}") from exc
     return base.InboundCall(
-        vendor_call_id=base.fit(call_sid, base.VENDOR_ID_MAX), caller=caller,
-        main_num=called, ext_num=ext or None, at=at,
+        vendor_call_id=base.fit(call_sid, base.VENDOR_ID_MAX),
+        caller=caller,
+        main_num=called,
+        ext_num=ext or None,
+        at=at,
         dedupe_key=base.fit(event_id, base.DEDUPE_MAX),
-    )  # fmt: skip
+    )
 
 
 def action_reply(answer: base.InboundAnswer) -> tuple[bytes, str]:
@@ -50,8 +53,13 @@ def action_reply(answer: base.InboundAnswer) -> tuple[bytes, str]:
     if answer.action is InboundAction.DIAL:
         if not (answer.to and answer.display and answer.cc_call_id):
             raise ValueError("a dial answer needs to, display and cc_call_id")
-        reply = {"action": "dial", "to": answer.to, "display": answer.display,
-                 "record": answer.record, "userData": answer.cc_call_id}  # fmt: skip
+        reply = {
+            "action": "dial",
+            "to": answer.to,
+            "display": answer.display,
+            "record": answer.record,
+            "userData": answer.cc_call_id,
+        }
     elif answer.action is InboundAction.IVR:
         reply = {"action": "ivr", "playText": answer.prompt or "", "collect": answer.collect}
     else:

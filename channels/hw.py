@@ -125,9 +125,15 @@ class HwChannel:
     # -- seats ---------------------------------------------------------------------------
     async def sign_in(self, login: SeatLogin) -> None:
         seat = login.seat
-        body = {"password": login.password or self._seat_password,
-                "phonenum": dial(login.phonenum, self._region), "releasephone": True,
-                "autoanswer": True, "autoenteridle": True, "agenttype": 4, "status": 4}  # fmt: skip
+        body = {
+            "password": login.password or self._seat_password,
+            "phonenum": dial(login.phonenum, self._region),
+            "releasephone": True,
+            "autoanswer": True,
+            "autoenteridle": True,
+            "agenttype": 4,
+            "status": 4,
+        }
         response, answer = await self._sign_in(seat, "", body)
         if str(answer.get("retcode")) == ALREADY_SIGNED_IN:
             response, answer = await self._sign_in(seat, "/forcelogin", body)
@@ -143,8 +149,9 @@ class HwChannel:
         self, seat: str, how: str, body: dict[str, Any]
     ) -> tuple[httpx.Response, dict[str, Any]]:
         what = f"hw onlineagent{how or ' sign-in'}"
-        response = await send(self._http, "PUT", f"{ROOT}/onlineagent/{seat}{how}", what=what,
-                              json=body)  # fmt: skip
+        response = await send(
+            self._http, "PUT", f"{ROOT}/onlineagent/{seat}{how}", what=what, json=body
+        )
         return response, read_object(response, what)
 
     async def sign_out(self, seat: str) -> None:
@@ -177,8 +184,9 @@ class HwChannel:
         ring = ring_of(event, received_ms)
         if ring is not None:
             await self._note_call(seat, ring.vendor_call_id, again=False)
-        return SeatPoll(events=events, context=context, raw=response.content,
-                               rings=[ring] if ring else [])  # fmt: skip
+        return SeatPoll(
+            events=events, context=context, raw=response.content, rings=[ring] if ring else []
+        )
 
     async def seat_status(self, seat: str) -> SeatStatus:
         """IDLE, BUSY (in a call: CTI states 2–5, ``agentState`` 7), OFFHOOK (``isWorking``:
@@ -204,9 +212,11 @@ class HwChannel:
         number) rings first, then ``called``. A refusal before placing (seat signed out,
         session stale, gateway busy) is a ``VendorServerError``: nothing was placed."""
         seat, what = request.agent, "hw callout"
-        body = {"called": dial(request.called, self._region),
-                "caller": dial(request.display_to_b, self._region),
-                "callappdata": request.cc_call_id}  # fmt: skip
+        body = {
+            "called": dial(request.called, self._region),
+            "caller": dial(request.display_to_b, self._region),
+            "callappdata": request.cc_call_id,
+        }
         path = f"/voicecall/{seat}/callout"
         try:
             try:
@@ -282,8 +292,13 @@ class HwChannel:
         seat = next(iter(self._seats), PROBE_SEAT)
         session = await self._load(seat)
         what = "hw probe"
-        response = await send(self._http, "GET", f"{ROOT}/onlineagent/{seat}/agentstatus",
-                              what=what, headers=session.headers())  # fmt: skip
+        response = await send(
+            self._http,
+            "GET",
+            f"{ROOT}/onlineagent/{seat}/agentstatus",
+            what=what,
+            headers=session.headers(),
+        )
         if session.guid:
             await self._take(seat, session, response)
         code = str(read_object(response, what).get("retcode", ""))
@@ -299,18 +314,23 @@ class HwChannel:
         for attempt in (1, 2):
             session = await self._load(seat)
             try:
-                async with self._http.stream("GET", url, headers=session.headers(),
-                                             follow_redirects=False) as response:  # fmt: skip
+                async with self._http.stream(
+                    "GET", url, headers=session.headers(), follow_redirects=False
+                ) as response:
                     raise_for_recording(response, NAME)
                     await self._take(seat, session, response)
                     content_type = response.headers.get("content-type", "audio/wav")
                     if "json" not in content_type:
                         size = response.headers.get("content-length", "")
-                        yield Recording(content_type, response.aiter_bytes(),
-                                        int(size) if size.isdigit() else None)  # fmt: skip
+                        yield Recording(
+                            content_type,
+                            response.aiter_bytes(),
+                            int(size) if size.isdigit() else None,
+                        )
                         return
-                    answer = read_object(httpx.Response(200, content=await response.aread()),
-                                         "hw recordfile")  # fmt: skip
+                    answer = read_object(
+                        httpx.Response(200, content=await response.aread()), "hw recordfile"
+                    )
             except httpx.TransportError as exc:
                 raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
             code = str(answer.get("retcode", ""))
@@ -338,8 +358,15 @@ class HwChannel:
         what = f"hw {method} {path.replace(seat, '{seat}')}"
         for _ in (1, 2):
             session = await self._load(seat)
-            response = await send(self._http, method, ROOT + path, what=what, placing=placing,
-                                  headers=session.headers(), **request)  # fmt: skip
+            response = await send(
+                self._http,
+                method,
+                ROOT + path,
+                what=what,
+                placing=placing,
+                headers=session.headers(),
+                **request,
+            )
             await self._take(seat, session, response)
             answer = read_object(response, what)
             if str(answer.get("retcode")) != STALE_GUID:

@@ -42,8 +42,12 @@ from core.types import CloseType, EventKind
 
 ROOT = "/agentgateway/resource"
 
-INBOUND_OFFER = (EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING,
-                 EventKind.B_RINGING)  # fmt: skip
+INBOUND_OFFER = (
+    EventKind.A_DIALING,
+    EventKind.A_ANSWERED,
+    EventKind.B_DIALING,
+    EventKind.B_RINGING,
+)
 RINGS = frozenset({"AgentEvent_Ringing", "AgentEvent_Auto_Answer"})
 # eventType → the kinds it stands for (ends, failures and recordings are handled apart).
 KINDS: dict[str, tuple[EventKind, ...]] = {
@@ -110,10 +114,12 @@ def ring_of(event: Mapping[str, Any], received_ms: int) -> SeatRing | None:
     if call_id is None:
         return None
     caller, called = content.get("caller"), content.get("called")
-    return SeatRing(vendor_call_id=fit(call_id, VENDOR_ID_MAX),
-                    caller="" if caller is None else str(caller),
-                    called="" if called is None else str(called),
-                    at=_gen_time(event.get("eventGenTime")) or received_ms)  # fmt: skip
+    return SeatRing(
+        vendor_call_id=fit(call_id, VENDOR_ID_MAX),
+        caller="" if caller is None else str(caller),
+        called="" if called is None else str(called),
+        at=_gen_time(event.get("eventGenTime")) or received_ms,
+    )
 
 
 def close_of_failure(context: SeatContext) -> CloseType:
@@ -140,8 +146,13 @@ def parse_seat_event(
     gen_time = _gen_time(event.get("eventGenTime"))
     if event_type in RINGS:  # A is answered (by CEC's IVR): a failure from now on is B's
         context = context.model_copy(update={"inbound": True, "offhook": True})
-    make = _Maker(seat, event_type, context.vendor_call_id, gen_time or received_ms,
-                  f"{gen_time}" if gen_time else f"s{seq}")  # fmt: skip
+    make = _Maker(
+        seat,
+        event_type,
+        context.vendor_call_id,
+        gen_time or received_ms,
+        f"{gen_time}" if gen_time else f"s{seq}",
+    )
     kinds = KINDS.get(event_type, ())
     if context.inbound:
         kinds = INBOUND_KINDS.get(event_type, kinds)
@@ -186,8 +197,11 @@ def _unseen(context: SeatContext, event_type: str) -> list[EventKind]:
     that comes after all still wins."""
     if context.inbound:
         return []
-    seen = {EventKind.A_DIALING: context.a_dialled, EventKind.A_ANSWERED: context.offhook,
-            EventKind.B_DIALING: context.b_dialled}  # fmt: skip
+    seen = {
+        EventKind.A_DIALING: context.a_dialled,
+        EventKind.A_ANSWERED: context.offhook,
+        EventKind.B_DIALING: context.b_dialled,
+    }
     return [kind for kind in _OUTBOUND_PROOF.get(event_type, ()) if not seen[kind]]
 
 
@@ -232,9 +246,15 @@ class _Maker:
         return self._event(kind, f"{self.seat}:{self.call}:{kind.value}", **fields)
 
     def _event(self, kind: EventKind, key: str, **fields: Any) -> CallEvent:
-        return CallEvent(cc_call_id=None, vendor_call_id=self.call, kind=kind, at=self.at,
-                         ch_state=self.event_type[:CH_STATE_MAX],
-                         dedupe_key=fit(key, DEDUPE_MAX), **fields)  # fmt: skip
+        return CallEvent(
+            cc_call_id=None,
+            vendor_call_id=self.call,
+            kind=kind,
+            at=self.at,
+            ch_state=self.event_type[:CH_STATE_MAX],
+            dedupe_key=fit(key, DEDUPE_MAX),
+            **fields,
+        )
 
 
 def _gen_time(value: object) -> int | None:

@@ -62,8 +62,9 @@ class FormParams(dict[str, list[str]]):
 
     @classmethod
     def of(cls, body: bytes) -> FormParams:
-        return cls.of_pairs(parse_qsl(body.decode("utf-8", errors="replace"),
-                                      keep_blank_values=True))  # fmt: skip
+        return cls.of_pairs(
+            parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        )
 
     @classmethod
     def of_pairs(cls, pairs: Iterable[tuple[str, str]]) -> FormParams:
@@ -86,8 +87,14 @@ class JyChannel:
     name = "jy"
     mode = ChannelMode.WEBHOOK
 
-    def __init__(self, base_url: str, account_sid: str, auth_token: str, status_url: str,
-                 timeout_s: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        status_url: str,
+        timeout_s: float = 5.0,
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._credentials = (account_sid, auth_token)
         self._validator = RequestValidator(auth_token)
@@ -143,13 +150,24 @@ class JyChannel:
             "POST", path, form={"Status": "canceled" if status in _LIVE else "completed"}
         )
 
-    async def _call(self, method: str, path: str, form: dict[str, str] | None = None,
-                    params: dict[str, str] | None = None,
-                    placing: bool = False) -> dict[str, Any]:  # fmt: skip
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        placing: bool = False,
+    ) -> dict[str, Any]:
         response = await send(
-            self._http, method, self._root + path, what=f"jy {path}", placing=placing,
-            rate_limit=RATE_LIMIT, data=form, params=params,
-        )  # fmt: skip
+            self._http,
+            method,
+            self._root + path,
+            what=f"jy {path}",
+            placing=placing,
+            rate_limit=RATE_LIMIT,
+            data=form,
+            params=params,
+        )
         answer = json_object(response)
         if placing and response.status_code == 201 and not (answer and answer.get("sid")):
             # 201 Created: the call exists even though we cannot read which one it is.
@@ -197,5 +215,10 @@ class JyChannel:
 
 
 def build(settings: JySettings) -> JyChannel:
-    return JyChannel(settings.jy_base_url, settings.jy_account_sid, settings.jy_auth_token,
-                     base.status_url(settings, "jy"), settings.vendor_timeout_s)  # fmt: skip
+    return JyChannel(
+        settings.jy_base_url,
+        settings.jy_account_sid,
+        settings.jy_auth_token,
+        base.status_url(settings, "jy"),
+        settings.vendor_timeout_s,
+    )

@@ -126,9 +126,15 @@ def resource_events(
         kind: EventKind, at: int, ch_state: str | None = None, **extra: Any
     ) -> base.CallEvent:
         key = f"result:{vendor_call_id}:{kind.value}"
-        return base.vendor_event(cc_call_id=cc_call_id, vendor_call_id=vendor_call_id, kind=kind,
-                                 at=at, ch_state=ch_state or f"call:{status}", dedupe_key=key,
-                                 **extra)  # fmt: skip
+        return base.vendor_event(
+            cc_call_id=cc_call_id,
+            vendor_call_id=vendor_call_id,
+            kind=kind,
+            at=at,
+            ch_state=ch_state or f"call:{status}",
+            dedupe_key=key,
+            **extra,
+        )
 
     events = []
     if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:
@@ -156,8 +162,15 @@ def resource_events(
             close_type = CloseType.OTHER  # A answered, never bridged: B's fate is not told
         recording = resource.get("recording_url")
         url = f"{recording}.wav" if isinstance(recording, str) and recording else None
-        events.append(event(EventKind.HANGUP, ended, close_type=close_type,
-                            duration_s=duration, recording_url=url))  # fmt: skip
+        events.append(
+            event(
+                EventKind.HANGUP,
+                ended,
+                close_type=close_type,
+                duration_s=duration,
+                recording_url=url,
+            )
+        )
     return events
 
 

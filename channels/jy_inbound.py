@@ -32,19 +32,25 @@ def parse_voice_webhook(body: bytes) -> base.InboundCall:
     ``Digits`` once a ``<Gather>`` collected some. It has no time: stamped at receipt."""
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     try:
-        sid, caller, called = (_field(form, "CallSid"), _field(form, "From", empty=True),
-                               _field(form, "To"))  # fmt: skip
+        sid, caller, called = (
+            _field(form, "CallSid"),
+            _field(form, "From", empty=True),
+            _field(form, "To"),
+        )
         digits = _field(form, "Digits", empty=True) if "Digits" in form else ""
         if not DIGITS_KEYED.fullmatch(digits):
             raise ValueError("Digits are not keyed digits")
     except (KeyError, ValueError) as exc:
         raise base.MalformedEvent(f"not a jy voice webhook: {exc}") from exc
     return base.InboundCall(
-        vendor_call_id=base.fit(sid, base.VENDOR_ID_MAX), caller=caller, main_num=called,
-        ext_num=digits or None, at=time.time_ns() // 1_000_000,
+        vendor_call_id=base.fit(sid, base.VENDOR_ID_MAX),
+        caller=caller,
+        main_num=called,
+        ext_num=digits or None,
+        at=time.time_ns() // 1_000_000,
         # The first request and the one after the Gather differ; a resent one does not.
         dedupe_key=base.fit(f"inbound:{sid}:{digits}", base.DEDUPE_MAX),
-    )  # fmt: skip
+    )
 
 
 def twiml_reply(answer: base.InboundAnswer, inbound_url: str, status_url: str) -> tuple[bytes, str]:
@@ -57,9 +63,12 @@ def twiml_reply(answer: base.InboundAnswer, inbound_url: str, status_url: str) -
             raise ValueError("a dial answer needs to, display and cc_call_id")
         record = "record-from-answer" if answer.record else "do-not-record"
         dial = response.dial(caller_id=answer.display, record=record)
-        dial.number(answer.to, status_callback=tagged_status_url(status_url, answer.cc_call_id),
-                    status_callback_event=STATUS_EVENTS,
-                    status_callback_method="POST")  # fmt: skip
+        dial.number(
+            answer.to,
+            status_callback=tagged_status_url(status_url, answer.cc_call_id),
+            status_callback_event=STATUS_EVENTS,
+            status_callback_method="POST",
+        )
     elif answer.action is InboundAction.IVR:
         gather = response.gather(num_digits=answer.collect, action=inbound_url, method="POST")
         gather.say(answer.prompt or "")

@@ -184,8 +184,10 @@ class Dispatcher:
                 try:
                     await asyncio.to_thread(_record, self._engine, batch, self._policy)
                 except Exception:  # noqa: BLE001 - the store is down: redelivery covers it
-                    log.exception("signal outcomes of %d events not written",
-                                  len(batch.signalled) + len(batch.failed))  # fmt: skip
+                    log.exception(
+                        "signal outcomes of %d events not written",
+                        len(batch.signalled) + len(batch.failed),
+                    )
         finally:
             self._writer = None
 
@@ -215,8 +217,9 @@ async def _signal_one(
             return
         await _signal_late(client, event, policy, outcome)
     except TimeoutError:
-        log.warning("signal not confirmed in %.1fs call=%s (will retry)", policy.budget_s,
-                    event.cc_call_id)  # fmt: skip
+        log.warning(
+            "signal not confirmed in %.1fs call=%s (will retry)", policy.budget_s, event.cc_call_id
+        )
         outcome.failed.append(event.inbox_id)
 
 
@@ -238,8 +241,9 @@ async def _signal_late(
         await asyncio.wait_for(start, policy.budget_s)
         outcome.signalled.append(event.inbox_id)
     except (RPCError, TimeoutError) as exc:
-        log.warning("late event not signalled call=%s: %s", event.cc_call_id,
-                    exc.__class__.__name__)  # fmt: skip
+        log.warning(
+            "late event not signalled call=%s: %s", event.cc_call_id, exc.__class__.__name__
+        )
         outcome.failed.append(event.inbox_id)
 
 
@@ -247,8 +251,9 @@ def _record(engine: Engine, outcome: _Outcome, policy: DeliveryPolicy) -> None:
     now = now_ms()
     with session_scope(engine) as session:
         inbox.mark_signalled(session, outcome.signalled, now)
-        inbox.mark_signal_failed(session, outcome.failed, now, policy.retry_initial_s,
-                                 policy.retry_max_s)  # fmt: skip
+        inbox.mark_signal_failed(
+            session, outcome.failed, now, policy.retry_initial_s, policy.retry_max_s
+        )
         for inbox_id, note in outcome.notes.items():
             inbox.note_unapplied(session, inbox_id, note)
 

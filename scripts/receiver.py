@@ -26,8 +26,11 @@ MAX_BODY = 1 << 20
 
 def print_event(headers: dict[str, str], event: dict[str, Any]) -> int | None:
     call = event.get("call") or {}
-    print(f"{event.get('type')} call={call.get('id')} state={call.get('state')} "
-          f"webhook-id={headers.get('webhook-id')}", flush=True)  # fmt: skip
+    print(
+        f"{event.get('type')} call={call.get('id')} state={call.get('state')} "
+        f"webhook-id={headers.get('webhook-id')}",
+        flush=True,
+    )
     return None
 
 

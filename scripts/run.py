@@ -70,13 +70,15 @@ def simulators(settings: Settings) -> list[Simulator]:
     """The simulators to start: those whose vendor URL points at this machine (a real
     vendor's URL needs none)."""
     found = [
-        Simulator(f"sim-{name}", SIMULATORS[name], spec.base_url(settings),
-                  f"CC_{name.upper()}_BASE_URL")
+        Simulator(
+            f"sim-{name}", SIMULATORS[name], spec.base_url(settings), f"CC_{name.upper()}_BASE_URL"
+        )
         for name, spec in CHANNELS.items()
-    ]  # fmt: skip
+    ]
     if settings.storage_backend == "oss":
-        found.append(Simulator("sim-oss", "simulators.oss", settings.oss_endpoint,
-                               "CC_OSS_ENDPOINT"))  # fmt: skip
+        found.append(
+            Simulator("sim-oss", "simulators.oss", settings.oss_endpoint, "CC_OSS_ENDPOINT")
+        )
     return [sim for sim in found if local_address(sim.base_url)]
 
 
@@ -88,18 +90,35 @@ def temporal_host_port(settings: Settings) -> tuple[str, int]:
 def listeners(settings: Settings) -> list[Listener]:
     host, port = temporal_host_port(settings)
     found = [
-        Listener("the API", settings.api_host, settings.api_port, "CC_API_PORT",
-                 "CC_API_PORT={port}"),
-        Listener("the Temporal dev server", host, port, "CC_TEMPORAL_ADDRESS",
-                 f"CC_TEMPORAL_ADDRESS={host}:{{port}}"),
-        Listener("the Temporal Web UI", host, settings.temporal_ui_port, "CC_TEMPORAL_UI_PORT",
-                 "CC_TEMPORAL_UI_PORT={port}"),
-    ]  # fmt: skip
+        Listener(
+            "the API", settings.api_host, settings.api_port, "CC_API_PORT", "CC_API_PORT={port}"
+        ),
+        Listener(
+            "the Temporal dev server",
+            host,
+            port,
+            "CC_TEMPORAL_ADDRESS",
+            f"CC_TEMPORAL_ADDRESS={host}:{{port}}",
+        ),
+        Listener(
+            "the Temporal Web UI",
+            host,
+            settings.temporal_ui_port,
+            "CC_TEMPORAL_UI_PORT",
+            "CC_TEMPORAL_UI_PORT={port}",
+        ),
+    ]
     for sim in simulators(settings):
         url = urlsplit(sim.base_url)
-        found.append(Listener(f"the {sim.name.removeprefix('sim-')} simulator", "127.0.0.1",
-                              settings.port_of(sim.base_url), sim.setting,
-                              f"{sim.setting}={url.scheme}://{url.hostname}:{{port}}"))  # fmt: skip
+        found.append(
+            Listener(
+                f"the {sim.name.removeprefix('sim-')} simulator",
+                "127.0.0.1",
+                settings.port_of(sim.base_url),
+                sim.setting,
+                f"{sim.setting}={url.scheme}://{url.hostname}:{{port}}",
+            )
+        )
     return found
 
 
@@ -135,16 +154,22 @@ def port_problems(settings: Settings) -> list[str]:
         hint = f"set {wanted.setting} to move it (e.g. {wanted.example} make run)"
         example = hint.format(port=_free_port(wanted.host))
         if (other := by_port.get(wanted.port)) is not None:
-            problems.append(f"port {wanted.port} is set for both {other.what} and "
-                            f"{wanted.what}: {example}")  # fmt: skip
+            problems.append(
+                f"port {wanted.port} is set for both {other.what} and {wanted.what}: {example}"
+            )
             continue
         by_port[wanted.port] = wanted
         if (error := _bind_error(wanted.host, wanted.port)) is None:
             continue
-        why = ("is already in use" if error.errno == errno.EADDRINUSE
-               else f"cannot be listened on ({error.strerror or error})")  # fmt: skip
-        problems.append(f"port {wanted.port} ({wanted.what}, {wanted.host}:{wanted.port}) "
-                        f"{why}: stop what holds it, or {example}")  # fmt: skip
+        why = (
+            "is already in use"
+            if error.errno == errno.EADDRINUSE
+            else f"cannot be listened on ({error.strerror or error})"
+        )
+        problems.append(
+            f"port {wanted.port} ({wanted.what}, {wanted.host}:{wanted.port}) "
+            f"{why}: stop what holds it, or {example}"
+        )
     return problems
 
 
@@ -187,8 +212,7 @@ def start(name: str, command: list[str], children: list[Child], log_dir: Path = 
     with open(log_dir / f"{name}.log", "ab") as log:
         # A session of its own: a terminal's Ctrl-C reaches only this script, which stops
         # the children in order; and the child's process group holds all it starts.
-        child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log,
-                                 start_new_session=True)  # fmt: skip
+        child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
     children.append((name, child))
 
 
@@ -239,14 +263,23 @@ def stop_all(children: list[Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
 def temporal_command(settings: Settings, var: Path = VAR) -> list[str]:
     host, port = temporal_host_port(settings)
     command = [
-        str(Path(sys.executable).parent / "temporal"), "server", "start-dev",
-        "--ip", host, "--port", str(port),
-        "--ui-port", str(settings.temporal_ui_port),
+        str(Path(sys.executable).parent / "temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
-        "--db-filename", str(var / "temporal.db"),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--log-level", "warn",
-    ]  # fmt: skip
+        "--db-filename",
+        str(var / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--log-level",
+        "warn",
+    ]
     if settings.temporal_namespace != "default":
         command += ["--namespace", settings.temporal_namespace]
     for key in SEARCH_ATTRIBUTES:
@@ -313,8 +346,9 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
         start(sim.name, [python, "-m", sim.module], children)
     start("worker", [python, "worker.py"], children)
     uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    start("api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)],
-          children)  # fmt: skip
+    start(
+        "api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)], children
+    )
     api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
     wait_http(f"{api}/readyz", "the API", children, stop)
     print(banner(settings, api_key), flush=True)
@@ -343,8 +377,9 @@ def ensure_secret_key(settings: Settings) -> Settings:
 def main() -> None:
     settings = get_settings()
     if problems := port_problems(settings):
-        raise SystemExit("make run: cannot start, a port the stack needs is taken:\n  "
-                         + "\n  ".join(problems))  # fmt: skip
+        raise SystemExit(
+            "make run: cannot start, a port the stack needs is taken:\n  " + "\n  ".join(problems)
+        )
     stop = StopSignals().install()
     VAR.mkdir(exist_ok=True)
     settings = ensure_secret_key(settings)

@@ -72,8 +72,9 @@ async def transport_fault(fault: str | None) -> Response | None:
     if fault == "malformed":
         return Response("<html>gateway error", media_type="text/html")
     if fault == "rate_limit":
-        return JSONResponse({"error": "too many requests"}, status_code=429,
-                            headers={"Retry-After": "1"})  # fmt: skip
+        return JSONResponse(
+            {"error": "too many requests"}, status_code=429, headers={"Retry-After": "1"}
+        )
     return None
 
 
@@ -161,8 +162,13 @@ class SimState:
     def _log_event(
         self, url: str, body: bytes, status: int | str, attempt: int, answer: str | None = None
     ) -> None:
-        entry = {"at": now_ms(), "url": url, "body": body.decode(), "status": status,
-                 "attempt": attempt}  # fmt: skip
+        entry = {
+            "at": now_ms(),
+            "url": url,
+            "body": body.decode(),
+            "status": status,
+            "attempt": attempt,
+        }
         if answer is not None:  # an inbound request: what CC answered
             entry["answer"] = answer
         self.events.append(entry)

@@ -69,11 +69,16 @@ def install_request_log(app: FastAPI, state: SimState) -> None:
     async def record(request: Request, call_next: Callable[[Request], Any]) -> Response:
         if not request.url.path.startswith("/_sim"):
             body = await request.body()
-            state.requests.append({
-                "at": now_ms(), "method": request.method, "path": request.url.path,
-                "query": str(request.url.query), "headers": dict(request.headers),
-                "body": body.decode("utf-8", errors="replace"),
-            })  # fmt: skip
+            state.requests.append(
+                {
+                    "at": now_ms(),
+                    "method": request.method,
+                    "path": request.url.path,
+                    "query": str(request.url.query),
+                    "headers": dict(request.headers),
+                    "body": body.decode("utf-8", errors="replace"),
+                }
+            )
         response: Response = await call_next(request)
         return response
 

@@ -42,16 +42,28 @@ MAX_SKEW_S = 300
 NUMBER = re.compile(r"^\+?\d{7,15}$")
 
 EVENT_NAMES = {
-    Step.A_DIALING: "callA", Step.A_RINGING: "ringA", Step.A_ANSWERED: "answerA",
-    Step.B_DIALING: "callB", Step.B_RINGING: "ringB", Step.B_ANSWERED: "answerB",
-    Step.BRIDGED: "bridge", Step.HANGUP: "hangup",
-}  # fmt: skip
+    Step.A_DIALING: "callA",
+    Step.A_RINGING: "ringA",
+    Step.A_ANSWERED: "answerA",
+    Step.B_DIALING: "callB",
+    Step.B_RINGING: "ringB",
+    Step.B_ANSWERED: "answerB",
+    Step.BRIDGED: "bridge",
+    Step.HANGUP: "hangup",
+}
 BYETYPES = {
-    Reason.A_HUNG_UP: 0, Reason.B_HUNG_UP: 1, Reason.A_NO_ANSWER: -1, Reason.A_BUSY: -2,
-    Reason.A_UNREACHABLE: -3, Reason.B_NO_ANSWER: -4, Reason.B_BUSY: -5,
-    Reason.B_UNREACHABLE: -6, Reason.MAX_DURATION: -7, Reason.VENDOR_ERROR: -8,
+    Reason.A_HUNG_UP: 0,
+    Reason.B_HUNG_UP: 1,
+    Reason.A_NO_ANSWER: -1,
+    Reason.A_BUSY: -2,
+    Reason.A_UNREACHABLE: -3,
+    Reason.B_NO_ANSWER: -4,
+    Reason.B_BUSY: -5,
+    Reason.B_UNREACHABLE: -6,
+    Reason.MAX_DURATION: -7,
+    Reason.VENDOR_ERROR: -8,
     Reason.CANCELLED: -9,
-}  # fmt: skip
+}
 # CC's answer to ``callin``: exactly these fields per action.
 ACTION_FIELDS = {
     "dial": {"action", "to", "display", "record", "userData"},
@@ -78,8 +90,13 @@ class SimCall(common.SimulatedCall):
 
     def view(self) -> dict[str, Any]:
         created = beijing(self.created, "%Y-%m-%d %H:%M:%S")
-        return {"callSid": self.sid, "userData": self.body.get("userData"), "state": self.state,
-                "byetype": self.byetype, "dateCreated": created}  # fmt: skip
+        return {
+            "callSid": self.sid,
+            "userData": self.body.get("userData"),
+            "state": self.state,
+            "byetype": self.byetype,
+            "dateCreated": created,
+        }
 
     def result(self) -> dict[str, Any]:
         """``CallResult``: what the vendor knows of the call, its times in Beijing time."""
@@ -93,11 +110,17 @@ class SimCall(common.SimulatedCall):
             "endTime": beijing(self.ended_at) if self.ended_at else "",
             # Per-leg times (as in CDR queries of real vendors), each only once it happened:
             # the very moments the webhooks of the call carry.
-            **{name: beijing(at) for name, at in (
-                ("answerATime", self.a_answered_at), ("callBTime", self.b_dialled_at),
-                ("answerBTime", self.b_answered_at), ("bridgeTime", self.bridged_at),
-            ) if at is not None},
-        }  # fmt: skip
+            **{
+                name: beijing(at)
+                for name, at in (
+                    ("answerATime", self.a_answered_at),
+                    ("callBTime", self.b_dialled_at),
+                    ("answerBTime", self.b_answered_at),
+                    ("bridgeTime", self.bridged_at),
+                )
+                if at is not None
+            },
+        }
 
 
 def answer(code: str = "000000", **extra: Any) -> JSONResponse:
@@ -137,9 +160,13 @@ class E9Simulator(common.CallSimulator[SimCall]):
             return answer("111141", statusMsg="invalid number")
         if len(str(body.get("userData", ""))) > 255 or not body.get("statusUrl"):
             return answer("111143", statusMsg="invalid userData or statusUrl")
-        call = SimCall(sid=uuid.uuid4().hex, body=body, created=common.now_ms(),
-                       shown_to_a=common.text_or_none(body.get("fromSerNum")),
-                       shown_to_b=common.text_or_none(body.get("customerSerNum")))  # fmt: skip
+        call = SimCall(
+            sid=uuid.uuid4().hex,
+            body=body,
+            created=common.now_ms(),
+            shown_to_a=common.text_or_none(body.get("fromSerNum")),
+            shown_to_b=common.text_or_none(body.get("customerSerNum")),
+        )
         await self.start(call, fault)
         return answer(CallBack={"callSid": call.sid, "dateCreated": call.view()["dateCreated"]})
 
@@ -172,9 +199,13 @@ class E9Simulator(common.CallSimulator[SimCall]):
         await self.play(call, beats, emit)
 
     def send_event(self, call: SimCall, beat: Beat, at: int) -> None:
-        event: dict[str, Any] = {"eventId": uuid.uuid4().hex, "callSid": call.sid,
-                                 "event": EVENT_NAMES[beat.step], "timestamp": beijing(at),
-                                 "userData": call.body.get("userData", "")}  # fmt: skip
+        event: dict[str, Any] = {
+            "eventId": uuid.uuid4().hex,
+            "callSid": call.sid,
+            "event": EVENT_NAMES[beat.step],
+            "timestamp": beijing(at),
+            "userData": call.body.get("userData", ""),
+        }
         if beat.step is Step.HANGUP:
             event.update(byetype=call.byetype, duration=call.duration)
             if call.record_url:
@@ -194,9 +225,16 @@ class E9Simulator(common.CallSimulator[SimCall]):
         sid = uuid.uuid4().hex
 
         async def ask(url: str, ext: str | None) -> InboundReply:
-            callin = {"eventId": uuid.uuid4().hex, "callSid": sid, "event": "callin",
-                      "caller": start.caller, "called": start.main_num, "ext": ext or "",
-                      "timestamp": beijing(common.now_ms()), "userData": ""}  # fmt: skip
+            callin = {
+                "eventId": uuid.uuid4().hex,
+                "callSid": sid,
+                "event": "callin",
+                "caller": start.caller,
+                "called": start.main_num,
+                "ext": ext or "",
+                "timestamp": beijing(common.now_ms()),
+                "userData": "",
+            }
             body = json.dumps(callin).encode()
             answer = await self.sim.ask_cc(url, body, self.signed(body), common.DELIVERY_TIMEOUT_S)
             if answer.headers.get("content-type", "").split(";")[0] != "application/json":
@@ -204,11 +242,21 @@ class E9Simulator(common.CallSimulator[SimCall]):
             return read_action(answer.content)
 
         async def dial(reply: InboundReply) -> None:
-            body = {"from": start.caller, "to": reply.agent, "customerSerNum": reply.display,
-                    "needRecord": "1" if reply.record else "0", "userData": reply.tag,
-                    "statusUrl": status_url(self.settings, "e9")}  # fmt: skip
-            call = SimCall(sid=sid, body=body, created=common.now_ms(), direction=Direction.IN,
-                           shown_to_b=reply.display)  # fmt: skip
+            body = {
+                "from": start.caller,
+                "to": reply.agent,
+                "customerSerNum": reply.display,
+                "needRecord": "1" if reply.record else "0",
+                "userData": reply.tag,
+                "statusUrl": status_url(self.settings, "e9"),
+            }
+            call = SimCall(
+                sid=sid,
+                body=body,
+                created=common.now_ms(),
+                direction=Direction.IN,
+                shown_to_b=reply.display,
+            )
             await self.start(call, None)
 
         return await answer_customer(sid, start, self.settings.e9_inbound_url, ask, dial)
@@ -269,13 +317,20 @@ def read_action(content: bytes) -> InboundReply:
     if fields is None or set(action) != fields:
         raise BadAnswer(f"not an e9 action: {content[:200]!r}")
     if action["action"] == "dial":
-        to, display, record, user_data = (action[k] for k in ("to", "display", "record",
-                                                              "userData"))  # fmt: skip
-        if not (_number_or_none(to) and _number_or_none(display) and isinstance(record, bool)
-                and isinstance(user_data, str) and 0 < len(user_data) <= 255):  # fmt: skip
+        to, display, record, user_data = (
+            action[k] for k in ("to", "display", "record", "userData")
+        )
+        if not (
+            _number_or_none(to)
+            and _number_or_none(display)
+            and isinstance(record, bool)
+            and isinstance(user_data, str)
+            and 0 < len(user_data) <= 255
+        ):
             raise BadAnswer(f"a dial e9 cannot place: {content[:200]!r}")
-        return InboundReply(action=InboundAction.DIAL, agent=to, display=display,
-                            record=record, tag=user_data)  # fmt: skip
+        return InboundReply(
+            action=InboundAction.DIAL, agent=to, display=display, record=record, tag=user_data
+        )
     if not isinstance(action["playText"], str):
         raise BadAnswer("playText is not text")
     if action["action"] == "reject":

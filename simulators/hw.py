@@ -132,11 +132,18 @@ class HwGatewaySimulator:
         state = "AgentState_Busy" if seat.call and seat.call.talking else "AgentState_Ready"
         for event_type in ("AgentOther_InService", state):
             seat.push(seat.make(event_type, None))
-        result = {"vdnid": 1, "workno": workno, "mediatype": "TFF", "loginTime": str(seat.login_ms),
-                  "isForceChange": "false", "serverName": desk.node_name}  # fmt: skip
+        result = {
+            "vdnid": 1,
+            "workno": workno,
+            "mediatype": "TFF",
+            "loginTime": str(seat.login_ms),
+            "isForceChange": "false",
+            "serverName": desk.node_name,
+        }
         cookie = f"{COOKIE}={desk.node_name}; Path=/agentgateway; HttpOnly"
-        return reply(value=result, headers={"Set-GUID": f"JSESSIONID={seat.guid}",
-                                            "Set-Cookie": cookie})  # fmt: skip
+        return reply(
+            value=result, headers={"Set-GUID": f"JSESSIONID={seat.guid}", "Set-Cookie": cookie}
+        )
 
     def logout(self, workno: str, request: Request) -> Response:
         return self._sign_out(workno, request, force=False)
@@ -162,8 +169,9 @@ class HwGatewaySimulator:
         call = seat.call
         in_call = call is not None and call.ended_at is None
         talking = call is not None and call.talking
-        return self.desk.ok(seat, request, {"agentState": 7 if in_call else 4,
-                                            "isWorking": talking})  # fmt: skip
+        return self.desk.ok(
+            seat, request, {"agentState": 7 if in_call else 4, "isWorking": talking}
+        )
 
     async def agent_event(self, workno: str, request: Request) -> Response:
         """The long poll: one event, or ``null`` after ``poll_hold_ms``; one poll at a time."""
@@ -214,9 +222,16 @@ class HwGatewaySimulator:
         if seat.call is not None:
             return reply("100-007", "the agent is not idle")
         self.seq += 1
-        call = HwCall(call_id=f"{int(time.time())}-{self.seq}", seq=self.seq, seat=workno,
-                      phonenum=seat.phonenum, called=called, caller=caller,
-                      callappdata=str(body.get("callappdata", "")), created=now_ms())  # fmt: skip
+        call = HwCall(
+            call_id=f"{int(time.time())}-{self.seq}",
+            seq=self.seq,
+            seat=workno,
+            phonenum=seat.phonenum,
+            called=called,
+            caller=caller,
+            callappdata=str(body.get("callappdata", "")),
+            created=now_ms(),
+        )
         self.calls[call.call_id] = seat.call = call
         self.sim.spawn(self.run_call(seat, call))
         if fault == "timeout_after_accept":
@@ -238,9 +253,18 @@ class HwGatewaySimulator:
         if seat is None or reason is not None:
             log.info("inbound call %s answered by CEC itself: %s", call_id, reason)
             return JSONResponse({"callid": call_id, "routed": False, "reason": reason})
-        call = HwCall(call_id=call_id, seq=self.seq, seat=seat.workno, phonenum=seat.phonenum,
-                      called=main_num, caller=caller, callappdata="", created=now_ms(),
-                      direction=Direction.IN, autoanswer=seat.autoanswer)  # fmt: skip
+        call = HwCall(
+            call_id=call_id,
+            seq=self.seq,
+            seat=seat.workno,
+            phonenum=seat.phonenum,
+            called=main_num,
+            caller=caller,
+            callappdata="",
+            created=now_ms(),
+            direction=Direction.IN,
+            autoanswer=seat.autoanswer,
+        )
         self.calls[call_id] = seat.call = call
         self.sim.spawn(self.run_call(seat, call))
         return JSONResponse({"callid": call_id, "routed": True, "reason": None})
@@ -313,16 +337,19 @@ class HwGatewaySimulator:
         router = APIRouter()
         agent, call = ROOT + "/onlineagent/{workno}", ROOT + "/voicecall/{workno}"
         routes: list[tuple[str, Callable[..., Any], str]] = [
-            (agent, self.sign_in, "PUT"), (agent + "/forcelogin", self.force_login, "PUT"),
+            (agent, self.sign_in, "PUT"),
+            (agent + "/forcelogin", self.force_login, "PUT"),
             (agent + "/logout", self.logout, "DELETE"),
             (agent + "/forcelogout", self.force_logout, "DELETE"),
             (agent + "/agentstatus", self.agent_status, "GET"),
             (ROOT + "/agentevent/{workno}", self.agent_event, "GET"),
-            (call + "/callout", self.callout, "PUT"), (call + "/release", self.release, "DELETE"),
+            (call + "/callout", self.callout, "PUT"),
+            (call + "/release", self.release, "DELETE"),
             (ROOT + "/recordfile/{workno}", self.record_file, "GET"),
-            ("/_sim/gateway", self.gateway_view, "GET"), ("/_sim/gateway", self.put_gateway, "PUT"),
+            ("/_sim/gateway", self.gateway_view, "GET"),
+            ("/_sim/gateway", self.put_gateway, "PUT"),
             ("/_sim/inbound", self.customer_calls, "POST"),
-        ]  # fmt: skip
+        ]
         for path, endpoint, method in routes:
             router.add_api_route(path, endpoint, methods=[method])
         return router

@@ -33,14 +33,22 @@ Events = list[tuple[str, Any]]  # (eventType, content)
 
 # hangup reason → the leg that failed
 FAILED_LEG = {
-    Reason.A_BUSY: "a", Reason.A_NO_ANSWER: "a", Reason.A_UNREACHABLE: "a",
-    Reason.B_BUSY: "b", Reason.B_NO_ANSWER: "b", Reason.B_UNREACHABLE: "b",
-}  # fmt: skip
+    Reason.A_BUSY: "a",
+    Reason.A_NO_ANSWER: "a",
+    Reason.A_UNREACHABLE: "a",
+    Reason.B_BUSY: "b",
+    Reason.B_NO_ANSWER: "b",
+    Reason.B_UNREACHABLE: "b",
+}
 # OUTBOUND_DETECT_EVENT causes: detect code and description
 BUSY, NO_ANSWER, REJECTED = (47, "user busy"), (8, "no answer"), (9, "call rejected")
 UNREACHABLE = ((10, "number unreachable"), (48, "powered off or out of service"))
-DETECT_BY_REASON = {Reason.A_BUSY: BUSY, Reason.B_BUSY: BUSY, Reason.A_NO_ANSWER: NO_ANSWER,
-                    Reason.B_NO_ANSWER: NO_ANSWER}  # fmt: skip
+DETECT_BY_REASON = {
+    Reason.A_BUSY: BUSY,
+    Reason.B_BUSY: BUSY,
+    Reason.A_NO_ANSWER: NO_ANSWER,
+    Reason.B_NO_ANSWER: NO_ANSWER,
+}
 PHONE_RELEASED_BY_AGENT, PHONE_RELEASED_BY_PLATFORM = 2, 3
 
 
@@ -90,14 +98,24 @@ class HwCall:
         return self.called if self.inbound else self.caller or None
 
     def view(self) -> dict[str, Any]:
-        return {"callid": self.call_id, "seat": self.seat, "callappdata": self.callappdata,
-                "direction": self.direction.value, "shown_to_a": self.shown_to_a,
-                "shown_to_b": self.shown_to_b,
-                "phonenum": self.phonenum, "called": self.called, "caller": self.caller,
-                "created": self.created, "a_answered_at": self.a_answered_at,
-                "b_dialled_at": self.b_dialled_at, "bridged_at": self.bridged_at,
-                "ended_at": self.ended_at, "reason": self.reason,
-                "recordFile": self.record_file}  # fmt: skip
+        return {
+            "callid": self.call_id,
+            "seat": self.seat,
+            "callappdata": self.callappdata,
+            "direction": self.direction.value,
+            "shown_to_a": self.shown_to_a,
+            "shown_to_b": self.shown_to_b,
+            "phonenum": self.phonenum,
+            "called": self.called,
+            "caller": self.caller,
+            "created": self.created,
+            "a_answered_at": self.a_answered_at,
+            "b_dialled_at": self.b_dialled_at,
+            "bridged_at": self.bridged_at,
+            "ended_at": self.ended_at,
+            "reason": self.reason,
+            "recordFile": self.record_file,
+        }
 
 
 def polled_event(workno: str, event_type: str, content: Any, made: int) -> dict[str, Any]:
@@ -121,8 +139,12 @@ def call_events(call: HwCall, beat: Beat, at: int, record: bool) -> Events:
     if step is Step.B_DIALING:
         call.b_dialled_at = at
     if step is Step.B_RINGING:
-        alerting = {"callid": call.call_id, "otherPhoneWorkno": "", "otherPhone": call.called,
-                    "type": "main"}  # fmt: skip
+        alerting = {
+            "callid": call.call_id,
+            "otherPhoneWorkno": "",
+            "otherPhone": call.called,
+            "type": "main",
+        }
         return [("AgentEvent_Customer_Alerting", alerting)]
     if step is Step.BRIDGED:
         return _talking(call, at, record, call.caller or call.phonenum, feature="7")
@@ -169,8 +191,14 @@ def _phone_offhook(call: HwCall, at: int) -> Events:
 def _talking(call: HwCall, at: int, record: bool, caller: str, feature: str) -> Events:
     """The legs are bridged: talking (and the recording's start when the call is recorded)."""
     call.bridged_at = at
-    talking = {"caller": caller, "callid": call.call_id, "called": call.called,
-               "feature": feature, "type": "main", "mediaAbility": "1"}  # fmt: skip
+    talking = {
+        "caller": caller,
+        "callid": call.call_id,
+        "called": call.called,
+        "feature": feature,
+        "type": "main",
+        "mediaAbility": "1",
+    }
     return [("AgentEvent_Talking", talking)] + (_recording(call, at) if record else [])
 
 
@@ -191,12 +219,21 @@ def _recording(call: HwCall, at: int) -> Events:
     moment = datetime.fromtimestamp(at / 1000, BEIJING)
     day, clock = moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
     call.record_file = f"Y:/1/0/{day}/{call.seat}/{clock}{call.seq}.V3"
-    return [("AgentMediaEvent_Record", {
-        "taskId": 5000 + call.seq, "caller": call.caller or call.phonenum,
-        "recordID": f"Yc1v1a{call.seat}d{day}t{clock}{call.seq}", "called": call.called,
-        "locationId": "1", "fileName": call.record_file, "fileMediaType": "1",
-        "callId": call.call_id,
-    })]  # fmt: skip
+    return [
+        (
+            "AgentMediaEvent_Record",
+            {
+                "taskId": 5000 + call.seq,
+                "caller": call.caller or call.phonenum,
+                "recordID": f"Yc1v1a{call.seat}d{day}t{clock}{call.seq}",
+                "called": call.called,
+                "locationId": "1",
+                "fileName": call.record_file,
+                "fileMediaType": "1",
+                "callId": call.call_id,
+            },
+        )
+    ]
 
 
 def _failure(call: HwCall) -> Events:
@@ -205,8 +242,9 @@ def _failure(call: HwCall) -> Events:
     events: Events = []
     if call.seq % 4 != 3:
         detect, desc = _detect(call)
-        events.append(("OUTBOUND_DETECT_EVENT", {"callId": call.call_id, "detect": detect,
-                                                 "desc": desc}))  # fmt: skip
+        events.append(
+            ("OUTBOUND_DETECT_EVENT", {"callId": call.call_id, "detect": detect, "desc": desc})
+        )
     events += [
         ("AgentEvent_Call_Out_Fail", call.call_id),
         ("AgentEvent_Connect_Fail", call.call_id),
@@ -235,8 +273,7 @@ def _released(call: HwCall, other: str | None, seat_hung_up: Reason) -> Events:
     the call ended as ``seat_hung_up``, else by the platform) and the seat idle again."""
     releases: Events = [("AgentEvent_Call_Release", call.call_id)]
     if other is not None:
-        releases.append(("AgentEvent_Customer_Release", {"callid": call.call_id,
-                                                         "number": other}))  # fmt: skip
+        releases.append(("AgentEvent_Customer_Release", {"callid": call.call_id, "number": other}))
     if call.seq % 2:
         releases.reverse()
     by = PHONE_RELEASED_BY_AGENT if call.reason is seat_hung_up else PHONE_RELEASED_BY_PLATFORM
@@ -278,8 +315,14 @@ def alaw_wav() -> bytes:
     data = bytes(alaw_byte(sample) for sample in samples)
     fmt = struct.pack("<HHIIHHH", WAVE_FORMAT_ALAW, 1, rate, rate, 1, 8, 0)
     chunks = (
-        b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"fact" + struct.pack("<II", 4, len(data))  # non-PCM WAVs carry their sample count
-        + b"data" + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2)
-    )  # fmt: skip
+        b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"fact"
+        + struct.pack("<II", 4, len(data))  # non-PCM WAVs carry their sample count
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+        + b"\0" * (len(data) % 2)
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks

@@ -177,10 +177,15 @@ class Seat:
         return 0.0 if self.polling else time.monotonic() - self.last_poll
 
     def view(self) -> dict[str, Any]:
-        return {"workno": self.workno, "signed_in": self.signed_in, "phonenum": self.phonenum,
-                "failed_over": self.failed_over, "polling": self.polling,
-                "queued": len(self.queue),
-                "callid": self.call.call_id if self.call else None}  # fmt: skip
+        return {
+            "workno": self.workno,
+            "signed_in": self.signed_in,
+            "phonenum": self.phonenum,
+            "failed_over": self.failed_over,
+            "polling": self.polling,
+            "queued": len(self.queue),
+            "callid": self.call.call_id if self.call else None,
+        }
 
 
 class SeatDesk:
@@ -294,12 +299,21 @@ class SeatDesk:
         self.log_event(seat, event, "lost")
 
     def log_event(self, seat: Seat, event: Event, status: str) -> None:
-        self.sim.events.append({"at": now_ms(), "url": f"{ROOT}/agentevent/{seat.workno}",
-                                "body": json.dumps(event), "status": status})  # fmt: skip
+        self.sim.events.append(
+            {
+                "at": now_ms(),
+                "url": f"{ROOT}/agentevent/{seat.workno}",
+                "body": json.dumps(event),
+                "status": status,
+            }
+        )
 
     def view(self) -> dict[str, Any]:
         for seat in self.seats.values():
             self.expire_idle(seat)
-        return {"config": self.config.model_dump(), "node": self.node_name,
-                "concurrent_polls_refused": self.polls_refused,
-                "seats": [seat.view() for seat in self.seats.values()]}  # fmt: skip
+        return {
+            "config": self.config.model_dump(),
+            "node": self.node_name,
+            "concurrent_polls_refused": self.polls_refused,
+            "seats": [seat.view() for seat in self.seats.values()],
+        }

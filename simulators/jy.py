@@ -43,23 +43,30 @@ ROOT = "/2010-04-01/Accounts/{account_sid}"
 CALLS_PER_SECOND = 20
 # step → (Leg, CallStatus)
 STATUSES = {
-    Step.A_DIALING: ("A", "initiated"), Step.A_RINGING: ("A", "ringing"),
-    Step.A_ANSWERED: ("A", "in-progress"), Step.B_DIALING: ("B", "initiated"),
-    Step.B_RINGING: ("B", "ringing"), Step.B_ANSWERED: ("B", "in-progress"),
-}  # fmt: skip
+    Step.A_DIALING: ("A", "initiated"),
+    Step.A_RINGING: ("A", "ringing"),
+    Step.A_ANSWERED: ("A", "in-progress"),
+    Step.B_DIALING: ("B", "initiated"),
+    Step.B_RINGING: ("B", "ringing"),
+    Step.B_ANSWERED: ("B", "in-progress"),
+}
 # hangup reason → the callbacks that end the call: (Leg, CallStatus, SipResponseCode)
 ENDINGS = {
-    Reason.A_BUSY: [("A", "busy", "486")], Reason.A_NO_ANSWER: [("A", "no-answer", "480")],
+    Reason.A_BUSY: [("A", "busy", "486")],
+    Reason.A_NO_ANSWER: [("A", "no-answer", "480")],
     Reason.A_UNREACHABLE: [("A", "failed", "404")],
     Reason.B_BUSY: [("B", "busy", "486"), ("A", "completed", "200")],
     Reason.B_NO_ANSWER: [("B", "no-answer", "480"), ("A", "completed", "200")],
     Reason.B_UNREACHABLE: [("B", "failed", "404"), ("A", "completed", "200")],
     Reason.VENDOR_ERROR: [("A", "failed", "500")],
-}  # fmt: skip
+}
 BRIDGED_END = [("B", "completed", "200"), ("A", "completed", "200")]
 # hangup reason → the child (B) call's final status when B never answered.
-CHILD_ENDS = {Reason.B_BUSY: "busy", Reason.B_NO_ANSWER: "no-answer",
-              Reason.B_UNREACHABLE: "failed"}  # fmt: skip
+CHILD_ENDS = {
+    Reason.B_BUSY: "busy",
+    Reason.B_NO_ANSWER: "no-answer",
+    Reason.B_UNREACHABLE: "failed",
+}
 # A status → the ``statusCallbackEvent`` that asks for it (any other status: "completed").
 STATUS_EVENTS = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
 
@@ -116,17 +123,22 @@ class JySimulator(common.CallSimulator[JyCall]):
                 return error(400, 21211, f"Invalid '{name}' Phone Number")
         if not form.get("StatusCallback"):
             return error(400, 21205, "StatusCallback is required")
-        call = JyCall(sid="CA" + uuid.uuid4().hex, form=form, created=common.now_ms(),
-                      shown_to_a=common.text_or_none(form.get("From")),
-                      shown_to_b=common.text_or_none(form.get("BridgeCallerId")))  # fmt: skip
+        call = JyCall(
+            sid="CA" + uuid.uuid4().hex,
+            form=form,
+            created=common.now_ms(),
+            shown_to_a=common.text_or_none(form.get("From")),
+            shown_to_b=common.text_or_none(form.get("BridgeCallerId")),
+        )
         await self.start(call, fault)
         return JSONResponse(call.view(), status_code=201)
 
     async def run_call(self, call: JyCall) -> None:
         limit = common.as_int(call.form.get("TimeLimit"))
         if call.direction is Direction.IN:  # the customer (From) called the 400 number (To)
-            beats = inbound_timeline(call.form["From"], call.form["BridgeTo"], self.sim.timing,
-                                     limit)  # fmt: skip
+            beats = inbound_timeline(
+                call.form["From"], call.form["BridgeTo"], self.sim.timing, limit
+            )
         else:
             beats = timeline(call.form["To"], call.form["BridgeTo"], self.sim.timing, limit)
 
@@ -225,8 +237,7 @@ class JySimulator(common.CallSimulator[JyCall]):
             return error(400, 20001, "Only the ParentCallSid filter is supported")
         call = self.calls.get(parent)
         children = [call.child.view()] if call is not None and call.child is not None else []
-        return JSONResponse({"calls": children, "page": 0, "page_size": 50,
-                             "next_page_uri": None})  # fmt: skip
+        return JSONResponse({"calls": children, "page": 0, "page_size": 50, "next_page_uri": None})
 
     def recording(self, account_sid: str, name: str, request: Request) -> Response:
         if not self.authorised(account_sid, request):

@@ -27,18 +27,30 @@ DEFAULT_TIME_LIMIT_S = 14400  # a <Dial>'s timeLimit when it names none
 GATHER_ATTRS = {"numDigits", "action", "method", "timeout", "finishOnKey"}
 DIAL_ATTRS = {"callerId", "record", "timeLimit", "timeout"}
 NUMBER_ATTRS = {"statusCallback", "statusCallbackEvent", "statusCallbackMethod"}
-RECORD_MODES = {"do-not-record", "record-from-answer", "record-from-ringing",
-                "record-from-answer-dual", "record-from-ringing-dual"}  # fmt: skip
+RECORD_MODES = {
+    "do-not-record",
+    "record-from-answer",
+    "record-from-ringing",
+    "record-from-answer-dual",
+    "record-from-ringing-dual",
+}
 
 
 def voice_webhook(
     account_sid: str, sid: str, start: InboundStart, digits: str | None
 ) -> dict[str, str]:
     """Twilio's voice webhook params of the customer's call ``sid`` (``Digits``: once keyed)."""
-    params = {"AccountSid": account_sid, "ApiVersion": "2010-04-01",
-              "CallSid": sid, "CallStatus": "ringing", "Called": start.main_num,
-              "Caller": start.caller, "Direction": "inbound", "From": start.caller,
-              "To": start.main_num}  # fmt: skip
+    params = {
+        "AccountSid": account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "CallStatus": "ringing",
+        "Called": start.main_num,
+        "Caller": start.caller,
+        "Direction": "inbound",
+        "From": start.caller,
+        "To": start.main_num,
+    }
     if digits is not None:
         params["Digits"] = digits
     return params
@@ -47,12 +59,24 @@ def voice_webhook(
 def dialled_call(sid: str, start: InboundStart, reply: InboundReply) -> JyCall:
     """The customer's call ``sid`` as CC's ``<Dial>`` runs it."""
     shown = reply.display or start.caller  # no callerId: Twilio shows the caller
-    form = {"To": start.main_num, "From": start.caller, "BridgeTo": reply.agent,
-            "BridgeCallerId": shown, "StatusCallback": reply.status_url,
-            "Record": "true" if reply.record else "false",
-            "TimeLimit": str(reply.time_limit_s), "Tag": reply.tag}  # fmt: skip
-    return JyCall(sid=sid, form=form, created=now_ms(), direction=Direction.IN,
-                  shown_to_b=shown, status_events=reply.status_events)  # fmt: skip
+    form = {
+        "To": start.main_num,
+        "From": start.caller,
+        "BridgeTo": reply.agent,
+        "BridgeCallerId": shown,
+        "StatusCallback": reply.status_url,
+        "Record": "true" if reply.record else "false",
+        "TimeLimit": str(reply.time_limit_s),
+        "Tag": reply.tag,
+    }
+    return JyCall(
+        sid=sid,
+        form=form,
+        created=now_ms(),
+        direction=Direction.IN,
+        shown_to_b=shown,
+        status_events=reply.status_events,
+    )
 
 
 def read_twiml(answer: httpx.Response, url: str) -> InboundReply:
@@ -85,8 +109,11 @@ def _gather(gather: ElementTree.Element, url: str) -> InboundReply:
     if gather.get("method", "POST") != "POST":
         raise BadAnswer("<Gather> posts its digits (method POST)")
     action = gather.get("action")
-    return InboundReply(action=InboundAction.IVR, collect=int(digits),
-                        next_url=urljoin(url, action) if action else None)  # fmt: skip
+    return InboundReply(
+        action=InboundAction.IVR,
+        collect=int(digits),
+        next_url=urljoin(url, action) if action else None,
+    )
 
 
 def _dial(dial: ElementTree.Element) -> InboundReply:
@@ -98,20 +125,29 @@ def _dial(dial: ElementTree.Element) -> InboundReply:
         raise BadAnswer(f"<Dial callerId={caller_id!r}><Number>{agent!r}")
     record, limit = dial.get("record", "do-not-record"), dial.get("timeLimit", "")
     events = frozenset(number.get("statusCallbackEvent", "completed").split())
-    if (record not in RECORD_MODES or (limit and not limit.isdigit())
-            or not events <= {"initiated", "ringing", "answered", "completed"}
-            or number.get("statusCallbackMethod", "POST") != "POST"):  # fmt: skip
+    if (
+        record not in RECORD_MODES
+        or (limit and not limit.isdigit())
+        or not events <= {"initiated", "ringing", "answered", "completed"}
+        or number.get("statusCallbackMethod", "POST") != "POST"
+    ):
         raise BadAnswer(f"<Dial> or <Number> attributes jy does not take: {dial.attrib}")
     callback = number.get("statusCallback", "")
     tag = parse_qs(urlsplit(callback).query).get("Tag", [""])[0]
     return InboundReply(
-        action=InboundAction.DIAL, agent=agent, display=caller_id,
-        record=record.startswith("record-from"), tag=tag, status_url=callback,
-        status_events=events, time_limit_s=int(limit or DEFAULT_TIME_LIMIT_S),
-    )  # fmt: skip
+        action=InboundAction.DIAL,
+        agent=agent,
+        display=caller_id,
+        record=record.startswith("record-from"),
+        tag=tag,
+        status_url=callback,
+        status_events=events,
+        time_limit_s=int(limit or DEFAULT_TIME_LIMIT_S),
+    )
 
 
 def _only(verb: ElementTree.Element, attrs: set[str], children: list[str]) -> None:
     if set(verb.attrib) - attrs or [child.tag for child in verb] != children:
-        raise BadAnswer(f"<{verb.tag}> with {dict(verb.attrib)} and "
-                        f"{[child.tag for child in verb]}")  # fmt: skip
+        raise BadAnswer(
+            f"<{verb.tag}> with {dict(verb.attrib)} and {[child.tag for child in verb]}"
+        )

@@ -36,12 +36,23 @@ from simulators.control import serve, simulator_app
 MAX_SKEW_S = 15 * 60  # OSS answers RequestTimeTooSkewed beyond this
 # Query parameters that are part of the signed resource (OSS's sub-resource list, trimmed to
 # what this simulator can be asked about).
-SUBRESOURCES = frozenset({
-    "acl", "uploads", "uploadId", "partNumber", "response-content-type",
-    "response-content-language", "response-expires", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "security-token",
-    "objectMeta", "x-oss-process",
-})  # fmt: skip
+SUBRESOURCES = frozenset(
+    {
+        "acl",
+        "uploads",
+        "uploadId",
+        "partNumber",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "security-token",
+        "objectMeta",
+        "x-oss-process",
+    }
+)
 XML = "application/xml"
 
 
@@ -79,16 +90,24 @@ class OssError(Exception):
 def string_to_sign(request: Request, bucket: str, key: str, date: str) -> str:
     headers = request.headers
     oss_headers = sorted(
-        (name.lower(), value) for name, value in headers.items()
+        (name.lower(), value)
+        for name, value in headers.items()
         if name.lower().startswith("x-oss-")
-    )  # fmt: skip
+    )
     canon_headers = "".join(f"{name}:{value}\n" for name, value in oss_headers)
     params = parse_qsl(request.url.query, keep_blank_values=True)
     sub = sorted((k, v) for k, v in params if k in SUBRESOURCES)
     query = "&".join(f"{k}={v}" if v else k for k, v in sub)
     resource = f"/{bucket}/{key}" + (f"?{query}" if query else "")
-    return "\n".join([request.method, headers.get("content-md5", ""),
-                      headers.get("content-type", ""), date, canon_headers + resource])  # fmt: skip
+    return "\n".join(
+        [
+            request.method,
+            headers.get("content-md5", ""),
+            headers.get("content-type", ""),
+            date,
+            canon_headers + resource,
+        ]
+    )
 
 
 class OssSimulator:
@@ -121,8 +140,9 @@ class OssSimulator:
             raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id does not exist.")
         expected = self._sign(string_to_sign(request, bucket, key, date))
         if not hmac.compare_digest(signature, expected):
-            raise OssError(403, "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match.")  # fmt: skip
+            raise OssError(
+                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
+            )
 
     @staticmethod
     def _check_date(date: str) -> None:
@@ -180,10 +200,14 @@ class OssSimulator:
         stored = self.objects.get(key)
         if stored is None:
             raise OssError(404, "NoSuchKey", "The specified key does not exist.")
-        headers = {"ETag": stored.etag, "x-oss-hash-crc64ecma": crc64(stored.data),
-                   "Content-Length": str(len(stored.data)),
-                   "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
-                                                  time.gmtime(stored.modified))}  # fmt: skip
+        headers = {
+            "ETag": stored.etag,
+            "x-oss-hash-crc64ecma": crc64(stored.data),
+            "Content-Length": str(len(stored.data)),
+            "Last-Modified": time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(stored.modified)
+            ),
+        }
         content = b"" if head else stored.data
         return Response(content, media_type=stored.content_type, headers=headers)
 
@@ -191,8 +215,12 @@ class OssSimulator:
         upload_id = uuid.uuid4().hex.upper()
         content_type = request.headers.get("content-type", "application/octet-stream")
         self.uploads[upload_id] = Upload(key, content_type)
-        return xml("InitiateMultipartUploadResult",
-                   Bucket=self.settings.oss_bucket, Key=key, UploadId=upload_id)  # fmt: skip
+        return xml(
+            "InitiateMultipartUploadResult",
+            Bucket=self.settings.oss_bucket,
+            Key=key,
+            UploadId=upload_id,
+        )
 
     def upload_part(self, upload: Upload, number: str, data: bytes) -> Response:
         if not number.isdigit() or not 1 <= int(number) <= 10000:
@@ -218,29 +246,43 @@ class OssSimulator:
         data = b"".join(upload.parts[number] for number in numbers)
         del self.uploads[upload_id]
         response = self.put(upload.key, upload.content_type, data)
-        body_xml = xml("CompleteMultipartUploadResult", Bucket=self.settings.oss_bucket,
-                       Key=upload.key, ETag=response.headers["ETag"])  # fmt: skip
+        body_xml = xml(
+            "CompleteMultipartUploadResult",
+            Bucket=self.settings.oss_bucket,
+            Key=upload.key,
+            ETag=response.headers["ETag"],
+        )
         for name in ("ETag", "x-oss-hash-crc64ecma"):
             body_xml.headers[name] = response.headers[name]
         return body_xml
 
     def list_parts(self, upload_id: str, upload: Upload) -> Response:
         root = ElementTree.Element("ListPartsResult")
-        for tag, text in (("Bucket", self.settings.oss_bucket), ("Key", upload.key),
-                          ("UploadId", upload_id), ("IsTruncated", "false")):  # fmt: skip
+        for tag, text in (
+            ("Bucket", self.settings.oss_bucket),
+            ("Key", upload.key),
+            ("UploadId", upload_id),
+            ("IsTruncated", "false"),
+        ):
             ElementTree.SubElement(root, tag).text = text
         for number, data in sorted(upload.parts.items()):
             part = ElementTree.SubElement(root, "Part")
-            fields = {"PartNumber": str(number), "ETag": etag_of(data), "Size": str(len(data)),
-                      "HashCrc64ecma": crc64(data)}  # fmt: skip
+            fields = {
+                "PartNumber": str(number),
+                "ETag": etag_of(data),
+                "Size": str(len(data)),
+                "HashCrc64ecma": crc64(data),
+            }
             for tag, text in fields.items():
                 ElementTree.SubElement(part, tag).text = text
         return Response(ElementTree.tostring(root, xml_declaration=True), media_type=XML)
 
     def calls_view(self) -> list[dict[str, Any]]:
         """The stored objects (the control API's "calls" list, for tests and demos)."""
-        return [{"key": k, "size": len(o.data), "content_type": o.content_type}
-                for k, o in self.objects.items()]  # fmt: skip
+        return [
+            {"key": k, "size": len(o.data), "content_type": o.content_type}
+            for k, o in self.objects.items()
+        ]
 
     def router(self) -> APIRouter:
         router = APIRouter()
@@ -268,8 +310,12 @@ def xml(root_tag: str, **fields: str) -> Response:
 def error(exc: OssError, request: Request) -> Response:
     request_id = uuid.uuid4().hex.upper()[:24]
     root = ElementTree.Element("Error")
-    for tag, text in (("Code", exc.code), ("Message", exc.message), ("RequestId", request_id),
-                      ("HostId", request.url.netloc)):  # fmt: skip
+    for tag, text in (
+        ("Code", exc.code),
+        ("Message", exc.message),
+        ("RequestId", request_id),
+        ("HostId", request.url.netloc),
+    ):
         ElementTree.SubElement(root, tag).text = text
     content = b"" if request.method == "HEAD" else ElementTree.tostring(root, xml_declaration=True)
     headers = {"x-oss-request-id": request_id}

@@ -102,8 +102,13 @@ def stored_values(record: CallRecord) -> dict[str, Any]:
 
 def _as_close_event(record: CallRecord) -> CallEvent:
     assert record.close_time is not None
-    return CallEvent(cc_call_id=record.cc_call_id, kind=EventKind.HANGUP, at=record.close_time,
-                     close_type=record.close_type, dedupe_key="stored-close")  # fmt: skip
+    return CallEvent(
+        cc_call_id=record.cc_call_id,
+        kind=EventKind.HANGUP,
+        at=record.close_time,
+        close_type=record.close_type,
+        dedupe_key="stored-close",
+    )
 
 
 def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
@@ -118,17 +123,25 @@ def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
         update[name] = min(times) if times else None
     if stored.conn_time is not None and record.conn_time is not None:
         # A bridge event beats a bridge derived from a duration, whichever came first.
-        real = [r.conn_time for r in (stored, record)
-                if r.conn_time is not None and not r.conn_time_implied]  # fmt: skip
+        real = [
+            r.conn_time
+            for r in (stored, record)
+            if r.conn_time is not None and not r.conn_time_implied
+        ]
         update["conn_time"] = min(real) if real else update["conn_time"]
         update["conn_time_implied"] = not real
     else:
         update["conn_time_implied"] = (stored if stored.conn_time else record).conn_time_implied
     for name in ("call_id", "ch_state", "ch_audio_url", "audio_url"):  # the newest word
         update[name] = getattr(record, name) or getattr(stored, name)
-    merged = record.model_copy(update={**update, "state": CallState.CLOSE,
-                                       "close_time": stored.close_time,
-                                       "close_type": stored.close_type})  # fmt: skip
+    merged = record.model_copy(
+        update={
+            **update,
+            "state": CallState.CLOSE,
+            "close_time": stored.close_time,
+            "close_type": stored.close_type,
+        }
+    )
     if record.close_time is not None:
         merged = apply_event(merged, _as_close_event(record))
     merged.duration = talk_seconds(merged.conn_time, merged.close_time)
@@ -245,9 +258,17 @@ class CallPage:
 
 
 _EQUALITY_FILTERS = (
-    "state", "channel", "agent", "user", "caller", "called", "close_type", "direction",
-    "main_num", "ext_num",
-)  # fmt: skip
+    "state",
+    "channel",
+    "agent",
+    "user",
+    "caller",
+    "called",
+    "close_type",
+    "direction",
+    "main_num",
+    "ext_num",
+)
 
 
 def _conditions(flt: CallFilter, after: Keyset | None) -> list[ColumnElement[bool]]:

@@ -35,9 +35,14 @@ def get_extension(session: Session, tenant: str, main_num: str, ext_num: str) ->
 
 
 def put_extension(
-    session: Session, tenant: str, main_num: str, ext_num: str, channel: str, agent: str,
+    session: Session,
+    tenant: str,
+    main_num: str,
+    ext_num: str,
+    channel: str,
+    agent: str,
     phone: str,
-) -> Extension:  # fmt: skip
+) -> Extension:
     """Bind the extension to the line (``channel``, ``agent``) whose agent answers on
     ``phone`` (E.164), new or moved; ExtensionTaken if another tenant has ``main_num``."""
     owner = main_num_known(session, main_num)
@@ -45,8 +50,15 @@ def put_extension(
         raise ExtensionTaken(f"{main_num} {ext_num}")
     extension = find_extension(session, main_num, ext_num)
     if extension is None:
-        extension = Extension(tenant=tenant, main_num=main_num, ext_num=ext_num, channel=channel,
-                              agent=agent, phone=phone, updated=now_ms())  # fmt: skip
+        extension = Extension(
+            tenant=tenant,
+            main_num=main_num,
+            ext_num=ext_num,
+            channel=channel,
+            agent=agent,
+            phone=phone,
+            updated=now_ms(),
+        )
         try:
             with session.begin_nested():  # someone took the same extension meanwhile
                 session.add(extension)

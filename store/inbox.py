@@ -17,11 +17,18 @@ def store_event(
     session: Session, channel: str, event: CallEvent, body: bytes, content_type: str
 ) -> tuple[int, bool]:
     """Insert the raw event; return (inbox id, is_duplicate). Commits its own savepoint."""
-    row = VendorEvent(channel=channel, dedupe_key=event.dedupe_key, cc_call_id=event.cc_call_id,
-                      vendor_call_id=event.vendor_call_id, kind=event.kind.value,
-                      event_time=event.at, received=now_ms(), content_type=content_type[:64],
-                      body=body.decode("utf-8", errors="replace"),
-                      event_json=event.model_dump_json())  # fmt: skip
+    row = VendorEvent(
+        channel=channel,
+        dedupe_key=event.dedupe_key,
+        cc_call_id=event.cc_call_id,
+        vendor_call_id=event.vendor_call_id,
+        kind=event.kind.value,
+        event_time=event.at,
+        received=now_ms(),
+        content_type=content_type[:64],
+        body=body.decode("utf-8", errors="replace"),
+        event_json=event.model_dump_json(),
+    )
     return _insert(session, row)
 
 
@@ -34,11 +41,18 @@ def store_inbound(
     """Store a vendor's inbound request (a customer calling a 400 number) raw, before CC
     answers it; return (inbox id, is_duplicate). It is never signalled (its ``note`` keeps it
     from redelivery): CC answers it at once, and ``settle_inbound`` writes down how."""
-    row = VendorEvent(channel=channel, dedupe_key=call.dedupe_key,
-                      vendor_call_id=call.vendor_call_id, kind=INBOUND_KIND, event_time=call.at,
-                      received=now_ms(), content_type=content_type[:64],
-                      body=body.decode("utf-8", errors="replace"),
-                      event_json=call.model_dump_json(), note="inbound")  # fmt: skip
+    row = VendorEvent(
+        channel=channel,
+        dedupe_key=call.dedupe_key,
+        vendor_call_id=call.vendor_call_id,
+        kind=INBOUND_KIND,
+        event_time=call.at,
+        received=now_ms(),
+        content_type=content_type[:64],
+        body=body.decode("utf-8", errors="replace"),
+        event_json=call.model_dump_json(),
+        note="inbound",
+    )
     return _insert(session, row)
 
 
@@ -65,10 +79,15 @@ def _insert(session: Session, row: VendorEvent) -> tuple[int, bool]:
 def settle_inbound(session: Session, inbox_id: int, cc_call_id: str | None, note: str) -> None:
     """How CC answered an inbound request: the call it became (if any), and the answer."""
     session.connection().execute(
-        update(_TABLE).where(_TABLE.c.id == inbox_id)
-        .values(cc_call_id=cc_call_id, applied=cc_call_id is not None,
-                applied_at=now_ms() if cc_call_id else None, note=note[:64])
-    )  # fmt: skip
+        update(_TABLE)
+        .where(_TABLE.c.id == inbox_id)
+        .values(
+            cc_call_id=cc_call_id,
+            applied=cc_call_id is not None,
+            applied_at=now_ms() if cc_call_id else None,
+            note=note[:64],
+        )
+    )
 
 
 def last_event_received(session: Session, channel: str) -> int | None:
@@ -103,7 +122,7 @@ def mark_signalled(session: Session, inbox_ids: list[int], at: int) -> None:
                 signalled_at=at,
                 signal_attempts=VendorEvent.signal_attempts + 1,
                 next_attempt_at=None,
-            )  # fmt: skip
+            )
         )
 
 
@@ -159,8 +178,11 @@ def events_for_call(
         at, last_id = after
         event_time, row_id = col(VendorEvent.event_time), col(VendorEvent.id)
         query = query.where(or_(event_time > at, and_(event_time == at, row_id > last_id)))
-    return list(session.exec(query.order_by(col(VendorEvent.event_time), col(VendorEvent.id))
-                             .limit(limit)).all())  # fmt: skip
+    return list(
+        session.exec(
+            query.order_by(col(VendorEvent.event_time), col(VendorEvent.id)).limit(limit)
+        ).all()
+    )
 
 
 def events_page(

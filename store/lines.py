@@ -84,8 +84,9 @@ def delete_line(session: Session, line: AgentLine) -> None:
 def lease_of(line: AgentLine) -> LineLease:
     """The lease a freshly leased line stands for."""
     assert line.lease_token is not None, "lease_of takes a leased line"
-    return LineLease(channel=line.channel, agent=line.agent, number=line.number,
-                     token=line.lease_token)  # fmt: skip
+    return LineLease(
+        channel=line.channel, agent=line.agent, number=line.number, token=line.lease_token
+    )
 
 
 def _grant(session: Session, cc_call_id: str, *which: ColumnElement[bool]) -> AgentLine | None:
@@ -195,6 +196,6 @@ def held_leases(session: Session) -> list[HeldLease]:
             call.call_id if call else None,
             call is not None and call.state != CallState.CLOSE.value,
             line.leased_at or 0,
-        )  # fmt: skip
+        )
         for line, call in rows
     ]

@@ -145,8 +145,9 @@ class VendorEvent(SQLModel, table=True):
     # Signal delivery: when a signal reached Temporal (then it is never signalled again by
     # redelivery), how many were tried, and when the next try is due after a failure.
     signalled_at: int | None = Field(default=None, sa_column=_ms())
-    signal_attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False,
-                                                            server_default="0"))  # fmt: skip
+    signal_attempts: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
     next_attempt_at: int | None = Field(default=None, sa_column=_ms())
 
 

@@ -44,9 +44,15 @@ def due_heads(session: Session, now: int, limit: int, busy: set[int]) -> list[Ou
     """The due deliveries that head their (subscription, call) queue, oldest due first; not
     those in ``busy`` (being sent). Orphans (subscription removed meanwhile) are given up."""
     d, first = NotificationDelivery, aliased(NotificationDelivery)
-    head = (select(func.min(first.id)).where(
-        first.subscription_id == d.subscription_id, first.cc_call_id == d.cc_call_id,
-        first.status == DeliveryStatus.PENDING.value).scalar_subquery())  # fmt: skip
+    head = (
+        select(func.min(first.id))
+        .where(
+            first.subscription_id == d.subscription_id,
+            first.cc_call_id == d.cc_call_id,
+            first.status == DeliveryStatus.PENDING.value,
+        )
+        .scalar_subquery()
+    )
     joined = col(NotificationSubscription.id) == col(d.subscription_id)
     query = (
         select(d, NotificationSubscription)
@@ -65,9 +71,11 @@ def due_heads(session: Session, now: int, limit: int, busy: set[int]) -> list[Ou
         else:
             due.append(Outgoing(delivery, sub.url, sub.secret, delivery.masked or sub.masked))
     if orphans:
-        session.connection().execute(sql_update(_DELIVERY).where(
-            _DELIVERY.c.id.in_(orphans)).values(status=DeliveryStatus.FAILED.value,
-            last_error="the subscription was removed"))  # fmt: skip
+        session.connection().execute(
+            sql_update(_DELIVERY)
+            .where(_DELIVERY.c.id.in_(orphans))
+            .values(status=DeliveryStatus.FAILED.value, last_error="the subscription was removed")
+        )
     return due
 
 

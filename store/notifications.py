@@ -114,17 +114,28 @@ def get_subscription(session: Session, tenant: str) -> NotificationSubscription 
 
 
 def put_subscription(
-    session: Session, tenant: str, url: str, events: Iterable[EventType], masked: bool,
+    session: Session,
+    tenant: str,
+    url: str,
+    events: Iterable[EventType],
+    masked: bool,
     sealed_secret: str,
-) -> NotificationSubscription:  # fmt: skip
+) -> NotificationSubscription:
     """Create or replace the tenant's subscription (same id: queued deliveries go on, to the
     new URL, signed with the new secret)."""
     now = now_ms()
     sub = get_subscription(session, tenant) or NotificationSubscription(
         tenant=tenant, url=url, events="", secret="", created=now, updated=now
     )
-    sub.sqlmodel_update({"url": url, "events": ",".join(sorted(set(events))), "masked": masked,
-                         "secret": sealed_secret, "updated": now})  # fmt: skip
+    sub.sqlmodel_update(
+        {
+            "url": url,
+            "events": ",".join(sorted(set(events))),
+            "masked": masked,
+            "secret": sealed_secret,
+            "updated": now,
+        }
+    )
     session.add(sub)
     session.flush()
     forget_subscriptions()
@@ -169,8 +180,9 @@ def _subscribed(session: Session, tenant: str) -> _Subscribed | None:
         if key in _cache:
             return _cache[key]
     sub = get_subscription(session, tenant)
-    found = None if sub is None or sub.id is None else _Subscribed(sub.id, sub.event_types,
-                                                                    sub.masked)  # fmt: skip
+    found = (
+        None if sub is None or sub.id is None else _Subscribed(sub.id, sub.event_types, sub.masked)
+    )
     with _cache_lock:
         _cache[key] = found
     return found
@@ -225,9 +237,11 @@ def enqueue_recording(session: Session, cc_call_id: str) -> None:
 def forget_call(session: Session, cc_call_id: str) -> None:
     """Drop a call's deliveries not sent yet: the call was undone (its workflow surely never
     started, placement.undo_call), so there is nothing to tell."""
-    session.connection().execute(delete(_DELIVERY).where(
-        _DELIVERY.c.cc_call_id == cc_call_id,
-        _DELIVERY.c.status == DeliveryStatus.PENDING.value))  # fmt: skip
+    session.connection().execute(
+        delete(_DELIVERY).where(
+            _DELIVERY.c.cc_call_id == cc_call_id, _DELIVERY.c.status == DeliveryStatus.PENDING.value
+        )
+    )
 
 
 def _row(session: Session, cc_call_id: str) -> CallRecordRow | None:
@@ -239,34 +253,56 @@ def _row(session: Session, cc_call_id: str) -> CallRecordRow | None:
 
 
 def _dedupe_key(row: CallRecordRow, event: EventType) -> str:
-    return f"{row.cc_call_id}:{event}:{row.state}" if event is EventType.STATE else (
-        f"{row.cc_call_id}:{event}")  # fmt: skip
+    return (
+        f"{row.cc_call_id}:{event}:{row.state}"
+        if event is EventType.STATE
+        else (f"{row.cc_call_id}:{event}")
+    )
 
 
 def _enqueue(
     session: Session, sub: _Subscribed, row: CallRecordRow, types: list[EventType]
 ) -> None:
     keys = {t: _dedupe_key(row, t) for t in types}
-    known = set(session.exec(select(NotificationDelivery.dedupe_key).where(
-        NotificationDelivery.subscription_id == sub.id,
-        col(NotificationDelivery.dedupe_key).in_(list(keys.values())))).all())  # fmt: skip
+    known = set(
+        session.exec(
+            select(NotificationDelivery.dedupe_key).where(
+                NotificationDelivery.subscription_id == sub.id,
+                col(NotificationDelivery.dedupe_key).in_(list(keys.values())),
+            )
+        ).all()
+    )
     snapshot = json.dumps(row.model_dump(mode="json"), separators=(",", ":"))
     now = now_ms()
     for event, key in keys.items():
         if key in known:
             continue
-        session.add(NotificationDelivery(
-            subscription_id=sub.id, tenant=row.tenant, cc_call_id=row.cc_call_id,
-            event_type=event.value, dedupe_key=key, webhook_id=f"msg_{secrets.token_hex(16)}",
-            call_json=snapshot, masked=sub.masked, at=now, next_attempt_at=now,
-            since=now))  # fmt: skip
+        session.add(
+            NotificationDelivery(
+                subscription_id=sub.id,
+                tenant=row.tenant,
+                cc_call_id=row.cc_call_id,
+                event_type=event.value,
+                dedupe_key=key,
+                webhook_id=f"msg_{secrets.token_hex(16)}",
+                call_json=snapshot,
+                masked=sub.masked,
+                at=now,
+                next_attempt_at=now,
+                since=now,
+            )
+        )
 
 
 # -- the API's view of deliveries ------------------------------------------------------------
 def list_deliveries(
-    session: Session, tenant: str, status: DeliveryStatus | None, cc_call_id: str | None,
-    after_id: int, limit: int,
-) -> list[NotificationDelivery]:  # fmt: skip
+    session: Session,
+    tenant: str,
+    status: DeliveryStatus | None,
+    cc_call_id: str | None,
+    after_id: int,
+    limit: int,
+) -> list[NotificationDelivery]:
     d = NotificationDelivery
     query = select(d).where(d.tenant == tenant, col(d.id) > after_id)
     if status is not None:
@@ -282,7 +318,13 @@ def retry_delivery(session: Session, tenant: str, delivery_id: int) -> Notificat
     if row is None or row.tenant != tenant:
         return None
     now = now_ms()
-    row.sqlmodel_update({"status": DeliveryStatus.PENDING.value, "next_attempt_at": now,
-                         "since": now, "delivered_at": None})  # fmt: skip
+    row.sqlmodel_update(
+        {
+            "status": DeliveryStatus.PENDING.value,
+            "next_attempt_at": now,
+            "since": now,
+            "delivered_at": None,
+        }
+    )
     session.add(row)
     return row

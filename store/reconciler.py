@@ -53,5 +53,7 @@ def close_by_reconciler(session: Session, row: CallRecordRow, now: int) -> None:
     before, closed = record_of(row), apply_event(record_of(row), hangup)
     save_record(session, closed, attempts)
     # The app is told, as when its workflow closes a call (in the same transaction).
-    notifications.enqueue_saved(session, SaveRecordInput(
-        record=closed, attempts=[], state_changed=closed.state is not before.state))  # fmt: skip
+    notifications.enqueue_saved(
+        session,
+        SaveRecordInput(record=closed, attempts=[], state_changed=closed.state is not before.state),
+    )

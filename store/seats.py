@@ -74,8 +74,12 @@ class SqlSessions:
         except (OperationalError, InterfaceError) as exc:
             with self._lock:
                 self._unsaved[(channel, key)] = value
-            log.warning("session kept here until the store is back channel=%s key=%s: %s",
-                        channel, key.split(":", 1)[0], exc.__class__.__name__)  # fmt: skip
+            log.warning(
+                "session kept here until the store is back channel=%s key=%s: %s",
+                channel,
+                key.split(":", 1)[0],
+                exc.__class__.__name__,
+            )
 
     def _remember(self, channel: str, key: str, value: str | None) -> None:
         with self._lock:
@@ -134,11 +138,14 @@ def seat_call(session: Session, channel: str, seat: str) -> str | None:
         return line.lease_call_id
     latest = session.exec(
         select(CallRecordRow.cc_call_id)
-        .where(CallRecordRow.tenant == line.tenant, CallRecordRow.agent == seat,
-               CallRecordRow.channel == channel)
+        .where(
+            CallRecordRow.tenant == line.tenant,
+            CallRecordRow.agent == seat,
+            CallRecordRow.channel == channel,
+        )
         .order_by(col(CallRecordRow.created).desc())
         .limit(1)
-    ).first()  # fmt: skip
+    ).first()
     return latest
 
 

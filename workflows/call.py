@@ -249,13 +249,18 @@ class CallWorkflow(Placing, Closing):
         # less often too (thousands of long calls must not all keep asking through its outage).
         self._quiet_checks += 1
         try:
-            events = await steps.reconcile_call(ReconcileInput(
-                channel=self.record.channel, cc_call_id=self.record.cc_call_id,
-                vendor_call_id=self.record.call_id))  # fmt: skip
+            events = await steps.reconcile_call(
+                ReconcileInput(
+                    channel=self.record.channel,
+                    cc_call_id=self.record.cc_call_id,
+                    vendor_call_id=self.record.call_id,
+                )
+            )
         except (ActivityError, ApplicationError, TemporalTimeoutError) as err:
             cause = err.cause if isinstance(err, ActivityError) else err  # a local one's: bare
-            workflow.logger.warning("reconciliation failed call=%s: %s", self.record.cc_call_id,
-                                    cause)  # fmt: skip
+            workflow.logger.warning(
+                "reconciliation failed call=%s: %s", self.record.cc_call_id, cause
+            )
             return
         for event in events:
             self.vendor_event(event)
@@ -267,8 +272,12 @@ class CallWorkflow(Placing, Closing):
             if stray in self._strays_hung_up:
                 continue
             self._strays_hung_up.add(stray)
-            workflow.logger.warning("stray vendor call %s/%s for call %s: hanging it up",
-                                    stray[0], stray[1], self.record.cc_call_id)  # fmt: skip
+            workflow.logger.warning(
+                "stray vendor call %s/%s for call %s: hanging it up",
+                stray[0],
+                stray[1],
+                self.record.cc_call_id,
+            )
             with contextlib.suppress(ActivityError):
                 await steps.hang_up(HangupInput(channel=stray[0], vendor_call_id=stray[1]))
 
@@ -320,10 +329,15 @@ class CallWorkflow(Placing, Closing):
         copied = self.record.audio_url is not None and not self._saved_audio
         self._saved_audio = self.record.audio_url is not None
         release = self._line if self._closed else None
-        save = SaveRecordInput(record=self.record, attempts=self.attempts,
-                               applied_inbox_ids=inbox_ids, noted_inbox_ids=noted,
-                               release_line=release, state_changed=state_changed,
-                               recording_copied=copied)  # fmt: skip
+        save = SaveRecordInput(
+            record=self.record,
+            attempts=self.attempts,
+            applied_inbox_ids=inbox_ids,
+            noted_inbox_ids=noted,
+            release_line=release,
+            state_changed=state_changed,
+            recording_copied=copied,
+        )
         try:
             await steps.save_record(save, self._inp.timers.save_max_attempts)
         except (ActivityError, ApplicationError):  # a local activity's failure comes bare

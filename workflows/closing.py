@@ -76,11 +76,15 @@ class Closing:
             return
         try:
             copied = await steps.copy_recording(
-                CopyRecordingInput(channel=rec.channel, tenant=rec.tenant,
-                                   cc_call_id=rec.cc_call_id, created=rec.created,
-                                   url=rec.ch_audio_url),
+                CopyRecordingInput(
+                    channel=rec.channel,
+                    tenant=rec.tenant,
+                    cc_call_id=rec.cc_call_id,
+                    created=rec.created,
+                    url=rec.ch_audio_url,
+                ),
                 self._inp.recording,
-            )  # fmt: skip
+            )
         except ActivityError as err:
             cause = err.cause
             kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
@@ -93,8 +97,12 @@ class Closing:
         await self._save()
 
     async def _note_recording_error(self, reason: str) -> None:
-        workflow.logger.error("recording not copied tenant=%s call=%s: %s", self.record.tenant,
-                              self.record.cc_call_id, reason)  # fmt: skip
+        workflow.logger.error(
+            "recording not copied tenant=%s call=%s: %s",
+            self.record.tenant,
+            self.record.cc_call_id,
+            reason,
+        )
         self.record = self.record.model_copy(update={"recording_error": reason[:255]})
         self._dirty = True
         await self._save()

@@ -89,7 +89,7 @@ class ChannelHealthWorkflow:
                 circuits=self._circuits,
                 pending=self._pending,
                 last_reconcile_ms=self._last_reconcile_ms,
-            )  # fmt: skip
+            )
         )
 
     def _now_ms(self) -> int:
@@ -99,8 +99,9 @@ class ChannelHealthWorkflow:
         return advance(self._circuits.get(name, Circuit()), self._config.policy, self._now_ms())
 
     def _observe(self, name: str, ok: bool, reason: str | None, decisive: bool) -> None:
-        self._circuits[name] = observe(self._circuit(name), ok, reason, self._config.policy,
-                                       self._now_ms(), decisive=decisive)  # fmt: skip
+        self._circuits[name] = observe(
+            self._circuit(name), ok, reason, self._config.policy, self._now_ms(), decisive=decisive
+        )
 
     def _fold_placements(self) -> None:
         pending, self._pending = self._pending, []
@@ -119,7 +120,7 @@ class ChannelHealthWorkflow:
                 activities.probe_channels,
                 model.ProbeInput(
                     channels=self._config.channels, webhook_silence_s=self._config.webhook_silence_s
-                ),  # fmt: skip
+                ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=QUICK_RETRY,
             )
@@ -133,9 +134,12 @@ class ChannelHealthWorkflow:
             failure = None if seen.ok or seen.silent else seen.reason or "probe failed"
             silence = (seen.reason or "webhooks silent") if seen.silent else None
             self._circuits[seen.channel] = observe_probe(
-                self._circuit(seen.channel), failure, silence, self._config.policy,
+                self._circuit(seen.channel),
+                failure,
+                silence,
+                self._config.policy,
                 self._now_ms(),
-            )  # fmt: skip
+            )
         self._last_probe_round_ms = started
 
     async def _write_routing(self) -> None:

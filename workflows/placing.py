@@ -58,9 +58,10 @@ STORE_WAIT_MAX_S = 10.0  # between tries while CC's own store is down
 PLACED = "placed"
 # Claiming a seat: a sign-in the gateway refused (wrong password, seat taken) is final.
 CLAIM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_attempts=3,
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=3,
     non_retryable_error_types=[SEAT_UNAVAILABLE],
-)  # fmt: skip
+)
 
 
 class Placing:
@@ -101,8 +102,9 @@ class Placing:
                 break
             await self._fail_over(tried)
         close_type = {REJECTED: CloseType.OTHER, NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR}
-        self._close_by_cc(close_type.get(outcome or "", CloseType.CHANNEL_SERVER_ERROR),
-                          "cc:place_failed")  # fmt: skip
+        self._close_by_cc(
+            close_type.get(outcome or "", CloseType.CHANNEL_SERVER_ERROR), "cc:place_failed"
+        )
         return False
 
     async def _fail_over(self, tried: list[str]) -> None:
@@ -114,7 +116,7 @@ class Placing:
                 cc_call_id=self.record.cc_call_id,
                 routing=self._inp.routing,
                 tried=tried,
-            )  # fmt: skip
+            )
         )
         if self._line is not None:
             self.record = self.record.model_copy(
@@ -130,8 +132,9 @@ class Placing:
         """One channel (one entry in ``attempts``), tried again after errors that placed
         nothing. Returns PLACED, an error type, or "expired" (the deadline passed: closed
         without dialling)."""
-        attempt = Attempt(channel=line.channel, agent=line.agent, at=self._now_ms(),
-                          outcome=PLACED, tries=0)  # fmt: skip
+        attempt = Attempt(
+            channel=line.channel, agent=line.agent, at=self._now_ms(), outcome=PLACED, tries=0
+        )
         self.attempts.append(attempt)
         error_type, tries, store_waits = "", 0, 0
         while tries < TRIES_PER_CHANNEL:
@@ -152,8 +155,11 @@ class Placing:
             elif tries < TRIES_PER_CHANNEL:
                 await workflow.sleep(timedelta(seconds=RETRY_DELAYS_S[tries - 1]))
         # Every request failed: the vendor is unwell. Health decides how much one call weighs.
-        await steps.report_placement(PlacementOutcome(
-            channel=line.channel, ok=False, reason=attempt.error, tries=attempt.tries))  # fmt: skip
+        await steps.report_placement(
+            PlacementOutcome(
+                channel=line.channel, ok=False, reason=attempt.error, tries=attempt.tries
+            )
+        )
         return error_type
 
     async def _try_place(self, line: LineLease, attempt: Attempt) -> str:
@@ -195,11 +201,16 @@ class Placing:
         try:
             await workflow.execute_activity(
                 seat_contract.claim_seat,
-                ClaimSeatInput(channel=line.channel, seat=line.agent, claim=claim,
-                               timers=self._inp.seat, task_queue=workflow.info().task_queue),
+                ClaimSeatInput(
+                    channel=line.channel,
+                    seat=line.agent,
+                    claim=claim,
+                    timers=self._inp.seat,
+                    task_queue=workflow.info().task_queue,
+                ),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=CLAIM_RETRY,
-            )  # fmt: skip
+            )
         except ActivityError as err:
             attempt.outcome, attempt.error = "failed", str(err.cause or err)[:300]
             return False
@@ -235,8 +246,9 @@ class Placing:
         except TimeoutError:
             if self._events_seen > 0:  # came with the timer, in one activation
                 return self._confirmed()
-            workflow.logger.warning("place outcome unknown, no event: call %s closed",
-                                    self.record.cc_call_id)  # fmt: skip
+            workflow.logger.warning(
+                "place outcome unknown, no event: call %s closed", self.record.cc_call_id
+            )
             self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:place_unknown")
             return False
         return self._confirmed()

@@ -45,9 +45,11 @@ with workflow.unsafe.imports_passed_through():
 
 LOOPS_PER_RUN = 100
 SIGN_IN_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5),
-    maximum_attempts=3, non_retryable_error_types=[SEAT_UNAVAILABLE],
-)  # fmt: skip
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+    non_retryable_error_types=[SEAT_UNAVAILABLE],
+)
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 QUICK = timedelta(seconds=30)
 
@@ -115,11 +117,15 @@ class SeatWorkflow:
         workflow.continue_as_new(self._carried())
 
     def _carried(self) -> SeatInput:
-        return self._inp.model_copy(update={
-            "current": self._current, "signed_in_phone": self._phone,
-            "context": self._context, "idle_since_ms": self._idle_since_ms,
-            "unstored": self._unstored,
-        })  # fmt: skip
+        return self._inp.model_copy(
+            update={
+                "current": self._current,
+                "signed_in_phone": self._phone,
+                "context": self._context,
+                "idle_since_ms": self._idle_since_ms,
+                "unstored": self._unstored,
+            }
+        )
 
     def _now_ms(self) -> int:
         return int(workflow.now().timestamp() * 1000)
@@ -140,10 +146,12 @@ class SeatWorkflow:
         try:
             await workflow.execute_activity(
                 contract.sign_in_seat,
-                SignInInput(channel=self._inp.channel, seat=self._inp.seat,
-                            phonenum=claim.phonenum),
-                start_to_close_timeout=QUICK, retry_policy=SIGN_IN_RETRY,
-            )  # fmt: skip
+                SignInInput(
+                    channel=self._inp.channel, seat=self._inp.seat, phonenum=claim.phonenum
+                ),
+                start_to_close_timeout=QUICK,
+                retry_policy=SIGN_IN_RETRY,
+            )
         except ActivityError as err:
             workflow.logger.warning("seat %s not signed in: %s", self._inp.seat, err.cause)
             self._refused[claim.cc_call_id] = str(err.cause or err)[:300]
@@ -158,9 +166,11 @@ class SeatWorkflow:
         self._polling = False
         if self._phone is not None:
             # The gateway signs out a seat 120 s after its last poll anyway.
-            await self._best_effort(contract.sign_out_seat,
-                                    SignOutInput(channel=self._inp.channel, seat=self._inp.seat),
-                                    "sign-out")  # fmt: skip
+            await self._best_effort(
+                contract.sign_out_seat,
+                SignOutInput(channel=self._inp.channel, seat=self._inp.seat),
+                "sign-out",
+            )
         self._phone = None
 
     async def _wait_for_claim(self) -> None:
@@ -179,16 +189,23 @@ class SeatWorkflow:
         run_s = self._inp.timers.poll_run_s
         poll = workflow.start_activity(
             contract.poll_seat,
-            PollSeatInput(channel=self._inp.channel, seat=self._inp.seat, phonenum=self._phone,
-                          run_s=run_s, context=self._context, unstored=self._unstored),
+            PollSeatInput(
+                channel=self._inp.channel,
+                seat=self._inp.seat,
+                phonenum=self._phone,
+                run_s=run_s,
+                context=self._context,
+                unstored=self._unstored,
+            ),
             start_to_close_timeout=timedelta(seconds=run_s + 60),
             heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
-                                     maximum_interval=timedelta(seconds=10)),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+            ),
             # A cancelled poll must have stopped before the next request for the seat (a
             # second poll in flight is refused, 000-007; a sign-out must not race it).
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )  # fmt: skip
+        )
         self._polling = True
         while not poll.done():
             self._wake = False
@@ -227,15 +244,20 @@ class SeatWorkflow:
         await self._sign_in(claim, keep_context=True)
         if self._phone is None:
             return
-        await self._best_effort(contract.reconcile_seat, ReconcileSeatInput(
-            channel=self._inp.channel, seat=self._inp.seat, cc_call_id=claim.cc_call_id),
-            f"reconciling call {claim.cc_call_id}")  # fmt: skip
+        await self._best_effort(
+            contract.reconcile_seat,
+            ReconcileSeatInput(
+                channel=self._inp.channel, seat=self._inp.seat, cc_call_id=claim.cc_call_id
+            ),
+            f"reconciling call {claim.cc_call_id}",
+        )
 
     async def _best_effort(
         self, activity: Callable[[Any], Awaitable[None]], arg: Any, what: str
     ) -> None:
         try:
-            await workflow.execute_activity(activity, arg, start_to_close_timeout=QUICK,
-                                            retry_policy=STORE_RETRY)  # fmt: skip
+            await workflow.execute_activity(
+                activity, arg, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+            )
         except ActivityError:
             workflow.logger.warning("seat %s: %s failed", self._inp.seat, what)

@@ -56,9 +56,11 @@ def patched_before(patch_id: str) -> bool:
 
 async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
     return await workflow.execute_activity(
-        activities.place_call, inp, start_to_close_timeout=PLACE_TIMEOUT,
+        activities.place_call,
+        inp,
+        start_to_close_timeout=PLACE_TIMEOUT,
         retry_policy=PLACE_ONCE,
-    )  # fmt: skip
+    )
 
 
 async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
@@ -68,8 +70,11 @@ async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
     timer's workflow task asks and goes on in one go, instead of a second workflow task (a
     second replay, for a call out of the worker's cache) for the activity's result. The patch
     is asked here, at the first question, so calls that never ask carry no marker for it."""
-    retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3,
-                        non_retryable_error_types=[REJECTED])  # fmt: skip
+    retry = RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=3,
+        non_retryable_error_types=[REJECTED],
+    )
     if workflow.patched(LOCAL_CHECK):
         return await workflow.execute_local_activity(
             activities.reconcile_call, inp, start_to_close_timeout=QUICK, retry_policy=retry
@@ -81,23 +86,29 @@ async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
 
 async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
     return await workflow.execute_activity(
-        activities.apply_late_events, events, start_to_close_timeout=QUICK,
+        activities.apply_late_events,
+        events,
+        start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
-    )  # fmt: skip
+    )
 
 
 async def placed_call_id(cc_call_id: str) -> str | None:
     return await workflow.execute_activity(
-        activities.placed_call_id, cc_call_id, start_to_close_timeout=QUICK,
+        activities.placed_call_id,
+        cc_call_id,
+        start_to_close_timeout=QUICK,
         retry_policy=RetryPolicy(maximum_attempts=5),
-    )  # fmt: skip
+    )
 
 
 async def note_recording(outcome: call.RecordingOutcome) -> None:
     await workflow.execute_activity(
-        activities.note_recording, outcome, start_to_close_timeout=QUICK,
+        activities.note_recording,
+        outcome,
+        start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
-    )  # fmt: skip
+    )
 
 
 async def hang_up(inp: call.HangupInput) -> None:

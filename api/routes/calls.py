@@ -83,12 +83,20 @@ def call_filter(
 ) -> calls.CallFilter:
     leg_a, leg_b, direction = _leg_numbers(caller_number, called, direction, caller)
     return calls.CallFilter(
-        tenant=caller.tenant.id, state=state.value if state else None, channel=channel,
-        agent=agent, user=user, caller=leg_a, called=leg_b,
+        tenant=caller.tenant.id,
+        state=state.value if state else None,
+        channel=channel,
+        agent=agent,
+        user=user,
+        caller=leg_a,
+        called=leg_b,
         close_type=None if close_type is None else str(close_type),
         direction=direction.value if direction else None,
-        main_num=_number(main_num, "main_num", caller), ext_num=ext_num, since=since, until=until,
-    )  # fmt: skip
+        main_num=_number(main_num, "main_num", caller),
+        ext_num=ext_num,
+        since=since,
+        until=until,
+    )
 
 
 CallFilterDep = Annotated[calls.CallFilter, Depends(call_filter)]
@@ -96,9 +104,12 @@ CallFilterDep = Annotated[calls.CallFilter, Depends(call_filter)]
 
 @router.get("", response_model=CallPage)
 async def list_calls(
-    flt: CallFilterDep, state: StateDep, caller: CallerDep, limit: Limit = 50,
+    flt: CallFilterDep,
+    state: StateDep,
+    caller: CallerDep,
+    limit: Limit = 50,
     cursor: Cursor = None,
-) -> CallPage:  # fmt: skip
+) -> CallPage:
     """The tenant's calls, newest first (created, then id, descending); keyset-paged."""
     after = decode_keyset(cursor)
     page = await state.in_store(lambda s: calls.query_calls(s, flt, after, limit))
@@ -111,10 +122,13 @@ async def list_calls(
 # Declared before /{call_id}: otherwise "export.csv" would be taken for a call id.
 @router.get("/export.csv", response_class=StreamingResponse)
 async def export_calls(
-    flt: CallFilterDep, state: StateDep, caller: CallerDep,
-    limit: Annotated[int | None, Query(ge=1, description="at most this many rows; absent: all")]
-    = None,
-) -> Response:  # fmt: skip
+    flt: CallFilterDep,
+    state: StateDep,
+    caller: CallerDep,
+    limit: Annotated[
+        int | None, Query(ge=1, description="at most this many rows; absent: all")
+    ] = None,
+) -> Response:
     """Every call the same filters select (at most ``limit``), newest first, streamed as CSV
     (RECORD.md names)."""
     page_size = 500 if limit is None else min(limit, 500)

@@ -34,10 +34,16 @@ class ChannelPatch(BaseModel):
 def _view(state: StateDep, session: Session, name: str) -> ChannelPublic:
     row = channel_state.state_of(session, name)
     facts = channel_state.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS)
-    return ChannelPublic(name=name, mode=state.channels[name].mode, healthy=row.healthy,
-                         enabled=channel_state.routable(row), override=row.enabled_override,
-                         reason=row.reason, error_rate=facts.error_rate,
-                         last_event_time=facts.last_event_time)  # fmt: skip
+    return ChannelPublic(
+        name=name,
+        mode=state.channels[name].mode,
+        healthy=row.healthy,
+        enabled=channel_state.routable(row),
+        override=row.enabled_override,
+        reason=row.reason,
+        error_rate=facts.error_rate,
+        last_event_time=facts.last_event_time,
+    )
 
 
 @router.get("", response_model=list[ChannelPublic])

@@ -37,9 +37,14 @@ class ExtensionPublic(ExtensionBody):
 
     @classmethod
     def from_row(cls, extension: Extension) -> ExtensionPublic:
-        return cls(main_num=extension.main_num, ext_num=extension.ext_num,
-                   agent=extension.agent, channel=extension.channel, phone=extension.phone,
-                   updated=extension.updated)  # fmt: skip
+        return cls(
+            main_num=extension.main_num,
+            ext_num=extension.ext_num,
+            agent=extension.agent,
+            channel=extension.channel,
+            phone=extension.phone,
+            updated=extension.updated,
+        )
 
 
 class ExtensionPage(BaseModel):
@@ -78,10 +83,12 @@ def _not_found() -> Problem:
 
 @router.get("", response_model=ExtensionPage)
 async def list_extensions(
-    state: StateDep, caller: CallerDep,
+    state: StateDep,
+    caller: CallerDep,
     main_num: Annotated[str | None, Query(min_length=3, max_length=32)] = None,
-    limit: Limit = 50, cursor: Cursor = None,
-) -> ExtensionPage:  # fmt: skip
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExtensionPage:
     """The tenant's extensions (of one 400 number, when given), oldest first."""
     after = decode_cursor(cursor)
     number = None if main_num is None else _main_num(main_num, caller)
@@ -118,8 +125,9 @@ async def put_extension(
             detail = f"no {body.channel} line {body.agent}"
             raise invalid_field("agent", "no such line on that channel", detail)
         try:
-            return extensions.put_extension(session, caller.tenant.id, number, ext_num,
-                                            body.channel, body.agent, phone)  # fmt: skip
+            return extensions.put_extension(
+                session, caller.tenant.id, number, ext_num, body.channel, body.agent, phone
+            )
         except extensions.ExtensionTaken as exc:
             # Which tenant, or whether the extension itself exists, is not this key's business.
             raise Problem(409, "extension_taken", "this extension is taken") from exc

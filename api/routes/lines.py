@@ -41,10 +41,15 @@ class LinePublic(BaseModel):
 
     @classmethod
     def from_row(cls, line: AgentLine) -> LinePublic:
-        return cls(channel=line.channel, agent=line.agent, number=line.number,
-                   busy=line.lease_call_id is not None, call=line.lease_call_id,
-                   in_service=line.out_of_service is None,
-                   out_of_service=line.out_of_service)  # fmt: skip
+        return cls(
+            channel=line.channel,
+            agent=line.agent,
+            number=line.number,
+            busy=line.lease_call_id is not None,
+            call=line.lease_call_id,
+            in_service=line.out_of_service is None,
+            out_of_service=line.out_of_service,
+        )
 
 
 class LinePage(BaseModel):
@@ -73,9 +78,12 @@ def _known_channel(state: StateDep, channel: str) -> None:
 
 @router.get("/v1/lines", response_model=LinePage)
 async def list_lines(
-    state: StateDep, caller: CallerDep, channel: str | None = None, limit: Limit = 50,
+    state: StateDep,
+    caller: CallerDep,
+    channel: str | None = None,
+    limit: Limit = 50,
     cursor: Cursor = None,
-) -> LinePage:  # fmt: skip
+) -> LinePage:
     after = decode_cursor(cursor)
     rows = await state.in_store(
         lambda s: lines.list_lines(s, caller.tenant.id, channel, after, limit)
@@ -105,8 +113,11 @@ def _sealed_password(state: StateDep, body: LineCreate) -> str | None:
     if body.password is None:
         return None
     if state.channels[body.channel].mode is not ChannelMode.POLL:
-        raise invalid_field("password", "only a polled channel's seat has a password",
-                            f"{body.channel} lines have no password")  # fmt: skip
+        raise invalid_field(
+            "password",
+            "only a polled channel's seat has a password",
+            f"{body.channel} lines have no password",
+        )
     try:
         return seal(body.password, state.settings.secret_key)
     except SecretKeyMissing as exc:

@@ -60,8 +60,13 @@ class SubscriptionPublic(BaseModel):
 
     @classmethod
     def from_row(cls, sub: NotificationSubscription) -> SubscriptionPublic:
-        return cls(url=sub.url, events=sorted(sub.event_types), masked=sub.masked,
-                   created=sub.created, updated=sub.updated)  # fmt: skip
+        return cls(
+            url=sub.url,
+            events=sorted(sub.event_types),
+            masked=sub.masked,
+            created=sub.created,
+            updated=sub.updated,
+        )
 
 
 class SubscriptionCreated(SubscriptionPublic):
@@ -86,12 +91,20 @@ class DeliveryPublic(BaseModel):
     def from_row(cls, row: NotificationDelivery) -> DeliveryPublic:
         assert row.id is not None
         pending = row.status == DeliveryStatus.PENDING.value
-        return cls(id=row.id, type=EventType(row.event_type), call_id=row.cc_call_id,
-                   status=DeliveryStatus(row.status), webhook_id=row.webhook_id, at=row.at,
-                   attempts=row.attempts, last_status=row.last_status,
-                   last_error=row.last_error, last_attempt_at=row.last_attempt_at,
-                   next_attempt_at=row.next_attempt_at if pending else None,
-                   delivered_at=row.delivered_at)  # fmt: skip
+        return cls(
+            id=row.id,
+            type=EventType(row.event_type),
+            call_id=row.cc_call_id,
+            status=DeliveryStatus(row.status),
+            webhook_id=row.webhook_id,
+            at=row.at,
+            attempts=row.attempts,
+            last_status=row.last_status,
+            last_error=row.last_error,
+            last_attempt_at=row.last_attempt_at,
+            next_attempt_at=row.next_attempt_at if pending else None,
+            delivered_at=row.delivered_at,
+        )
 
 
 class DeliveryPage(BaseModel):
@@ -118,10 +131,14 @@ async def put_subscription(
         sealed = seal(secret, state.settings.secret_key)
     except SecretKeyMissing as exc:
         # Not a passing outage (no 503): the server is not set up to keep secrets.
-        raise Problem(409, "secret_key_missing", "set CC_SECRET_KEY on the server to sign "
-                      "notifications") from exc  # fmt: skip
-    sub = await state.in_store(lambda s: notifications.put_subscription(
-        s, caller.tenant.id, body.url, body.events, body.masked, sealed))  # fmt: skip
+        raise Problem(
+            409, "secret_key_missing", "set CC_SECRET_KEY on the server to sign notifications"
+        ) from exc
+    sub = await state.in_store(
+        lambda s: notifications.put_subscription(
+            s, caller.tenant.id, body.url, body.events, body.masked, sealed
+        )
+    )
     notifications.forget_subscriptions()  # committed: this process's saves see it at once
     return SubscriptionCreated(**SubscriptionPublic.from_row(sub).model_dump(), secret=secret)
 
@@ -145,13 +162,17 @@ async def delete_subscription(state: StateDep, caller: CallerDep) -> Response:
 
 @router.get("/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
-    state: StateDep, caller: CallerDep, status: DeliveryStatus | None = None,
-    call_id: Annotated[str | None, Query(max_length=64)] = None, limit: Limit = 50,
+    state: StateDep,
+    caller: CallerDep,
+    status: DeliveryStatus | None = None,
+    call_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
     cursor: Cursor = None,
-) -> DeliveryPage:  # fmt: skip
+) -> DeliveryPage:
     after = decode_cursor(cursor)
-    rows = await state.in_store(lambda s: notifications.list_deliveries(
-        s, caller.tenant.id, status, call_id, after, limit))  # fmt: skip
+    rows = await state.in_store(
+        lambda s: notifications.list_deliveries(s, caller.tenant.id, status, call_id, after, limit)
+    )
     next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit and rows[-1].id else None
     return DeliveryPage(items=[DeliveryPublic.from_row(r) for r in rows], next_cursor=next_cursor)
 

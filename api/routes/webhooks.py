@@ -76,7 +76,8 @@ async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -
     # Committed to the inbox before we answer 2xx; then signalled in the background (the
     # vendor's deadline, e9: 3 s, never waits on Temporal). A signal that fails, or an API
     # process that dies first, leaves the event to the InboxWorkflow's redelivery.
-    stored = await ingest(state.engine, None, channel_name, events, body, content_type,
-                          signal=False)  # fmt: skip
+    stored = await ingest(
+        state.engine, None, channel_name, events, body, content_type, signal=False
+    )
     state.dispatcher.submit(state.temporal, stored)
     return JSONResponse(channel.webhook_ack())

@@ -20,10 +20,17 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("call_record") as batch:
-        batch.add_column(sa.Column("direction", sqlmodel.sql.sqltypes.AutoString(length=8),
-                                   nullable=False, server_default="out"))  # fmt: skip
-        batch.create_index("ix_call_record_tenant_direction",
-                           ["tenant", "direction", "created", "id"])  # fmt: skip
+        batch.add_column(
+            sa.Column(
+                "direction",
+                sqlmodel.sql.sqltypes.AutoString(length=8),
+                nullable=False,
+                server_default="out",
+            )
+        )
+        batch.create_index(
+            "ix_call_record_tenant_direction", ["tenant", "direction", "created", "id"]
+        )
 
 
 def downgrade() -> None:

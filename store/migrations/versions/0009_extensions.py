@@ -38,8 +38,7 @@ def upgrade() -> None:
     op.create_index("ix_extension_tenant_main", "extension", ["tenant", "main_num"])
     with op.batch_alter_table("call_record") as batch:
         for name in _FILTERS:
-            batch.create_index(f"ix_call_record_tenant_{name}",
-                               ["tenant", name, "created", "id"])  # fmt: skip
+            batch.create_index(f"ix_call_record_tenant_{name}", ["tenant", name, "created", "id"])
 
 
 def downgrade() -> None:
