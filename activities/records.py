@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -66,12 +67,9 @@ class RecordActivities:
     def take_failover_line(self, inp: FailoverInput) -> LineLease | None:
         """Lease a line on a channel not yet tried for this call; None when none can take it."""
         routing = inp.routing
-        request = RouteRequest(
-            tenant=inp.tenant,
-            cc_call_id=inp.cc_call_id,
-            user=routing.user,
+        request = replace(
+            RouteRequest.for_call(inp.tenant, inp.cc_call_id, routing),
             allow_fallback=True,
-            priority=routing.priority,
             exclude=frozenset(inp.tried),
         )
         try:

@@ -119,7 +119,6 @@ class SeatActivities:
         self._rings = SeatRings(engine, settings, self._signal_seat)
         self._pollers = SeatPollers()
         self._sessions = SqlSessions(engine, secret_key)
-        self._logins: dict[tuple[str, str], SeatLogin] = {}  # the last read, for a store outage
 
     def _polled(self, name: str) -> PolledChannel:
         channel = self._channels.get(name)
@@ -243,16 +242,9 @@ class SeatActivities:
         """The parser's context after an answer, written with the answer's events (one
         transaction: a worker killed between the two would leave a retry of this poll with
         the context before them, and a failure's leg wrong)."""
-        lineage, context = lineage_of(activity.info()), polled.context
-
-        def write(session: Any) -> None:
-            if context is not None:
-                stored = StoredContext(lineage=lineage, context=context)
-                seats.put_session(
-                    session, inp.channel, f"poll:{inp.seat}", stored.model_dump_json()
-                )
-
-        return write
+        stored = StoredContext(lineage=lineage_of(activity.info()), context=polled.context)
+        key, value = f"poll:{inp.seat}", stored.model_dump_json()
+        return lambda session: seats.put_session(session, inp.channel, key, value)
 
     async def _resume_context(self, inp: PollSeatInput, progress: SeatProgress) -> None:
         """A retried attempt goes on from the context its lineage stored last, if newer."""
@@ -272,7 +264,12 @@ class SeatActivities:
         lets the seat go after."""
         for ring in polled.rings:
             await self._rings.record(inp, ring)
-        events, ended = await asyncio.to_thread(self._owned, inp.channel, inp.seat, polled.events)
+        events: list[CallEvent] = []
+        ended: set[str] = set()
+        if polled.events:
+            events, ended = await asyncio.to_thread(
+                self._owned, inp.channel, inp.seat, polled.events
+            )
         await ingest(
             self._engine,
             activity.client(),
@@ -360,17 +357,14 @@ class SeatActivities:
     async def _login(
         self, channel: str, seat: str, phonenum: str, progress: SeatProgress | None = None
     ) -> SeatLogin:
-        """How the seat signs in (its password lives in the store). While the store is down:
-        the last one this process read, else the store is waited for, heartbeating, within
-        the activity's own time; a store outage is no reason to fail a seat."""
+        """How the seat signs in (its password lives in the store; while it is down, the last
+        login this process read). A seat this process never read is waited for, heartbeating,
+        within the activity's own time: a store outage is no reason to fail a seat."""
         delay, ends_at = STORE_WAIT_INITIAL_S, _activity_deadline()
         while True:
             try:
                 login = await self._sessions.seat_login(channel, seat, phonenum)
             except (OperationalError, InterfaceError) as exc:
-                known = self._logins.get((channel, seat))
-                if known is not None:
-                    return known.model_copy(update={"phonenum": phonenum})
                 if time.monotonic() + delay >= ends_at:
                     raise
                 log.warning(
@@ -383,7 +377,6 @@ class SeatActivities:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_WAIT_MAX_S)
                 continue
-            self._logins[(channel, seat)] = login
             return login
 
 

@@ -36,7 +36,7 @@ class UnstoredPoll(BaseModel):
     events: list[CallEvent]
     rings: list[SeatRing] = []  # inbound calls the vendor rang the seat with
     raw: str = ""  # the vendor's answer as it came (JSON text)
-    context: SeatContext | None = None  # the parser's, after this answer
+    context: SeatContext  # the parser's, after this answer
 
     @classmethod
     def of(cls, polled: SeatPoll) -> UnstoredPoll:

@@ -25,7 +25,7 @@ from callflow.record import (
 from channels.base import CallEvent
 from core.types import CallState, EventKind
 from store.db import now_ms
-from store.models import CallRecordRow
+from store.models import FILTERED_COLUMNS, CallRecordRow
 
 # The columns the live record holds: the workflow owns them once the call exists, and saves
 # them all (those fixed at creation hold what the row already has).
@@ -257,18 +257,7 @@ class CallPage:
     next: Keyset | None  # None: this was the last page
 
 
-_EQUALITY_FILTERS = (
-    "state",
-    "channel",
-    "agent",
-    "user",
-    "caller",
-    "called",
-    "close_type",
-    "direction",
-    "main_num",
-    "ext_num",
-)
+_EQUALITY_FILTERS = FILTERED_COLUMNS
 
 
 def _conditions(flt: CallFilter, after: Keyset | None) -> list[ColumnElement[bool]]:

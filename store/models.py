@@ -80,6 +80,21 @@ class CallRowBase(CallRecordBase):
     record_audio: bool = Field(default=True)
 
 
+# The columns calls are looked up by, each with its tenant index (store.calls filters on them).
+FILTERED_COLUMNS = (
+    "state",
+    "channel",
+    "agent",
+    "user",
+    "caller",
+    "called",
+    "close_type",
+    "direction",
+    "main_num",
+    "ext_num",
+)
+
+
 class CallRecordRow(CallRowBase, table=True):
     """One row per call: the columns above, and CC's own that never leave the store."""
 
@@ -91,18 +106,7 @@ class CallRecordRow(CallRowBase, table=True):
         Index("ix_call_record_vendor_call", "channel", "call_id"),
         *(
             Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
-            for name in (
-                "state",
-                "channel",
-                "agent",
-                "user",
-                "caller",
-                "called",
-                "close_type",
-                "direction",
-                "main_num",
-                "ext_num",
-            )
+            for name in FILTERED_COLUMNS
         ),
     )
 

@@ -43,14 +43,7 @@ def record_call(
     store.routing's NoChannel or LineBusy.
     """
     _claim_key(session, call)
-    request = RouteRequest(
-        tenant=call.tenant,
-        cc_call_id=call.cc_call_id,
-        user=routing.user,
-        channel=channel,
-        allow_fallback=routing.allow_fallback,
-        priority=routing.priority,
-    )
+    request = RouteRequest.for_call(call.tenant, call.cc_call_id, routing, channel)
     route = choose_line(session, request)
     line = route.line
     call.sqlmodel_update(
@@ -72,14 +65,7 @@ def recorded_again(
     line = find_line(session, row.channel, row.agent)
     if line is None or line.lease_call_id != cc_call_id or line.lease_token != row.lease_token:
         return None
-    request = RouteRequest(
-        tenant=row.tenant,
-        cc_call_id=cc_call_id,
-        user=routing.user,
-        channel=channel,
-        allow_fallback=routing.allow_fallback,
-        priority=routing.priority,
-    )
+    request = RouteRequest.for_call(row.tenant, cc_call_id, routing, channel)
     return RecordedCall(row, lease_of(line), route_taken(session, request, line).may_fail_over)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from contracts.call import Routing
 from store.bindings import get_binding
 from store.channel_state import routable_channels
 from store.lines import lease_agent_line, lease_line
@@ -37,6 +38,20 @@ class RouteRequest:
     channel: str | None = None  # pinned by the request
     allow_fallback: bool = False
     exclude: frozenset[str] = frozenset()  # channels already tried for this call
+
+    @classmethod
+    def for_call(
+        cls, tenant: str, cc_call_id: str, routing: Routing, channel: str | None = None
+    ) -> RouteRequest:
+        """The request for a call routed as ``routing`` says, ``channel`` pinning one."""
+        return cls(
+            tenant=tenant,
+            cc_call_id=cc_call_id,
+            user=routing.user,
+            channel=channel,
+            allow_fallback=routing.allow_fallback,
+            priority=routing.priority,
+        )
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ class SqlSessions:
     passwords) its ``SeatLogins``.
 
     While the store is down a process goes on with what it last read or wrote of each key
-    (the newest ``KNOWN_MAX``), and writes what it could not back once the store answers
-    again: a seat signed in or polled during a database outage keeps its session.
+    (the newest ``KNOWN_MAX``) and of each seat's login, and writes what it could not back
+    once the store answers again: a seat signed in or polled during a database outage keeps
+    its session.
     """
 
     KNOWN_MAX = 10_000
@@ -39,6 +40,7 @@ class SqlSessions:
         self._engine, self._secret_key = engine, secret_key
         self._known: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         self._unsaved: dict[tuple[str, str], str] = {}
+        self._logins: dict[tuple[str, str], SeatLogin] = {}  # one per seat this process used
         self._lock = threading.Lock()
 
     async def load(self, channel: str, key: str) -> str | None:
@@ -51,8 +53,19 @@ class SqlSessions:
         return await asyncio.to_thread(self._seat_login, channel, seat, phonenum)
 
     def _seat_login(self, channel: str, seat: str, phonenum: str) -> SeatLogin:
-        with session_scope(self._engine) as session:
-            return seat_login(session, channel, seat, phonenum, self._secret_key)
+        """How the seat signs in; while the store is down, as this process last read it."""
+        try:
+            with session_scope(self._engine) as session:
+                login = seat_login(session, channel, seat, phonenum, self._secret_key)
+        except (OperationalError, InterfaceError):
+            with self._lock:
+                known = self._logins.get((channel, seat))
+            if known is None:
+                raise
+            return known.model_copy(update={"phonenum": phonenum})
+        with self._lock:
+            self._logins[(channel, seat)] = login
+        return login
 
     def _load_or_known(self, channel: str, key: str) -> str | None:
         try:
