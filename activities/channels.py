@@ -11,10 +11,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.seats import refuse_seat
 from channels.base import (
     CallEvent,
     Channel,
     ChannelError,
+    SeatRefused,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
@@ -33,6 +35,7 @@ from contracts.errors import (
     SERVER_ERROR,
     STORE_UNAVAILABLE,
 )
+from contracts.seat import SEAT_UNAVAILABLE
 from intake.delivery import ingest
 from store import calls
 from store.db import session_scope
@@ -70,6 +73,14 @@ class ChannelActivities:
         cc_call_id = inp.request.cc_call_id
         try:
             placed = await channel.place_call(inp.request)
+        except SeatRefused as exc:
+            # The seat itself (hw: signed in anew for the callout, wrong password, taken
+            # elsewhere): its line goes out of service, nothing was placed, and the channel is
+            # not failing (VENDORS.md hw, 100-015).
+            log.warning("place_call: seat refused call=%s channel=%s", cc_call_id, inp.channel)
+            agent = inp.request.agent
+            message = await asyncio.to_thread(refuse_seat, self._engine, inp.channel, agent, exc)
+            raise ApplicationError(message, type=SEAT_UNAVAILABLE, non_retryable=True) from exc
         except ChannelError as exc:
             log.warning("place_call failed call=%s channel=%s: %s", cc_call_id, inp.channel, exc)
             raise _as_application_error(exc) from exc

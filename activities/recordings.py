@@ -4,7 +4,10 @@ Vendors publish recordings late and expire them, so the copy is made once the ca
 closed and retried by the workflow's RetryPolicy while the vendor still answers 404
 (``RecordingNotReady``), until the deadline in settings. Whatever else goes wrong is either
 worth another try (vendor or storage hiccup, a short or mismatched copy) or final (the link
-is expired or forbidden); the error ``type`` says which.
+is expired or forbidden); the error ``type`` says which. Only audio is kept: an answer
+without a media type, ``application/octet-stream`` or any type storage cannot serve back is
+refused before it is read. Where a vendor-reported URL may lead, the size cap and the deadline
+of the download are the channel's (``channels/http.RecordingSource``).
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ class RecordingActivities:
         try:
             async with channel.open_recording(inp.url) as recording:
                 content_type = canonical_content_type(recording.content_type)
+                if not is_supported(content_type):  # an error page, or audio we cannot serve
+                    raise RecordingUnavailable(f"unsupported recording type {content_type!r}")
                 size = await _spool(recording.chunks, target)
                 announced = recording.length
         except RecordingNotReady as exc:
@@ -115,8 +120,6 @@ class RecordingActivities:
             raise _failed(inp, str(exc), UNAVAILABLE, final=True) from exc
         except ChannelError as exc:
             raise _failed(inp, str(exc), VENDOR_ERROR) from exc
-        if not is_supported(content_type):  # an error page, or audio we cannot serve back
-            raise _failed(inp, f"unsupported recording type {content_type}", UNAVAILABLE, True)
         if size == 0 or (announced is not None and announced != size):
             raise _failed(inp, f"downloaded {size} B of {announced} B", INCOMPLETE)
         return size, content_type

@@ -42,9 +42,12 @@ from channels.base import (
     SeatRefused,
     SeatSignedOut,
     SeatStatus,
-    SeatTaken,
+    VendorNetworkError,
+    VendorRejected,
+    VendorServerError,
 )
 from channels.registry import Settings
+from contracts.errors import NETWORK_ERROR, SERVER_ERROR
 from contracts.health import PlacementOutcome
 from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
 from contracts.seat import (
@@ -91,6 +94,52 @@ async def _finish_when_cancelled(
         with contextlib.suppress(Exception):
             await store(await task)
         raise
+
+
+def vendor_failing(exc: ChannelError) -> bool:
+    """Whether an error is the vendor itself failing (5xx, an unreadable answer, no answer):
+    only those count against the channel's health. A refusal (``VendorRejected``: a seat's
+    wrong password, a seat taken elsewhere, a bad agent phone) is one tenant's to mend, and a
+    poll refused for another in flight is CC's own doing."""
+    failing = isinstance(exc, VendorServerError | VendorNetworkError)
+    return failing and not isinstance(exc, PollInFlight)
+
+
+def out_of_service_message(channel: str, seat: str, reason: str) -> str:
+    return f"line {channel} {seat} is out of service: {reason}"
+
+
+def refuse_seat(engine: Engine, channel: str, seat: str, exc: SeatRefused) -> str:
+    """The gateway refused the seat itself (``SeatRefused``): take its line out of service, as
+    100-015 always did (no call is routed to it until an operator puts it back; the tenant's
+    other lines, and every other tenant's, are untouched), and say why, once, for the call.
+    Best effort: the refusal stands whether or not the store took it."""
+    reason = f"seat refused: {exc}"
+    try:
+        with session_scope(engine) as session:
+            lines.take_out_of_service(session, channel, seat, reason)
+    except Exception:  # noqa: BLE001 - the store is down: the next sign-in is refused again
+        log.warning("line not taken out of service channel=%s seat=%s", channel, seat)
+    else:
+        log.warning("line out of service channel=%s seat=%s: %s", channel, seat, reason)
+    return out_of_service_message(channel, seat, reason)
+
+
+def claim_refusal(cause: BaseException | None) -> ApplicationError:
+    """The claim's failure as this activity raises it: ``SEAT_UNAVAILABLE`` when the seat was
+    refused (its sign-in's own type, which SeatWorkflow keeps as the prefix of its reason),
+    else the sign-in failed (the vendor failing, a timeout): ``SERVER_ERROR``. Each hop of a
+    refusal (sign-in activity, SeatWorkflow's update, this activity) would prefix the type
+    once more ("SeatUnavailable: SeatUnavailable: ..."): the reason is said once."""
+    text = cause.message if isinstance(cause, ApplicationError) else str(cause or "")
+    kind, prefix = SERVER_ERROR, f"{SEAT_UNAVAILABLE}: "
+    while text.startswith(prefix):
+        kind, text = SEAT_UNAVAILABLE, text[len(prefix) :]
+    head, colon, rest = text.partition(": ")
+    if kind == SERVER_ERROR and colon and head in (SERVER_ERROR, NETWORK_ERROR):
+        kind, text = head, rest  # the vendor failing, as the sign-in said it
+    text = text or "the seat could not be signed in"
+    return ApplicationError(text, type=kind, non_retryable=True)
 
 
 async def report_failure(channel: str, reason: str) -> None:
@@ -140,22 +189,32 @@ class SeatActivities:
                 CLAIM_SEAT_UPDATE, inp.claim, start_workflow_operation=start
             )
         except WorkflowUpdateFailedError as exc:  # the seat could not be signed in
-            raise ApplicationError(
-                str(exc.cause), type=SEAT_UNAVAILABLE, non_retryable=True
-            ) from exc
+            raise claim_refusal(exc.cause) from exc
 
     @activity.defn
     async def sign_in_seat(self, inp: SignInInput) -> None:
+        """Sign the seat in. A line out of service is refused without asking the gateway (a
+        wrong password tried again and again may lock the seat's account). A seat the gateway
+        refuses for itself (wrong password, taken elsewhere: ``SeatRefused``) takes its line
+        out of service; any other refusal (a bad agent phone) fails this sign-in only. Neither
+        is the channel failing: only the vendor failing is told to health."""
         channel = self._polled(inp.channel)
+        unusable = await asyncio.to_thread(self._out_of_service_reason, inp.channel, inp.seat)
+        if unusable is not None:
+            message = out_of_service_message(inp.channel, inp.seat, unusable)
+            raise ApplicationError(message, type=SEAT_UNAVAILABLE, non_retryable=True)
         login = await self._login(inp.channel, inp.seat, inp.phonenum)
         try:
             await channel.sign_in(login)
-        except SeatRefused as exc:  # wrong password, seat taken elsewhere: no retry mends it
-            if isinstance(exc, SeatTaken):  # that seat only: the channel's others are fine
-                await asyncio.to_thread(self._out_of_service, inp.channel, inp.seat, str(exc))
-            raise ApplicationError(str(exc), type=SEAT_UNAVAILABLE, non_retryable=True) from exc
+        except SeatRefused as exc:  # no retry mends it, and the seat's line is unusable
+            message = await asyncio.to_thread(refuse_seat, self._engine, inp.channel, inp.seat, exc)
+            raise ApplicationError(message, type=SEAT_UNAVAILABLE, non_retryable=True) from exc
+        except VendorRejected as exc:  # refused for this sign-in: no retry mends it either
+            message = f"{inp.channel} seat {inp.seat} not signed in: {exc}"
+            raise ApplicationError(message, type=SEAT_UNAVAILABLE, non_retryable=True) from exc
         except ChannelError as exc:
-            await report_failure(inp.channel, f"seat sign-in failing: {exc}")
+            if vendor_failing(exc):
+                await report_failure(inp.channel, f"seat sign-in failing: {exc}")
             raise ApplicationError(str(exc), type=type(exc).__name__) from exc
         log.info("seat signed in channel=%s seat=%s", inp.channel, inp.seat)
 
@@ -208,11 +267,17 @@ class SeatActivities:
             except SeatSignedOut:
                 log.warning("seat session lost channel=%s seat=%s", inp.channel, inp.seat)
                 return True
+            except SeatRefused as exc:
+                # Signing in again (a stale session) was refused for the seat itself: its line
+                # goes out of service, and SeatWorkflow's sign-in after a lost session finds it.
+                await asyncio.to_thread(refuse_seat, self._engine, inp.channel, inp.seat, exc)
+                return True
             except ChannelError as exc:
                 log.warning("seat poll failed channel=%s seat=%s: %s", inp.channel, inp.seat, exc)
-                failures += 0 if isinstance(exc, PollInFlight) else 1
-                if failures and failures % SESSION_FAILURES_PER_REPORT == 0:
-                    await report_failure(inp.channel, f"seat sessions failing: {exc}")
+                if vendor_failing(exc):
+                    failures += 1
+                    if failures % SESSION_FAILURES_PER_REPORT == 0:
+                        await report_failure(inp.channel, f"seat sessions failing: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, POLL_BACKOFF_MAX_S)
                 continue
@@ -349,10 +414,15 @@ class SeatActivities:
             "application/x-cc-reconciliation",
         )
 
-    def _out_of_service(self, channel: str, seat: str, reason: str) -> None:
-        log.warning("line out of service channel=%s seat=%s: %s", channel, seat, reason)
-        with session_scope(self._engine) as session:
-            lines.take_out_of_service(session, channel, seat, reason)
+    def _out_of_service_reason(self, channel: str, seat: str) -> str | None:
+        """Why the seat's line is out of service; None when it is in service (or the store
+        cannot say: the gateway decides then)."""
+        try:
+            with session_scope(self._engine) as session:
+                line = lines.find_line(session, channel, seat)
+                return None if line is None else line.out_of_service
+        except (OperationalError, InterfaceError):
+            return None
 
     async def _login(
         self, channel: str, seat: str, phonenum: str, progress: SeatProgress | None = None

@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.routes import calls, channels, extensions, lines, notifications, ops, recordings, webhooks
+from api.routes import (
+    calls,
+    channels,
+    extensions,
+    lines,
+    notifications,
+    ops,
+    provisioning,
+    recordings,
+    webhooks,
+)
 from channels.registry import Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import redelivery_config
@@ -40,9 +50,10 @@ async def _keep_connecting(state: AppState) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # Time, level, logger, message, at settings.log_level; phone numbers redacted in every
-    # record (uvicorn's access lines carry query strings, ?called=...).
-    configure_logging(settings.log_level)
+    # Time, level, logger, message, at settings.log_level; phone numbers (national ones read
+    # as CC_DEFAULT_REGION's) redacted in every record (uvicorn's access lines carry query
+    # strings, ?called=...).
+    configure_logging(settings.log_level, settings.default_region)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lines.router)
     app.include_router(extensions.router)
     app.include_router(channels.router)
+    app.include_router(provisioning.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -80,15 +81,53 @@ class Caller:
         return not sees_full_numbers(self.scope)
 
 
-async def current_caller(request: Request, state: StateDep) -> Caller:
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, raw_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw_key:
+    if scheme.lower() != "bearer" or not raw_key.strip():
         raise Problem(
             401, "unauthorized", "missing API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    return raw_key.strip()
 
-    key_hash = tenants.hash_key(raw_key.strip())
+
+def is_operator_key(state: AppState, raw_key: str) -> bool:
+    """Whether ``raw_key`` is the platform operator's credential (CC_OPERATOR_KEY), compared
+    in constant time; never true while no operator key is set."""
+    expected = state.settings.operator_key
+    if not expected:
+        return False
+    return hmac.compare_digest(tenants.hash_key(raw_key), tenants.hash_key(expected))
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The platform operator: acts on what every tenant shares, never on a tenant's data."""
+
+
+async def current_operator(request: Request, state: StateDep) -> Operator:
+    """The operator, or 401 (no credential) / 403 (a credential that is not the operator's,
+    a tenant key whatever its scope)."""
+    if not is_operator_key(state, _bearer(request)):
+        raise Problem(403, "forbidden", "this needs the platform operator's credential")
+    return Operator()
+
+
+OperatorDep = Annotated[Operator, Depends(current_operator)]
+
+
+async def caller_or_operator(request: Request, state: StateDep) -> Caller | Operator:
+    """Either a tenant key's caller or the operator, for views both may read."""
+    if is_operator_key(state, _bearer(request)):
+        return Operator()
+    return await current_caller(request, state)
+
+
+CallerOrOperatorDep = Annotated[Caller | Operator, Depends(caller_or_operator)]
+
+
+async def current_caller(request: Request, state: StateDep) -> Caller:
+    key_hash = tenants.hash_key(_bearer(request))
     if (found := state.callers.get(key_hash)) is not None:
         return found
 

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from store.quotas import QuotaExceeded
+
 log = logging.getLogger("cc.api")
 
 PROBLEM = "application/problem+json"
@@ -45,6 +47,7 @@ _TITLES = {
     409: "Conflict",
     413: "Content Too Large",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -72,6 +75,12 @@ RETRY_AFTER_S = 5
 def unavailable(code: str, detail: str) -> Problem:
     """A 503 with ``Retry-After``: a passing outage, worth retrying (vendors retry 5xx)."""
     return Problem(503, code, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def quota_exceeded(exc: QuotaExceeded) -> Problem:
+    """A 429 with ``Retry-After``: the tenant is over one of its quotas (store.quotas)."""
+    detail = f"over the tenant's quota of {exc.what} ({exc.limit}); ask the operator for more"
+    return Problem(429, "quota_exceeded", detail, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 def store_unavailable(exc: BaseException) -> bool:

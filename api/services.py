@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppState, Caller
-from api.errors import Problem, invalid_field, unavailable
+from api.errors import Problem, invalid_field, quota_exceeded, unavailable
 from api.phones import to_e164
 from api.schemas import CallCreate
 from contracts.call import CallInput, Routing
@@ -51,6 +51,7 @@ from core.types import CallState, DisplayPolicy
 from store import calls, notifications, placement
 from store.db import now_ms
 from store.models import CallRecordRow
+from store.quotas import QuotaExceeded, Quotas
 from store.routing import LineBusy, NoChannel
 
 log = logging.getLogger("cc.api.calls")
@@ -112,7 +113,8 @@ async def place_call(
         created=now,
         updated=now,
     )
-    recorded = await _record(state, call, routing, body.channel)
+    quotas = Quotas.of(tenant, Quotas.defaults(settings))
+    recorded = await _record(state, call, routing, body.channel, quotas)
     if isinstance(recorded, Placement):
         return await _replayed(state, temporal, recorded.row, routing, body.channel)
     row, lease = recorded.row, recorded.lease
@@ -151,13 +153,13 @@ async def _replayed(
 
 
 async def _record(
-    state: AppState, call: CallRecordRow, routing: Routing, channel: str | None
+    state: AppState, call: CallRecordRow, routing: Routing, channel: str | None, quotas: Quotas
 ) -> placement.RecordedCall | Placement:
     """Record the call and lease its line, or the earlier call an Idempotency-Key race shows
     is the answer; a refusal is a Problem."""
     tenant, key, digest = call.tenant, call.idempotency_key, call.request_hash or ""
     try:
-        return await state.in_store(lambda s: _record_and_tell(s, call, routing, channel))
+        return await state.in_store(lambda s: _record_and_tell(s, call, routing, channel, quotas))
     except calls.IdempotencyClash:
         # Another request with the same key committed a moment ago: its call is the answer.
         return Placement(await _winner(state, tenant, key, digest), created=False)
@@ -170,13 +172,16 @@ async def _record(
     except NoChannel as exc:
         CALLS_REFUSED.labels("no_channel").inc()
         raise Problem(503, "no_channel", str(exc)) from exc
+    except QuotaExceeded as exc:
+        CALLS_REFUSED.labels("quota_exceeded").inc()
+        raise quota_exceeded(exc) from exc
 
 
 def _record_and_tell(
-    session: Session, call: CallRecordRow, routing: Routing, channel: str | None
+    session: Session, call: CallRecordRow, routing: Routing, channel: str | None, quotas: Quotas
 ) -> placement.RecordedCall:
     """Record the call and, in the same transaction, its ``call.state`` for the app."""
-    recorded = placement.record_call(session, call, routing, channel)
+    recorded = placement.record_call(session, call, routing, channel, quotas)
     notifications.enqueue_created(session, recorded.row)
     return recorded
 

@@ -79,10 +79,16 @@ class CallRun:
     connection_retries: int = 0  # the app's polls asked again on a broken connection
 
 
-async def add_lines(api: httpx.AsyncClient, count: int) -> None:
-    """``count`` more e9 lines (through the API; one already there is kept)."""
+async def add_lines(
+    api: httpx.AsyncClient, operator: httpx.AsyncClient, count: int, tenant: str = "demo"
+) -> None:
+    """``count`` more e9 lines, provisioned by the operator and added by the tenant, through
+    the API (one already there is kept)."""
     for i in range(count):
         number = f"+86137{i:06d}10"  # never a scenario ending (81-85)
+        granted = await operator.put(f"/v1/operator/lines/e9/{number}", json={"tenant": tenant})
+        if granted.status_code != 200:
+            raise SystemExit(f"provisioning line {number}: {granted.status_code} {granted.text}")
         answer = await api.post(
             "/v1/lines", json={"channel": "e9", "agent": number, "number": number}
         )
@@ -91,8 +97,8 @@ async def add_lines(api: httpx.AsyncClient, count: int) -> None:
 
 
 async def setup(stack: BenchStack, lines: int) -> None:
-    async with api_client(stack) as api:
-        await add_lines(api, lines)
+    async with api_client(stack) as api, api_client(stack, operator=True) as operator:
+        await add_lines(api, operator, lines)
     async with httpx.AsyncClient(base_url=stack.sim_url("e9")) as sim:
         (await sim.put("/_sim/timing", json=TIMING)).raise_for_status()
 

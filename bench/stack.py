@@ -94,6 +94,7 @@ class BenchStack:
         self.dir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
         self.children: list[Child] = []
         self.api_key = "bench-" + secrets.token_urlsafe(16)
+        self.operator_key = "bench-operator-" + secrets.token_urlsafe(16)
         database_url = f"sqlite:///{self.dir / 'cc.db'}"
         if self.options.database == "postgres":
             database_url = fresh_postgres(f"ccbench_{self.dir.name.replace('-', '_')}")
@@ -106,6 +107,11 @@ class BenchStack:
             "CC_TEMPORAL_UI_PORT": str(free_port()),
             "CC_STORAGE_DIR": str(self.dir / "recordings"),
             "CC_DEMO_API_KEY": self.api_key,
+            "CC_OPERATOR_KEY": self.operator_key,
+            # The load is the point: the demo tenant's quotas do not cap it.
+            "CC_TENANT_MAX_LINES": "100000",
+            "CC_TENANT_MAX_LIVE_CALLS": "100000",
+            "CC_TENANT_CALLS_PER_MINUTE": "1000000",
             "CC_LOG_LEVEL": "WARNING",
             **{
                 f"CC_{name.upper()}_BASE_URL": f"http://127.0.0.1:{free_port()}"
@@ -189,8 +195,9 @@ class BenchStack:
         time.sleep(seconds)
 
 
-def api_client(stack: BenchStack, **kwargs: object) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
+def api_client(stack: BenchStack, operator: bool = False, **kwargs: object) -> httpx.AsyncClient:
+    """The demo tenant's client, or the platform operator's."""
+    headers = {"Authorization": f"Bearer {stack.operator_key if operator else stack.api_key}"}
     return httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=30, **kwargs)  # type: ignore[arg-type]
 
 

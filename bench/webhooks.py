@@ -85,8 +85,8 @@ class Run:
 
 async def live_calls(stack: BenchStack, count: int) -> list[Call]:
     """``count`` bridged calls that stay up: (CC id, vendor call id) of each."""
-    async with api_client(stack) as api:
-        await add_lines(api, count)
+    async with api_client(stack) as api, api_client(stack, operator=True) as operator:
+        await add_lines(api, operator, count)
         ids = []
         for _ in range(count):
             body = {"caller": CALLER, "called": CALLED, "channel": "e9", "max_duration": 14400}

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -150,7 +151,10 @@ class SeatSignedOut(ChannelError):
 
 
 class SeatRefused(VendorRejected):
-    """The seat cannot sign in: wrong password (hw ``100-004``), taken elsewhere."""
+    """The seat itself cannot be used, for what only its tenant can mend: a wrong or expired
+    password, a locked account, no rights (hw ``100-004``, ...), taken elsewhere. Its line
+    goes out of service; it is no failure of the vendor's and never counts against the
+    channel's health."""
 
 
 class SeatTaken(SeatRefused):
@@ -184,6 +188,10 @@ class Recording:
     length: int | None = None  # the vendor's Content-Length, when it sent one
 
 
+# A line id that is a phone number: E.164, as ITU-T gives it (a leading +, up to 15 digits).
+E164_PATTERN = r"\+[1-9][0-9]{1,14}"
+
+
 @runtime_checkable
 class Channel(Protocol):
     """What every vendor does, however its events reach CC: place and hang up calls, say what
@@ -193,6 +201,9 @@ class Channel(Protocol):
 
     name: str
     mode: ChannelMode
+    # What the vendor's line ids look like (re.fullmatch): the API refuses any other, so no
+    # tenant's id ever reaches a vendor's path or body unchecked.
+    line_id_pattern: str
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
 
@@ -408,6 +419,20 @@ def cc_call_id_of(value: object) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= CC_ID_MAX and value.isascii():
         return value if value.isprintable() else None
     return None
+
+
+def path_segment(value: str) -> str:
+    """An id (a seat, a call) as exactly one segment of a vendor URL's path: every character
+    but the unreserved ones percent-encoded, ``/`` too, so that ``a/../10001`` goes out as
+    ``a%2F..%2F10001`` and no client or server resolves it into another resource's path.
+    ``""``, ``.`` and ``..`` are refused: as a segment they name the path itself or its parent,
+    however encoded (a server may decode ``%2E``, RFC 3986 6.2.2.2)."""
+    try:
+        if value not in ("", ".", ".."):
+            return quote(value, safe="")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        pass
+    raise VendorRejected("invalid-id", "not an id a URL path can carry")
 
 
 def encodable(value: str) -> bool:

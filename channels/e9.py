@@ -18,14 +18,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from pydantic import model_validator
 
 from channels import base, e9_events, e9_inbound
-from channels.http import read_object, send, stream_recording
+from channels.http import RecordingSource, read_object, send, stream_recording
 from core.config import CoreSettings
+from core.secrets import DemoDefault
 from core.types import ChannelMode
 
 API_VERSION = "2013-12-26"
@@ -39,10 +40,13 @@ class E9Settings(CoreSettings):
 
     e9_base_url: str = "http://127.0.0.1:9101"
     e9_account_sid: str = "8a216da8e9demo0001"
-    e9_auth_token: str = "e9-demo-auth-token"
+    e9_auth_token: Annotated[str, DemoDefault("e9_base_url")] = "e9-demo-auth-token"
     # Where e9 sends ``callin`` (a customer calling a 400 number): set in the vendor's console,
     # read here by its simulator. Unset, CC's own ``{public_base_url}/webhooks/e9/inbound``.
     e9_inbound_url: str = ""
+    # Origins (``https://host[:port]``) besides e9_base_url that e9's ``recordurl`` may name;
+    # a recording anywhere else is refused (the URL comes in a webhook).
+    e9_recording_origins: list[str] = []
 
     @model_validator(mode="after")
     def _default_e9_inbound_url(self) -> E9Settings:
@@ -62,6 +66,7 @@ def webhook_signature(auth_token: str, timestamp: str, body: bytes) -> str:
 class E9Channel:
     name = "e9"
     mode = ChannelMode.WEBHOOK
+    line_id_pattern = base.E164_PATTERN  # a number the vendor rents the company
 
     def __init__(
         self,
@@ -70,7 +75,9 @@ class E9Channel:
         auth_token: str,
         status_url: str,
         timeout_s: float = 5.0,
+        recordings: RecordingSource | None = None,
     ) -> None:
+        self._recordings = recordings or RecordingSource.strict("e9", base_url)
         self._account_sid = account_sid
         self._auth_token = auth_token
         self._status_url = status_url
@@ -146,7 +153,7 @@ class E9Channel:
 
     def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[base.Recording]:
         # ``recordurl`` is a plain unauthenticated GET: 404 until ready, 410 once expired.
-        return stream_recording(self._http, url, "e9")
+        return stream_recording(self._recordings, url)
 
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         timestamp = headers.get("x-e9-timestamp", "")
@@ -183,4 +190,5 @@ def build(settings: E9Settings) -> E9Channel:
         settings.e9_auth_token,
         base.status_url(settings, "e9"),
         settings.vendor_timeout_s,
+        RecordingSource.of(settings, "e9", settings.e9_base_url, settings.e9_recording_origins),
     )

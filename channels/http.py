@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,6 +24,8 @@ from channels.base import (
     VendorOutcomeUnknown,
     VendorServerError,
 )
+from core.config import CoreSettings
+from core.egress import EgressPolicy, EgressRefused, Target, egress_client
 
 # Transport errors raised before the request reached the vendor: nothing can have been placed.
 # Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
@@ -108,33 +110,109 @@ def transport_error(what: str, exc: httpx.RequestError, placing: bool) -> Vendor
     return VendorNetworkError(f"{what}: {name}")
 
 
+@dataclass(frozen=True)
+class RecordingSource:
+    """Where a channel may fetch the recordings its vendor reports, and how: only from the
+    origins (scheme, host, port) its own settings name, through the egress policy
+    (``core/egress.py``), within one deadline for the whole download and at most
+    ``max_bytes``. A vendor's event names the URL, so it may name anything."""
+
+    vendor: str
+    origins: frozenset[Target]
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    max_bytes: int = 200 * 1024 * 1024
+    deadline_s: float = 240.0
+
+    @classmethod
+    def of(
+        cls, settings: CoreSettings, vendor: str, base_url: str, origins: Iterable[str] = ()
+    ) -> RecordingSource:
+        """The vendor's base URL and its recording origins from the settings."""
+        return cls(
+            vendor,
+            frozenset(Target.of(url) for url in (base_url, *origins)),
+            EgressPolicy.from_settings(settings),
+            settings.recording_max_bytes,
+            settings.recording_download_s,
+        )
+
+    @classmethod
+    def strict(cls, vendor: str, base_url: str) -> RecordingSource:
+        """Only from the vendor's base URL, no address the egress policy refuses, default caps."""
+        return cls(vendor, frozenset({Target.of(base_url)}))
+
+    def check(self, url: str) -> None:
+        """``RecordingUnavailable`` unless ``url`` is on an origin the settings name."""
+        try:
+            target = Target.of(url)
+        except EgressRefused as exc:
+            raise RecordingUnavailable(f"{self.vendor} recording: {exc}") from exc
+        if target not in self.origins:
+            raise RecordingUnavailable(
+                f"{self.vendor} recording: {target.host} is not a recording host of the channel"
+            )
+
+
 @contextlib.asynccontextmanager
 async def stream_recording(
-    http: httpx.AsyncClient,
+    source: RecordingSource,
     url: str,
-    vendor: str,
     headers: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
 ) -> AsyncIterator[Recording]:
-    """GET ``url`` as a stream and map the answer to the typed recording errors.
+    """GET ``url`` as a stream, as ``source`` allows, and map the answer to the typed
+    recording errors.
 
-    Shared by the adapters; what differs per vendor (auth, redirects) is passed in or done
-    by the adapter before calling this. Redirects are never followed here: a vendor that
-    redirects does so on purpose and its adapter decides what to send to the new address.
+    Shared by the adapters; what differs per vendor (auth) is passed in. Redirects are never
+    followed: a vendor that redirects does so on purpose and its adapter decides what to send
+    to the new address. The answer's media type is the vendor's own (none if it sent none).
     """
+    vendor = source.vendor
+    source.check(url)
+    client = egress_client(source.egress, require_https=False, timeout_s=source.deadline_s)
     try:
-        async with http.stream(
-            "GET", url, headers=headers, auth=auth, follow_redirects=False
-        ) as response:
+        async with (
+            asyncio.timeout(source.deadline_s),
+            client as http,
+            http.stream("GET", url, headers=headers, auth=auth) as response,
+        ):
             raise_for_recording(response, vendor)
-            length = response.headers.get("content-length", "")
-            yield Recording(
-                content_type=response.headers.get("content-type", "audio/wav"),
-                chunks=response.aiter_bytes(),
-                length=int(length) if length.isdigit() else None,
-            )
+            yield _capped_recording(response, source)
+    except EgressRefused as exc:
+        raise RecordingUnavailable(f"{vendor} recording: {exc}") from exc
+    except TimeoutError as exc:
+        raise VendorNetworkError(
+            f"{vendor} recording: not read within {source.deadline_s:g} s"
+        ) from exc
     except httpx.TransportError as exc:
         raise VendorNetworkError(f"{vendor} recording: {exc.__class__.__name__}") from exc
+
+
+def _capped_recording(response: httpx.Response, source: RecordingSource) -> Recording:
+    vendor, max_bytes = source.vendor, source.max_bytes
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):  # asked for identity: not audio as stored
+        raise RecordingUnavailable(f"{vendor} recording: content-encoding {encoding:.20}")
+    length = response.headers.get("content-length", "")
+    announced = int(length) if length.isdigit() else None
+    if announced is not None and announced > max_bytes:
+        raise RecordingUnavailable(f"{vendor} recording: answer too large ({announced} B)")
+    return Recording(
+        content_type=response.headers.get("content-type", ""),
+        chunks=_capped(response.aiter_raw(), max_bytes, vendor),
+        length=announced,
+    )
+
+
+async def _capped(
+    chunks: AsyncIterator[bytes], max_bytes: int, vendor: str
+) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise RecordingUnavailable(f"{vendor} recording: answer too large (over {max_bytes} B)")
+        yield chunk
 
 
 def raise_for_recording(response: httpx.Response, vendor: str) -> None:

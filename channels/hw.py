@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,6 +41,7 @@ from channels.base import (
     SeatLogin,
     SeatLogins,
     SeatPoll,
+    SeatRefused,
     SeatSignedOut,
     SeatStatus,
     SessionStore,
@@ -48,6 +50,7 @@ from channels.base import (
     VendorRejected,
     VendorServerError,
     fit,
+    path_segment,
 )
 from channels.http import raise_for_recording, read_object, send
 from channels.hw_events import ROOT, parse_seat_event, ring_of
@@ -64,6 +67,7 @@ from channels.hw_session import (
     raise_for,
 )
 from core.config import CoreSettings
+from core.secrets import DemoDefault
 from core.types import ChannelMode
 
 log = logging.getLogger("cc.channels.hw")
@@ -77,7 +81,8 @@ class HwSettings(CoreSettings):
     """Channel hw's CC-Gateway, read as ``CC_HW_*`` (defaults point at the local simulator)."""
 
     hw_base_url: str = "http://127.0.0.1:9102"
-    hw_seat_password: str = "hw-demo-seat-password"  # for seats without a password of their own
+    # For seats without a password of their own.
+    hw_seat_password: Annotated[str, DemoDefault("hw_base_url")] = "hw-demo-seat-password"
     hw_seat_idle_s: float = 300.0  # a seat without calls this long is signed out
     hw_poll_timeout_s: float = 15.0  # read timeout of a long poll (the gateway holds ≤ 10 s)
     hw_region: str = "CN"  # the gateway's country: its numbers are dialled in national form
@@ -97,6 +102,7 @@ def build(settings: HwSettings, sessions: SessionStore | None = None) -> HwChann
 class HwChannel:
     name = NAME
     mode = ChannelMode.POLL
+    line_id_pattern = r"[0-9]{1,10}"  # CEC's agent (seat) ids: 1 to 10 digits
 
     def __init__(
         self,
@@ -149,14 +155,14 @@ class HwChannel:
         self, seat: str, how: str, body: dict[str, Any]
     ) -> tuple[httpx.Response, dict[str, Any]]:
         what = f"hw onlineagent{how or ' sign-in'}"
-        response = await send(
-            self._http, "PUT", f"{ROOT}/onlineagent/{seat}{how}", what=what, json=body
-        )
+        path = f"{ROOT}/onlineagent/{self._segment(seat)}{how}"
+        response = await send(self._http, "PUT", path, what=what, json=body)
         return response, read_object(response, what)
 
     async def sign_out(self, seat: str) -> None:
         try:
-            _, answer = await self._call(seat, "DELETE", f"/onlineagent/{seat}/forcelogout")
+            path = f"/onlineagent/{self._segment(seat)}/forcelogout"
+            _, answer = await self._call(seat, "DELETE", path)
             if str(answer.get("retcode")) not in SIGNED_OUT:
                 raise_for(answer, "hw forcelogout")
         except StaleGuid:  # the session is gone: the gateway signs the seat out unpolled
@@ -167,7 +173,7 @@ class HwChannel:
     async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:
         """One long poll; on a stale guid (after the retry with the newest) the seat is
         signed in again and polled once more."""
-        seat, path = login.seat, f"/agentevent/{login.seat}"
+        seat, path = login.seat, f"/agentevent/{self._segment(login.seat)}"
         self._seats.add(seat)
         try:
             response, answer = await self._call(seat, "GET", path, timeout=self._poll_timeout)
@@ -192,7 +198,8 @@ class HwChannel:
         """IDLE, BUSY (in a call: CTI states 2–5, ``agentState`` 7), OFFHOOK (``isWorking``:
         the seat's phone is off-hook in a call) or SIGNED_OUT.
         Says nothing of a call the seat lost with its session: the call may go on."""
-        _, answer = await self._call(seat, "GET", f"/onlineagent/{seat}/agentstatus")
+        path = f"/onlineagent/{self._segment(seat)}/agentstatus"
+        _, answer = await self._call(seat, "GET", path)
         if str(answer.get("retcode")) in SIGNED_OUT:
             return SeatStatus.SIGNED_OUT
         raise_for(answer, "hw agentstatus")
@@ -217,7 +224,7 @@ class HwChannel:
             "caller": dial(request.display_to_b, self._region),
             "callappdata": request.cc_call_id,
         }
-        path = f"/voicecall/{seat}/callout"
+        path = f"/voicecall/{self._segment(seat)}/callout"
         try:
             try:
                 _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
@@ -269,7 +276,8 @@ class HwChannel:
         latest = await self._sessions.load(NAME, f"seat-call:{seat}")
         if latest and latest != vendor_call_id:
             return
-        _, answer = await self._call(seat, "DELETE", f"/voicecall/{seat}/release")
+        path = f"/voicecall/{self._segment(seat)}/release"
+        _, answer = await self._call(seat, "DELETE", path)
         if str(answer.get("retcode")) != NO_CALL:  # no call: it already ended
             raise_for(answer, "hw release")
 
@@ -295,7 +303,7 @@ class HwChannel:
         response = await send(
             self._http,
             "GET",
-            f"{ROOT}/onlineagent/{seat}/agentstatus",
+            f"{ROOT}/onlineagent/{self._segment(seat)}/agentstatus",
             what=what,
             headers=session.headers(),
         )
@@ -355,7 +363,7 @@ class HwChannel:
     ) -> tuple[httpx.Response, dict[str, Any]]:
         """One call with the seat's session; a stale guid (``000-003``) is retried once with
         the newest one (this answer's ``Set-GUID``, or another process'), then ``StaleGuid``."""
-        what = f"hw {method} {path.replace(seat, '{seat}')}"
+        what = f"hw {method} {path.replace(self._segment(seat), '{seat}')}"
         for _ in (1, 2):
             session = await self._load(seat)
             response = await send(
@@ -372,6 +380,14 @@ class HwChannel:
             if str(answer.get("retcode")) != STALE_GUID:
                 return response, answer
         raise StaleGuid(f"{what}: {STALE_GUID} with the newest guid")
+
+    def _segment(self, seat: str) -> str:
+        """The seat as one segment of a gateway path. Only a CEC seat id is sent at all: any
+        other (``a/../10001``) is refused here, before it could name another seat's resource,
+        as the seat's own fault; and the segment is percent-encoded all the same."""
+        if not re.fullmatch(self.line_id_pattern, seat):
+            raise SeatRefused("invalid-seat", "not a CC-Gateway seat id")
+        return path_segment(seat)
 
     async def _seat_of(self, vendor_call_id: str) -> str:
         seat = await self._sessions.load(NAME, f"call:{vendor_call_id}")

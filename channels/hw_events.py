@@ -37,6 +37,7 @@ from channels.base import (
     SeatRing,
     fit,
     int_or_none,
+    path_segment,
 )
 from core.types import CloseType, EventKind
 
@@ -92,7 +93,8 @@ GEN_TIME_RANGE = range(10**12, 10**13)
 
 def recording_url(base_url: str, seat: str, file_name: str) -> str:
     """Where the gateway serves a recording: the seat's ``recordfile`` with its fileName."""
-    return f"{base_url}{ROOT}/recordfile/{seat}?{urlencode({'recordId': file_name})}"
+    query = urlencode({"recordId": file_name})
+    return f"{base_url}{ROOT}/recordfile/{path_segment(seat)}?{query}"
 
 
 def call_id_of(content: object) -> str | None:

@@ -28,6 +28,16 @@ OK, STALE_GUID, ALREADY_SIGNED_IN = "0", "000-003", "100-002"
 NO_CALL, NO_RECORDING = "200-017", "104-005"  # release: no call; recordfile: not (yet) there
 SIGNED_OUT = frozenset({"100-006", "105-005", "105-006", "105-007"})
 WRONG_PASSWORD, SEAT_TAKEN = "100-004", "100-015"  # the seat cannot sign in
+# The gateway refusing the seat itself (CC-Gateway's result codes), for what only the seat's
+# tenant can mend: its line goes out of service, and the channel is not failing.
+SEAT_FAULTS = {
+    WRONG_PASSWORD: "wrong seat password",
+    "100-009": "the seat has no right to set its state",
+    "100-012": "wrong agent type for the seat",
+    SEAT_TAKEN: "the seat is signed in elsewhere and cannot be forced out",
+    "100-020": "the seat's password has expired",
+    "110-016": "the seat's account is locked",
+}
 # Worth another try later: system busy, gateway busy, seat not idle, a poll in flight.
 POLL_IN_FLIGHT = "000-007"
 TRANSIENT = frozenset({"000-004", "100-003", "100-007", POLL_IN_FLIGHT})
@@ -87,9 +97,9 @@ def raise_for(answer: Mapping[str, Any], what: str) -> None:
     if code in SIGNED_OUT:
         raise SeatSignedOut(f"{what}: {code} {message}")
     if code == SEAT_TAKEN:
-        raise SeatTaken(code, message)
-    if code == WRONG_PASSWORD:
-        raise SeatRefused(code, message)
+        raise SeatTaken(code, SEAT_FAULTS[code])
+    if code in SEAT_FAULTS:
+        raise SeatRefused(code, SEAT_FAULTS[code])
     if code == STALE_GUID:
         raise StaleGuid(f"{what}: {code} {message}")
     if code == POLL_IN_FLIGHT:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -25,8 +25,9 @@ from pydantic import model_validator
 from twilio.request_validator import RequestValidator
 
 from channels import base, jy_events, jy_inbound
-from channels.http import RateLimit, json_object, send, stream_recording
+from channels.http import RateLimit, RecordingSource, json_object, send, stream_recording
 from core.config import CoreSettings
+from core.secrets import DemoDefault
 from core.types import ChannelMode
 
 # A 429's Retry-After is honoured three times (none longer than 10 s) before giving up.
@@ -43,11 +44,14 @@ class JySettings(CoreSettings):
 
     jy_base_url: str = "http://127.0.0.1:9103"
     jy_account_sid: str = "ACjydemo0001"
-    jy_auth_token: str = "jy-demo-auth-token"
+    jy_auth_token: Annotated[str, DemoDefault("jy_base_url")] = "jy-demo-auth-token"
     # Where jy sends the voice webhook of a customer calling a 400 number: set on the number
     # in the vendor's console, read here by its simulator. Unset, CC's own
     # ``{public_base_url}/webhooks/jy/inbound``.
     jy_inbound_url: str = ""
+    # Origins (``https://host[:port]``) besides jy_base_url that jy's ``RecordingUrl`` may
+    # name (without the account's credentials); a recording anywhere else is refused.
+    jy_recording_origins: list[str] = []
 
     @model_validator(mode="after")
     def _default_jy_inbound_url(self) -> JySettings:
@@ -86,6 +90,7 @@ def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -
 class JyChannel:
     name = "jy"
     mode = ChannelMode.WEBHOOK
+    line_id_pattern = base.E164_PATTERN  # a number the vendor rents the company
 
     def __init__(
         self,
@@ -94,7 +99,9 @@ class JyChannel:
         auth_token: str,
         status_url: str,
         timeout_s: float = 5.0,
+        recordings: RecordingSource | None = None,
     ) -> None:
+        self._recordings = recordings or RecordingSource.strict("jy", base_url)
         self._base = base_url.rstrip("/")
         self._credentials = (account_sid, auth_token)
         self._validator = RequestValidator(auth_token)
@@ -129,7 +136,7 @@ class JyChannel:
     async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
         """The call resource (leg A) and its child call (leg B), as unified events (see
         ``jy_events.resource_events``)."""
-        answer = await self._call("GET", f"/Calls/{vendor_call_id}.json")
+        answer = await self._call("GET", f"/Calls/{base.path_segment(vendor_call_id)}.json")
         listing = await self._call("GET", "/Calls.json", params={"ParentCallSid": vendor_call_id})
         child = jy_events.dial_leg(vendor_call_id, listing)
         return jy_events.resource_events(vendor_call_id, cc_call_id, answer, child)
@@ -144,7 +151,7 @@ class JyChannel:
                 raise
 
     async def hangup(self, vendor_call_id: str) -> None:
-        path = f"/Calls/{vendor_call_id}.json"
+        path = f"/Calls/{base.path_segment(vendor_call_id)}.json"
         status = str((await self._call("GET", path)).get("status", ""))
         await self._call(
             "POST", path, form={"Status": "canceled" if status in _LIVE else "completed"}
@@ -187,7 +194,8 @@ class JyChannel:
         address a callback might name.
         """
         own_host = urlsplit(url).netloc == urlsplit(self._base).netloc
-        return stream_recording(self._http, url, "jy", auth=self._credentials if own_host else None)
+        auth = self._credentials if own_host else None
+        return stream_recording(self._recordings, url, auth=auth)
 
     def verify_webhook(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
         """Twilio's request validation (its library): the full URL and every POST param."""
@@ -221,4 +229,5 @@ def build(settings: JySettings) -> JyChannel:
         settings.jy_auth_token,
         base.status_url(settings, "jy"),
         settings.vendor_timeout_s,
+        RecordingSource.of(settings, "jy", settings.jy_base_url, settings.jy_recording_origins),
     )

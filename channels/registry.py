@@ -12,13 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import model_validator
+
 from channels import e9, hw, jy
 from channels.base import Channel, MemorySessions, SessionStore
+from core.secrets import refuse_demo_defaults
 
 
 class Settings(e9.E9Settings, hw.HwSettings, jy.JySettings):
     """All configuration: CC's own (``core.config.CoreSettings``) and every registered
     vendor's, read once from the environment (prefix ``CC_``) or a ``.env`` file."""
+
+    @model_validator(mode="after")
+    def _no_demo_secret_off_this_machine(self) -> Settings:
+        # A vendor's (or OSS') demo secret is public: anyone could sign its webhooks. Every
+        # process (API, worker, scripts, simulators) reads this class, so none starts with one
+        # while the vendor's URL is not a local simulator (``core.secrets.DemoDefault``).
+        refuse_demo_defaults(self)
+        return self
 
 
 @lru_cache

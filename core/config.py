@@ -9,12 +9,13 @@ storage, contracts) take a ``CoreSettings``. No module reads ``os.environ``.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.secrets import DemoDefault
 from core.types import DisplayPolicy
 
 
@@ -111,12 +112,16 @@ class CoreSettings(BaseSettings):
     storage_dir: str = "./var/recordings"
     oss_endpoint: str = "http://127.0.0.1:9110"
     oss_bucket: str = "cc-recordings"
-    oss_access_key_id: str = "oss-demo-key-id"
-    oss_access_key_secret: str = "oss-demo-key-secret"
+    oss_access_key_id: Annotated[str, DemoDefault("oss_endpoint")] = "oss-demo-key-id"
+    oss_access_key_secret: Annotated[str, DemoDefault("oss_endpoint")] = "oss-demo-key-secret"
     oss_url_ttl_s: int = 300
     recording_deadline_s: float = 3600.0
     recording_retry_initial_s: float = 2.0
     recording_retry_max_s: float = 60.0
+    # A vendor's recording is refused past this size, and its download (one request, answer
+    # included) abandoned past this many seconds (tried again later).
+    recording_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    recording_download_s: float = Field(default=240.0, gt=0)
 
     # Notifications to apps (PUT /v1/notifications; one NotificationWorkflow): how often the
     # sender looks for due deliveries, how long one POST may take, the back-off between a
@@ -129,6 +134,28 @@ class CoreSettings(BaseSettings):
     notify_give_up_s: float = Field(default=86400.0, gt=0)
     notify_concurrency: int = Field(default=32, ge=1)
     notify_keep_s: float = Field(default=7 * 86400.0, gt=0)
+    # At most this many of a subscription's POSTs in flight at once: a slow receiver never
+    # holds the slots the other tenants' notifications need.
+    notify_per_subscription: int = Field(default=2, ge=1)
+
+    # Egress (core/egress.py): URLs tenants or vendors choose (notification receivers, vendor
+    # recording URLs) never reach loopback, private, link-local, CGNAT, multicast or reserved
+    # addresses, nor a receiver over plain http, unless listed here (a JSON list): IP networks
+    # with any port ("10.0.0.0/8", "127.0.0.1", "::1") or one host:port ("127.0.0.1:8099",
+    # "hooks.internal:8443"). `make run` and the test stacks allow 127.0.0.1 and ::1.
+    egress_allow: list[str] = []
+
+    # The platform operator's credential (a bearer token, never a tenant key): needed to change
+    # channel routing, see every tenant's channel figures, provision vendor resources (lines,
+    # 400 numbers) and set quotas (/v1/operator). Empty: no operator can act over the API.
+    operator_key: str = Field(default="", repr=False)
+    # A bearer token GET /metrics then needs (Authorization: Bearer <token>). Empty: open.
+    metrics_token: str = Field(default="", repr=False)
+    # Per-tenant quotas unless the operator set the tenant's own (PUT /v1/operator/tenants/{id}):
+    # lines, calls live at once, and calls started in any 60 s. Over one: 429 with Retry-After.
+    tenant_max_lines: int = Field(default=1000, ge=0)
+    tenant_max_live_calls: int = Field(default=200, ge=0)
+    tenant_calls_per_minute: int = Field(default=1200, ge=0)
 
     # Demo tenant created by `make run`
     demo_tenant: str = "demo"

@@ -4,6 +4,14 @@ Callers mask numbers they log on purpose; ``install_redaction`` is the safety ne
 ones that slip in by accident (an exception text with SQL parameters, a query string in an
 access log line). It wraps the process's log record factory, so it covers every logger and
 handler, including uvicorn's, whenever they were configured.
+
+A number is found in any format ``phonenumbers`` can dial: E.164, national format with
+separators (``010 6552 9988``, ``(0755) 8888-1234``), foreign (``+44 20 7946 0958``,
+``+1 (415) 555-2671``), a Chinese mobile bare or behind ``86``/``0086``, ``%2B``-encoded in a
+query string. Its matcher runs at ``Leniency.VALID`` (a number valid in its country, read in
+the default region when it has no country code), which leaves ids alone: epoch timestamps
+(s and ms), ports, pids, byte counts, IP addresses, UUIDs and hex ids (digits next to a letter
+are never a number). A ``+`` followed by 6 to 15 digits is masked even when not valid.
 """
 
 from __future__ import annotations
@@ -12,23 +20,77 @@ import logging
 import re
 import sys
 import traceback
+from functools import lru_cache
 from typing import Any
 
-# E.164 (also %2B-encoded, as in query strings and form bodies), and CN mobile numbers of
-# 11 digits, bare or behind 86 / 0086; a 13-digit epoch-ms timestamp is not matched.
-_PHONE = re.compile(r"(?:\+|%2[bB])\d{6,15}(?!\d)|(?<![\d.])(?:0086|86)?1[3-9]\d{9}(?![\d.])")
+import phonenumbers
+
+# International numbers, masked whether valid or not (the matcher keeps only valid ones).
+_E164 = re.compile(r"\+\d{6,15}(?!\d)")
+# Where the matcher looks (about 50 µs a candidate): 6 or more digits with at most 4 other
+# characters between two of them, none a letter, and no letter or digit right before or after
+# (the matcher refuses a number glued to a letter too). Most lines, and hex ids, have none.
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d(?:[^0-9A-Za-z]{0,4}\d){5,}(?![0-9A-Za-z])")
+_CONTEXT = 4  # characters the matcher sees either side of a candidate (a leading "+" or "(")
+# An IPv4 address, with or without a port (an access line's client): never read as a number.
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?")
+# URL escapes of a number's characters, as wide as what replaces them, so that offsets found
+# in the decoded view are the offsets in the text.
+_URL_ESCAPES = (("%2B", "  +"), ("%2b", "  +"), ("%20", "   "))
+_CACHED_UP_TO = 512  # characters: log messages (format strings) repeat; long texts do not
+
+_region = "CN"
 
 
 def mask_digits(number: str) -> str:
-    """``+8613800000002`` → ``+86138****0002``: the one masked form, in logs and views."""
-    if len(number) < 8:
+    """``+8613800000002`` → ``+86138****0002``: the one masked form, in logs and views. Of the
+    digits, the four before the last four become ``*`` (a formatted number keeps its layout:
+    ``(0755) ****-1234``); fewer than 8 digits are masked whole."""
+    return _masked(number, number)
+
+
+def _masked(text: str, view: str) -> str:
+    # ``view`` is ``text`` with URL escapes blanked: their digits (``%20``) are not the number's.
+    positions = [i for i, ch in enumerate(view) if ch.isdigit()]
+    if len(positions) < 8:
         return "****"
-    return f"{number[:-8]}****{number[-4:]}"
+    hidden = set(positions[-8:-4])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(text))
 
 
 def redact(text: str) -> str:
-    """``text`` with every phone-number-looking run masked."""
-    return _PHONE.sub(lambda m: mask_digits(m.group(0)), text)
+    """``text`` with every phone number in it masked."""
+    return _redact_cached(text) if len(text) <= _CACHED_UP_TO else _redact(text)
+
+
+def _redact(text: str) -> str:
+    view = text
+    for escaped, same_width in _URL_ESCAPES:
+        view = view.replace(escaped, same_width)
+    spans = [m.span() for m in _E164.finditer(view)]
+    rest = view  # what the matcher still has to read: the international ones are found
+    for start, end in spans:
+        rest = rest[:start] + " " * (end - start) + rest[end:]
+    for candidate in _CANDIDATE.finditer(rest):
+        if _IPV4.fullmatch(candidate.group()):
+            continue
+        low = max(candidate.start() - _CONTEXT, 0)
+        window = rest[low : candidate.end() + _CONTEXT]
+        for match in phonenumbers.PhoneNumberMatcher(window, _region, phonenumbers.Leniency.VALID):
+            spans.append((low + match.start, low + match.end))
+    if not spans:
+        return text
+    out, done = [], 0
+    for start, end in sorted(spans):
+        start = max(start, done)  # overlapping finds are masked once
+        if end <= start:
+            continue
+        out += [text[done:start], _masked(text[start:end], view[start:end])]
+        done = end
+    return "".join(out) + text[done:]
+
+
+_redact_cached = lru_cache(maxsize=4096)(_redact)
 
 
 def _redact_arg(value: Any) -> Any:
@@ -59,8 +121,13 @@ def _redacting_factory(make: Any) -> Any:
     return factory
 
 
-def install_redaction() -> None:
-    """Mask phone numbers in every log record from now on (idempotent)."""
+def install_redaction(region: str = "CN") -> None:
+    """Mask phone numbers in every log record from now on (idempotent); a number without a
+    country code is read as one of ``region`` (``CC_DEFAULT_REGION``)."""
+    global _region
+    if region.upper() != _region:
+        _region = region.upper()
+        _redact_cached.cache_clear()
     current = logging.getLogRecordFactory()
     if not getattr(current, "redacts_phone_numbers", False):
         logging.setLogRecordFactory(_redacting_factory(current))
@@ -87,10 +154,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", region: str = "CN") -> None:
     """Set up the process's logging, the same for the API and the worker: one line per
     record, ``<time> <LEVEL> <logger> <message>``, on stderr, at ``level`` (a name, any case),
-    phone numbers redacted. Idempotent: a second call adjusts the level and adds nothing.
+    phone numbers redacted (national ones read as ``region``'s). Idempotent: a second call
+    adjusts the level and region and adds nothing.
 
     Only the root logger is touched: uvicorn's own loggers keep their handlers (and do not
     propagate), so no line is printed twice.
@@ -103,4 +171,4 @@ def configure_logging(level: str = "INFO") -> None:
         root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    install_redaction()
+    install_redaction(region)

@@ -65,3 +65,10 @@ class InboundAction(StrEnum):
 class ChannelMode(StrEnum):
     WEBHOOK = "webhook"
     POLL = "poll"
+
+
+class ResourceKind(StrEnum):
+    """What the platform operator provisions to a tenant (store.models.Provision)."""
+
+    LINE = "line"  # a channel's line id: an hw seat, an e9/jy number
+    MAIN_NUM = "main_num"  # a 400 main number, for inbound calls

@@ -2,7 +2,9 @@
 
 Keys are stored hashed, so the raw key is printed once, here. Scopes: ``full`` (sees
 customer numbers), ``masked`` (sees them as ``+86139****0002`` everywhere), ``admin`` (full,
-and may change routing with ``PATCH /v1/channels``).
+and manages the tenant's notifications). No tenant key, whatever its scope, acts on what
+every tenant shares: that is the platform operator's credential (``CC_OPERATOR_KEY``; the
+operator can also make tenant keys with ``POST /v1/operator/tenants/{id}/keys``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Each POST is verified with the ``standardwebhooks`` library (``webhook-id``,
 ``webhook-timestamp``, ``webhook-signature``): a good one prints one line (type, call id,
 state) and gets 204; a bad or missing signature gets 400. ``--tls-cert``/``--tls-key`` serve
 https instead. The standard library only, no framework.
+
+CC's egress policy (``core/egress.py``) sends to a loopback address, and over plain http, only
+where ``CC_EGRESS_ALLOW`` allows it: ``make run`` allows 127.0.0.1 and ::1, so this receiver
+on 127.0.0.1 works there; a production CC needs an https receiver on a public address.
 """
 
 from __future__ import annotations

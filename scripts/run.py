@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -29,6 +30,7 @@ from cryptography.fernet import Fernet
 from channels.registry import CHANNELS, Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
+from core.secrets import PRIVATE_DIR, PRIVATE_FILE, DemoSecretInUse, write_private_once
 from scripts.demo import seed_demo
 from simulators.registry import SIMULATORS
 from store.migrate import upgrade
@@ -207,9 +209,13 @@ class StopSignals:
             raise Interrupted
 
 
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, PRIVATE_FILE)  # a new log file is readable by its owner only
+
+
 def start(name: str, command: list[str], children: list[Child], log_dir: Path = VAR) -> None:
     print(f"  starting {name:<10} (log: {log_dir.name}/{name}.log)", flush=True)
-    with open(log_dir / f"{name}.log", "ab") as log:
+    with open(log_dir / f"{name}.log", "ab", opener=_private_opener) as log:
         # A session of its own: a terminal's Ctrl-C reaches only this script, which stops
         # the children in order; and the child's process group holds all it starts.
         child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
@@ -362,27 +368,49 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
 def ensure_secret_key(settings: Settings) -> Settings:
     """Without ``CC_SECRET_KEY``, the demo makes one and keeps it in ``var/secret.key``, so
     that what it sealed (seat passwords, notification secrets) opens after a restart; every
-    process of the stack inherits it."""
+    process of the stack inherits it. The file is created 0600 with its content in place
+    (``write_private_once``): never readable by others, not even for a moment."""
     if settings.secret_key:
         return settings
-    path = VAR / "secret.key"
-    if not path.exists():
-        path.write_text(Fernet.generate_key().decode())
-        path.chmod(0o600)
-    key = path.read_text().strip()
+    key = write_private_once(VAR / "secret.key", Fernet.generate_key().decode()).strip()
     os.environ["CC_SECRET_KEY"] = key
     return settings.model_copy(update={"secret_key": key})
 
 
+# The simulators and the README's example receiver listen on this machine.
+LOCAL_EGRESS = ("127.0.0.1", "::1")
+
+
+def allow_local_egress(settings: Settings) -> Settings:
+    """The egress policy (core/egress.py) refuses loopback addresses unless allowed: the demo
+    allows 127.0.0.1 and ::1 (the simulators' recordings, a local notification receiver over
+    plain http) for every process of the stack, besides whatever CC_EGRESS_ALLOW says."""
+    allowed = [*settings.egress_allow]
+    allowed += [local for local in LOCAL_EGRESS if local not in allowed]
+    os.environ["CC_EGRESS_ALLOW"] = json.dumps(allowed)
+    return settings.model_copy(update={"egress_allow": allowed})
+
+
+def private_var(var: Path = VAR) -> None:
+    """``var/`` (the key file, the SQLite database, the logs) readable by its owner only: made
+    0700, and narrowed to 0700 if an earlier run left it wider."""
+    var.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    if var.stat().st_mode & 0o777 != PRIVATE_DIR:
+        var.chmod(PRIVATE_DIR)
+
+
 def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except DemoSecretInUse as exc:
+        raise SystemExit(f"make run: {exc}") from None
     if problems := port_problems(settings):
         raise SystemExit(
             "make run: cannot start, a port the stack needs is taken:\n  " + "\n  ".join(problems)
         )
     stop = StopSignals().install()
-    VAR.mkdir(exist_ok=True)
-    settings = ensure_secret_key(settings)
+    private_var()
+    settings = allow_local_egress(ensure_secret_key(settings))
     print("migrating the database …")
     upgrade(settings.database_url)
     api_key = seed_demo(settings)

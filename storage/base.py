@@ -32,15 +32,16 @@ _TYPES_BY_EXTENSION = {ext: media for media, ext in _EXTENSIONS.items()}
 
 
 def canonical_content_type(value: str | None) -> str:
-    """``audio/x-wav; charset=…`` → ``audio/wav``; unknown types are kept as sent, bare."""
+    """``audio/x-wav; charset=…`` → ``audio/wav``; other types are kept as sent, bare, and
+    none as ``""``. An answer that does not say it is audio (no type, or
+    ``application/octet-stream``) is never taken for audio: it is not a supported type."""
     bare = (value or "").split(";", 1)[0].strip().lower()
-    if not bare or bare == "application/octet-stream":
-        return DEFAULT_CONTENT_TYPE  # vendors that do not say send WAV (VENDORS.md)
     return _CANONICAL_TYPES.get(bare, bare)
 
 
 def is_supported(content_type: str) -> bool:
-    """Whether recordings of this media type can be kept (and served back as that type)."""
+    """Whether recordings of this media type can be kept (and served back as that type):
+    the audio types above only."""
     return canonical_content_type(content_type) in _EXTENSIONS
 
 

@@ -67,15 +67,19 @@ class ChannelFacts:
     last_event_time: int | None  # when the channel's last vendor event came
 
 
-def channel_facts(session: Session, name: str, since_ms: int) -> ChannelFacts:
-    """What the channel's calls since ``since_ms`` and its events say about it."""
-    closed = session.exec(
-        select(CallRecordRow.close_type).where(
-            CallRecordRow.channel == name,
-            CallRecordRow.created >= since_ms,
-            col(CallRecordRow.close_type).is_not(None),
-        )
-    ).all()
+def channel_facts(
+    session: Session, name: str, since_ms: int, tenant: str | None = None
+) -> ChannelFacts:
+    """What the channel's calls since ``since_ms`` (of one tenant, when given: a tenant sees
+    its own error rate, never the others') and its events say about it."""
+    query = select(CallRecordRow.close_type).where(
+        CallRecordRow.channel == name,
+        CallRecordRow.created >= since_ms,
+        col(CallRecordRow.close_type).is_not(None),
+    )
+    if tenant is not None:
+        query = query.where(CallRecordRow.tenant == tenant)
+    closed = session.exec(query).all()
     errors = sum(1 for close_type in closed if close_type in _STORED_CHANNEL_ERRORS)
     error_rate = errors / len(closed) if closed else 0.0
     return ChannelFacts(error_rate, last_event_received(session, name))

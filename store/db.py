@@ -11,16 +11,28 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from core.secrets import create_private, private_dir
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _private_database(path: Path) -> None:
+    """The SQLite file (customer numbers, sealed secrets) created 0600, in a directory created
+    0700, before SQLite opens it: SQLite then gives its -wal and -shm files the database
+    file's own mode, so none of them is ever readable by others. An existing file is kept."""
+    if str(path).startswith("file:"):
+        return  # a URI filename (``?mode=memory``, ...): SQLite's to interpret
+    private_dir(path.parent)
+    create_private(path)
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database(Path(parsed.database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

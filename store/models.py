@@ -23,6 +23,10 @@ class Tenant(SQLModel, table=True):
     default_region: str = Field(default="CN", max_length=2)
     default_display: str = Field(default="passthrough", max_length=16)
     created: int = Field(sa_column=_ms(nullable=False))
+    # The operator's quotas for this tenant; None: the platform's default (CC_TENANT_*).
+    max_lines: int | None = Field(default=None)
+    max_live_calls: int | None = Field(default=None)
+    calls_per_minute: int | None = Field(default=None)
 
 
 class ApiKey(SQLModel, table=True):
@@ -55,6 +59,26 @@ class AgentLine(SQLModel, table=True):
     secret: str | None = Field(default=None, sa_type=Text)
     # Why no call may take the line (a seat taken elsewhere); None: in service.
     out_of_service: str | None = Field(default=None, max_length=255)
+
+
+class Provision(SQLModel, table=True):
+    """A vendor resource that belongs to one company, given to one tenant by the platform
+    operator: a line id of a channel (an hw seat, an e9/jy number) or a 400 main number. A
+    tenant creates lines and binds extensions only on what it holds."""
+
+    __table_args__ = (
+        UniqueConstraint("kind", "channel", "resource", name="uq_provision_resource"),
+        Index("ix_provision_tenant", "tenant", "kind", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32)
+    kind: str = Field(max_length=16)  # core.types.ResourceKind
+    channel: str = Field(default="", max_length=8)  # "" for a main number (any channel)
+    resource: str = Field(max_length=64)  # the line id, or the main number (E.164)
+    # An hw seat kept signed in all day, so inbound calls can ring it.
+    stay_signed_in: bool = Field(default=False)
+    created: int = Field(sa_column=_ms(nullable=False))
 
 
 class ChannelSession(SQLModel, table=True):

@@ -99,7 +99,21 @@ class NotificationDelivery(SQLModel, table=True):
     delivered_at: int | None = Field(default=None, sa_column=_ms())
 
 
+class NotificationSenderLease(SQLModel, table=True):
+    """Which sender may POST now (one row, ``SENDER_LEASE``): whoever holds it unexpired
+    (``store/notification_sending.py``). Temporal alone cannot promise one sender: it starts
+    another once a heartbeat is late, whether or not the first one has stopped."""
+
+    __tablename__ = "notification_sender_lease"
+
+    name: str = Field(primary_key=True, max_length=16)
+    holder: str = Field(default="", max_length=64)
+    expires_at: int = Field(default=0, sa_column=_ms(nullable=False))
+
+
+SENDER_LEASE = "sender"
 _DELIVERY = NotificationDelivery.__table__  # type: ignore[attr-defined]
+_LEASE = NotificationSenderLease.__table__  # type: ignore[attr-defined]
 
 
 # -- subscriptions ---------------------------------------------------------------------------

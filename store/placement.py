@@ -15,6 +15,7 @@ from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant
 from store.lines import find_line, lease_of, release_line
 from store.models import CallRecordRow
+from store.quotas import Quotas, check_calls
 from store.routing import RouteRequest, choose_line, route_taken
 
 # A new call's line columns before its line is leased. They are NOT NULL and the row must go
@@ -31,7 +32,11 @@ class RecordedCall:
 
 
 def record_call(
-    session: Session, call: CallRecordRow, routing: Routing, channel: str | None
+    session: Session,
+    call: CallRecordRow,
+    routing: Routing,
+    channel: str | None,
+    quotas: Quotas | None = None,
 ) -> RecordedCall:
     """Record ``call`` (the call as requested, before it has a line) and lease it a line as
     ``routing`` says, ``channel`` pinning one if the request names it.
@@ -40,9 +45,11 @@ def record_call(
     key clashes on the unique key (after waiting for this transaction to commit) before it can
     lease a line; a write as the first statement also takes SQLite's write lock at once, so
     concurrent placements queue instead of failing "locked". Raises IdempotencyClash, and
-    store.routing's NoChannel or LineBusy.
+    store.routing's NoChannel or LineBusy, and store.quotas' QuotaExceeded over ``quotas``.
     """
     _claim_key(session, call)
+    if quotas is not None:
+        check_calls(session, call.tenant, quotas, call.created)
     request = RouteRequest.for_call(call.tenant, call.cc_call_id, routing, channel)
     route = choose_line(session, request)
     line = route.line

@@ -21,17 +21,20 @@ from api.app import create_app
 from callflow.circuit import CircuitState
 from channels.registry import CHANNELS, Settings
 from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
+from core.types import ResourceKind
 from scripts.inprocess import free_port, start_servers, temporal_cli
 from store.db import make_engine, now_ms, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
+from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
 from tests.support import wait_for
 from worker import build_worker, ensure_service_workflows
 from workflows.health import ChannelHealthWorkflow
 
 API_KEY = "test-key-tenant-a"
-ADMIN_KEY = "test-key-tenant-a-operator"  # tenant-a, scope admin (routing overrides)
+ADMIN_KEY = "test-key-tenant-a-admin"  # tenant-a, scope admin
+OPERATOR_KEY = "test-operator-key"  # the platform operator (routing overrides, provisioning)
 SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
 
@@ -79,6 +82,8 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         recording_deadline_s=8,
         recording_retry_initial_s=0.2,
         recording_retry_max_s=1.0,
+        operator_key=OPERATOR_KEY,
+        egress_allow=["127.0.0.1"],  # the simulators' recordings, the tests' receivers
     )
 
 
@@ -88,6 +93,8 @@ def line_id(channel: str, i: int) -> str:
     return str(10001 + i) if channel == "hw" else f"{channel}-{i}"
 
 
+# The 400 numbers provisioned to tenant-a (the inbound tests bind extensions on them).
+MAIN_NUMBERS = ("+864008001001", "+864008002002", "+864008003003", "+864001234567")
 SOLO_LINE = {"hw": "10099"}  # the solo tenant's one line per channel (else <channel>-solo)
 
 
@@ -102,10 +109,14 @@ def seed(settings: Settings) -> None:
         for c, channel in enumerate(CHANNELS):
             for i in range(6):
                 number = f"+86108{c}8000{i:02d}"
+                provision(s, "tenant-a", ResourceKind.LINE, channel, line_id(channel, i))
                 ensure_line(s, "tenant-a", channel, line_id(channel, i), number)
             solo = SOLO_LINE.get(channel, f"{channel}-solo")
+            provision(s, "solo", ResourceKind.LINE, channel, solo)
             ensure_line(s, "solo", channel, solo, f"+86108{c}809999")
         add_api_key(s, "solo", SOLO_KEY)
+        for main_num in MAIN_NUMBERS:
+            provision(s, "tenant-a", ResourceKind.MAIN_NUM, "", main_num)
     engine.dispose()
 
 

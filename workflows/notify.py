@@ -3,7 +3,10 @@
 However many workers run, one sender POSTs the outbox (fixed id ``notifications``), so a
 call's events leave in order. The sender is a long-lived, heartbeating activity: a worker
 that dies stops its heartbeat and Temporal starts it again on another worker, retried without
-end (the outbox, not the workflow, holds what is left to send). New settings (a worker's
+end (the outbox, not the workflow, holds what is left to send). Temporal does that whether
+or not the first sender has stopped (a worker cut off from Temporal still runs), so the
+workflow alone cannot promise one sender at a time: the store's sender lease does
+(``activities/notify.py``); the new attempt waits for it. New settings (a worker's
 start) end the running sender so the next one runs with them. Continue-as-new keeps the
 history short.
 """

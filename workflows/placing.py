@@ -5,6 +5,10 @@ from ``call.py`` so the call's process reads on one screen.
 - A request that never reached the vendor, or that the vendor answered with an error, placed
   nothing: it is tried again (with back-off) and then, if routing allows, on the next channel.
 - A rejection (bad number) is about the call: no retry, no failover.
+- A seat the gateway refused for itself (wrong password, taken elsewhere: its line is out of
+  service now) is about that line, one tenant's to mend: no retry on it and no word to health
+  (the channel is not failing); it fails over where routing allows, as any request that
+  placed nothing may (VENDORS.md), else the call closes 255 with the refusal in its attempt.
 - A request whose outcome is unknown (the vendor's answer timed out, the worker died while
   it was out) may have placed the call: it is never placed again, anywhere. CC waits
   ``place_unknown_wait_s`` for an event of the call; with one the call goes on, without one
@@ -56,6 +60,11 @@ TRIES_PER_CHANNEL = 3
 RETRY_DELAYS_S = (1.0, 2.0)
 STORE_WAIT_MAX_S = 10.0  # between tries while CC's own store is down
 PLACED = "placed"
+# Since this patch a seat refused for itself is its line's fault, not the channel's: no retry,
+# no health report (before it, retried and reported as a vendor error: issue 20 row 8).
+SEAT_REFUSAL_PATCH = "seat-refusal-is-its-line-s"
+# An attempt's outcome by its error type (any other: "failed").
+ATTEMPT_OUTCOMES = {REJECTED: "rejected", SEAT_UNAVAILABLE: "rejected", OUTCOME_UNKNOWN: "unknown"}
 # Claiming a seat: a sign-in the gateway refused (wrong password, seat taken) is final.
 CLAIM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -101,7 +110,11 @@ class Placing:
             if outcome == REJECTED or not self._inp.routing.may_fail_over:
                 break
             await self._fail_over(tried)
-        close_type = {REJECTED: CloseType.OTHER, NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR}
+        close_type = {
+            REJECTED: CloseType.OTHER,
+            SEAT_UNAVAILABLE: CloseType.OTHER,
+            NETWORK_ERROR: CloseType.CHANNEL_NETWORK_ERROR,
+        }
         self._close_by_cc(
             close_type.get(outcome or "", CloseType.CHANNEL_SERVER_ERROR), "cc:place_failed"
         )
@@ -145,7 +158,7 @@ class Placing:
                 return "expired"
             attempt.tries = tries = tries + 1
             error_type = await self._try_place(line, attempt)
-            if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN):
+            if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN, SEAT_UNAVAILABLE):
                 return error_type
             if error_type == STORE_UNAVAILABLE:
                 # CC's store is down, nothing was sent: no try of the vendor's, no health
@@ -165,24 +178,23 @@ class Placing:
     async def _try_place(self, line: LineLease, attempt: Attempt) -> str:
         """One place request. Returns PLACED or the error type."""
         self._dirty = True
-        if not await self._claim_seat(line, attempt):
-            return SERVER_ERROR
+        unclaimed = await self._claim_seat(line, attempt)
+        if unclaimed is not None:
+            return unclaimed
         try:
             placed = await steps.place_call(
                 PlaceCallInput(channel=line.channel, request=self._place_request(line))
             )
         except ActivityError as err:
             cause = err.cause
-            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR, STORE_UNAVAILABLE)
+            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR, STORE_UNAVAILABLE, SEAT_UNAVAILABLE)
             if isinstance(cause, ApplicationError) and cause.type in known:
                 error_type = cause.type
             else:
                 # A timeout (a worker died, a hang) or any error nobody classified: the
                 # request may be out, so it is never placed again.
                 error_type = OUTCOME_UNKNOWN
-            attempt.outcome = {REJECTED: "rejected", OUTCOME_UNKNOWN: "unknown"}.get(
-                error_type, "failed"
-            )
+            attempt.outcome = ATTEMPT_OUTCOMES.get(error_type, "failed")
             attempt.error = str(cause or err)[:300]
             return error_type
         attempt.outcome, attempt.error = PLACED, None
@@ -191,12 +203,14 @@ class Placing:
         await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
         return PLACED
 
-    async def _claim_seat(self, line: LineLease, attempt: Attempt) -> bool:
+    async def _claim_seat(self, line: LineLease, attempt: Attempt) -> str | None:
         """A polled channel's line is a seat: it must be signed in with the call's agent
-        phone, and polled, before the call is placed (SeatWorkflow). False: the seat cannot
-        be had, nothing was placed (retried, then failed over like a vendor error)."""
+        phone, and polled, before the call is placed (SeatWorkflow). None once it is; else
+        nothing was placed, and the error type: SEAT_UNAVAILABLE when the gateway refused
+        the seat itself (see the module), else SERVER_ERROR (retried, then failed over like
+        a vendor error)."""
         if self._inp.routing.modes.get(line.channel) is not ChannelMode.POLL:
-            return True
+            return None
         claim = SeatClaim(cc_call_id=self.record.cc_call_id, phonenum=self.record.caller)
         try:
             await workflow.execute_activity(
@@ -212,10 +226,15 @@ class Placing:
                 retry_policy=CLAIM_RETRY,
             )
         except ActivityError as err:
-            attempt.outcome, attempt.error = "failed", str(err.cause or err)[:300]
-            return False
+            cause = err.cause
+            attempt.outcome, attempt.error = "failed", str(cause or err)[:300]
+            refused = isinstance(cause, ApplicationError) and cause.type == SEAT_UNAVAILABLE
+            if refused and workflow.patched(SEAT_REFUSAL_PATCH):
+                attempt.outcome = "rejected"
+                return SEAT_UNAVAILABLE
+            return SERVER_ERROR
         self._seat = line
-        return True
+        return None
 
     async def _release_seat(self) -> None:
         """The call no longer needs its seat: SeatWorkflow may let it go idle."""

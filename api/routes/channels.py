@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import CallerDep, StateDep
+from api.deps import Caller, CallerOrOperatorDep, OperatorDep, StateDep
 from api.errors import Problem
 from core.types import ChannelMode
 from store import channel_state
@@ -23,7 +23,9 @@ class ChannelPublic(BaseModel):
     enabled: bool  # routing on/off, as it stands (override, else health)
     override: bool | None  # the operator's pin, if any
     reason: str | None
-    error_rate: float  # share of the last 15 minutes' calls that ended in a channel error
+    # Share of the last 15 minutes' calls that ended in a channel error: the tenant's own
+    # calls for a tenant key, every tenant's for the operator.
+    error_rate: float
     last_event_time: int | None
 
 
@@ -31,9 +33,11 @@ class ChannelPatch(BaseModel):
     enabled: bool | None  # null clears the override: health decides again
 
 
-def _view(state: StateDep, session: Session, name: str) -> ChannelPublic:
+def _view(state: StateDep, session: Session, name: str, tenant: str | None) -> ChannelPublic:
+    """The channel as ``tenant`` sees it (its own calls' error rate), or, for None, as the
+    operator does (every tenant's)."""
     row = channel_state.state_of(session, name)
-    facts = channel_state.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS)
+    facts = channel_state.channel_facts(session, name, now_ms() - ERROR_WINDOW_MS, tenant)
     return ChannelPublic(
         name=name,
         mode=state.channels[name].mode,
@@ -47,21 +51,23 @@ def _view(state: StateDep, session: Session, name: str) -> ChannelPublic:
 
 
 @router.get("", response_model=list[ChannelPublic])
-async def list_channels(state: StateDep, caller: CallerDep) -> list[ChannelPublic]:
-    return await state.in_store(lambda s: [_view(state, s, name) for name in state.channels])
+async def list_channels(state: StateDep, who: CallerOrOperatorDep) -> list[ChannelPublic]:
+    tenant = who.tenant.id if isinstance(who, Caller) else None
+    return await state.in_store(
+        lambda s: [_view(state, s, name, tenant) for name in state.channels]
+    )
 
 
 @router.patch("/{name}", response_model=ChannelPublic)
 async def patch_channel(
-    name: str, body: ChannelPatch, state: StateDep, caller: CallerDep
+    name: str, body: ChannelPatch, state: StateDep, operator: OperatorDep
 ) -> ChannelPublic:
-    if caller.scope != "admin":
-        raise Problem(403, "forbidden", "changing routing needs an operator (admin) key")
+    """Channels are shared by every tenant: only the platform operator pins routing."""
     if name not in state.channels:
         raise Problem(404, "not_found", "no such channel")
 
     def patch(session: Session) -> ChannelPublic:
         channel_state.set_override(session, name, body.enabled)
-        return _view(state, session, name)
+        return _view(state, session, name, None)
 
     return await state.in_store(patch)

@@ -13,7 +13,9 @@ from api.deps import Caller, CallerDep, StateDep
 from api.errors import Problem, invalid_field
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import EXT_NUM, to_e164
-from store import extensions, lines
+from api.resources import known_channel, not_provisioned
+from core.types import ResourceKind
+from store import extensions, lines, provisions
 from store.models import Extension
 
 router = APIRouter(prefix="/v1/extensions", tags=["extensions"])
@@ -71,12 +73,6 @@ def _agent_phone(body: ExtensionBody, caller: Caller) -> str:
         ) from None
 
 
-def _known_channel(state: StateDep, channel: str) -> None:
-    if channel not in state.channels:
-        allowed = f"one of {sorted(state.channels)}"
-        raise invalid_field("channel", allowed, f"unknown channel {channel}")
-
-
 def _not_found() -> Problem:
     return Problem(404, "not_found", "no such extension")
 
@@ -117,10 +113,13 @@ async def put_extension(
     main_num: MainNum, ext_num: ExtNum, body: ExtensionBody, state: StateDep, caller: CallerDep
 ) -> ExtensionPublic:
     number = _main_num(main_num, caller)
-    _known_channel(state, body.channel)
+    known_channel(state, body.channel)
     phone = _agent_phone(body, caller)
+    tenant = caller.tenant.id
 
     def put(session: Session) -> Extension:
+        if not provisions.holds(session, tenant, ResourceKind.MAIN_NUM, "", number):
+            raise not_provisioned(f"the 400 number {main_num}")
         if lines.get_line(session, caller.tenant.id, body.channel, body.agent) is None:
             detail = f"no {body.channel} line {body.agent}"
             raise invalid_field("agent", "no such line on that channel", detail)

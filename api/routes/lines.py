@@ -8,13 +8,15 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.deps import CallerDep, StateDep
-from api.errors import Problem, invalid_field
+from api.errors import Problem, invalid_field, quota_exceeded
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
+from api.resources import known_channel, not_provisioned, valid_line_id
 from core.secrets import SecretKeyMissing, seal
-from core.types import ChannelMode
-from store import bindings, lines
+from core.types import ChannelMode, ResourceKind
+from store import bindings, lines, provisions
 from store.models import AgentLine, Binding
+from store.quotas import QuotaExceeded, Quotas, check_lines
 
 router = APIRouter(tags=["lines and bindings"])
 
@@ -70,12 +72,6 @@ class BindingPublic(BindingBody):
         return cls(user=binding.user, agent=binding.agent, channel=binding.channel)
 
 
-def _known_channel(state: StateDep, channel: str) -> None:
-    if channel not in state.channels:
-        allowed = f"one of {sorted(state.channels)}"
-        raise invalid_field("channel", allowed, f"unknown channel {channel}")
-
-
 @router.get("/v1/lines", response_model=LinePage)
 async def list_lines(
     state: StateDep,
@@ -94,15 +90,24 @@ async def list_lines(
 
 @router.post("/v1/lines", status_code=201, response_model=LinePublic)
 async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> LinePublic:
-    _known_channel(state, body.channel)
+    """A line on a line id the operator provisioned to the tenant (403 otherwise, whoever
+    holds it), within the tenant's quota of lines (429)."""
+    valid_line_id(state, body.channel, body.agent)
     number = to_e164(body.number, "number", caller.tenant.default_region)
     secret = _sealed_password(state, body)
+    tenant = caller.tenant
+    quotas = Quotas.of(tenant, Quotas.defaults(state.settings))
 
     def create(session: Session) -> AgentLine:
+        if not provisions.holds(session, tenant.id, ResourceKind.LINE, body.channel, body.agent):
+            raise not_provisioned(f"{body.channel} line {body.agent}")
         try:
-            line = lines.create_line(session, caller.tenant.id, body.channel, body.agent, number)
-        except lines.LineExists as exc:
+            check_lines(session, tenant.id, quotas)
+            line = lines.create_line(session, tenant.id, body.channel, body.agent, number)
+        except lines.LineExists as exc:  # the tenant's own: it holds the line id
             raise Problem(409, "line_exists", str(exc)) from exc
+        except QuotaExceeded as exc:
+            raise quota_exceeded(exc) from exc
         line.secret = secret
         return line
 
@@ -151,7 +156,7 @@ async def get_binding(user: str, state: StateDep, caller: CallerDep) -> BindingP
 async def put_binding(
     user: str, body: BindingBody, state: StateDep, caller: CallerDep
 ) -> BindingPublic:
-    _known_channel(state, body.channel)
+    known_channel(state, body.channel)
 
     def put(session: Session) -> Binding:
         if lines.get_line(session, caller.tenant.id, body.channel, body.agent) is None:

@@ -2,7 +2,9 @@
 ``call.closed``, ``call.recording``), and the deliveries CC made of them.
 
 Changing the subscription or sending a delivery again needs an ``admin`` key; any key of
-the tenant may read them. The signing secret is shown once, in the PUT's answer.
+the tenant may read them, but only an admin key sees the URL's credentials and query. The
+signing secret is shown once, in the PUT's answer. The URL must pass the egress policy
+(``core/egress.py``) when it is set, and again at each send (its DNS may change meanwhile).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Response
+import httpx
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, StateDep
-from api.errors import Problem
+from api.errors import Problem, invalid_field
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
+from core.egress import EgressPolicy, EgressRefused
 from core.secrets import SecretKeyMissing, seal
 from store import notifications
 from store.notifications import (
@@ -27,6 +31,16 @@ from store.notifications import (
 )
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+# How long a subscription's host name may take to resolve: unresolved, it is judged at send.
+RESOLVE_S = 3.0
+
+
+def receiver_policy(state: StateDep) -> EgressPolicy:
+    """The egress policy receivers pass (a dependency: tests give their own resolver)."""
+    return EgressPolicy.from_settings(state.settings)
+
+
+ReceiverPolicy = Annotated[EgressPolicy, Depends(receiver_policy)]
 
 
 class SubscriptionBody(BaseModel):
@@ -59,14 +73,22 @@ class SubscriptionPublic(BaseModel):
     updated: int
 
     @classmethod
-    def from_row(cls, sub: NotificationSubscription) -> SubscriptionPublic:
+    def from_row(cls, sub: NotificationSubscription, whole_url: bool = True) -> SubscriptionPublic:
         return cls(
-            url=sub.url,
+            url=sub.url if whole_url else _without_secrets(sub.url),
             events=sorted(sub.event_types),
             masked=sub.masked,
             created=sub.created,
             updated=sub.updated,
         )
+
+
+def _without_secrets(url: str) -> str:
+    """The URL without what may carry a credential: user info, query and fragment."""
+    try:
+        return str(httpx.URL(url).copy_with(userinfo=b"", query=None, fragment=None))
+    except (httpx.InvalidURL, TypeError):
+        return ""
 
 
 class SubscriptionCreated(SubscriptionPublic):
@@ -121,11 +143,21 @@ def _no_subscription() -> Problem:
     return Problem(404, "not_found", "no notification subscription")
 
 
+async def _admit_receiver(url: str, policy: EgressPolicy) -> None:
+    """422 for a receiver the egress policy refuses (a host that does not resolve yet is
+    judged again at each send)."""
+    try:
+        await policy.admit(url, require_https=True, must_resolve=False, resolve_s=RESOLVE_S)
+    except EgressRefused as exc:
+        raise invalid_field("url", str(exc), f"invalid fields: url ({exc})") from exc
+
+
 @router.put("", response_model=SubscriptionCreated)
 async def put_subscription(
-    body: SubscriptionBody, state: StateDep, caller: CallerDep
+    body: SubscriptionBody, state: StateDep, caller: CallerDep, policy: ReceiverPolicy
 ) -> SubscriptionCreated:
     _admin(caller)
+    await _admit_receiver(body.url, policy)
     secret = notifications.new_secret()
     try:
         sealed = seal(secret, state.settings.secret_key)
@@ -148,7 +180,7 @@ async def get_subscription(state: StateDep, caller: CallerDep) -> SubscriptionPu
     sub = await state.in_store(lambda s: notifications.get_subscription(s, caller.tenant.id))
     if sub is None:
         raise _no_subscription()
-    return SubscriptionPublic.from_row(sub)
+    return SubscriptionPublic.from_row(sub, whole_url=caller.scope == "admin")
 
 
 @router.delete("", status_code=204)

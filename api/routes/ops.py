@@ -1,8 +1,12 @@
-"""Operations: liveness, readiness (database and Temporal), Prometheus metrics."""
+"""Operations: liveness, readiness (database and Temporal), Prometheus metrics (behind
+``CC_METRICS_TOKEN`` when it is set)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hashlib
+import hmac
+
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -32,6 +36,27 @@ async def readyz(state: StateDep) -> dict[str, str]:
     return {"status": "ready"}
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def metrics_allowed(expected: str, authorization: str) -> bool:
+    """Whether an ``Authorization`` header carries the metrics token (always, while none is
+    set). Compared in constant time, over digests: not even the token's length shows."""
+    if not expected:
+        return True
+    scheme, _, token = authorization.partition(" ")
+    presented = token.strip() if scheme.lower() == "bearer" else ""
+    return hmac.compare_digest(_digest(presented), _digest(expected))
+
+
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request, state: StateDep) -> Response:
+    if not metrics_allowed(state.settings.metrics_token, request.headers.get("authorization", "")):
+        raise Problem(
+            401,
+            "unauthorized",
+            "metrics need the metrics token (CC_METRICS_TOKEN) as a bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

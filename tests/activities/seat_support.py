@@ -31,6 +31,7 @@ class FailingGateway:
     failures: int
     name: str = "hw"
     mode: ChannelMode = ChannelMode.POLL
+    line_id_pattern: str = r"[0-9]{1,10}"  # a Channel says what its line ids look like
     polls: int = 0
 
     async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:

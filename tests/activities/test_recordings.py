@@ -53,7 +53,10 @@ def settings() -> Iterator[Settings]:
     base_urls = {f"{name}_base_url": f"http://127.0.0.1:{free_port()}" for name in CHANNELS}
     # Webhooks go to a closed port: these tests read the events from the simulators' logs.
     dead = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(**base_urls, public_base_url=dead, sim_retry_scale=0.01)
+    # The simulators listen on 127.0.0.1: the egress policy must allow it (make run does).
+    settings = Settings(
+        **base_urls, public_base_url=dead, sim_retry_scale=0.01, egress_allow=["127.0.0.1"]
+    )
     servers = [
         ServerThread(
             simulator_app(name, settings),

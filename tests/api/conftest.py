@@ -18,15 +18,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from api.deps import AppState
 from channels.registry import Settings, build_channels
+from core.types import ResourceKind
 from intake.delivery import DeliveryPolicy, Dispatcher
 from storage import build_store
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
+from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
 
 UNIT_TENANT, UNIT_KEY = "unit-t", "test-key-unit-t"
 UNIT_LINE = ("e9", "e9-unit-1")  # the tenant's one line
+OPERATOR_KEY = "test-operator-key"  # the platform operator's credential (CC_OPERATOR_KEY)
+UNIT_MAIN = "+864008001234"  # the 400 number provisioned to the tenant
 MAX_BODY = 4096
 
 
@@ -105,6 +109,7 @@ def unit_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "task_queue": "cc-api-unit",
         "max_body_bytes": MAX_BODY,
         "storage_dir": str(tmp_path / "recordings"),
+        "operator_key": OPERATOR_KEY,
     }
     return Settings(**{**values, **overrides})
 
@@ -112,6 +117,15 @@ def unit_settings(tmp_path: Path, **overrides: Any) -> Settings:
 def asgi_client(app: FastAPI, **kwargs: Any) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://cc.test", **kwargs)
+
+
+def provision_lines(
+    harness: Harness, channel: str, *agents: str, tenant: str = UNIT_TENANT
+) -> None:
+    """The operator's part: line ids of ``channel`` provisioned to ``tenant``."""
+    with session_scope(harness.state.engine) as session:
+        for agent in agents:
+            provision(session, tenant, ResourceKind.LINE, channel, agent)
 
 
 @pytest.fixture
@@ -123,6 +137,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         ensure_tenant(session, UNIT_TENANT)
         add_api_key(session, UNIT_TENANT, UNIT_KEY)
         ensure_line(session, UNIT_TENANT, *UNIT_LINE, "+8610880000001")
+        provision(session, UNIT_TENANT, ResourceKind.LINE, *UNIT_LINE)
+        provision(session, UNIT_TENANT, ResourceKind.MAIN_NUM, "", UNIT_MAIN)
     app = create_app(settings)
     temporal = FakeTemporal()
     dispatcher = Dispatcher(engine, DeliveryPolicy())

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from core.types import ResourceKind
 from store.db import session_scope
 from store.lines import ensure_line
+from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
 from tests.api.conftest import UNIT_LINE, Harness, asgi_client
 
@@ -27,6 +29,7 @@ async def other(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
         ensure_tenant(session, OTHER_TENANT)
         add_api_key(session, OTHER_TENANT, OTHER_KEY)
         ensure_line(session, OTHER_TENANT, "e9", OTHER_LINE["agent"], "+8610880000002")
+        provision(session, OTHER_TENANT, ResourceKind.MAIN_NUM, "", "+864006001234")
     async with asgi_client(harness.app, headers={"Authorization": f"Bearer {OTHER_KEY}"}) as api:
         yield api
 
@@ -123,7 +126,7 @@ async def test_another_tenant_sees_nothing_and_cannot_take_the_number(
     assert (await other.get("/v1/extensions")).json() == {"items": [], "next_cursor": None}
     for ext_num in ("12", "13"):  # the extension, or another one of the same number
         taken = await other.put(f"/v1/extensions/{MAIN}/{ext_num}", json=OTHER_LINE)
-        assert taken.status_code == 409 and taken.json()["code"] == "extension_taken"
+        assert taken.status_code == 403 and taken.json()["code"] == "not_provisioned"
         assert "unit-t" not in taken.text and UNIT_LINE[1] not in taken.text
     # The other tenant's own line is not ours to bind either.
     theirs = await harness.api.put(f"/v1/extensions/{MAIN}/14", json=OTHER_LINE)
@@ -137,6 +140,8 @@ async def test_another_tenant_sees_nothing_and_cannot_take_the_number(
 
 
 async def test_list_pages_with_a_cursor(harness: Harness) -> None:
+    with session_scope(harness.state.engine) as session:
+        provision(session, "unit-t", ResourceKind.MAIN_NUM, "", "+864006001234")
     for i in range(5):
         number = MAIN if i < 3 else "+864006001234"
         assert (await harness.api.put(f"/v1/extensions/{number}/{i}", json=LINE)).status_code == 200

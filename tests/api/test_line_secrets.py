@@ -4,15 +4,23 @@ with the field named, and nothing is stored."""
 
 from __future__ import annotations
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
 from core.secrets import unseal
 from store.models import AgentLine
-from tests.api.conftest import Harness
+from tests.api.conftest import Harness, provision_lines
 
 KEY = Fernet.generate_key().decode()
 SEAT = {"channel": "hw", "agent": "10042", "number": "+861088000042", "password": "s3cret-pw"}
+
+
+@pytest.fixture(autouse=True)
+def provisioned(harness: Harness) -> None:
+    """The operator gave the tenant the seat and a number (issue 20)."""
+    provision_lines(harness, "hw", SEAT["agent"])
+    provision_lines(harness, "e9", "+861088000043")
 
 
 def stored(harness: Harness, agent: str) -> AgentLine | None:

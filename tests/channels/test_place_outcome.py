@@ -35,6 +35,12 @@ REQUEST = PlaceCallRequest(cc_call_id="cc1", caller="+8613800000001", called="+8
                            display_to_a="+861088000100", display_to_b="+8613800000001",
                            agent="+861088000100", max_duration_s=60)  # fmt: skip
 
+
+def request_for(channel: Channel) -> PlaceCallRequest:
+    """REQUEST on a line of the channel's kind: hw's lines are CC-Gateway seats."""
+    return REQUEST.model_copy(update={"agent": "10001"}) if channel.name == "hw" else REQUEST
+
+
 NOT_SENT = [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout]
 SENT = [httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
         httpx.RemoteProtocolError]  # fmt: skip
@@ -44,6 +50,7 @@ SENT = [httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError
 async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Channel]]:
     channel = BUILD[request.param](BASE)
     await HW_SESSIONS.save("hw", "call:V1", "10001")
+    await HW_SESSIONS.save("hw", "seat-call:10001", "")  # no later call of the seat's
     yield request.param, channel
     await channel.aclose()
 
@@ -70,7 +77,7 @@ async def test_a_request_that_never_left_is_a_plain_network_error(
     _, channel = vendor
     failing(channel, error)
     with pytest.raises(VendorNetworkError) as caught:
-        await channel.place_call(REQUEST)
+        await channel.place_call(request_for(channel))
     assert not isinstance(caught.value, VendorOutcomeUnknown) and caught.value.retryable
 
 
@@ -81,7 +88,7 @@ async def test_a_request_sent_then_lost_has_an_unknown_outcome(
     _, channel = vendor
     failing(channel, error)
     with pytest.raises(VendorOutcomeUnknown) as caught:
-        await channel.place_call(REQUEST)
+        await channel.place_call(request_for(channel))
     assert not caught.value.retryable
 
 
@@ -101,7 +108,7 @@ async def test_connection_refused_is_a_plain_network_error() -> None:
     for build in BUILD.values():
         channel = build(f"http://127.0.0.1:{free_port()}")
         with pytest.raises(VendorNetworkError) as caught:
-            await channel.place_call(REQUEST)
+            await channel.place_call(request_for(channel))
         assert not isinstance(caught.value, VendorOutcomeUnknown)
         await channel.aclose()
 
@@ -117,7 +124,7 @@ async def test_an_answered_error_placed_nothing(
     _, channel = vendor
     answering(channel, httpx.Response(status, content=body))
     with pytest.raises(error):
-        await channel.place_call(REQUEST)
+        await channel.place_call(request_for(channel))
 
 
 async def test_a_vendor_refusal_is_rejected(vendor: tuple[str, Channel]) -> None:
@@ -129,7 +136,7 @@ async def test_a_vendor_refusal_is_rejected(vendor: tuple[str, Channel]) -> None
     }[name]
     answering(channel, refusal)
     with pytest.raises(VendorRejected):
-        await channel.place_call(REQUEST)
+        await channel.place_call(request_for(channel))
 
 
 async def test_an_overlong_vendor_id_is_fitted_to_the_record(vendor: tuple[str, Channel]) -> None:
@@ -141,7 +148,7 @@ async def test_an_overlong_vendor_id_is_fitted_to_the_record(vendor: tuple[str, 
         "jy": {"sid": long_id, "status": "queued"},
     }[name]
     answering(channel, httpx.Response(201 if name == "jy" else 200, json=answer))
-    placed = await channel.place_call(REQUEST)
+    placed = await channel.place_call(request_for(channel))
     assert len(placed.vendor_call_id) <= 64
     assert placed.vendor_call_id != long_id[:64]  # a digest, not a cut that could collide
 
@@ -173,6 +180,6 @@ async def test_an_undecodable_answer_to_a_place_request_has_an_unknown_outcome(
         base_url=BASE, transport=httpx.MockTransport(garbled)
     )
     with pytest.raises(VendorOutcomeUnknown):
-        await channel.place_call(REQUEST)
+        await channel.place_call(request_for(channel))
     with pytest.raises(VendorNetworkError):
         await channel.hangup("V1")

@@ -37,12 +37,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from channels.registry import CHANNELS, Settings
 from contracts.ids import SEARCH_ATTRIBUTES, workflow_id
+from core.types import ResourceKind
 from simulators.registry import SIMULATORS
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
+from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
-from tests.stack import line_id, temporal_cli
+from tests.stack import MAIN_NUMBERS, line_id, temporal_cli
 from tests.support import free_port, settings_env
 from workflows.placing import VENDOR_LIMIT_MARGIN_S
 
@@ -248,6 +250,7 @@ CHAOS_SETTINGS: dict[str, Any] = {
     "recording_deadline_s": 5,
     "recording_retry_initial_s": 0.3,
     "recording_retry_max_s": 1.0,
+    "egress_allow": ["127.0.0.1"],  # the simulators' recordings, the tests' receivers
     "log_level": "INFO",
 }
 SIM_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
@@ -340,7 +343,10 @@ class ChaosStack:
             add_api_key(s, TENANT, API_KEY, scope="admin")
             for c, channel in enumerate(CHANNELS):
                 for i in range(self.lines_per_channel):
+                    provision(s, TENANT, ResourceKind.LINE, channel, line_id(channel, i))
                     ensure_line(s, TENANT, channel, line_id(channel, i), f"+86108{c}8{i:04d}")
+            for main_num in MAIN_NUMBERS:
+                provision(s, TENANT, ResourceKind.MAIN_NUM, "", main_num)
         engine.dispose()
 
     async def wait_temporal(self, within: float = 60.0) -> Client:

@@ -7,17 +7,26 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.e2e.calls import place, wait_closed
-from tests.stack import ADMIN_KEY, Stack
+from tests.stack import ADMIN_KEY, OPERATOR_KEY, Stack
 
 
 async def test_lines_are_validated_listed_and_deleted(stack: Stack) -> None:
     api = stack.api
     line = {"channel": "e9", "agent": "+861077000001", "number": "+861077000001"}
+    refused = await api.post("/v1/lines", json=line)
+    assert refused.status_code == 403 and refused.json()["code"] == "not_provisioned"
+    async with stack.as_tenant(OPERATOR_KEY) as operator:
+        granted = await operator.put(
+            "/v1/operator/lines/e9/+861077000001", json={"tenant": "tenant-a"}
+        )
+        assert granted.status_code == 200, granted.text
     created = await api.post("/v1/lines", json=line)
     assert created.status_code == 201 and created.json()["busy"] is False
     assert (await api.post("/v1/lines", json=line)).json()["code"] == "line_exists"
-    bad = await api.post("/v1/lines", json={**line, "agent": "x", "number": "12345"})
+    bad = await api.post("/v1/lines", json={**line, "number": "12345"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_number"
+    not_an_id = await api.post("/v1/lines", json={**line, "agent": "x"})
+    assert not_an_id.status_code == 422 and not_an_id.json()["errors"][0]["field"] == "agent"
     assert (await api.post("/v1/lines", json={**line, "channel": "zz"})).status_code == 422
 
     seen: list[tuple[str, str]] = []
@@ -60,9 +69,9 @@ async def test_binding_pins_a_users_calls_until_removed(stack: Stack) -> None:
 @pytest.fixture
 async def operator(stack: Stack) -> AsyncIterator[None]:
     yield
-    async with stack.as_tenant(ADMIN_KEY) as admin:
+    async with stack.as_tenant(OPERATOR_KEY) as operator:
         for name in ("e9", "hw", "jy"):
-            await admin.patch(f"/v1/channels/{name}", json={"enabled": None})
+            await operator.patch(f"/v1/channels/{name}", json={"enabled": None})
 
 
 async def test_operator_override_takes_a_channel_out_of_routing(
@@ -76,7 +85,10 @@ async def test_operator_override_takes_a_channel_out_of_routing(
     }
     refused = await stack.api.patch("/v1/channels/e9", json={"enabled": False})
     assert refused.status_code == 403
-    async with stack.as_tenant(ADMIN_KEY) as admin:
+    async with stack.as_tenant(ADMIN_KEY) as admin:  # a tenant's admin is no operator
+        tenant_admin = await admin.patch("/v1/channels/e9", json={"enabled": False})
+        assert tenant_admin.status_code == 403
+    async with stack.as_tenant(OPERATOR_KEY) as admin:
         off = await admin.patch("/v1/channels/e9", json={"enabled": False})
         assert off.json()["enabled"] is False and off.json()["override"] is False
         call = await place(stack.api)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from activities.records import RecordActivities
 from contracts.call import SaveRecordInput
 from contracts.notify import NotifyConfig
 from core.config import CoreSettings
+from core.egress import IPAddress, Resolver
 from core.secrets import seal
 from core.types import CallState, CloseType
 from scripts.receiver import make_server, serve_tls
@@ -54,7 +56,20 @@ def sqlite_store(tmp_path: Path) -> Engine:
 
 
 def settings() -> CoreSettings:
-    return CoreSettings(secret_key=SECRET_KEY)
+    """The receivers of these tests listen on 127.0.0.1 (over http): the egress policy allows
+    it here, as `make run` does; by default it is refused."""
+    return CoreSettings(secret_key=SECRET_KEY, egress_allow=["127.0.0.1"])
+
+
+def resolver(names: dict[str, str]) -> Resolver:
+    """A DNS that knows ``names`` (host → address) and nothing else."""
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [ipaddress.ip_address(names[host])]
+
+    return resolve
 
 
 view = call_view_json
@@ -189,19 +204,22 @@ def slow_init(delay_s: float) -> Callable[[Received], int | None]:
     return answer
 
 
-def self_signed(tmp: Path) -> tuple[Path, Path]:
+def self_signed(tmp: Path, dns_name: str | None = None) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, or for ``dns_name``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name or "127.0.0.1")])
+    alt: x509.GeneralName = (
+        x509.DNSName(dns_name) if dns_name else x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    )
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
         .sign(key, hashes.SHA256())
     )  # fmt: skip
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path, key_path = tmp / f"{dns_name or 'ip'}-cert.pem", tmp / f"{dns_name or 'ip'}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,

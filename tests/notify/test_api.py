@@ -8,13 +8,15 @@ import httpx
 import pytest
 from sqlmodel import Session
 
+from api.routes.notifications import receiver_policy
+from core.egress import EgressPolicy
 from store import notifications
 from store.db import now_ms, session_scope
 from store.lines import ensure_line
 from store.notifications import NotificationDelivery
 from store.tenants import add_api_key
 from tests.api.conftest import UNIT_TENANT, Harness, asgi_client
-from tests.notify.support import SECRET_KEY, deliveries, new_call, subscribe
+from tests.notify.support import SECRET_KEY, deliveries, new_call, resolver, subscribe
 
 ADMIN, MASKED = "test-key-unit-admin", "test-key-unit-masked"
 BODY = {"url": "https://app.example/hooks/cc", "events": ["call.state", "call.closed"]}
@@ -24,6 +26,9 @@ CALL = {"caller": "+8613800000001", "called": "+8613900000002", "channel": "e9"}
 @pytest.fixture
 async def admin(harness: Harness) -> httpx.AsyncClient:
     harness.state.settings.secret_key = SECRET_KEY
+    # A DNS that knows the receivers of these tests (a public address each).
+    public = EgressPolicy(resolver=resolver({"app.example": "93.184.216.34"}))
+    harness.app.dependency_overrides[receiver_policy] = lambda: public
     notifications.forget_subscriptions()
     with session_scope(harness.state.engine) as session:
         add_api_key(session, UNIT_TENANT, ADMIN, scope="admin")
@@ -179,3 +184,16 @@ def _set_status(engine: object, delivery: NotificationDelivery, status: str) -> 
         row.status, row.next_attempt_at = status, now_ms() + 3_600_000
         session.add(row)
         session.commit()
+
+
+async def test_only_an_admin_key_sees_the_urls_credentials_and_query(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """Issue 20 row 9: a masked key read the receiver's credentials in its URL."""
+    secret_url = "https://hook:s3cret@app.example/hooks/cc?token=t0ps3cret#frag"
+    assert (await admin.put("/v1/notifications", json={**BODY, "url": secret_url})).is_success
+    masked = asgi_client(harness.app, headers={"Authorization": f"Bearer {MASKED}"})
+    for reader in (masked, harness.api):  # a masked and a full key
+        shown = (await reader.get("/v1/notifications")).json()["url"]
+        assert shown == "https://app.example/hooks/cc"
+    assert (await admin.get("/v1/notifications")).json()["url"] == secret_url

@@ -18,7 +18,14 @@ from core.types import CallState
 from store import calls, inbox, notifications
 from store.db import now_ms, session_scope
 from store.models import CallRecordRow
-from store.notification_sending import Attempt, Backoff, due_heads, prune, record_attempt
+from store.notification_sending import (
+    Attempt,
+    Backoff,
+    InFlight,
+    due_heads,
+    prune,
+    record_attempt,
+)
 from store.notifications import DeliveryStatus, EventType
 from store.reconciler import close_by_reconciler
 from tests.notify.support import (
@@ -33,6 +40,7 @@ from tests.notify.support import (
 )
 
 URL = "http://127.0.0.1:1/hooks"
+NOTHING_IN_FLIGHT = InFlight({})
 
 
 @pytest.fixture
@@ -109,7 +117,7 @@ def test_only_the_head_of_each_calls_queue_is_due(engine: Engine) -> None:
 
     def due() -> list[str]:
         with session_scope(engine) as session:
-            heads = due_heads(session, now_ms(), 50, set())
+            heads = due_heads(session, now_ms(), 50, NOTHING_IN_FLIGHT, 2)
         return [f"{o.delivery.cc_call_id}:{o.delivery.event_type}" for o in heads]
 
     assert due() == ["c1:call.state", "c2:call.state"]
@@ -120,7 +128,7 @@ def test_only_the_head_of_each_calls_queue_is_due(engine: Engine) -> None:
     # c1's head waits for its back-off, and c1's next event waits for it.
     assert due() == ["c2:call.state"]
     with session_scope(engine) as session:
-        heads = due_heads(session, now_ms() + 61_000, 50, set())
+        heads = due_heads(session, now_ms() + 61_000, 50, NOTHING_IN_FLIGHT, 2)
     assert {h.delivery.id for h in heads} == {first.id, deliveries(engine, "c2")[0].id}
 
 
@@ -146,7 +154,7 @@ def test_back_off_doubles_then_a_delivery_is_given_up(engine: Engine) -> None:
     failed = deliveries(engine, "c1")[0]
     assert (failed.status, failed.attempts, failed.last_error) == ("failed", 5, "connection failed")
     with session_scope(engine) as session:  # given up: the call's next event goes ahead
-        heads = due_heads(session, now_ms(), 50, set())
+        heads = due_heads(session, now_ms(), 50, NOTHING_IN_FLIGHT, 2)
     assert [h.delivery.id for h in heads] == [second.id]
 
 

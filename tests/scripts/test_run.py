@@ -62,7 +62,7 @@ def test_two_parts_of_the_stack_on_one_port_are_named(taken_port: int) -> None:
 
 
 def test_a_real_vendor_needs_no_simulator() -> None:
-    settings = Settings(e9_base_url="https://app.e9.example.com:8883")
+    settings = Settings(e9_base_url="https://app.e9.example.com:8883", e9_auth_token="real")
     assert "sim-e9" not in [sim.name for sim in run.simulators(settings)]
     assert all(wanted.port != 8883 for wanted in run.listeners(settings))
 

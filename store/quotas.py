@@ -1,0 +1,87 @@
+"""Per-tenant quotas: lines, calls live at once, calls started per minute. The operator sets a
+tenant's own (``Tenant.max_*``); otherwise the platform's defaults apply. Counted in the
+transaction that records the call or line, after its first write (on SQLite that write holds
+the database's write lock, so concurrent requests count one after another; elsewhere two
+requests racing at the limit may both pass: a quota is a guard, not an invoice)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from core.config import CoreSettings
+from core.types import CallState
+from store.models import AgentLine, CallRecordRow, Tenant
+
+WINDOW_MS = 60_000
+LIVE_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class Quotas:
+    max_lines: int
+    max_live_calls: int
+    calls_per_minute: int
+
+    @classmethod
+    def defaults(cls, settings: CoreSettings) -> Quotas:
+        return cls(
+            settings.tenant_max_lines,
+            settings.tenant_max_live_calls,
+            settings.tenant_calls_per_minute,
+        )
+
+    @classmethod
+    def of(cls, tenant: Tenant, defaults: Quotas) -> Quotas:
+        return cls(
+            max_lines=_or(tenant.max_lines, defaults.max_lines),
+            max_live_calls=_or(tenant.max_live_calls, defaults.max_live_calls),
+            calls_per_minute=_or(tenant.calls_per_minute, defaults.calls_per_minute),
+        )
+
+
+def _or(own: int | None, default: int) -> int:
+    return default if own is None else own
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, what: str, limit: int, retry_after_s: int) -> None:
+        super().__init__(f"{what}: the tenant's quota is {limit}")
+        self.what, self.limit, self.retry_after_s = what, limit, retry_after_s
+
+
+def check_lines(session: Session, tenant: str, quotas: Quotas) -> None:
+    """Before a new line: QuotaExceeded if the tenant has ``max_lines`` already."""
+    count = session.exec(
+        select(func.count()).select_from(AgentLine).where(AgentLine.tenant == tenant)
+    ).one()
+    if int(count) >= quotas.max_lines:
+        raise QuotaExceeded("lines", quotas.max_lines, LIVE_RETRY_AFTER_S)
+
+
+def check_calls(session: Session, tenant: str, quotas: Quotas, now: int) -> None:
+    """After a new call's row is written (it counts itself): QuotaExceeded if the tenant has
+    more than ``max_live_calls`` live, or started more than ``calls_per_minute`` in 60 s."""
+    live = session.exec(
+        select(func.count())
+        .select_from(CallRecordRow)
+        .where(
+            CallRecordRow.tenant == tenant,
+            col(CallRecordRow.state).in_([CallState.INIT.value, CallState.CONN.value]),
+        )
+    ).one()
+    if int(live) > quotas.max_live_calls:
+        raise QuotaExceeded("calls live at once", quotas.max_live_calls, LIVE_RETRY_AFTER_S)
+    since = now - WINDOW_MS
+    recent, oldest = session.exec(
+        select(func.count(), func.min(CallRecordRow.created)).where(
+            CallRecordRow.tenant == tenant, CallRecordRow.created >= since
+        )
+    ).one()
+    if int(recent) > quotas.calls_per_minute:
+        wait_ms = (oldest or now) + WINDOW_MS - now
+        retry = max(1, math.ceil(wait_ms / 1000))
+        raise QuotaExceeded("calls per minute", quotas.calls_per_minute, retry)
