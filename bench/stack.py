@@ -8,6 +8,7 @@ PostgreSQL as its store. It reads the CPU time and memory of each part from ``/p
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -113,15 +114,16 @@ class BenchStack:
             "CC_TENANT_MAX_LIVE_CALLS": "100000",
             "CC_TENANT_CALLS_PER_MINUTE": "1000000",
             "CC_LOG_LEVEL": "WARNING",
+            "CC_EGRESS_ALLOW": json.dumps(["127.0.0.1"]),  # the simulators, the receivers
             **{
                 f"CC_{name.upper()}_BASE_URL": f"http://127.0.0.1:{free_port()}"
                 for name in CHANNELS
             },
             **self.options.env,
         }
-        self.settings = Settings.model_validate(
-            {key.removeprefix("CC_").lower(): value for key, value in self.env.items()}
-        )
+        fields = {key.removeprefix("CC_").lower(): value for key, value in self.env.items()}
+        fields["egress_allow"] = json.loads(fields["egress_allow"])  # JSON in the environment
+        self.settings = Settings.model_validate(fields)
 
     @property
     def api_url(self) -> str:

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -326,12 +327,14 @@ def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> 
 
 def banner(settings: Settings, api_key: str) -> str:
     api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
+    operator = settings.operator_key or "(none: CC_OPERATOR_KEY is unset)"
     ui = f"http://{reachable(temporal_host_port(settings)[0])}:{settings.temporal_ui_port}"
     return f"""
 CC is up.
   API          {api}   (docs: {api}/docs)
   Temporal UI  {ui}   (filter: CallState="close")
   demo API key {api_key}
+  operator key {operator}   (channels, provisioning, quotas: /v1/operator)
 
 Place a call:
   curl -s -X POST {api}/v1/calls \\
@@ -377,6 +380,17 @@ def ensure_secret_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"secret_key": key})
 
 
+def ensure_operator_key(settings: Settings) -> Settings:
+    """Without ``CC_OPERATOR_KEY``, the demo makes the platform operator's credential and keeps
+    it in ``var/operator.key`` (created 0600, as the secret key is), so that it stays the same
+    across restarts; every process of the stack inherits it and the banner prints it."""
+    if settings.operator_key:
+        return settings
+    key = write_private_once(VAR / "operator.key", secrets.token_urlsafe(32)).strip()
+    os.environ["CC_OPERATOR_KEY"] = key
+    return settings.model_copy(update={"operator_key": key})
+
+
 # The simulators and the README's example receiver listen on this machine.
 LOCAL_EGRESS = ("127.0.0.1", "::1")
 
@@ -410,7 +424,7 @@ def main() -> None:
         )
     stop = StopSignals().install()
     private_var()
-    settings = allow_local_egress(ensure_secret_key(settings))
+    settings = allow_local_egress(ensure_operator_key(ensure_secret_key(settings)))
     print("migrating the database …")
     upgrade(settings.database_url)
     api_key = seed_demo(settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -35,9 +36,9 @@ def demo_guarded() -> list[str]:
     ]
 
 
-def test_every_demo_guarded_secret_and_the_metrics_token_must_be_set() -> None:
+def test_every_demo_guarded_secret_the_metrics_token_and_the_operator_key_must_be_set() -> None:
     env = cc_env()
-    for name in [*demo_guarded(), "CC_METRICS_TOKEN"]:
+    for name in [*demo_guarded(), "CC_METRICS_TOKEN", "CC_OPERATOR_KEY"]:
         assert name in env, f"docker-compose.yml does not pass {name}"
         required = REQUIRED.match(str(env[name]))
         assert required and required["name"] == name, f"{name}: {env[name]} has a default"
@@ -48,3 +49,13 @@ def test_no_demo_value_is_left_in_the_file() -> None:
     for name, field in Settings.model_fields.items():
         if any(isinstance(mark, DemoDefault) for mark in field.metadata):
             assert str(field.default) not in text, name
+
+
+def test_the_simulators_recordings_pass_the_egress_policy() -> None:
+    """The sim-* hosts resolve to the compose network's private addresses, which the egress
+    policy refuses unless allowed: each simulator's host:port is, and nothing wider."""
+    allowed = Settings(egress_allow=yaml.safe_load(cc_env()["CC_EGRESS_ALLOW"])).egress_allow
+    for channel in ("e9", "hw", "jy"):
+        host_port = urlsplit(cc_env()[f"CC_{channel.upper()}_BASE_URL"]).netloc
+        assert host_port in allowed
+    assert all(":" in entry for entry in allowed)  # host:port entries, no network

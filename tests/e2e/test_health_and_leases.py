@@ -74,7 +74,9 @@ async def five_lines(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         add_api_key(s, "five", "test-key-five")
         for c, name in enumerate(("e9", "hw")):
             for i in range(5):
-                ensure_line(s, "five", name, f"five-{name}-{i}", f"+86108{c}70000{i}")
+                # hw lines are CC-Gateway seats: ids no other test tenant has
+                agent = str(10060 + i) if name == "hw" else f"five-{name}-{i}"
+                ensure_line(s, "five", name, agent, f"+86108{c}70000{i}")
     engine.dispose()
     async with stack.as_tenant("test-key-five") as api:
         yield api

@@ -183,3 +183,19 @@ def test_make_run_keeps_one_secret_key_for_what_it_seals(
     assert again.secret_key == first.secret_key and unseal(sealed, again.secret_key) == "whsec_x"
     assert os.environ["CC_SECRET_KEY"] == first.secret_key  # the stack's processes inherit it
     assert run.ensure_secret_key(Settings(secret_key="mine")).secret_key == "mine"
+
+
+def test_make_run_makes_the_operator_key_once_and_prints_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: the operator's credential (never a tenant key) is made once, kept 0600 in
+    var/operator.key, inherited by the stack and shown in the banner; a set one is kept."""
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    monkeypatch.delenv("CC_OPERATOR_KEY", raising=False)
+    first = run.ensure_operator_key(Settings(operator_key=""))
+    assert len(first.operator_key) >= 32
+    assert (tmp_path / "operator.key").stat().st_mode & 0o777 == 0o600
+    assert run.ensure_operator_key(Settings(operator_key="")).operator_key == first.operator_key
+    assert os.environ["CC_OPERATOR_KEY"] == first.operator_key
+    assert run.ensure_operator_key(Settings(operator_key="mine")).operator_key == "mine"
+    assert first.operator_key in run.banner(first, "demo-key")
