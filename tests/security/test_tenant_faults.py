@@ -4,7 +4,7 @@ call once, in plain words; it never counts against hw's circuit, so every other 
 calls go on being placed. A failure of the gateway itself (HTTP 500) still counts.
 
 Everything but the call record's store runs for real: CallWorkflow, SeatWorkflow and
-ChannelHealthWorkflow on Temporal's time-skipping test server, the seat, placing and health
+ChannelHealthWorkflow on a Temporal dev server, the seat, placing and health
 activities, the hw adapter on the CC-Gateway simulator, and the lines in a SQLite store.
 
 Before the change two wrong-password calls of one tenant opened hw's circuit (each call's
@@ -26,9 +26,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -45,6 +44,7 @@ from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES, workflow_id
 from contracts.seat import SeatTimers, seat_workflow_id
 from core.secrets import seal
 from core.types import ChannelMode, CloseType, DisplayPolicy
+from scripts.inprocess import temporal_cli
 from store import channel_state
 from store.db import make_engine, session_scope
 from store.lines import ensure_line, find_line, lease_agent_line, lease_line, lease_of
@@ -55,7 +55,6 @@ from store.tenants import ensure_tenant
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 from tests.workflows.fakes import FakeVendor
 from tests.workflows.seat_support import until
-from tests.workflows.servers import time_skipping_env
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.seat import SeatWorkflow
@@ -75,11 +74,15 @@ TIMERS = CallTimers(late_event_window_s=1, place_deadline_s=600, setup_silence_s
 
 @pytest.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await time_skipping_env()
-    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-    await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=environment.client.namespace,
-        search_attributes={key.name: keyword for key in SEARCH_ATTRIBUTES}))  # fmt: skip
+    """A Temporal dev server of this module's own (its health workflow has the one id the
+    service uses). Not the time-skipping test server: its update-with-start now and then
+    never completed the seat's workflow task when a claim met the seat's idle timer, so the
+    second call's claim hung (1 run in 3)."""
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    )
     yield environment
     await environment.shutdown()
 
