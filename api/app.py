@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.codec import codec_app
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
@@ -97,4 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
+    # Temporal's codec-server protocol, for the Temporal UI (the operator's, api/codec.py).
+    app.mount("/codec", codec_app(settings))
     return app

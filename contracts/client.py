@@ -1,16 +1,54 @@
-"""The connection to Temporal that the API, the worker and the scripts share."""
+"""The connection to Temporal that the API, the worker and the scripts share: CC's data
+converter (pydantic payloads sealed with ``CC_PAYLOAD_KEYS``, core/codec.py) and, from the
+settings, TLS (a CA, a client certificate for mTLS) and an API key."""
 
 from __future__ import annotations
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+import logging
+from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
+
+from core.codec import data_converter
 from core.config import CoreSettings as Settings
+
+log = logging.getLogger("cc.temporal")
+
+
+def converter_of(settings: Settings) -> DataConverter:
+    if not settings.payload_keys:
+        log.warning(
+            "CC_PAYLOAD_KEYS is unset: payloads (customer numbers included) go to Temporal in clear"
+        )
+    return data_converter(settings.payload_keys)
+
+
+def tls_of(settings: Settings) -> TLSConfig | bool:
+    """TLS when any TLS setting is given (an API key alone does not turn it on)."""
+    files = (settings.temporal_tls_ca, settings.temporal_tls_cert, settings.temporal_tls_key)
+    if not settings.temporal_tls and not any(files):
+        return False
+    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
+        raise ValueError("CC_TEMPORAL_TLS_CERT and CC_TEMPORAL_TLS_KEY go together (mTLS)")
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name or None,
+    )
 
 
 async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=converter_of(settings),
+        tls=tls_of(settings),
+        api_key=settings.temporal_api_key or None,
     )

@@ -30,6 +30,21 @@ class CoreSettings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "cc-calls"
     temporal_ui_port: int = 8233
+    # Every payload CC hands Temporal is sealed (core/codec.py): a JSON list of
+    # "<id>:<base64 of 32 bytes>", the first seals, all open (rotation: add the new key first).
+    # Empty: payloads go in clear (CC warns at start); `make run` makes var/payload.key.
+    payload_keys: list[str] = Field(default=[], repr=False)
+    # The connection to Temporal: TLS (on with a CA, a client certificate for mTLS, or
+    # temporal_tls=true for the system's roots) and an API key (Temporal Cloud; needs TLS).
+    temporal_tls: bool = False
+    temporal_tls_ca: str = ""  # a PEM file: the server's CA (empty: the system's roots)
+    temporal_tls_cert: str = ""  # a PEM file: CC's client certificate (mTLS)
+    temporal_tls_key: str = Field(default="", repr=False)  # a PEM file: its private key
+    temporal_tls_server_name: str = ""  # when the certificate's name is not the address's
+    temporal_api_key: str = Field(default="", repr=False)
+    # The Temporal UI's origins, the only cross-origin callers of CC's codec endpoint (/codec,
+    # api/codec.py). Empty: http://127.0.0.1:<temporal_ui_port> and http://localhost:<...>.
+    codec_origins: list[str] = []
 
     # Public API
     api_host: str = "127.0.0.1"
@@ -182,6 +197,9 @@ class CoreSettings(BaseSettings):
     def _default_public_url(self) -> CoreSettings:
         if not self.public_base_url:
             self.public_base_url = f"http://{self.api_host}:{self.api_port}"
+        if not self.codec_origins:
+            port = self.temporal_ui_port
+            self.codec_origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
         return self
 
     def port_of(self, base_url: str) -> int:

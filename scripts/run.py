@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -31,6 +32,7 @@ from cryptography.fernet import Fernet
 from channels.registry import CHANNELS, Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
+from core.codec import new_key_entry
 from core.secrets import PRIVATE_DIR, PRIVATE_FILE, DemoSecretInUse, write_private_once
 from scripts.demo import seed_demo
 from simulators.registry import SIMULATORS
@@ -280,6 +282,8 @@ def temporal_command(settings: Settings, var: Path = VAR) -> list[str]:
         "--ui-port",
         str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
+        "--ui-codec-endpoint",  # CC's codec endpoint: plain values for the operator's session
+        f"{api_url(settings)}/codec",
         "--db-filename",
         str(var / "temporal.db"),
         "--sqlite-pragma",
@@ -325,14 +329,21 @@ def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> 
     raise SystemExit(f"{what} did not become ready at {url}")
 
 
+def api_url(settings: Settings) -> str:
+    return f"http://{reachable(settings.api_host)}:{settings.api_port}"
+
+
 def banner(settings: Settings, api_key: str) -> str:
-    api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
+    api = api_url(settings)
     operator = settings.operator_key or "(none: CC_OPERATOR_KEY is unset)"
     ui = f"http://{reachable(temporal_host_port(settings)[0])}:{settings.temporal_ui_port}"
     return f"""
 CC is up.
   API          {api}   (docs: {api}/docs)
   Temporal UI  {ui}   (filter: CallState="close")
+               values are sealed: to read them, open {api}/codec/session with the
+               operator key, then turn on "Include cross-origin credentials" in the
+               UI's codec server settings
   demo API key {api_key}
   operator key {operator}   (channels, provisioning, quotas: /v1/operator)
 
@@ -368,27 +379,41 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
     raise SystemExit(f"stopped: {', '.join(dead)} exited; see var/*.log")
 
 
-def ensure_secret_key(settings: Settings) -> Settings:
-    """Without ``CC_SECRET_KEY``, the demo makes one and keeps it in ``var/secret.key``, so
-    that what it sealed (seat passwords, notification secrets) opens after a restart; every
-    process of the stack inherits it. The file is created 0600 with its content in place
-    (``write_private_once``): never readable by others, not even for a moment."""
-    if settings.secret_key:
+def _ensure_kept(settings: Settings, field: str, file: str, make: Callable[[], str]) -> Settings:
+    """The setting as given, or (unset) the demo's own, made once and kept in ``var/<file>``:
+    created 0600 with its content in place (``write_private_once``), never readable by others,
+    not even for a moment; every process of the stack inherits it through the environment."""
+    if getattr(settings, field):
         return settings
-    key = write_private_once(VAR / "secret.key", Fernet.generate_key().decode()).strip()
-    os.environ["CC_SECRET_KEY"] = key
-    return settings.model_copy(update={"secret_key": key})
+    value = write_private_once(VAR / file, make()).strip()
+    os.environ[f"CC_{field.upper()}"] = value
+    return settings.model_copy(update={field: value})
+
+
+def _fernet_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """``CC_SECRET_KEY`` (``var/secret.key``): what it sealed (seat passwords, notification
+    secrets) opens after a restart."""
+    return _ensure_kept(settings, "secret_key", "secret.key", _fernet_key)
 
 
 def ensure_operator_key(settings: Settings) -> Settings:
-    """Without ``CC_OPERATOR_KEY``, the demo makes the platform operator's credential and keeps
-    it in ``var/operator.key`` (created 0600, as the secret key is), so that it stays the same
-    across restarts; every process of the stack inherits it and the banner prints it."""
-    if settings.operator_key:
+    """``CC_OPERATOR_KEY`` (``var/operator.key``), the platform operator's credential: the same
+    across restarts; the banner prints it."""
+    return _ensure_kept(settings, "operator_key", "operator.key", lambda: secrets.token_urlsafe(32))
+
+
+def ensure_payload_key(settings: Settings) -> Settings:
+    """``CC_PAYLOAD_KEYS`` (``var/payload.key``): what the stack hands Temporal is sealed, and
+    the histories it sealed open after a restart."""
+    if settings.payload_keys:
         return settings
-    key = write_private_once(VAR / "operator.key", secrets.token_urlsafe(32)).strip()
-    os.environ["CC_OPERATOR_KEY"] = key
-    return settings.model_copy(update={"operator_key": key})
+    entry = write_private_once(VAR / "payload.key", new_key_entry("k1")).strip()
+    os.environ["CC_PAYLOAD_KEYS"] = json.dumps([entry])
+    return settings.model_copy(update={"payload_keys": [entry]})
 
 
 # The simulators and the README's example receiver listen on this machine.
@@ -424,7 +449,8 @@ def main() -> None:
         )
     stop = StopSignals().install()
     private_var()
-    settings = allow_local_egress(ensure_operator_key(ensure_secret_key(settings)))
+    settings = ensure_payload_key(ensure_operator_key(ensure_secret_key(settings)))
+    settings = allow_local_egress(settings)
     print("migrating the database …")
     upgrade(settings.database_url)
     api_key = seed_demo(settings)

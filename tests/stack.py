@@ -6,6 +6,7 @@ Session fixtures, shared by tests/e2e and tests/contract (registered in tests/co
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from callflow.circuit import CircuitState
 from channels.registry import CHANNELS, Settings
 from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
+from core.codec import data_converter
 from core.types import ResourceKind
 from scripts.inprocess import free_port, start_servers, temporal_cli
 from store.db import make_engine, now_ms, session_scope
@@ -36,6 +37,9 @@ API_KEY = "test-key-tenant-a"
 ADMIN_KEY = "test-key-tenant-a-admin"  # tenant-a, scope admin
 OPERATOR_KEY = "test-operator-key"  # the platform operator (routing overrides, provisioning)
 SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
+# The e2e stack seals what it hands Temporal (core/codec.py), as make run does: the API, the
+# worker and the tests' client share these keys.
+PAYLOAD_KEYS = ["test-k1:" + base64.b64encode(bytes(range(32))).decode()]
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
 
 
@@ -44,7 +48,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(PAYLOAD_KEYS),
     )
     yield env
     await env.shutdown()
@@ -84,6 +88,7 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         recording_retry_max_s=1.0,
         operator_key=OPERATOR_KEY,
         egress_allow=["127.0.0.1"],  # the simulators' recordings, the tests' receivers
+        payload_keys=PAYLOAD_KEYS,
     )
 
 

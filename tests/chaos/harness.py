@@ -33,10 +33,10 @@ import httpx
 from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from channels.registry import CHANNELS, Settings
 from contracts.ids import SEARCH_ATTRIBUTES, workflow_id
+from core.codec import data_converter
 from core.types import ResourceKind
 from simulators.registry import SIMULATORS
 from store.db import make_engine, session_scope
@@ -44,7 +44,7 @@ from store.lines import ensure_line
 from store.migrate import upgrade
 from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
-from tests.stack import MAIN_NUMBERS, line_id, temporal_cli
+from tests.stack import MAIN_NUMBERS, PAYLOAD_KEYS, line_id, temporal_cli
 from tests.support import free_port, settings_env
 from workflows.placing import VENDOR_LIMIT_MARGIN_S
 
@@ -283,6 +283,7 @@ class ChaosStack:
             "api_port": api_port,
             "public_base_url": f"http://127.0.0.1:{api_port}",
             "storage_dir": str(workdir / "recordings"),
+            "payload_keys": PAYLOAD_KEYS,  # sealed payloads, as make run's
             **overrides,
         }
         self.settings = Settings(**values)
@@ -357,7 +358,7 @@ class ChaosStack:
             try:
                 return await asyncio.wait_for(
                     Client.connect(self.settings.temporal_address,
-                                   data_converter=pydantic_data_converter),
+                                   data_converter=data_converter(self.settings.payload_keys)),
                     timeout=5,
                 )  # fmt: skip
             except Exception:  # noqa: BLE001 - not up yet

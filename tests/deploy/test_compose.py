@@ -38,7 +38,7 @@ def demo_guarded() -> list[str]:
 
 def test_every_demo_guarded_secret_the_metrics_token_and_the_operator_key_must_be_set() -> None:
     env = cc_env()
-    for name in [*demo_guarded(), "CC_METRICS_TOKEN", "CC_OPERATOR_KEY"]:
+    for name in [*demo_guarded(), "CC_METRICS_TOKEN", "CC_OPERATOR_KEY", "CC_PAYLOAD_KEYS"]:
         assert name in env, f"docker-compose.yml does not pass {name}"
         required = REQUIRED.match(str(env[name]))
         assert required and required["name"] == name, f"{name}: {env[name]} has a default"
@@ -59,3 +59,15 @@ def test_the_simulators_recordings_pass_the_egress_policy() -> None:
         host_port = urlsplit(cc_env()[f"CC_{channel.upper()}_BASE_URL"]).netloc
         assert host_port in allowed
     assert all(":" in entry for entry in allowed)  # host:port entries, no network
+
+
+def test_temporal_is_not_published_and_its_ui_only_on_loopback() -> None:
+    """Issue 21: Temporal's frontend has no authentication in this file, so no host port
+    reaches it; the UI is on the host's loopback only and asks CC's codec endpoint (with the
+    browser's credentials: the operator's codec session) to show payloads."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "ports" not in services["temporal"]
+    assert all(str(port).startswith("127.0.0.1:") for port in services["temporal-ui"]["ports"])
+    ui_env = services["temporal-ui"]["environment"]
+    assert ui_env["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
+    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from contracts.ids import workflow_id
@@ -72,6 +71,6 @@ async def test_replay_of_a_finished_call_is_deterministic(stack: Stack) -> None:
     handle = stack.client.get_workflow_handle(workflow_id(call["id"]))
     await handle.result()
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[CallWorkflow], data_converter=stack.client.data_converter)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

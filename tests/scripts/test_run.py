@@ -3,6 +3,7 @@ of stop signals stops every child, whatever the children do with SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from channels.registry import Settings
+from core.codec import new_key_entry, parse_keys
 from core.secrets import seal, unseal
 from scripts import run
 
@@ -199,3 +201,20 @@ def test_make_run_makes_the_operator_key_once_and_prints_it(
     assert os.environ["CC_OPERATOR_KEY"] == first.operator_key
     assert run.ensure_operator_key(Settings(operator_key="mine")).operator_key == "mine"
     assert first.operator_key in run.banner(first, "demo-key")
+
+
+def test_make_run_makes_the_payload_key_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: the stack seals what it hands Temporal with a key made once, kept 0600 in
+    var/payload.key and inherited by every process; a set CC_PAYLOAD_KEYS is kept."""
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    monkeypatch.delenv("CC_PAYLOAD_KEYS", raising=False)
+    first = run.ensure_payload_key(Settings(payload_keys=[]))
+    [entry] = first.payload_keys
+    assert parse_keys([entry]).keys() == {"k1"}
+    assert (tmp_path / "payload.key").stat().st_mode & 0o777 == 0o600
+    assert run.ensure_payload_key(Settings(payload_keys=[])).payload_keys == [entry]
+    assert json.loads(os.environ["CC_PAYLOAD_KEYS"]) == [entry]
+    mine = [new_key_entry("mine")]
+    assert run.ensure_payload_key(Settings(payload_keys=mine)).payload_keys == mine
