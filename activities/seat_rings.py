@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from callflow.inbound import e164, inbound_call_id
@@ -27,9 +27,10 @@ from channels.base import SeatRing
 from channels.registry import Settings
 from contracts.call import CallInput, Routing
 from contracts.config import call_timers, recording_timers, seat_timers
-from contracts.ids import CALL_WORKFLOW, SA_CALL_STATE, SA_CHANNEL, SA_TENANT, workflow_id
+from contracts.ids import CALL_WORKFLOW, workflow_id
 from contracts.seat import INBOUND_CALL_SIGNAL, PollSeatInput, SeatClaim
-from core.types import CallState, ChannelMode, Direction, DisplayPolicy
+from contracts.start import call_start_options
+from core.types import ChannelMode, Direction, DisplayPolicy
 from store import calls, lines, seats, tenants
 from store.db import now_ms, session_scope
 from store.models import AgentLine, CallRecordRow
@@ -51,13 +52,7 @@ async def start_inbound_call(client: Client, call: CallInput, task_queue: str) -
             id=workflow_id(record.cc_call_id),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
-                    SearchAttributePair(SA_CHANNEL, record.channel),
-                    SearchAttributePair(SA_TENANT, record.tenant),
-                ]
-            ),
+            **call_start_options(call),
         )
     except WorkflowAlreadyStartedError:
         return

@@ -22,8 +22,6 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -40,11 +38,9 @@ from contracts.errors import ALREADY_CLOSED
 from contracts.ids import (
     CALL_WORKFLOW,
     HANGUP_UPDATE,
-    SA_CALL_STATE,
-    SA_CHANNEL,
-    SA_TENANT,
     workflow_id,
 )
+from contracts.start import call_start_options
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.phones import mask
 from core.types import CallState, DisplayPolicy
@@ -223,32 +219,27 @@ async def start_call_workflow(
     happened keeps the call (the lease reconciler closes it if its workflow never appears).
     """
     settings, row, lease = state.settings, recorded.row, recorded.lease
+    inp = CallInput(
+        record=calls.record_of(row),
+        line=lease,
+        max_duration_s=row.max_duration,
+        routing=routing.model_copy(update={"may_fail_over": recorded.may_fail_over}),
+        recording=recording_timers(settings),
+        seat=seat_timers(settings),
+        record_audio=row.record_audio,
+        timers=call_timers(settings),
+    )
     try:
         await temporal.start_workflow(
             CALL_WORKFLOW,
-            CallInput(
-                record=calls.record_of(row),
-                line=lease,
-                max_duration_s=row.max_duration,
-                routing=routing.model_copy(update={"may_fail_over": recorded.may_fail_over}),
-                recording=recording_timers(settings),
-                seat=seat_timers(settings),
-                record_audio=row.record_audio,
-                timers=call_timers(settings),
-            ),
+            inp,
             id=workflow_id(row.cc_call_id),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=(
                 WorkflowIDConflictPolicy.USE_EXISTING if existing else WorkflowIDConflictPolicy.FAIL
             ),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
-                    SearchAttributePair(SA_CHANNEL, row.channel),
-                    SearchAttributePair(SA_TENANT, row.tenant),
-                ]
-            ),
+            **call_start_options(inp),
         )
     except WorkflowAlreadyStartedError:
         # Our ids are fresh: only an earlier attempt of this very start (a retried RPC) can

@@ -41,6 +41,13 @@ SA_TENANT = SearchAttributeKey.for_keyword("Tenant")
 SEARCH_ATTRIBUTES = (SA_CALL_STATE, SA_CHANNEL, SA_TENANT)
 
 
+def vendor_event_signal(kind: str) -> str:
+    """The signal a vendor event is sent as: ``vendor_event.b_ringing``, so that the Temporal
+    UI's list of a call's events names each one's kind (CallWorkflow still takes the older,
+    kind-less ``vendor_event`` of calls signalled before)."""
+    return f"{VENDOR_EVENT_SIGNAL}.{kind}"
+
+
 def workflow_id(cc_call_id: str) -> str:
     return f"call-{cc_call_id}"
 

@@ -32,8 +32,8 @@ from contracts.ids import (
     LATE_EVENT_SIGNAL,
     LATE_EVENTS_WORKFLOW,
     TASK_QUEUE_DEFAULT,
-    VENDOR_EVENT_SIGNAL,
     late_workflow_id,
+    vendor_event_signal,
     workflow_id,
 )
 from contracts.inbox import RedeliveryConfig
@@ -208,7 +208,8 @@ async def _signal_one(
         return
     try:
         handle = client.get_workflow_handle(workflow_id(event.cc_call_id))
-        await asyncio.wait_for(handle.signal(VENDOR_EVENT_SIGNAL, event), policy.budget_s)
+        signal = vendor_event_signal(event.kind.value)
+        await asyncio.wait_for(handle.signal(signal, event), policy.budget_s)
         outcome.signalled.append(event.inbox_id)
     except RPCError as exc:
         if exc.status is not RPCStatusCode.NOT_FOUND:

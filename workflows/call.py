@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
@@ -24,6 +26,7 @@ from workflows.placing import Placing
 
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord, apply_event, past_max_duration
+    from callflow.summary import current_details
     from channels.base import CallEvent
     from contracts.call import (
         Attempt,
@@ -100,6 +103,14 @@ class CallWorkflow(Placing, Closing):
         if event.inbox_id is not None:
             self._unsaved_inbox_ids.append(event.inbox_id)
 
+    @workflow.signal(dynamic=True)
+    def vendor_event_of_kind(self, name: str, args: Sequence[RawValue]) -> None:
+        """``vendor_event.<kind>`` (``contracts.ids.vendor_event_signal``): the same event,
+        named by its kind for the UI. Any other unknown signal is ignored."""
+        if name.startswith(f"{VENDOR_EVENT_SIGNAL}.") and len(args) == 1:
+            converter = workflow.payload_converter()
+            self.vendor_event(converter.from_payload(args[0].payload, CallEvent))
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> CallRecord:
         return self.record
@@ -133,6 +144,7 @@ class CallWorkflow(Placing, Closing):
     @workflow.run
     async def run(self, inp: CallInput) -> CallRecord:
         self._lean = steps.lean()  # first thing: the call's shape, for its whole life
+        workflow.set_current_details(current_details(self.record))  # the UI's view of it
         # An inbound call (a customer who dialled a 400 number) is the vendor's already: CC
         # only follows it. A callback is placed first.
         inbound = self.record.direction == Direction.IN.value
@@ -194,7 +206,8 @@ class CallWorkflow(Placing, Closing):
             due = min(limit, check_at, hangup_at)
             self._wake = False
             if due > now:
-                await self._wait_for_news(due, now)
+                why = self._timer_label(due, hangup_at, check_at, conn_time)
+                await self._wait_for_news(due, now, why)
                 await self._save()
             elif due == hangup_at:
                 self._close_by_cc(CloseType.NORMAL, "cc:hangup")
@@ -213,14 +226,25 @@ class CallWorkflow(Placing, Closing):
         self._note_max_duration_passed()
         await self._hang_up_strays()
 
-    async def _wait_for_news(self, due: int, now: int) -> None:
+    @staticmethod
+    def _timer_label(due: int, hangup_at: int, check_at: int, conn_time: int | None) -> str:
+        """What the follow loop's timer waits for, as the UI lists it (the loop's own order)."""
+        if due == hangup_at:
+            return "hang-up wait"
+        if due == check_at:
+            return "connected check" if conn_time is not None else "set-up silence check"
+        return "set-up watchdog" if conn_time is None else "max duration"
+
+    async def _wait_for_news(self, due: int, now: int, why: str) -> None:
         """Wait for an event, a stray, a hang-up, or ``due``. A lean call keeps one timer
         while ``due`` only moves later (each event moves the silence check on): it fires at
         the older moment, and the loop then waits again (one timer per call, not per event)."""
         news = lambda: self._dirty or bool(self._strays) or self._wake  # noqa: E731
         if not self._lean:
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(news, timeout=timedelta(milliseconds=due - now))
+                await workflow.wait_condition(
+                    news, timeout=timedelta(milliseconds=due - now), timeout_summary=why
+                )
             return
         timer = self._timer
         # A timer due well before the new moment (the bridge moved the check from set-up
@@ -230,7 +254,9 @@ class CallWorkflow(Placing, Closing):
             if timer is not None:
                 timer.cancel()
             self._timer_due = due
-            timer = self._timer = asyncio.create_task(workflow.sleep((due - now) / 1000))
+            timer = self._timer = asyncio.create_task(
+                workflow.sleep((due - now) / 1000, summary=why)
+            )
         await workflow.wait_condition(lambda: news() or timer.done())
 
     def _note_max_duration_passed(self) -> None:
@@ -299,7 +325,9 @@ class CallWorkflow(Placing, Closing):
                 workflow.logger.warning("watchdog: vendor hang-up failed")
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._closed, timeout=timedelta(seconds=self._inp.timers.hangup_wait_s)
+                    lambda: self._closed,
+                    timeout=timedelta(seconds=self._inp.timers.hangup_wait_s),
+                    timeout_summary="watchdog: hang-up wait",
                 )
         if not self._closed:
             self._close_by_cc(CloseType.OTHER, "cc:watchdog")
@@ -351,5 +379,6 @@ class CallWorkflow(Placing, Closing):
             if release is not None:
                 await self._release_line()
             return
+        workflow.set_current_details(current_details(self.record))
         if release is not None:
             self._line = None

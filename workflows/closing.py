@@ -68,6 +68,7 @@ class Closing:
             await workflow.wait_condition(
                 lambda: self.record.ch_audio_url is not None,
                 timeout=timedelta(seconds=self._inp.timers.late_event_window_s),
+                timeout_summary="wait for the recording's URL",
             )
         await self._save()  # what came meanwhile is applied now, not after the copy
         rec = self.record
@@ -114,7 +115,9 @@ class Closing:
         while (remaining_ms := window_end - self._now_ms()) > 0:
             try:
                 await workflow.wait_condition(
-                    lambda: self._dirty, timeout=timedelta(milliseconds=remaining_ms)
+                    lambda: self._dirty,
+                    timeout=timedelta(milliseconds=remaining_ms),
+                    timeout_summary="late-event window",
                 )
             except TimeoutError:
                 return

@@ -164,9 +164,15 @@ class Placing:
                 # CC's store is down, nothing was sent: no try of the vendor's, no health
                 # report; the same line again, until the placement deadline.
                 tries, store_waits = tries - 1, store_waits + 1
-                await workflow.sleep(timedelta(seconds=min(2.0 * store_waits, STORE_WAIT_MAX_S)))
+                await workflow.sleep(
+                    timedelta(seconds=min(2.0 * store_waits, STORE_WAIT_MAX_S)),
+                    summary="store unavailable: wait, then place again",
+                )
             elif tries < TRIES_PER_CHANNEL:
-                await workflow.sleep(timedelta(seconds=RETRY_DELAYS_S[tries - 1]))
+                await workflow.sleep(
+                    timedelta(seconds=RETRY_DELAYS_S[tries - 1]),
+                    summary=f"{line.channel} failed: wait, then place again",
+                )
         # Every request failed: the vendor is unwell. Health decides how much one call weighs.
         await steps.report_placement(
             PlacementOutcome(
@@ -224,6 +230,7 @@ class Placing:
                 ),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=CLAIM_RETRY,
+                summary=f"claim seat {line.channel} {line.agent}",
             )
         except ActivityError as err:
             cause = err.cause
@@ -261,7 +268,11 @@ class Placing:
             return True
         waited = timedelta(seconds=self._inp.timers.place_unknown_wait_s)
         try:
-            await workflow.wait_condition(lambda: self._events_seen > 0, timeout=waited)
+            await workflow.wait_condition(
+                lambda: self._events_seen > 0,
+                timeout=waited,
+                timeout_summary="place outcome unknown: wait for the vendor's word",
+            )
         except TimeoutError:
             if self._events_seen > 0:  # came with the timer, in one activation
                 return self._confirmed()

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from callflow.summary import close_name
     from channels.base import CallEvent
     from contracts import activities, call
     from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
@@ -60,6 +61,7 @@ async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
         inp,
         start_to_close_timeout=PLACE_TIMEOUT,
         retry_policy=PLACE_ONCE,
+        summary=f"place {inp.channel}",
     )
 
 
@@ -77,10 +79,18 @@ async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
     )
     if workflow.patched(LOCAL_CHECK):
         return await workflow.execute_local_activity(
-            activities.reconcile_call, inp, start_to_close_timeout=QUICK, retry_policy=retry
+            activities.reconcile_call,
+            inp,
+            start_to_close_timeout=QUICK,
+            retry_policy=retry,
+            summary=f"ask {inp.channel} for the call's result",
         )
     return await workflow.execute_activity(
-        activities.reconcile_call, inp, start_to_close_timeout=QUICK, retry_policy=retry
+        activities.reconcile_call,
+        inp,
+        start_to_close_timeout=QUICK,
+        retry_policy=retry,
+        summary=f"ask {inp.channel} for the call's result",
     )
 
 
@@ -90,6 +100,7 @@ async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
         events,
         start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
+        summary=f"apply {len(events)} late event(s)",
     )
 
 
@@ -99,6 +110,7 @@ async def placed_call_id(cc_call_id: str) -> str | None:
         cc_call_id,
         start_to_close_timeout=QUICK,
         retry_policy=RetryPolicy(maximum_attempts=5),
+        summary="look up the placed call's vendor id",
     )
 
 
@@ -108,12 +120,17 @@ async def note_recording(outcome: call.RecordingOutcome) -> None:
         outcome,
         start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
+        summary="note the recording",
     )
 
 
 async def hang_up(inp: call.HangupInput) -> None:
     await workflow.execute_activity(
-        activities.hangup_call, inp, start_to_close_timeout=QUICK, retry_policy=VENDOR_RETRY
+        activities.hangup_call,
+        inp,
+        start_to_close_timeout=QUICK,
+        retry_policy=VENDOR_RETRY,
+        summary=f"hang up on {inp.channel}",
     )
 
 
@@ -132,19 +149,43 @@ async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
             maximum_interval=timedelta(seconds=30),
             maximum_attempts=max_attempts,
         )
+    summary = save_summary(inp)
     if lean():
         await workflow.execute_local_activity(
-            activities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=retry
+            activities.save_record,
+            inp,
+            start_to_close_timeout=QUICK,
+            retry_policy=retry,
+            summary=summary,
         )
         return
     await workflow.execute_activity(
-        activities.save_record, inp, start_to_close_timeout=QUICK, retry_policy=retry
+        activities.save_record,
+        inp,
+        start_to_close_timeout=QUICK,
+        retry_policy=retry,
+        summary=summary,
     )
+
+
+def save_summary(inp: call.SaveRecordInput) -> str:
+    """``save conn``, ``save close (0 normal), line freed``: what the UI lists per save."""
+    record = inp.record
+    text = f"save {record.state.value}"
+    if record.close_type is not None:
+        text += f" ({close_name(record.close_type)})"
+    if inp.release_line is not None:
+        text += ", line freed"
+    return text
 
 
 async def release_line(inp: call.ReleaseLineInput) -> None:
     await workflow.execute_activity(
-        activities.release_line, inp, start_to_close_timeout=QUICK, retry_policy=STORE_RETRY
+        activities.release_line,
+        inp,
+        start_to_close_timeout=QUICK,
+        retry_policy=STORE_RETRY,
+        summary=f"free line {inp.line.channel} {inp.line.agent}",
     )
 
 
@@ -154,6 +195,7 @@ async def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
         inp,
         start_to_close_timeout=QUICK,
         retry_policy=STORE_RETRY,
+        summary="take a line on the next channel",
     )
 
 
@@ -174,6 +216,7 @@ async def copy_recording(
             maximum_interval=timedelta(seconds=timers.retry_max_s),
             non_retryable_error_types=list(NON_RETRYABLE_RECORDING_ERRORS),
         ),
+        summary="copy recording",
     )
 
 
