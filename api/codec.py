@@ -8,7 +8,8 @@ by a codec session a browser holds: ``GET /codec/session`` is a form for the ope
 once given, an HttpOnly cookie (``SameSite=Strict``, path ``/codec``, 8 h, signed with the
 operator key, so changing the key ends every session) comes with the UI's requests when its
 "Include cross-origin credentials" is on (docker-compose.yml sets it; with ``make run``'s dev
-server the operator turns it on in the UI's codec server settings). The UI's origins
+server the operator overrides the endpoint in the UI's codec settings and turns it on: the
+dev server's own setting sends no credentials). The UI's origins
 (``CC_CODEC_ORIGINS``) are the only cross-origin callers CORS lets read.
 
 What the operator sees: values as CC sealed them, with every phone number masked
@@ -45,8 +46,8 @@ _FORM = """<!doctype html><meta charset="utf-8"><title>CC codec session</title>
 <input name="key" type="password" autocomplete="off" required></label>
 <button>Open a session</button></form>
 <form method="post" action="session/end"><button>End the session</button></form>
-<p>Then, in the Temporal UI's codec server settings, turn on "Include cross-origin
-credentials" and reload the page.</p>"""
+<p>Then, in the Temporal UI's codec server settings, override the endpoint with this
+page's address without "/session", turn on "Include cross-origin credentials" and reload.</p>"""
 
 
 def _signature(settings: Settings, expires: int) -> str:

@@ -342,8 +342,8 @@ CC is up.
   API          {api}   (docs: {api}/docs)
   Temporal UI  {ui}   (filter: CallState="close")
                values are sealed: to read them, open {api}/codec/session with the
-               operator key, then turn on "Include cross-origin credentials" in the
-               UI's codec server settings
+               operator key, then in the UI's codec settings override the endpoint
+               with {api}/codec and turn on "Include cross-origin credentials"
   demo API key {api_key}
   operator key {operator}   (channels, provisioning, quotas: /v1/operator)
 
