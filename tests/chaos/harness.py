@@ -932,40 +932,47 @@ async def measure(
         busy = busy_lines(stack)
     row.lines_busy = len(busy)
 
-    # events lost
-    logs = await sim_logs(stack)
-    rows = inbox_rows(stack)
-    applied = {(r["channel"], r["dedupe_key"]) for r in rows if r["applied"]}
-    applied_prefixes = {(r["channel"], r["dedupe_key"].rsplit(":", 1)[0] + ":")
-                        for r in rows if r["applied"]}  # fmt: skip
-    ours = set(ids)
-    lost: set[tuple[str, str]] = set()
-    webhook_5xx = webhook_503 = webhook_bad = 0
-    for channel in ("e9", "jy"):
-        for event in logs[channel]["events"]:
-            status = event["status"]
-            if isinstance(status, int) and status >= 500:
-                if status == 503:
-                    webhook_503 += 1
-                else:
-                    webhook_5xx += 1
-            if not (isinstance(status, int) and 200 <= status < 300):
-                if status != "dropped":
-                    webhook_bad += 1
-                continue
-            cc_id, key = _event_identity(channel, event["body"])
-            if cc_id not in ours or key is None:
-                continue
-            known = (
-                (channel, key) in applied
-                if channel == "e9"
-                else (channel, key) in (applied_prefixes)
-            )
-            if not known:
-                lost.add((channel, key))
-    polled_unapplied = [
-        r for r in rows if r["channel"] == "hw" and r["cc_call_id"] in ours and not r["applied"]
-    ]
+    # events lost: an event stored while the store or the worker was down is applied by the
+    # inbox redelivery a little later (a late event, once its call has closed): what is still
+    # unapplied after the grace is lost.
+    deadline = time.monotonic() + grace
+    while True:
+        logs = await sim_logs(stack)
+        rows = inbox_rows(stack)
+        applied = {(r["channel"], r["dedupe_key"]) for r in rows if r["applied"]}
+        applied_prefixes = {(r["channel"], r["dedupe_key"].rsplit(":", 1)[0] + ":")
+                            for r in rows if r["applied"]}  # fmt: skip
+        ours = set(ids)
+        lost: set[tuple[str, str]] = set()
+        webhook_5xx = webhook_503 = webhook_bad = 0
+        for channel in ("e9", "jy"):
+            for event in logs[channel]["events"]:
+                status = event["status"]
+                if isinstance(status, int) and status >= 500:
+                    if status == 503:
+                        webhook_503 += 1
+                    else:
+                        webhook_5xx += 1
+                if not (isinstance(status, int) and 200 <= status < 300):
+                    if status != "dropped":
+                        webhook_bad += 1
+                    continue
+                cc_id, key = _event_identity(channel, event["body"])
+                if cc_id not in ours or key is None:
+                    continue
+                known = (
+                    (channel, key) in applied
+                    if channel == "e9"
+                    else (channel, key) in (applied_prefixes)
+                )
+                if not known:
+                    lost.add((channel, key))
+        polled_unapplied = [
+            r for r in rows if r["channel"] == "hw" and r["cc_call_id"] in ours and not r["applied"]
+        ]
+        if not (lost or polled_unapplied) or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(1.0)
     row.events_lost = len(lost) + len(polled_unapplied)
     if lost or polled_unapplied:
         by_key = {(r["channel"], r["dedupe_key"]): r for r in rows}
