@@ -32,6 +32,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
+from api.deps import is_operator_key
 from core.codec import EncryptionCodec, PayloadKeyError, codec_of
 from core.config import CoreSettings as Settings
 from core.logs import redact
@@ -67,19 +68,9 @@ def _session_valid(settings: Settings, token: str, now: float) -> bool:
     return hmac.compare_digest(signature, _signature(settings, int(expires_text)))
 
 
-def _is_operator_key(settings: Settings, presented: str) -> bool:
-    expected = settings.operator_key
-    if not expected or not presented:
-        return False
-    digest = hashlib.sha256
-    return hmac.compare_digest(
-        digest(presented.encode()).digest(), digest(expected.encode()).digest()
-    )
-
-
 def allowed(settings: Settings, request: Request) -> bool:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and _is_operator_key(settings, key.strip()):
+    if scheme.lower() == "bearer" and is_operator_key(settings, key.strip()):
         return True
     return _session_valid(settings, request.cookies.get(SESSION_COOKIE, ""), time.time())
 
@@ -160,7 +151,7 @@ def codec_app(settings: Settings) -> FastAPI:
     @app.post("/session")
     async def open_session(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-        if not _is_operator_key(settings, (form.get("key") or [""])[0]):
+        if not is_operator_key(settings, (form.get("key") or [""])[0]):
             message = "That is not the operator key."
             return HTMLResponse(_FORM.format(message=message), status_code=403)
         page = HTMLResponse(_FORM.format(message="This browser's session is open (8 h)."))

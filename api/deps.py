@@ -18,6 +18,7 @@ from api.errors import Problem, invalid_field, unavailable
 from api.phones import sees_full_numbers
 from channels.base import Channel
 from channels.registry import Settings
+from core.config import CoreSettings
 from intake.delivery import Dispatcher
 from storage import RecordingStore
 from store import tenants
@@ -91,10 +92,11 @@ def _bearer(request: Request) -> str:
     return raw_key.strip()
 
 
-def is_operator_key(state: AppState, raw_key: str) -> bool:
+def is_operator_key(settings: CoreSettings, raw_key: str) -> bool:
     """Whether ``raw_key`` is the platform operator's credential (CC_OPERATOR_KEY), compared
-    in constant time; never true while no operator key is set."""
-    expected = state.settings.operator_key
+    in constant time; never true while no operator key is set (the API's routes and the
+    codec endpoint, api/codec.py, ask it)."""
+    expected = settings.operator_key
     if not expected:
         return False
     return hmac.compare_digest(tenants.hash_key(raw_key), tenants.hash_key(expected))
@@ -108,7 +110,7 @@ class Operator:
 async def current_operator(request: Request, state: StateDep) -> Operator:
     """The operator, or 401 (no credential) / 403 (a credential that is not the operator's,
     a tenant key whatever its scope)."""
-    if not is_operator_key(state, _bearer(request)):
+    if not is_operator_key(state.settings, _bearer(request)):
         raise Problem(403, "forbidden", "this needs the platform operator's credential")
     return Operator()
 
@@ -118,7 +120,7 @@ OperatorDep = Annotated[Operator, Depends(current_operator)]
 
 async def caller_or_operator(request: Request, state: StateDep) -> Caller | Operator:
     """Either a tenant key's caller or the operator, for views both may read."""
-    if is_operator_key(state, _bearer(request)):
+    if is_operator_key(state.settings, _bearer(request)):
         return Operator()
     return await current_caller(request, state)
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from unittest import mock
 
 import httpx
 import sqlalchemy as sa
@@ -121,9 +122,10 @@ class BenchStack:
             },
             **self.options.env,
         }
-        fields = {key.removeprefix("CC_").lower(): value for key, value in self.env.items()}
-        fields["egress_allow"] = json.loads(fields["egress_allow"])  # JSON in the environment
-        self.settings = Settings.model_validate(fields)
+        # The settings as the children read them: this environment over the inherited one,
+        # through pydantic-settings (JSON for list settings, as in any environment).
+        with mock.patch.dict(os.environ, self.env):
+            self.settings = Settings()
 
     @property
     def api_url(self) -> str:

@@ -29,6 +29,14 @@ def close_name(close_type: CloseType | None) -> str:
     return f"{close_type.value} {close_type.name.lower().replace('_', ' ')}"
 
 
+def save_summary(record: CallRecord, line_freed: bool) -> str:
+    """``save conn``, ``save close (0 normal), line freed``: what the UI lists per save."""
+    text = f"save {record.state.value}"
+    if record.close_type is not None:
+        text += f" ({close_name(record.close_type)})"
+    return text + (", line freed" if line_freed else "")
+
+
 def _legs(record: CallRecord) -> str:
     return f"{mask(record.caller)} → {mask(record.called)}"
 

@@ -8,21 +8,12 @@ import logging
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 from core.codec import data_converter
 from core.config import CoreSettings as Settings
 
 log = logging.getLogger("cc.temporal")
-
-
-def converter_of(settings: Settings) -> DataConverter:
-    if not settings.payload_keys:
-        log.warning(
-            "CC_PAYLOAD_KEYS is unset: payloads (customer numbers included) go to Temporal in clear"
-        )
-    return data_converter(settings.payload_keys)
 
 
 def tls_of(settings: Settings) -> TLSConfig | bool:
@@ -45,10 +36,13 @@ def tls_of(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect_temporal(settings: Settings) -> Client:
-    return await Client.connect(
+    client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=converter_of(settings),
+        data_converter=data_converter(settings.payload_keys),
         tls=tls_of(settings),
         api_key=settings.temporal_api_key or None,
     )
+    if not settings.payload_keys:  # told once connected, not at every attempt before
+        log.warning("CC_PAYLOAD_KEYS is unset: payloads (numbers included) go to Temporal in clear")
+    return client

@@ -20,16 +20,17 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from callflow.circuit import CircuitState
 from channels.registry import CHANNELS, Settings
-from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES
+from contracts.ids import HEALTH_WORKFLOW_ID
 from core.codec import data_converter
 from core.types import ResourceKind
-from scripts.inprocess import free_port, start_servers, temporal_cli
+from scripts.inprocess import free_port, start_servers
 from store.db import make_engine, now_ms, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
 from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
 from tests.support import wait_for
+from tests.workflows.servers import dev_server_env
 from worker import build_worker, ensure_service_workflows
 from workflows.health import ChannelHealthWorkflow
 
@@ -45,11 +46,7 @@ FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=data_converter(PAYLOAD_KEYS),
-    )
+    env = await dev_server_env(data_converter(PAYLOAD_KEYS))
     yield env
     await env.shutdown()
 

@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from callflow.summary import close_name
+    from callflow.summary import save_summary
     from channels.base import CallEvent
     from contracts import activities, call
     from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
@@ -149,7 +149,7 @@ async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
             maximum_interval=timedelta(seconds=30),
             maximum_attempts=max_attempts,
         )
-    summary = save_summary(inp)
+    summary = save_summary(inp.record, line_freed=inp.release_line is not None)
     if lean():
         await workflow.execute_local_activity(
             activities.save_record,
@@ -166,17 +166,6 @@ async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
         retry_policy=retry,
         summary=summary,
     )
-
-
-def save_summary(inp: call.SaveRecordInput) -> str:
-    """``save conn``, ``save close (0 normal), line freed``: what the UI lists per save."""
-    record = inp.record
-    text = f"save {record.state.value}"
-    if record.close_type is not None:
-        text += f" ({close_name(record.close_type)})"
-    if inp.release_line is not None:
-        text += ", line freed"
-    return text
 
 
 async def release_line(inp: call.ReleaseLineInput) -> None:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from callflow.record import CallRecord
-from callflow.summary import close_name, current_details, iso, start_details, start_summary
+from callflow.summary import (
+    close_name,
+    current_details,
+    iso,
+    save_summary,
+    start_details,
+    start_summary,
+)
 from core.types import CallState, CloseType, Direction, DisplayPolicy
 
 CALLER, CALLED = "+8613800000001", "+8613900000002"
@@ -41,3 +48,9 @@ def test_details_never_hold_a_full_number() -> None:
     assert "| state | close |" in now and "| close type | 4 b busy |" in now
     assert "| closed | 2026-11-30 00:54:20Z |" in now and "| vendor call id | v-9 |" in now
     assert "| max duration | 600 s |" in start_details(closed, 600)
+
+
+def test_each_save_says_the_state_it_writes() -> None:
+    assert save_summary(record(state=CallState.CONN), line_freed=False) == "save conn"
+    closed = record(state=CallState.CLOSE, close_type=CloseType.NORMAL)
+    assert save_summary(closed, line_freed=True) == "save close (0 normal), line freed"

@@ -38,13 +38,14 @@ from channels.registry import CHANNELS, Settings
 from contracts.ids import SEARCH_ATTRIBUTES, workflow_id
 from core.codec import data_converter
 from core.types import ResourceKind
+from scripts.inprocess import temporal_cli
 from simulators.registry import SIMULATORS
 from store.db import make_engine, session_scope
 from store.lines import ensure_line
 from store.migrate import upgrade
 from store.provisions import provision
 from store.tenants import add_api_key, ensure_tenant
-from tests.stack import MAIN_NUMBERS, PAYLOAD_KEYS, line_id, temporal_cli
+from tests.stack import MAIN_NUMBERS, PAYLOAD_KEYS, line_id
 from tests.support import free_port, settings_env
 from workflows.placing import VENDOR_LIMIT_MARGIN_S
 

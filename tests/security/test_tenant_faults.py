@@ -27,7 +27,6 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -40,11 +39,10 @@ from callflow.record import CallRecord
 from channels.hw import HwChannel
 from contracts.call import Attempt, CallInput, CallTimers, LineLease, Routing
 from contracts.health import HealthConfig, HealthInput
-from contracts.ids import HEALTH_WORKFLOW_ID, SEARCH_ATTRIBUTES, workflow_id
+from contracts.ids import HEALTH_WORKFLOW_ID, workflow_id
 from contracts.seat import SeatTimers, seat_workflow_id
 from core.secrets import seal
 from core.types import ChannelMode, CloseType, DisplayPolicy
-from scripts.inprocess import temporal_cli
 from store import channel_state
 from store.db import make_engine, session_scope
 from store.lines import ensure_line, find_line, lease_agent_line, lease_line, lease_of
@@ -55,6 +53,7 @@ from store.tenants import ensure_tenant
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 from tests.workflows.fakes import FakeVendor
 from tests.workflows.seat_support import until
+from tests.workflows.servers import dev_server_env
 from workflows.call import CallWorkflow
 from workflows.health import ChannelHealthWorkflow
 from workflows.seat import SeatWorkflow
@@ -78,11 +77,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     service uses). Not the time-skipping test server: its update-with-start now and then
     never completed the seat's workflow task when a claim met the seat's idle timer, so the
     second call's claim hung (1 run in 3)."""
-    environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    )
+    environment = await dev_server_env()
     yield environment
     await environment.shutdown()
 
