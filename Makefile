@@ -37,6 +37,7 @@ bench: $(STAMP)
 	mkdir -p var/bench
 	$(BIN)/python -m bench.e2e --out var/bench/e2e.md
 	$(BIN)/python -m bench.webhooks --out var/bench/webhooks.md
+	$(BIN)/python -m bench.retention --out var/bench/retention.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

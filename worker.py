@@ -1,9 +1,10 @@
 """The Temporal worker: runs CallWorkflow, LateEventsWorkflow, ChannelHealthWorkflow,
-InboxWorkflow, SeatWorkflow, NotificationWorkflow and their activities.
+InboxWorkflow, SeatWorkflow, NotificationWorkflow, RetentionWorkflow and their activities.
 
 ``python worker.py``. At start-up it also makes sure the one ChannelHealthWorkflow, the one
 InboxWorkflow and the one NotificationWorkflow run, with the current settings
-(signal-with-start: started if absent, reconfigured if running).
+(signal-with-start: started if absent, reconfigured if running), and that the retention
+Schedule exists, with the current interval (created if absent, updated if it differs).
 """
 
 from __future__ import annotations
@@ -12,9 +13,22 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.types import MethodAsyncSingleParam
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -25,6 +39,7 @@ from activities.inbox import InboxActivities
 from activities.notify import NotifyActivities
 from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
+from activities.retention import RetentionActivities
 from activities.seats import SeatActivities
 from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
@@ -38,9 +53,11 @@ from contracts.ids import (
     NOTIFY_WORKFLOW_ID,
 )
 from contracts.notify import NOTIFY_CONFIGURE_SIGNAL, notify_config
+from contracts.retention import retention_schedule_id
 from core.logs import configure_logging
 from storage import build_store
-from store.db import make_engine
+from store import retention
+from store.db import make_engine, session_scope
 from store.seats import SqlSessions
 from store.views import call_view_json
 from workflows.call import CallWorkflow
@@ -48,6 +65,7 @@ from workflows.health import ChannelHealthWorkflow
 from workflows.inbox import InboxWorkflow
 from workflows.late import LateEventsWorkflow
 from workflows.notify import NotificationWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.seat import SeatWorkflow
 
 # The sandbox runs each workflow's module afresh for every workflow run. The workflows'
@@ -67,7 +85,17 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     channel_activities = ChannelActivities(channels, engine)
     record_activities = RecordActivities(engine)
     health_activities = HealthActivities(channels, engine)
-    recording_activities = RecordingActivities(channels, build_store(settings))
+    recordings = build_store(settings)
+
+    async def recording_deleted(cc_call_id: str) -> bool:
+        def ask() -> bool:
+            with session_scope(engine) as session:
+                return retention.recording_deleted(session, cc_call_id)
+
+        return await asyncio.to_thread(ask)
+
+    recording_activities = RecordingActivities(channels, recordings, recording_deleted)
+    retention_activities = RetentionActivities(engine, recordings, settings)
     inbox_activities = InboxActivities(engine)
     seat_activities = SeatActivities(channels, engine, settings.secret_key, settings)
     notify_activities = NotifyActivities(engine, settings, call_view_json)
@@ -81,6 +109,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             InboxWorkflow,
             SeatWorkflow,
             NotificationWorkflow,
+            RetentionWorkflow,
         ],
         activities=[
             channel_activities.place_call,
@@ -103,6 +132,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             seat_activities.poll_seat,
             seat_activities.reconcile_seat,
             notify_activities.send_notifications,
+            retention_activities.purge_expired,
         ],
         activity_executor=executor,
         workflow_runner=WORKFLOW_RUNNER,
@@ -172,12 +202,57 @@ async def ensure_notify_workflow(client: Client, settings: Settings) -> None:
     )
 
 
+def retention_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionWorkflow.run,
+            id=retention_schedule_id(settings.task_queue),
+            task_queue=settings.task_queue,
+            static_summary="retention: purge raw vendor events, recordings and seat sessions",
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.retention_every_s))]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(
+            note=f"CC_RETENTION_DAYS={settings.retention_days} (tenants may set their own)"
+        ),
+    )
+
+
+async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
+    """The ``cc-retention`` Schedule: created if absent, else given the current settings (a
+    paused schedule stays paused: an operator paused it)."""
+    wanted, schedule_id = retention_schedule(settings), retention_schedule_id(settings.task_queue)
+    try:
+        await client.create_schedule(schedule_id, wanted)
+        return
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        schedule = current.description.schedule
+        action = schedule.action
+        if (
+            schedule.spec.intervals == wanted.spec.intervals
+            and schedule.state.note == wanted.state.note
+            and isinstance(action, ScheduleActionStartWorkflow)
+            and action.task_queue == settings.task_queue
+        ):
+            return None  # as it should be: no update
+        wanted.state.paused = schedule.state.paused
+        return ScheduleUpdate(schedule=wanted)
+
+    await client.get_schedule_handle(schedule_id).update(update)
+
+
 async def ensure_service_workflows(client: Client, settings: Settings) -> None:
-    """The singletons every deployment runs: channel health, inbox redelivery and the
-    notification sender."""
+    """The singletons every deployment runs: channel health, inbox redelivery, the
+    notification sender, and the retention Schedule."""
     await ensure_health_workflow(client, settings)
     await ensure_inbox_workflow(client, settings)
     await ensure_notify_workflow(client, settings)
+    await ensure_retention_schedule(client, settings)
 
 
 async def main() -> None:

@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
 from contracts.call import CopyRecordingInput, CopyRecordingResult
 from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS as NON_RETRYABLE
+from contracts.errors import RECORDING_DELETED as DELETED
 from contracts.errors import RECORDING_INCOMPLETE as INCOMPLETE
 from contracts.errors import RECORDING_MISMATCH as MISMATCH
 from contracts.errors import RECORDING_NOT_READY as NOT_READY
@@ -42,31 +41,40 @@ from storage import (
     canonical_content_type,
     extension_for,
     is_supported,
+    recording_key,
 )
 
 log = logging.getLogger("cc.activities.recordings")
 
 HEARTBEAT_EVERY_S = 10.0
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+# Whether the call's recording was deleted (store.retention.recording_deleted), by call id.
+DeletedCheck = Callable[[str], Awaitable[bool]]
 
 
-def recording_key(tenant: str, cc_call_id: str, created_ms: int, extension: str) -> str:
-    """``<tenant>/<yyyy>/<mm>/<dd>/<call id>.<ext>``, dated by the call's creation (UTC)."""
-    day = datetime.fromtimestamp(created_ms / 1000, UTC).strftime("%Y/%m/%d")
-    return f"{_UNSAFE.sub('_', tenant)}/{day}/{_UNSAFE.sub('_', cc_call_id)}.{extension}"
+async def _never_deleted(cc_call_id: str) -> bool:
+    return False
 
 
 class RecordingActivities:
-    def __init__(self, channels: dict[str, Channel], store: RecordingStore) -> None:
+    def __init__(
+        self,
+        channels: dict[str, Channel],
+        store: RecordingStore,
+        deleted: DeletedCheck = _never_deleted,
+    ) -> None:
         self._channels = channels
         self._store = store
+        self._deleted = deleted
 
     @activity.defn
     async def copy_recording(self, inp: CopyRecordingInput) -> CopyRecordingResult:
         channel = self._channels.get(inp.channel)
         if channel is None:
             raise _failed(inp, f"unknown channel {inp.channel}", UNKNOWN_CHANNEL)
+        if await self._deleted(inp.cc_call_id):
+            raise _failed(inp, "the call's recording was deleted", DELETED)
         workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="cc-recording-"))
         try:
             spooled = workdir / "recording"
@@ -81,6 +89,11 @@ class RecordingActivities:
                 raise _failed(inp, f"storing {key} failed: {exc}", STORE_FAILED) from exc
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if await self._deleted(inp.cc_call_id):
+            # Deleted while this copy was made: the deletion marked the call before it deleted
+            # the objects, so one of the two always sees the other and no copy is left behind.
+            await self._store.delete(key)
+            raise _failed(inp, "the call's recording was deleted while it was copied", DELETED)
         if stored.size != size or extension_for(stored.content_type) != extension_for(content_type):
             raise _failed(
                 inp,
@@ -158,6 +171,7 @@ def _failed(
 ) -> ApplicationError:
     """Log an alert-worthy line (tenant and call id, never numbers) and build the error."""
     level = logging.ERROR if final or kind in NON_RETRYABLE else logging.WARNING
+    level = logging.INFO if kind == DELETED else level  # what an admin or retention asked
     log.log(
         level,
         "recording copy failed tenant=%s call=%s channel=%s type=%s: %s",

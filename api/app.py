@@ -24,6 +24,7 @@ from api.routes import (
     recordings,
     webhooks,
 )
+from api.routes import settings as settings_routes
 from channels.registry import Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import redelivery_config
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(provisioning.router)
     app.include_router(notifications.router)
+    app.include_router(settings_routes.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     # Temporal's codec-server protocol, for the Temporal UI (the operator's, api/codec.py).

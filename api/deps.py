@@ -75,6 +75,7 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 class Caller:
     tenant: Tenant
     scope: str
+    key_id: int | None = None  # the API key's id: who did it, in the logs of what it changes
 
     @property
     def masked(self) -> bool:
@@ -136,7 +137,7 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
     def lookup(session: Session) -> Caller | None:
         key = tenants.key_by_hash(session, key_hash)
         tenant = tenants.get_tenant(session, key.tenant) if key else None
-        return Caller(tenant, key.scope) if key and tenant else None
+        return Caller(tenant, key.scope, key.id) if key and tenant else None
 
     found = await state.in_store(lookup)
     if found is None:

@@ -13,10 +13,11 @@ OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
 # read): nothing was sent, and it is no fault of the vendor's: tried again, on the same line.
 STORE_UNAVAILABLE = "StoreUnavailable"
 
-# The recording copy. These two no retry can mend (the RetryPolicy's non-retryable list).
+# The recording copy. These three no retry can mend (the RetryPolicy's non-retryable list).
 RECORDING_UNAVAILABLE = "RecordingUnavailable"  # expired, forbidden, gone, unsupported
 UNKNOWN_CHANNEL = "UnknownChannel"
-NON_RETRYABLE_RECORDING_ERRORS = (RECORDING_UNAVAILABLE, UNKNOWN_CHANNEL)
+RECORDING_DELETED = "RecordingDeleted"  # deleted (retention, an admin) while it was copied
+NON_RETRYABLE_RECORDING_ERRORS = (RECORDING_UNAVAILABLE, UNKNOWN_CHANNEL, RECORDING_DELETED)
 # Retried until the recording deadline.
 RECORDING_NOT_READY = "RecordingNotReady"  # the vendor has not published it yet
 RECORDING_VENDOR_ERROR = "RecordingVendorError"  # 5xx, 429, network

@@ -172,6 +172,20 @@ class CoreSettings(BaseSettings):
     tenant_max_live_calls: int = Field(default=200, ge=0)
     tenant_calls_per_minute: int = Field(default=1200, ge=0)
 
+    # Retention (issue 21): raw vendor events, recordings and hw seat sessions are kept this many
+    # days (a tenant's own, PUT /v1/settings or the operator's PUT /v1/operator/tenants/{id},
+    # overrides it for that tenant's calls), then purged by the Temporal Schedule
+    # ``cc-retention`` every ``retention_every_s``, ``retention_batch`` calls (ten times as
+    # many rows of the other parts) per short transaction. Call records stay. A tenant may set
+    # at most ``retention_max_days``.
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    retention_max_days: int = Field(default=365, ge=1, le=3650)
+    retention_every_s: float = Field(default=3600.0, ge=60)
+    retention_batch: int = Field(default=50, ge=1, le=5000)
+    # A pause after each batch: the sweep leaves the database to the calls and webhooks most
+    # of the time (docs/benchmarks.md, bench/retention.py).
+    retention_pause_s: float = Field(default=0.05, ge=0)
+
     # Demo tenant created by `make run`
     demo_tenant: str = "demo"
     demo_api_key: str | None = None

@@ -10,6 +10,8 @@ from storage.base import (
     canonical_content_type,
     extension_for,
     is_supported,
+    recording_key,
+    recording_keys,
 )
 from storage.local import LocalStore
 from storage.oss import OssStore
@@ -24,6 +26,8 @@ __all__ = [
     "canonical_content_type",
     "extension_for",
     "is_supported",
+    "recording_key",
+    "recording_keys",
 ]
 
 

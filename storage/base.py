@@ -8,8 +8,10 @@ persisted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -52,6 +54,21 @@ def extension_for(content_type: str) -> str:
 def content_type_for(key: str) -> str:
     """The media type a key's extension stands for (the local store keeps no metadata)."""
     return _TYPES_BY_EXTENSION.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def recording_key(tenant: str, cc_call_id: str, created_ms: int, extension: str) -> str:
+    """``<tenant>/<yyyy>/<mm>/<dd>/<call id>.<ext>``, dated by the call's creation (UTC)."""
+    day = datetime.fromtimestamp(created_ms / 1000, UTC).strftime("%Y/%m/%d")
+    return f"{_UNSAFE.sub('_', tenant)}/{day}/{_UNSAFE.sub('_', cc_call_id)}.{extension}"
+
+
+def recording_keys(tenant: str, cc_call_id: str, created_ms: int) -> list[str]:
+    """Every key a copy of this call's recording may be stored under (one per audio type): what
+    deleting a recording whose copy may still be landing removes."""
+    return [recording_key(tenant, cc_call_id, created_ms, ext) for ext in _EXTENSIONS.values()]
 
 
 @dataclass(frozen=True)

@@ -154,19 +154,27 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
     The common case, a row not closed yet, is one UPDATE (no load, no unit of work: it runs
     once per vendor event); a row closed meanwhile is merged with what it holds."""
     values = {**stored_values(record), "attempts": json.dumps(attempts), "updated": now_ms()}
-    open_row = (_TABLE.c.cc_call_id == record.cc_call_id) & (
-        _TABLE.c.state != CallState.CLOSE.value
+    open_row = (
+        (_TABLE.c.cc_call_id == record.cc_call_id)
+        & (_TABLE.c.state != CallState.CLOSE.value)
+        & _TABLE.c.recording_deleted.is_(None)
     )
     if session.connection().execute(update(_TABLE).where(open_row).values(values)).rowcount:
         return True
-    row = get_call_any_tenant(session, record.cc_call_id)  # closed, missing, or (MySQL
-    if row is None:  # counts changed rows, not matched ones) saved unchanged this very ms
-        return False
+    row = get_call_any_tenant(session, record.cc_call_id)  # closed, missing, recording
+    if row is None:  # deleted, or (MySQL counts changed rows, not matched ones) saved
+        return False  # unchanged this very ms
     if row.state == CallState.CLOSE.value:
         values.update(stored_values(_merged_with_stored(row, record)))
+    if row.recording_deleted is not None:
+        values.update(_NO_RECORDING, recording_error=row.recording_error)
     row.sqlmodel_update(values)
     session.add(row)
     return True
+
+
+# What a row whose recording was deleted keeps of it, whatever the workflow or a late event says.
+_NO_RECORDING = {"audio_url": None, "ch_audio_url": None}
 
 
 def note_vendor_call(session: Session, cc_call_id: str, vendor_call_id: str) -> None:
@@ -187,7 +195,7 @@ def set_recording(
 ) -> None:
     """Our copy of the recording (or why there is none); not a change of the call's state."""
     row = get_call_any_tenant(session, cc_call_id)
-    if row is not None:
+    if row is not None and row.recording_deleted is None:
         row.audio_url = _fit(audio_url, "audio_url")
         row.recording_error = None if audio_url else _cut(error, "recording_error") or None
         row.updated = now_ms()
@@ -209,6 +217,8 @@ def apply_late_events(session: Session, events: list[CallEvent]) -> CallRecord |
     record = past_max_duration(apply_events(record_of(row), events), row.max_duration * 1000)
     attempts: list[dict[str, object]] = json.loads(row.attempts or "[]")
     save_record(session, record, attempts)
+    if row.recording_deleted is not None:  # as saved: no recording to copy
+        record = record.model_copy(update=_NO_RECORDING)
     return record
 
 

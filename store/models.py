@@ -27,6 +27,9 @@ class Tenant(SQLModel, table=True):
     max_lines: int | None = Field(default=None)
     max_live_calls: int | None = Field(default=None)
     calls_per_minute: int | None = Field(default=None)
+    # How many days the tenant's raw vendor events and recordings are kept; None: the
+    # platform's (CC_RETENTION_DAYS). Set by the tenant (PUT /v1/settings) or the operator.
+    retention_days: int | None = Field(default=None)
 
 
 class ApiKey(SQLModel, table=True):
@@ -128,6 +131,8 @@ class CallRecordRow(CallRowBase, table=True):
         Index("ix_call_record_tenant_created", "tenant", "created", "id"),
         Index("ix_call_record_state", "state"),
         Index("ix_call_record_vendor_call", "channel", "call_id"),
+        # The retention sweep's walk: a tenant's calls not purged yet, oldest first.
+        Index("ix_call_record_retention", "tenant", "purged", "created"),
         *(
             Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
             for name in FILTERED_COLUMNS
@@ -140,6 +145,11 @@ class CallRecordRow(CallRowBase, table=True):
     # CC's bookkeeping: the lease's fencing token, and each vendor tried (JSON).
     lease_token: int | None = Field(default=None)
     attempts: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
+    # When the retention sweep deleted the call's raw vendor events and recording.
+    purged: int | None = Field(default=None, sa_column=_ms())
+    # When the call's recording was deleted (retention, or an admin's DELETE): from then on no
+    # recording is copied or kept for it, whatever a late vendor event says.
+    recording_deleted: int | None = Field(default=None, sa_column=_ms())
 
 
 class VendorEvent(SQLModel, table=True):
@@ -152,6 +162,7 @@ class VendorEvent(SQLModel, table=True):
         Index("ix_vendor_event_applied", "applied", "received"),
         Index("ix_vendor_event_channel_received", "channel", "received"),
         Index("ix_vendor_event_redelivery", "applied", "signalled_at", "next_attempt_at"),
+        Index("ix_vendor_event_received", "received", "id"),  # the retention sweep's
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))

@@ -16,7 +16,7 @@ from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
 from api.resources import valid_line_id
 from core.types import ResourceKind
-from store import provisions, tenants
+from store import provisions, retention, tenants
 from store.models import Provision, Tenant
 from store.quotas import Quotas
 
@@ -32,6 +32,9 @@ class TenantBody(BaseModel):
     max_lines: int | None = Field(default=None, ge=0)
     max_live_calls: int | None = Field(default=None, ge=0)
     calls_per_minute: int | None = Field(default=None, ge=0)
+    # Days the tenant's raw vendor events and recordings are kept; null: the platform's
+    # (CC_RETENTION_DAYS). Left as it is when absent (the tenant may have set its own).
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class TenantPublic(BaseModel):
@@ -41,6 +44,7 @@ class TenantPublic(BaseModel):
     max_live_calls: int | None
     calls_per_minute: int | None
     quotas: dict[str, int]  # as they apply: the tenant's own, else the defaults
+    retention_days: int  # as it applies: the tenant's own, else CC_RETENTION_DAYS
 
 
 class KeyBody(BaseModel):
@@ -97,6 +101,7 @@ def _tenant_view(state: StateDep, tenant: Tenant) -> TenantPublic:
         max_live_calls=tenant.max_live_calls,
         calls_per_minute=tenant.calls_per_minute,
         quotas=vars(applied),
+        retention_days=retention.tenant_days(tenant, state.settings.retention_days),
     )
 
 
@@ -111,13 +116,15 @@ def _existing_tenant(session: Session, tenant_id: str) -> Tenant:
 async def put_tenant(
     tenant_id: TenantId, body: TenantBody, state: StateDep, operator: OperatorDep
 ) -> TenantPublic:
-    """Create the tenant, or set its name and quotas."""
+    """Create the tenant, or set its name, quotas and (when given) retention."""
 
     def put(session: Session) -> Tenant:
         tenant = tenants.ensure_tenant(session, tenant_id, body.name)
         tenant.name = body.name or tenant.name
         tenant.max_lines, tenant.max_live_calls = body.max_lines, body.max_live_calls
         tenant.calls_per_minute = body.calls_per_minute
+        if "retention_days" in body.model_fields_set:
+            tenant.retention_days = body.retention_days
         session.add(tenant)
         return tenant
 

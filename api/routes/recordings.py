@@ -1,4 +1,5 @@
-"""GET /v1/calls/{id}/recording: CC's own copy of the call's recording.
+"""GET /v1/calls/{id}/recording: CC's own copy of the call's recording; DELETE (admin) deletes
+it now.
 
 OSS answers 307 to a short-lived signed URL (the bucket is private); the local store has
 no such links, so the API streams the bytes itself.
@@ -6,14 +7,20 @@ no such links, so the API streams the bytes itself.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CallerDep, StateDep
 from api.errors import Problem
 from api.routes.calls import own_call
+from storage import StorageError, recording_keys
+from store import retention
+from store.db import now_ms
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
+log = logging.getLogger("cc.api.recordings")
 
 
 @router.get(
@@ -41,3 +48,40 @@ async def get_recording(call_id: str, state: StateDep, caller: CallerDep) -> Res
         media_type=stored.content_type,
         headers={"Content-Length": str(stored.size)},
     )
+
+
+@router.delete("/{call_id}/recording", status_code=204, response_class=Response)
+async def delete_recording(call_id: str, state: StateDep, caller: CallerDep) -> Response:
+    """Delete the call's recording now (an ``admin`` key): CC's copy and the vendor's link to
+    theirs; none is copied for the call afterwards, even one on its way. Idempotent (204 again);
+    the call record stays. Who did it is logged (the key's id)."""
+    if caller.scope != "admin":
+        raise Problem(403, "forbidden", "recordings are deleted with an admin key")
+    now = now_ms()
+    reason = f"deleted by admin key {caller.key_id} at {now}"
+    deleted = await state.in_store(
+        lambda s: retention.delete_recording(s, caller.tenant.id, call_id, now, reason)
+    )
+    if deleted is None:
+        raise Problem(404, "not_found", "no such call")
+    store = state.recordings
+    # The copy it had, and any a copy still landing may take (that copy deletes itself too).
+    keys = set(recording_keys(caller.tenant.id, call_id, deleted.created))
+    if deleted.audio_url and (key := store.key_of(deleted.audio_url)) is not None:
+        keys.add(key)
+    try:
+        for key in sorted(keys):
+            await store.delete(key)
+    except StorageError as exc:
+        log.error("recording delete failed tenant=%s call=%s: %s", caller.tenant.id, call_id, exc)
+        raise Problem(
+            503, "storage_unavailable", "the recording storage did not answer: try again"
+        ) from exc
+    log.warning(
+        "recording deleted tenant=%s call=%s by key=%s had_copy=%s",
+        caller.tenant.id,
+        call_id,
+        caller.key_id,
+        deleted.audio_url is not None,
+    )
+    return Response(status_code=204)

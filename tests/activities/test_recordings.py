@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.recordings import (
+    DELETED,
     MISMATCH,
     NOT_READY,
     UNAVAILABLE,
@@ -256,3 +257,42 @@ async def test_a_page_instead_of_audio_fails_for_good_and_stores_nothing(tmp_pat
     assert "text/html" in str(failed.value)
     stored = await asyncio.to_thread(lambda: [p for p in tmp_path.rglob("*") if p.is_file()])
     assert stored == []
+
+
+async def test_a_recording_deleted_before_its_copy_is_never_downloaded(
+    channels: dict[str, Channel], sims: dict[str, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    cc_call_id, url = await recorded_call(channels["e9"], sims["e9"])
+    asked: list[str] = []
+
+    async def deleted(call: str) -> bool:
+        asked.append(call)
+        return True
+
+    activities = RecordingActivities(channels, LocalStore(tmp_path), deleted)
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(
+            activities.copy_recording, copy_input("e9", cc_call_id, url)
+        )
+    assert failed.value.type == DELETED and failed.value.non_retryable
+    assert asked == [cc_call_id] and not stored_files(tmp_path)
+
+
+async def test_a_recording_deleted_while_it_is_copied_deletes_the_copy(
+    channels: dict[str, Channel], sims: dict[str, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    """The admin's DELETE lands between the check before the download and the upload: the
+    copy sees the mark after its upload and takes its object away itself."""
+    cc_call_id, url = await recorded_call(channels["e9"], sims["e9"])
+    answers = iter([False, True])  # not deleted when the copy starts; deleted when it ends
+
+    async def deleted(call: str) -> bool:
+        return next(answers)
+
+    activities = RecordingActivities(channels, LocalStore(tmp_path), deleted)
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(
+            activities.copy_recording, copy_input("e9", cc_call_id, url)
+        )
+    assert failed.value.type == DELETED and failed.value.non_retryable
+    assert not stored_files(tmp_path)

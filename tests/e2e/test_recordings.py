@@ -9,6 +9,7 @@ short ``recording_deadline_s`` in tests/stack.py's ``make_settings``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from channels.registry import CHANNELS
 from simulators.common import tone_wav
 from simulators.hw_events import alaw_wav
 from tests.e2e.calls import place, wait_closed
-from tests.stack import FAST_TIMING, SOLO_KEY, Stack
+from tests.stack import ADMIN_KEY, FAST_TIMING, SOLO_KEY, Stack
 from tests.support import wait_for
 
 # hw records only calls that talked 3 s or more (VENDORS.md).
@@ -90,3 +91,37 @@ async def test_vendor_that_never_publishes_leaves_recording_error(
     answer = await stack.api.get(f"/v1/calls/{call['id']}/recording")
     assert answer.status_code == 404 and answer.json()["code"] == "no_recording"
     assert view["recording_error"] in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("channel", list(CHANNELS))
+async def test_a_recording_deleted_during_the_call_is_never_kept(
+    stack: Stack, recorded_timing: None, channel: str
+) -> None:
+    """An admin deletes the recording while the call still runs: the vendor publishes one
+    after the close all the same, and CC neither copies nor points to it."""
+    call = await place(stack.api, channel=channel, record=True)
+    url = f"/v1/calls/{call['id']}/recording"
+    async with stack.as_tenant(ADMIN_KEY) as admin:
+        assert (await admin.delete(url)).status_code == 204
+    closed = await wait_closed(stack.api, call["id"])
+    view = await wait_recording_settled(stack.api, call["id"], within=40)
+    assert closed["state"] == "close" and view["recording_error"].startswith("deleted by admin")
+    assert (view["audio_url"], view["ch_audio_url"]) == (None, None)
+    root = Path(stack.settings.storage_dir)
+    assert not [p for p in root.rglob(f"{call['id']}.*")]  # noqa: ASYNC240 - a test's look
+    assert (await stack.api.get(url)).json()["code"] == "no_recording"
+
+
+async def test_a_copied_recording_deleted_by_an_admin_is_gone(
+    stack: Stack, recorded_timing: None
+) -> None:
+    call = await place(stack.api, channel="e9", record=True)
+    await wait_closed(stack.api, call["id"])
+    view = await wait_recording_settled(stack.api, call["id"], within=40)
+    assert view["audio_url"]
+    async with stack.as_tenant(ADMIN_KEY) as admin:
+        assert (await admin.delete(f"/v1/calls/{call['id']}/recording")).status_code == 204
+    gone = await stack.api.get(f"/v1/calls/{call['id']}/recording")
+    assert (gone.status_code, gone.json()["code"]) == (404, "no_recording")
+    root = Path(stack.settings.storage_dir)
+    assert not [p for p in root.rglob(f"{call['id']}.*")]  # noqa: ASYNC240 - a test's look

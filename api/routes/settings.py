@@ -1,0 +1,78 @@
+"""A tenant's own settings (``GET``/``PUT /v1/settings``): for now how long its calls' raw
+vendor events and recordings are kept. Reading needs any key of the tenant; changing needs
+an ``admin`` key. The operator sets the same through ``PUT /v1/operator/tenants/{id}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from api.deps import Caller, CallerDep, StateDep
+from api.errors import Problem, invalid_field
+from store import retention, tenants
+from store.models import Tenant
+
+router = APIRouter(prefix="/v1/settings", tags=["settings"])
+log = logging.getLogger("cc.api.settings")
+
+
+class SettingsBody(BaseModel):
+    # Days the tenant's raw vendor events and recordings are kept, up to the platform's
+    # CC_RETENTION_MAX_DAYS; null: the platform's default (CC_RETENTION_DAYS).
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class SettingsPublic(BaseModel):
+    retention_days: int  # as it applies
+    retention_source: str  # "tenant" (its own) or "platform" (CC_RETENTION_DAYS)
+    retention_max_days: int  # the most a tenant may set
+
+
+def _view(state: StateDep, tenant: Tenant) -> SettingsPublic:
+    return SettingsPublic(
+        retention_days=retention.tenant_days(tenant, state.settings.retention_days),
+        retention_source="tenant" if tenant.retention_days else "platform",
+        retention_max_days=state.settings.retention_max_days,
+    )
+
+
+def _admin(caller: Caller) -> None:
+    if caller.scope != "admin":
+        raise Problem(403, "forbidden", "settings are changed with an admin key")
+
+
+@router.get("", response_model=SettingsPublic)
+async def get_settings(state: StateDep, caller: CallerDep) -> SettingsPublic:
+    tenant = await state.in_store(lambda s: tenants.get_tenant(s, caller.tenant.id))
+    return _view(state, tenant or caller.tenant)
+
+
+@router.put("", response_model=SettingsPublic)
+async def put_settings(body: SettingsBody, state: StateDep, caller: CallerDep) -> SettingsPublic:
+    _admin(caller)
+    most = state.settings.retention_max_days
+    if body.retention_days is not None and body.retention_days > most:
+        raise invalid_field(
+            "retention_days",
+            f"at most {most}",
+            f"retention_days: at most {most} days (the platform's CC_RETENTION_MAX_DAYS)",
+        )
+
+    def put(session: Session) -> Tenant:
+        tenant = tenants.ensure_tenant(session, caller.tenant.id)
+        tenant.retention_days = body.retention_days
+        session.add(tenant)
+        return tenant
+
+    tenant = await state.in_store(put)
+    state.callers.clear()  # keys cached with the tenant's old settings
+    log.info(
+        "settings changed tenant=%s key=%s retention_days=%s",
+        tenant.id,
+        caller.key_id,
+        body.retention_days,
+    )
+    return _view(state, tenant)
