@@ -31,7 +31,7 @@ test: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/pytest -q -ra -m chaos tests/chaos
 
-# The speed goals (issue 12), each beside its baseline on this machine (~8 min); the tables
+# The speed goals (issues 12, 21), each beside its baseline on this machine (~16 min); the tables
 # land in var/bench/. docs/benchmarks.md has the figures and the longer runs.
 bench: $(STAMP)
 	mkdir -p var/bench
