@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 from cachetools import TTLCache
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -82,15 +83,44 @@ class Caller:
         """Whether customer numbers are shown to this key only masked."""
         return not sees_full_numbers(self.scope)
 
+    def needs(self, scope: str, what: str) -> None:
+        """403 unless this key's scope reaches ``scope`` (masked < full < admin): ``what``
+        says what the caller tried, e.g. "lines are changed"."""
+        if SCOPE_RANK.get(self.scope, -1) < SCOPE_RANK[scope]:
+            keys = "an admin key" if scope == "admin" else "a full or admin key"
+            raise Problem(403, "forbidden", f"{what} with {keys} (this key is {self.scope})")
+
+
+# What each scope may do (README, the API's description): ``masked`` reads (numbers masked),
+# places and hangs up calls; ``full`` reads numbers whole and sets up lines, bindings and
+# extensions; ``admin`` also changes notifications and settings and deletes recordings.
+SCOPE_RANK = {"masked": 0, "full": 1, "admin": 2}
+
+
+# Declares the scheme in the OpenAPI document (the docs' Authorize button); the key itself is
+# read by ``_bearer``, which words each way of getting it wrong.
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="a tenant API key (scope masked, full or admin), or the platform operator's "
+    "credential (CC_OPERATOR_KEY) where an operation says so",
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    header = request.headers.get("authorization", "").strip()
     scheme, _, raw_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw_key.strip():
-        raise Problem(
-            401, "unauthorized", "missing API key", headers={"WWW-Authenticate": "Bearer"}
+    if not header:
+        detail = "missing API key: send the header `Authorization: Bearer <key>`"
+    elif scheme.lower() != "bearer":
+        detail = (
+            "the Authorization header must be `Bearer <key>` (the word Bearer, a space, the key)"
         )
-    return raw_key.strip()
+    elif not raw_key.strip():
+        detail = "missing API key after `Bearer `"
+    else:
+        return raw_key.strip()
+    raise Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 def is_operator_key(settings: CoreSettings, raw_key: str) -> bool:
@@ -108,7 +138,7 @@ class Operator:
     """The platform operator: acts on what every tenant shares, never on a tenant's data."""
 
 
-async def current_operator(request: Request, state: StateDep) -> Operator:
+async def current_operator(request: Request, state: StateDep, _: BearerDep) -> Operator:
     """The operator, or 401 (no credential) / 403 (a credential that is not the operator's,
     a tenant key whatever its scope)."""
     if not is_operator_key(state.settings, _bearer(request)):
@@ -119,17 +149,17 @@ async def current_operator(request: Request, state: StateDep) -> Operator:
 OperatorDep = Annotated[Operator, Depends(current_operator)]
 
 
-async def caller_or_operator(request: Request, state: StateDep) -> Caller | Operator:
+async def caller_or_operator(request: Request, state: StateDep, _: BearerDep) -> Caller | Operator:
     """Either a tenant key's caller or the operator, for views both may read."""
     if is_operator_key(state.settings, _bearer(request)):
         return Operator()
-    return await current_caller(request, state)
+    return await current_caller(request, state, None)
 
 
 CallerOrOperatorDep = Annotated[Caller | Operator, Depends(caller_or_operator)]
 
 
-async def current_caller(request: Request, state: StateDep) -> Caller:
+async def current_caller(request: Request, state: StateDep, _: BearerDep) -> Caller:
     key_hash = tenants.hash_key(_bearer(request))
     if (found := state.callers.get(key_hash)) is not None:
         return found

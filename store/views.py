@@ -13,7 +13,7 @@ from sqlmodel.main import SQLModelConfig
 
 from callflow.record import CallRecordBase
 from core.phones import mask, mask_in_text
-from core.types import Direction
+from core.types import CallState, CloseType, Direction, DisplayPolicy
 from store.models import CallRecordRow, CallRowBase
 
 
@@ -27,6 +27,20 @@ def customer_number(record: CallRecordBase) -> str:
     """The customer's number on this record, whichever leg the customer is."""
     number: str = getattr(record, customer_field(record.direction))
     return number
+
+
+# close_type's meanings (RECORD.md), as the API's schema describes them.
+CLOSE_WORDS = {
+    CloseType.NORMAL: "normal hang-up",
+    CloseType.A_UNREACHABLE: "leg A unreachable (no answer, power off, invalid)",
+    CloseType.B_UNREACHABLE: "leg B unreachable",
+    CloseType.A_BUSY: "leg A busy",
+    CloseType.B_BUSY: "leg B busy",
+    CloseType.MAX_DURATION: "maximum call duration reached",
+    CloseType.CHANNEL_SERVER_ERROR: "channel server error",
+    CloseType.CHANNEL_NETWORK_ERROR: "channel network error",
+    CloseType.OTHER: "other error",
+}
 
 
 class AttemptPublic(BaseModel):
@@ -47,8 +61,30 @@ class CallPublic(CallRowBase):
     # Every field is in every answer, so the published schema says each one is required.
     model_config = SQLModelConfig(json_schema_serialization_defaults_required=True)
 
-    cc_call_id: str = Field(serialization_alias="id")
-    close_type: int | None = None  # type: ignore[assignment]  # stored as the code's text
+    cc_call_id: str = Field(serialization_alias="id", description="CC's call id")
+    state: str = Field(
+        default=CallState.INIT.value,
+        description="`init` (leg A being dialled), `conn` (both legs bridged), `close` (ended; "
+        "final)",
+        json_schema_extra={"enum": list(CallState)},
+    )
+    close_type: int | None = Field(  # type: ignore[assignment]  # stored as the code's text
+        default=None,
+        description="why the call ended (null until it has): "
+        + "; ".join(f"{int(c)} {CLOSE_WORDS[c]}" for c in CloseType),
+        json_schema_extra={"enum": [int(c) for c in CloseType] + [None]},
+    )
+    direction: str = Field(
+        default=Direction.OUT.value,
+        description="`out`: a callback CC placed (`called` is the customer); `in`: a customer "
+        "who called a 400 number (`caller` is the customer)",
+        json_schema_extra={"enum": list(Direction)},
+    )
+    display: str = Field(
+        description="what leg B is shown: `passthrough` (the agent's own number) or "
+        "`platform` (the line's number); leg A always sees the line's number",
+        json_schema_extra={"enum": list(DisplayPolicy)},
+    )
     record_audio: bool = Field(default=True, serialization_alias="record")
     conn_time_implied: bool = Field(default=False, exclude=True)  # CC's bookkeeping
     attempts: list[AttemptPublic] = []

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import Caller, CallerDep, IdempotencyKeyDep, StateDep, TemporalDep
 from api.errors import Problem
+from api.openapi import errors
 from api.paging import (
     Cursor,
     Limit,
@@ -144,7 +145,19 @@ async def export_calls(
     )
 
 
-@router.post("", status_code=201, response_model=CallPublic)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CallPublic,
+    responses=errors(
+        409,
+        429,
+        s409="`line_busy` (the agent line is on a call) or `idempotency_conflict` (the same "
+        "key with another body)",
+        s503="`no_channel` (no healthy channel can take the call), or the database or Temporal "
+        "is down: try again",
+    ),
+)
 async def create_call(
     body: CallCreate,
     state: StateDep,
@@ -152,6 +165,9 @@ async def create_call(
     caller: CallerDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Response:
+    """Place a callback: CC dials the agent (leg A), then the customer (leg B), and bridges them.
+    201 with the call view and `Location`; 200 with the same call for a repeated `Idempotency-
+    Key`. Scope: any."""
     placement = await place_call(state, temporal, caller, body, idempotency_key)
     view = _view(placement.row, caller)
     return JSONResponse(
@@ -163,13 +179,22 @@ async def create_call(
 
 @router.get("/{call_id}", response_model=CallPublic)
 async def get_call(call_id: str, state: StateDep, caller: CallerDep) -> CallPublic:
+    """One call as it stands now (state, times, close_type); an app polls this while the call runs.
+    A `masked` key sees the customer's number masked."""
     return _view(await own_call(state, caller, call_id), caller)
 
 
-@router.post("/{call_id}/hangup", status_code=202, response_model=CallPublic)
+@router.post(
+    "/{call_id}/hangup",
+    status_code=202,
+    response_model=CallPublic,
+    responses=errors(409, s409="`already_closed`: the call has ended"),
+)
 async def hangup_call(
     call_id: str, state: StateDep, temporal: TemporalDep, caller: CallerDep
 ) -> CallPublic:
+    """End a live call now (202: the vendor is asked to hang up; the call then closes with
+    its events)."""
     row = await own_call(state, caller, call_id)
     await hang_up(state, temporal, row)
     return _view(row, caller)

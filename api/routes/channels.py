@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from api.deps import Caller, CallerOrOperatorDep, OperatorDep, StateDep
 from api.errors import Problem
+from api.openapi import errors
 from core.types import ChannelMode
 from store import channel_state
 from store.db import now_ms
@@ -52,13 +53,19 @@ def _view(state: StateDep, session: Session, name: str, tenant: str | None) -> C
 
 @router.get("", response_model=list[ChannelPublic])
 async def list_channels(state: StateDep, who: CallerOrOperatorDep) -> list[ChannelPublic]:
+    """Each channel: mode (webhook or poll), health, whether routing is on, why, and its recent
+    error rate (a tenant sees its own calls'; the operator all). Any tenant key or the operator."""
     tenant = who.tenant.id if isinstance(who, Caller) else None
     return await state.in_store(
         lambda s: [_view(state, s, name, tenant) for name in state.channels]
     )
 
 
-@router.patch("/{name}", response_model=ChannelPublic)
+@router.patch(
+    "/{name}",
+    response_model=ChannelPublic,
+    responses=errors(403, s403="`forbidden`: only the platform operator pins channel routing"),
+)
 async def patch_channel(
     name: str, body: ChannelPatch, state: StateDep, operator: OperatorDep
 ) -> ChannelPublic:

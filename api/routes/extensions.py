@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, StateDep
 from api.errors import Problem, invalid_field
+from api.openapi import errors
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import EXT_NUM, to_e164
 from api.resources import known_channel, not_provisioned
@@ -31,11 +32,21 @@ class ExtensionBody(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
 
 
+# How the binding is used, said on every answer: hw's own inbound calls never ask CC.
+ROUTING_NOTE = (
+    "e9 and jy ask CC where a call to this 400 number goes: this binding answers them (the "
+    "agent's phone rings, shown the 400 number). hw (Huawei CEC) routes the inbound calls it "
+    "hosts itself, in its own IVR: there the keyed digits must be a signed-in seat's work "
+    "number; CC records what the seat sees, and no binding is asked."
+)
+
+
 class ExtensionPublic(ExtensionBody):
     main_num: str
     ext_num: str
     phone: str
     updated: int
+    routing: str = Field(default=ROUTING_NOTE, description="how vendors use the binding")
 
     @classmethod
     def from_row(cls, extension: Extension) -> ExtensionPublic:
@@ -99,6 +110,7 @@ async def list_extensions(
 async def get_extension(
     main_num: MainNum, ext_num: ExtNum, state: StateDep, caller: CallerDep
 ) -> ExtensionPublic:
+    """One extension of the tenant's 400 number: the line an inbound call to it is bridged to."""
     number = _main_num(main_num, caller)
     found = await state.in_store(
         lambda s: extensions.get_extension(s, caller.tenant.id, number, ext_num)
@@ -108,10 +120,18 @@ async def get_extension(
     return ExtensionPublic.from_row(found)
 
 
-@router.put("/{main_num}/{ext_num}", response_model=ExtensionPublic)
+@router.put(
+    "/{main_num}/{ext_num}",
+    response_model=ExtensionPublic,
+    responses=errors(403, 409, 429, s409="`extension_taken`: the extension is bound elsewhere"),
+)
 async def put_extension(
     main_num: MainNum, ext_num: ExtNum, body: ExtensionBody, state: StateDep, caller: CallerDep
 ) -> ExtensionPublic:
+    """Bind an extension of one of the tenant's 400 numbers to one of its lines. On hw the keyed
+    digits must be the seat's work number (hw routes inbound calls to signed-in seats by work
+    number). Scope: `full` or `admin`."""
+    caller.needs("full", "extensions are bound")
     number = _main_num(main_num, caller)
     known_channel(state, body.channel)
     phone = _agent_phone(body, caller)
@@ -134,10 +154,13 @@ async def put_extension(
     return ExtensionPublic.from_row(await state.in_store(put))
 
 
-@router.delete("/{main_num}/{ext_num}", status_code=204)
+@router.delete("/{main_num}/{ext_num}", status_code=204, responses=errors(403))
 async def delete_extension(
     main_num: MainNum, ext_num: ExtNum, state: StateDep, caller: CallerDep
 ) -> Response:
+    """Unbind an extension: inbound calls to it get the tenant's prompt. Scope: `full` or
+    `admin`."""
+    caller.needs("full", "extensions are unbound")
     number = _main_num(main_num, caller)
 
     def delete(session: Session) -> None:

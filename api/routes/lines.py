@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from api.deps import CallerDep, StateDep
 from api.errors import Problem, invalid_field, quota_exceeded
+from api.openapi import errors
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
 from api.resources import known_channel, not_provisioned, valid_line_id
@@ -80,6 +81,8 @@ async def list_lines(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> LinePage:
+    """The tenant's agent lines (seats or numbers), each with its channel and whether a call holds
+    it."""
     after = decode_cursor(cursor)
     rows = await state.in_store(
         lambda s: lines.list_lines(s, caller.tenant.id, channel, after, limit)
@@ -88,10 +91,16 @@ async def list_lines(
     return LinePage(items=[LinePublic.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("/v1/lines", status_code=201, response_model=LinePublic)
+@router.post(
+    "/v1/lines",
+    status_code=201,
+    response_model=LinePublic,
+    responses=errors(403, 409, 429, s409="`line_exists`: the tenant has this line already"),
+)
 async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> LinePublic:
     """A line on a line id the operator provisioned to the tenant (403 otherwise, whoever
-    holds it), within the tenant's quota of lines (429)."""
+    holds it), within the tenant's quota of lines (429). Scope: `full` or `admin`."""
+    caller.needs("full", "lines are created")
     valid_line_id(state, body.channel, body.agent)
     number = to_e164(body.number, "number", caller.tenant.default_region)
     secret = _sealed_password(state, body)
@@ -129,8 +138,15 @@ def _sealed_password(state: StateDep, body: LineCreate) -> str | None:
         raise invalid_field("password", "CC_SECRET_KEY set on the server", str(exc)) from exc
 
 
-@router.delete("/v1/lines/{channel}/{agent}", status_code=204)
+@router.delete(
+    "/v1/lines/{channel}/{agent}",
+    status_code=204,
+    responses=errors(403, 409, s409="`line_in_use`: a call holds the line"),
+)
 async def delete_line(channel: str, agent: str, state: StateDep, caller: CallerDep) -> Response:
+    """Remove a line the tenant no longer uses. Scope: `full` or `admin`."""
+    caller.needs("full", "lines are removed")
+
     def delete(session: Session) -> None:
         line = lines.get_line(session, caller.tenant.id, channel, agent)
         if line is None:
@@ -146,16 +162,20 @@ async def delete_line(channel: str, agent: str, state: StateDep, caller: CallerD
 
 @router.get("/v1/bindings/{user}", response_model=BindingPublic)
 async def get_binding(user: str, state: StateDep, caller: CallerDep) -> BindingPublic:
+    """The user's user-agent-channel binding: the line and channel the user's calls use."""
     binding = await state.in_store(lambda s: bindings.get_binding(s, caller.tenant.id, user))
     if binding is None:
         raise Problem(404, "not_found", "no binding for this user")
     return BindingPublic.from_row(binding)
 
 
-@router.put("/v1/bindings/{user}", response_model=BindingPublic)
+@router.put("/v1/bindings/{user}", response_model=BindingPublic, responses=errors(403))
 async def put_binding(
     user: str, body: BindingBody, state: StateDep, caller: CallerDep
 ) -> BindingPublic:
+    """Pin a user of the app to one line of one channel (422 when the tenant has no such line).
+    Scope: `full` or `admin`."""
+    caller.needs("full", "bindings are changed")
     known_channel(state, body.channel)
 
     def put(session: Session) -> Binding:
@@ -167,8 +187,11 @@ async def put_binding(
     return BindingPublic.from_row(await state.in_store(put))
 
 
-@router.delete("/v1/bindings/{user}", status_code=204)
+@router.delete("/v1/bindings/{user}", status_code=204, responses=errors(403))
 async def delete_binding(user: str, state: StateDep, caller: CallerDep) -> Response:
+    """Unpin the user: CC chooses the channel and line again. Scope: `full` or `admin`."""
+    caller.needs("full", "bindings are changed")
+
     def delete(session: Session) -> None:
         binding = bindings.get_binding(session, caller.tenant.id, user)
         if binding is None:

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, StateDep
 from api.errors import Problem, invalid_field
+from api.openapi import errors
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from core.egress import EgressPolicy, EgressRefused
 from core.secrets import SecretKeyMissing, seal
@@ -135,8 +136,7 @@ class DeliveryPage(BaseModel):
 
 
 def _admin(caller: Caller) -> None:
-    if caller.scope != "admin":
-        raise Problem(403, "forbidden", "notifications are changed with an admin key")
+    caller.needs("admin", "notifications are changed")
 
 
 def _no_subscription() -> Problem:
@@ -152,10 +152,20 @@ async def _admit_receiver(url: str, policy: EgressPolicy) -> None:
         raise invalid_field("url", str(exc), f"invalid fields: url ({exc})") from exc
 
 
-@router.put("", response_model=SubscriptionCreated)
+@router.put(
+    "",
+    response_model=SubscriptionCreated,
+    responses=errors(
+        403,
+        s403="`forbidden`: an `admin` key only",
+        s422="`validation_error`, or a receiver URL the egress policy refuses",
+    ),
+)
 async def put_subscription(
     body: SubscriptionBody, state: StateDep, caller: CallerDep, policy: ReceiverPolicy
 ) -> SubscriptionCreated:
+    """Set where CC POSTs the tenant's call events (`call.state`, `call.closed`, `call.recording`),
+    signed per Standard Webhooks; answers the signing secret once. Scope: `admin`."""
     _admin(caller)
     await _admit_receiver(body.url, policy)
     secret = notifications.new_secret()
@@ -177,14 +187,17 @@ async def put_subscription(
 
 @router.get("", response_model=SubscriptionPublic)
 async def get_subscription(state: StateDep, caller: CallerDep) -> SubscriptionPublic:
+    """The tenant's subscription (an `admin` key sees the URL whole; others without user info and
+    query)."""
     sub = await state.in_store(lambda s: notifications.get_subscription(s, caller.tenant.id))
     if sub is None:
         raise _no_subscription()
     return SubscriptionPublic.from_row(sub, whole_url=caller.scope == "admin")
 
 
-@router.delete("", status_code=204)
+@router.delete("", status_code=204, responses=errors(403, s403="`forbidden`: an `admin` key only"))
 async def delete_subscription(state: StateDep, caller: CallerDep) -> Response:
+    """Stop notifications. Scope: `admin`."""
     _admin(caller)
     if not await state.in_store(lambda s: notifications.delete_subscription(s, caller.tenant.id)):
         raise _no_subscription()
@@ -201,6 +214,7 @@ async def list_deliveries(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> DeliveryPage:
+    """Deliveries and how each went (`status=failed` for the given-up ones), newest first."""
     after = decode_cursor(cursor)
     rows = await state.in_store(
         lambda s: notifications.list_deliveries(s, caller.tenant.id, status, call_id, after, limit)
@@ -209,10 +223,16 @@ async def list_deliveries(
     return DeliveryPage(items=[DeliveryPublic.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryPublic)
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryPublic,
+    responses=errors(403, s403="`forbidden`: an `admin` key only"),
+)
 async def retry_delivery(
     delivery_id: Annotated[int, Path(ge=1, lt=2**63)], state: StateDep, caller: CallerDep
 ) -> DeliveryPublic:
+    """Send one delivery again now. Scope: `admin`."""
     _admin(caller)
 
     def retry(session: Session) -> DeliveryPublic | None:

@@ -12,17 +12,20 @@ from sqlalchemy import text
 
 from api.deps import StateDep
 from api.errors import Problem
+from api.openapi import errors
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
+    """The process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
 async def readyz(state: StateDep) -> dict[str, str]:
+    """The database and Temporal are reachable (503 `not_ready` otherwise)."""
     try:
         await state.in_store(lambda s: s.execute(text("SELECT 1")))
     except Exception as exc:
@@ -50,8 +53,13 @@ def metrics_allowed(expected: str, authorization: str) -> bool:
     return hmac.compare_digest(_digest(presented), _digest(expected))
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    responses=errors(401, s401="`unauthorized`: the metrics token is set and was not given"),
+)
 async def metrics(request: Request, state: StateDep) -> Response:
+    """Prometheus metrics (text format); `Authorization: Bearer $CC_METRICS_TOKEN` once that
+    is set."""
     if not metrics_allowed(state.settings.metrics_token, request.headers.get("authorization", "")):
         raise Problem(
             401,

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from api.deps import CallerDep, OperatorDep, StateDep
 from api.errors import Problem
+from api.openapi import errors
 from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from api.phones import to_e164
 from api.resources import valid_line_id
@@ -112,7 +113,11 @@ def _existing_tenant(session: Session, tenant_id: str) -> Tenant:
     return tenant
 
 
-@router.put("/v1/operator/tenants/{tenant_id}", response_model=TenantPublic)
+@router.put(
+    "/v1/operator/tenants/{tenant_id}",
+    response_model=TenantPublic,
+    responses=errors(403, s403="`forbidden`: the platform operator's credential only"),
+)
 async def put_tenant(
     tenant_id: TenantId, body: TenantBody, state: StateDep, operator: OperatorDep
 ) -> TenantPublic:
@@ -133,15 +138,26 @@ async def put_tenant(
     return _tenant_view(state, tenant)
 
 
-@router.get("/v1/operator/tenants/{tenant_id}", response_model=TenantPublic)
+@router.get(
+    "/v1/operator/tenants/{tenant_id}",
+    response_model=TenantPublic,
+    responses=errors(403, s403="`forbidden`: the platform operator's credential only"),
+)
 async def get_tenant(tenant_id: TenantId, state: StateDep, operator: OperatorDep) -> TenantPublic:
+    """A tenant, its quotas and retention as they apply. Operator only."""
     return _tenant_view(state, await state.in_store(lambda s: _existing_tenant(s, tenant_id)))
 
 
-@router.post("/v1/operator/tenants/{tenant_id}/keys", status_code=201, response_model=KeyCreated)
+@router.post(
+    "/v1/operator/tenants/{tenant_id}/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    responses=errors(403, s403="`forbidden`: the platform operator's credential only"),
+)
 async def create_key(
     tenant_id: TenantId, body: KeyBody, state: StateDep, operator: OperatorDep
 ) -> KeyCreated:
+    """Make an API key for a tenant (shown once; CC keeps its hash). Operator only."""
     raw_key = tenants.new_api_key()
 
     def add(session: Session) -> None:
@@ -180,7 +196,11 @@ async def _withdraw(state: StateDep, kind: ResourceKind, channel: str, resource:
     await state.in_store(withdraw)
 
 
-@router.put("/v1/operator/lines/{channel}/{agent}", response_model=ProvisionPublic)
+@router.put(
+    "/v1/operator/lines/{channel}/{agent}",
+    response_model=ProvisionPublic,
+    responses=errors(403, 409, s409="`provisioned_elsewhere`: another tenant holds it"),
+)
 async def provision_line(
     channel: str, agent: str, body: LineGrant, state: StateDep, operator: OperatorDep
 ) -> ProvisionPublic:
@@ -189,15 +209,24 @@ async def provision_line(
     return await _grant(state, body.tenant, ResourceKind.LINE, channel, agent, body.stay_signed_in)
 
 
-@router.delete("/v1/operator/lines/{channel}/{agent}", status_code=204)
+@router.delete(
+    "/v1/operator/lines/{channel}/{agent}",
+    status_code=204,
+    responses=errors(403, 409, s409="`resource_in_use`: the tenant still has a line on it"),
+)
 async def withdraw_line(
     channel: str, agent: str, state: StateDep, operator: OperatorDep
 ) -> Response:
+    """Take a line id back from its tenant, once the tenant's line on it is gone. Operator only."""
     await _withdraw(state, ResourceKind.LINE, channel, agent)
     return Response(status_code=204)
 
 
-@router.put("/v1/operator/main-numbers/{main_num}", response_model=ProvisionPublic)
+@router.put(
+    "/v1/operator/main-numbers/{main_num}",
+    response_model=ProvisionPublic,
+    responses=errors(403, 409, s409="`provisioned_elsewhere`: another tenant holds it"),
+)
 async def provision_main_number(
     main_num: MainNum, body: NumberGrant, state: StateDep, operator: OperatorDep
 ) -> ProvisionPublic:
@@ -206,10 +235,15 @@ async def provision_main_number(
     return await _grant(state, body.tenant, ResourceKind.MAIN_NUM, "", number, False)
 
 
-@router.delete("/v1/operator/main-numbers/{main_num}", status_code=204)
+@router.delete(
+    "/v1/operator/main-numbers/{main_num}",
+    status_code=204,
+    responses=errors(403, 409, s409="`resource_in_use`: the tenant still binds extensions on it"),
+)
 async def withdraw_main_number(
     main_num: MainNum, state: StateDep, operator: OperatorDep
 ) -> Response:
+    """Take a 400 number back from its tenant, once its extensions are gone. Operator only."""
     number = to_e164(main_num, "main_num", state.settings.default_region)
     await _withdraw(state, ResourceKind.MAIN_NUM, "", number)
     return Response(status_code=204)
@@ -224,7 +258,11 @@ async def _page(
     return ProvisionPage(items=[ProvisionPublic.from_row(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/v1/operator/provisions", response_model=ProvisionPage)
+@router.get(
+    "/v1/operator/provisions",
+    response_model=ProvisionPage,
+    responses=errors(403, s403="`forbidden`: the platform operator's credential only"),
+)
 async def list_provisions(
     state: StateDep,
     operator: OperatorDep,
@@ -233,6 +271,7 @@ async def list_provisions(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ProvisionPage:
+    """Every provisioned resource (of one tenant, when given). Operator only."""
     return await _page(state, tenant, kind, limit, cursor)
 
 

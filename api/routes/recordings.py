@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CallerDep, StateDep
 from api.errors import Problem
+from api.openapi import errors
 from api.routes.calls import own_call
 from storage import StorageError, recording_keys
 from store import retention
@@ -29,6 +30,8 @@ log = logging.getLogger("cc.api.recordings")
     responses={200: {"content": {"audio/wav": {}}}, 307: {"description": "signed URL"}},
 )
 async def get_recording(call_id: str, state: StateDep, caller: CallerDep) -> Response:
+    """The call's recording: CC's own copy (307 to a short-lived signed URL, or the bytes themselves
+    for local storage); 404 `no_recording` when there is none (yet), with why."""
     row = await own_call(state, caller, call_id)
     if not row.audio_url:
         reason = f": {row.recording_error}" if row.recording_error else " (yet)"
@@ -50,13 +53,17 @@ async def get_recording(call_id: str, state: StateDep, caller: CallerDep) -> Res
     )
 
 
-@router.delete("/{call_id}/recording", status_code=204, response_class=Response)
+@router.delete(
+    "/{call_id}/recording",
+    status_code=204,
+    response_class=Response,
+    responses=errors(403, s403="`forbidden`: only an `admin` key deletes recordings"),
+)
 async def delete_recording(call_id: str, state: StateDep, caller: CallerDep) -> Response:
     """Delete the call's recording now (an ``admin`` key): CC's copy and the vendor's link to
     theirs; none is copied for the call afterwards, even one on its way. Idempotent (204 again);
     the call record stays. Who did it is logged (the key's id)."""
-    if caller.scope != "admin":
-        raise Problem(403, "forbidden", "recordings are deleted with an admin key")
+    caller.needs("admin", "recordings are deleted")
     now = now_ms()
     reason = f"deleted by admin key {caller.key_id} at {now}"
     deleted = await state.in_store(

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, StateDep
-from api.errors import Problem, invalid_field
+from api.errors import invalid_field
+from api.openapi import errors
 from store import retention, tenants
 from store.models import Tenant
 
@@ -40,18 +41,24 @@ def _view(state: StateDep, tenant: Tenant) -> SettingsPublic:
 
 
 def _admin(caller: Caller) -> None:
-    if caller.scope != "admin":
-        raise Problem(403, "forbidden", "settings are changed with an admin key")
+    caller.needs("admin", "settings are changed")
 
 
 @router.get("", response_model=SettingsPublic)
 async def get_settings(state: StateDep, caller: CallerDep) -> SettingsPublic:
+    """The tenant's settings as they apply (retention: its own or the platform's). Any key."""
     tenant = await state.in_store(lambda s: tenants.get_tenant(s, caller.tenant.id))
     return _view(state, tenant or caller.tenant)
 
 
-@router.put("", response_model=SettingsPublic)
+@router.put(
+    "",
+    response_model=SettingsPublic,
+    responses=errors(403, s403="`forbidden`: an `admin` key only"),
+)
 async def put_settings(body: SettingsBody, state: StateDep, caller: CallerDep) -> SettingsPublic:
+    """Set the tenant's own retention (`null`: the platform's), up to the platform's maximum. Scope:
+    `admin`."""
     _admin(caller)
     most = state.settings.retention_max_days
     if body.retention_days is not None and body.retention_days > most:

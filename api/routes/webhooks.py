@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import AppState, StateDep, TemporalDep
 from api.errors import Problem
 from api.inbound import answer_inbound
+from api.openapi import errors
 from channels.base import InboundChannel, InvalidSignature, MalformedEvent, WebhookChannel
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import ingest
@@ -39,7 +40,10 @@ async def _verified(channel: WebhookChannel, state: AppState, request: Request) 
     return body
 
 
-@router.post("/{channel_name}/inbound")
+@router.post(
+    "/{channel_name}/inbound",
+    responses=errors(400, 401, s401="`invalid_signature`: the vendor signature does not verify"),
+)
 async def inbound_call(
     channel_name: str, request: Request, state: StateDep, temporal: TemporalDep
 ) -> Response:
@@ -60,8 +64,13 @@ async def inbound_call(
     return Response(reply, media_type=media_type)
 
 
-@router.post("/{channel_name}")
+@router.post(
+    "/{channel_name}",
+    responses=errors(400, 401, s401="`invalid_signature`: the vendor signature does not verify"),
+)
 async def vendor_webhook(channel_name: str, request: Request, state: StateDep) -> JSONResponse:
+    """A vendor's event, in its own payload and signature scheme (VENDORS.md). 2xx only once the raw
+    event is stored; an unknown call id is stored and reported, never a 5xx."""
     channel = state.channels.get(channel_name)
     if not isinstance(channel, WebhookChannel):  # unknown, or polled: no webhooks there
         raise Problem(404, "not_found", "no such channel")

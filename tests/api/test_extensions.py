@@ -171,3 +171,14 @@ async def test_a_key_is_required(harness: Harness) -> None:
             await anonymous.delete(f"/v1/extensions/{MAIN}/12"),
         ]
     assert [r.status_code for r in responses] == [401] * 4
+
+
+async def test_every_answer_says_how_hw_routes_its_own_inbound_calls(harness: Harness) -> None:
+    """Issue 22: a newcomer bound an extension and called the hw simulator's 400 number: hw
+    routes its own inbound calls (keyed digits = a signed-in seat's work number) and never
+    asks CC. The answer says so."""
+    bound = await harness.api.put(f"/v1/extensions/{MAIN}/12", json=LINE)
+    assert "hw (Huawei CEC) routes the inbound calls it hosts itself" in bound.json()["routing"]
+    assert "work number" in bound.json()["routing"]
+    listed = (await harness.api.get("/v1/extensions")).json()["items"]
+    assert listed[0]["routing"] == bound.json()["routing"]

@@ -61,7 +61,7 @@ def _seat(agent: str) -> dict[str, str]:
 async def test_row1_a_line_id_off_the_channels_pattern_never_reaches_the_vendor(
     harness: Harness, keys: dict[str, httpx.AsyncClient], agent: str
 ) -> None:
-    answer = await keys["masked"].post("/v1/lines", json=_seat(agent))
+    answer = await keys["admin"].post("/v1/lines", json=_seat(agent))
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "validation_error"
     assert answer.json()["errors"][0]["field"] == "agent"
@@ -142,8 +142,8 @@ async def test_row6_another_companys_400_number_cannot_be_claimed(
     harness: Harness, keys: dict[str, httpx.AsyncClient], operator: httpx.AsyncClient
 ) -> None:
     body = {"channel": "e9", "agent": "e9-unit-1", "phone": "+8613800000011"}
-    held = await keys["masked"].put("/v1/extensions/4008009999/1", json=body)
-    free = await keys["masked"].put("/v1/extensions/4008005678/1", json=body)
+    held = await keys["admin"].put("/v1/extensions/4008009999/1", json=body)
+    free = await keys["admin"].put("/v1/extensions/4008005678/1", json=body)
     assert (held.status_code, free.status_code) == (403, 403)
     assert held.json()["code"] == free.json()["code"] == "not_provisioned"
     granted = await operator.put(
