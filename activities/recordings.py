@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
 from contracts.call import CopyRecordingInput, CopyRecordingResult
@@ -128,7 +128,11 @@ class RecordingActivities:
                 inp.cc_call_id,
                 activity.info().attempt,
             )
-            raise ApplicationError(str(exc), type=NOT_READY) from exc
+            # Benign: the SDK logs its retry at DEBUG, so this INFO line is the one a log shows
+            # (no traceback for a wait every recorded call goes through).
+            raise ApplicationError(
+                str(exc), type=NOT_READY, category=ApplicationErrorCategory.BENIGN
+            ) from exc
         except RecordingUnavailable as exc:
             raise _failed(inp, str(exc), UNAVAILABLE, final=True) from exc
         except ChannelError as exc:
@@ -181,4 +185,11 @@ def _failed(
         kind,
         reason,
     )
-    return ApplicationError(reason, type=kind, non_retryable=final or kind in NON_RETRYABLE)
+    return ApplicationError(
+        reason,
+        type=kind,
+        non_retryable=final or kind in NON_RETRYABLE,
+        category=ApplicationErrorCategory.BENIGN
+        if kind == DELETED
+        else ApplicationErrorCategory.UNSPECIFIED,
+    )

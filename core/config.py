@@ -23,7 +23,12 @@ class CoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CC_", env_file=".env", extra="ignore")
 
     # Store
-    database_url: str = "sqlite:///./var/cc.db"
+    # Where `make run` keeps the stack's files: its SQLite database (CC's and Temporal's), keys,
+    # logs and recordings. A second stack beside a running one needs a folder of its own
+    # (and its own ports): `CC_VAR_DIR=var2 CC_API_PORT=8100 ... make run`.
+    var_dir: str = "./var"
+    # Empty: CC's SQLite file in var_dir (``sqlite:///./var/cc.db``).
+    database_url: str = ""
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
@@ -124,7 +129,7 @@ class CoreSettings(BaseSettings):
     # Recordings: where CC keeps its copy ("local" directory or Aliyun "oss" via oss2), and
     # how long a late vendor recording is waited for before the copy is given up.
     storage_backend: Literal["local", "oss"] = "local"
-    storage_dir: str = "./var/recordings"
+    storage_dir: str = ""  # empty: var_dir/recordings
     oss_endpoint: str = "http://127.0.0.1:9110"
     oss_bucket: str = "cc-recordings"
     oss_access_key_id: Annotated[str, DemoDefault("oss_endpoint")] = "oss-demo-key-id"
@@ -209,6 +214,9 @@ class CoreSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_public_url(self) -> CoreSettings:
+        var = self.var_dir.rstrip("/") or "."
+        self.database_url = self.database_url or f"sqlite:///{var}/cc.db"
+        self.storage_dir = self.storage_dir or f"{var}/recordings"
         if not self.public_base_url:
             self.public_base_url = f"http://{self.api_host}:{self.api_port}"
         if not self.codec_origins:

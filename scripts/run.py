@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,9 +39,12 @@ from core.secrets import PRIVATE_DIR, PRIVATE_FILE, DemoSecretInUse, write_priva
 from scripts.demo import seed_demo
 from simulators.registry import SIMULATORS
 from store.migrate import upgrade
+from store.tenants import new_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
+# The stack's folder (CC_VAR_DIR, relative to the checkout): main() sets it from the settings.
 VAR = ROOT / "var"
+LOCK_FILE = "run.lock"  # held by the running `make run`, with its pid
 # A child still running this long after SIGTERM is killed, with all its process group.
 STOP_TIMEOUT_S = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -216,7 +221,10 @@ def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, PRIVATE_FILE)  # a new log file is readable by its owner only
 
 
-def start(name: str, command: list[str], children: list[Child], log_dir: Path = VAR) -> None:
+def start(
+    name: str, command: list[str], children: list[Child], log_dir: Path | None = None
+) -> None:
+    log_dir = log_dir or VAR
     print(f"  starting {name:<10} (log: {log_dir.name}/{name}.log)", flush=True)
     with open(log_dir / f"{name}.log", "ab", opener=_private_opener) as log:
         # A session of its own: a terminal's Ctrl-C reaches only this script, which stops
@@ -269,7 +277,8 @@ def stop_all(children: list[Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
 # --- The stack --------------------------------------------------------------------------------
 
 
-def temporal_command(settings: Settings, var: Path = VAR) -> list[str]:
+def temporal_command(settings: Settings, var: Path | None = None) -> list[str]:
+    var = var or VAR
     host, port = temporal_host_port(settings)
     command = [
         str(Path(sys.executable).parent / "temporal"),
@@ -311,7 +320,7 @@ async def wait_temporal(settings: Settings, stop: StopSignals) -> None:
             return
         except Exception:  # noqa: BLE001 - not up yet
             await asyncio.sleep(0.25)
-    raise SystemExit("Temporal dev server did not come up; see var/temporal.log")
+    raise SystemExit(f"Temporal dev server did not come up; see {VAR.name}/temporal.log")
 
 
 def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> None:
@@ -319,7 +328,7 @@ def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> 
         stop.check()
         for name, child in children:
             if exited(child):
-                raise SystemExit(f"{name} exited early; see var/{name}.log")
+                raise SystemExit(f"{name} exited early; see {VAR.name}/{name}.log")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -337,6 +346,10 @@ def banner(settings: Settings, api_key: str) -> str:
     api = api_url(settings)
     operator = settings.operator_key or "(none: CC_OPERATOR_KEY is unset)"
     ui = f"http://{reachable(temporal_host_port(settings)[0])}:{settings.temporal_ui_port}"
+    sims = (
+        ", ".join(f"{sim.name.removeprefix('sim-')} {sim.base_url}" for sim in simulators(settings))
+        or "(none: every channel is a real vendor)"
+    )
     return f"""
 CC is up.
   API          {api}   (docs: {api}/docs)
@@ -344,7 +357,9 @@ CC is up.
                values are sealed: to read them, open {api}/codec/session with the
                operator key, then in the UI's codec settings override the endpoint
                with {api}/codec and turn on "Include cross-origin credentials"
-  demo API key {api_key}
+  simulators   {sims}
+  files, logs  {VAR}
+  demo API key {api_key}   (admin scope; the same after a restart)
   operator key {operator}   (channels, provisioning, quotas: /v1/operator)
 
 Place a call:
@@ -376,7 +391,7 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
         stop.check()
         time.sleep(0.2)
     dead = [name for name, child in children if exited(child)]
-    raise SystemExit(f"stopped: {', '.join(dead)} exited; see var/*.log")
+    raise SystemExit(f"stopped: {', '.join(dead)} exited; see {VAR.name}/*.log")
 
 
 def _ensure_kept(settings: Settings, field: str, file: str, make: Callable[[], str]) -> Settings:
@@ -406,6 +421,12 @@ def ensure_operator_key(settings: Settings) -> Settings:
     return _ensure_kept(settings, "operator_key", "operator.key", lambda: secrets.token_urlsafe(32))
 
 
+def ensure_demo_key(settings: Settings) -> Settings:
+    """``CC_DEMO_API_KEY`` (``var/demo.key``): the demo tenant's admin key, the same across
+    restarts (the README's commands keep working)."""
+    return _ensure_kept(settings, "demo_api_key", "demo.key", new_api_key)
+
+
 def ensure_payload_key(settings: Settings) -> Settings:
     """``CC_PAYLOAD_KEYS`` (``var/payload.key``): what the stack hands Temporal is sealed, and
     the histories it sealed open after a restart."""
@@ -430,18 +451,66 @@ def allow_local_egress(settings: Settings) -> Settings:
     return settings.model_copy(update={"egress_allow": allowed})
 
 
-def private_var(var: Path = VAR) -> None:
+def private_var(var: Path | None = None) -> None:
     """``var/`` (the key file, the SQLite database, the logs) readable by its owner only: made
     0700, and narrowed to 0700 if an earlier run left it wider."""
-    var.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    var = var or VAR
+    var.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     if var.stat().st_mode & 0o777 != PRIVATE_DIR:
         var.chmod(PRIVATE_DIR)
 
 
+class AlreadyRunning(Exception):
+    """Another ``make run`` holds this folder."""
+
+
+def second_stack_hint(settings: Settings, var: Path) -> str:
+    """The command that starts a second stack beside this one: a folder and ports its own."""
+    moved = [f"CC_VAR_DIR={var.name}2"]
+    moved += [each.example.format(port=_free_port(each.host)) for each in listeners(settings)]
+    return " ".join(moved) + " make run"
+
+
+def hold_var(var: Path, settings: Settings) -> TextIO:
+    """Take ``var``'s lock for as long as this process lives (the kernel drops it when the
+    process ends, however it ends): one stack per folder, so two Temporal servers never share
+    one database file. Raises ``AlreadyRunning`` saying who holds it and what to do."""
+    private_var(var)
+    handle = open(var / LOCK_FILE, "a+", opener=_private_opener)  # noqa: SIM115 - kept open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise AlreadyRunning(
+            f"CC is already running here (pid {pid}, folder {var}): stop it with Ctrl-C in its "
+            f"terminal, or `kill {pid}`.\nFor a second stack beside it, give it a folder and "
+            f"ports of its own, e.g.\n  {second_stack_hint(settings, var)}"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def var_path(settings: Settings) -> Path:
+    """CC_VAR_DIR as a path: relative ones from the checkout (where `make run` runs)."""
+    path = Path(settings.var_dir)
+    return path if path.is_absolute() else (ROOT / path).resolve()
+
+
 def main() -> None:
+    global VAR
     try:
         settings = get_settings()
     except DemoSecretInUse as exc:
+        raise SystemExit(f"make run: {exc}") from None
+    VAR = var_path(settings)
+    try:
+        lock = hold_var(VAR, settings)
+    except AlreadyRunning as exc:
         raise SystemExit(f"make run: {exc}") from None
     if problems := port_problems(settings):
         raise SystemExit(
@@ -450,6 +519,7 @@ def main() -> None:
     stop = StopSignals().install()
     private_var()
     settings = ensure_payload_key(ensure_operator_key(ensure_secret_key(settings)))
+    settings = ensure_demo_key(settings)
     settings = allow_local_egress(settings)
     print("migrating the database …")
     upgrade(settings.database_url)
@@ -462,6 +532,7 @@ def main() -> None:
         print("\nstopping …", flush=True)
     finally:
         stop_all(children)
+        lock.close()
     print("stopped.")
 
 

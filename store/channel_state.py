@@ -37,6 +37,23 @@ def state_of(session: Session, name: str) -> ChannelState:
     return session.get(ChannelState, name) or _unsaid(name)
 
 
+def why_not_routable(state: ChannelState) -> str:
+    """Why CC routes no call to a channel, in words a person can act on."""
+    name = state.name
+    if state.enabled_override is False:
+        return (
+            f"channel {name} is switched off by the platform operator (who turns it back on "
+            f"with PATCH /v1/channels/{name})"
+        )
+    reason = f": {state.reason}" if state.reason else ""
+    return f"channel {name} is unhealthy{reason}; CC routes calls to it again once it recovers"
+
+
+def refusals(session: Session, names: list[str]) -> str:
+    """Why none of ``names`` is routable (each channel's reason, in order)."""
+    return "; ".join(why_not_routable(state_of(session, name)) for name in names)
+
+
 def routable_channels(session: Session, names: list[str]) -> set[str]:
     states = {s.name: s for s in session.exec(select(ChannelState)).all()}
     return {name for name in names if routable(states.get(name) or _unsaid(name))}

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from contracts.call import Routing
 from store.bindings import get_binding
-from store.channel_state import routable_channels
+from store.channel_state import refusals, routable_channels
 from store.lines import lease_agent_line, lease_line
 from store.models import AgentLine
 
@@ -73,11 +73,16 @@ def choose_line(session: Session, req: RouteRequest) -> Route:
                 raise LineBusy(f"the line bound to user {req.user} is on a call")
             return Route(line, may_fail_over=_may_fail_over(req, bound=True))
         if not req.allow_fallback:
-            raise NoChannel(f"channel {binding.channel} bound to user {req.user} is down")
-    candidates = [req.channel] if req.channel else req.priority
-    candidates = [name for name in candidates if name in routable]
+            why = refusals(session, [binding.channel])
+            raise NoChannel(f"user {req.user} is bound to channel {binding.channel}, and {why}")
+    wanted = [req.channel] if req.channel else req.priority
+    candidates = [name for name in wanted if name in routable]
     if not candidates:
-        raise NoChannel("no routable channel")
+        down = [name for name in wanted if name not in req.exclude]
+        tried = [name for name in wanted if name in req.exclude]
+        words = [refusals(session, down)] if down else []
+        words += [f"{', '.join(tried)} already tried for this call"] if tried else []
+        raise NoChannel("no channel can take the call: " + "; ".join(words))
     for name in candidates:
         line = lease_line(session, req.tenant, name, req.cc_call_id)
         if line is not None:

@@ -14,7 +14,7 @@ from typing import cast
 
 import httpx
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.recordings import (
@@ -180,6 +180,7 @@ async def test_not_ready_is_retryable_then_the_copy_succeeds(
     with pytest.raises(ApplicationError) as first:
         await ActivityEnvironment().run(activities.copy_recording, inp)
     assert first.value.type == NOT_READY and not first.value.non_retryable
+    assert first.value.category is ApplicationErrorCategory.BENIGN  # retried without a traceback
     assert not stored_files(tmp_path)  # nothing half-stored
     await sims[name].put("/_sim/timing", json={"recording_delay_ms": 0})  # published now
     result = await ActivityEnvironment().run(activities.copy_recording, inp)

@@ -70,12 +70,13 @@ def test_a_real_vendor_needs_no_simulator() -> None:
 
 
 def test_make_run_exits_before_starting_anything_when_a_port_is_taken(
-    taken_port: int, monkeypatch: pytest.MonkeyPatch
+    taken_port: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("started something")
 
-    monkeypatch.setattr(run, "get_settings", lambda: Settings(api_port=taken_port))
+    settings = Settings(api_port=taken_port, var_dir=str(tmp_path))
+    monkeypatch.setattr(run, "get_settings", lambda: settings)
     for step in ("upgrade", "seed_demo", "start", "run_stack"):
         monkeypatch.setattr(run, step, never)
     with pytest.raises(SystemExit) as exited:
@@ -218,3 +219,79 @@ def test_make_run_makes_the_payload_key_once(
     assert json.loads(os.environ["CC_PAYLOAD_KEYS"]) == [entry]
     mine = [new_key_entry("mine")]
     assert run.ensure_payload_key(Settings(payload_keys=mine)).payload_keys == mine
+
+
+# Another `make run` holding a folder: takes its lock, says so, and waits to be killed.
+HOLDER = """
+import sys, time
+from pathlib import Path
+from channels.registry import Settings
+from scripts import run
+
+held = run.hold_var(Path(sys.argv[1]), Settings())
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_second_make_run_in_the_same_folder_names_the_first_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22: two stacks on one folder meant two Temporal servers on one SQLite file."""
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started something")
+
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "holding\n"
+        settings = Settings(var_dir=str(tmp_path))
+        monkeypatch.setattr(run, "get_settings", lambda: settings)
+        for step in ("port_problems", "upgrade", "seed_demo", "start", "run_stack"):
+            monkeypatch.setattr(run, step, never)
+        with pytest.raises(SystemExit) as refused:
+            run.main()
+        message = str(refused.value.code)
+        assert f"CC is already running here (pid {first.pid}" in message
+        assert f"kill {first.pid}" in message
+        assert f"CC_VAR_DIR={tmp_path.name}2 CC_API_PORT=" in message  # a second stack's way
+    finally:
+        first.kill()  # SIGKILL: the kernel drops the lock with the process
+        first.wait()
+    held = run.hold_var(tmp_path, Settings(var_dir=str(tmp_path)))
+    assert (tmp_path / run.LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    held.close()
+
+
+def test_a_folder_of_its_own_holds_the_whole_stack() -> None:
+    assert (Settings().database_url, Settings().storage_dir) == (
+        "sqlite:///./var/cc.db",
+        "./var/recordings",
+    )
+    beside = Settings(var_dir="var2")
+    assert (beside.database_url, beside.storage_dir) == ("sqlite:///var2/cc.db", "var2/recordings")
+    assert run.var_path(beside) == ROOT / "var2"
+    command = run.temporal_command(beside, run.var_path(beside))
+    assert command[command.index("--db-filename") + 1] == str(ROOT / "var2" / "temporal.db")
+
+
+def test_make_run_keeps_one_demo_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22: the README's commands keep working after a restart (a new key each time
+    left the last one's commands failing with 401)."""
+    monkeypatch.setattr(run, "VAR", tmp_path)
+    monkeypatch.delenv("CC_DEMO_API_KEY", raising=False)
+    first = run.ensure_demo_key(Settings(demo_api_key=None))
+    assert first.demo_api_key and first.demo_api_key.startswith("cc_")
+    assert (tmp_path / "demo.key").stat().st_mode & 0o777 == 0o600
+    assert run.ensure_demo_key(Settings(demo_api_key=None)).demo_api_key == first.demo_api_key
+    assert os.environ["CC_DEMO_API_KEY"] == first.demo_api_key
+    assert run.ensure_demo_key(Settings(demo_api_key="mine")).demo_api_key == "mine"
+
+
+def test_the_banner_gives_every_address_a_newcomer_needs() -> None:
+    settings = Settings(operator_key="op", e9_base_url="http://127.0.0.1:19101")
+    shown = run.banner(settings, "demo-key")
+    assert "e9 http://127.0.0.1:19101" in shown and "hw http://127.0.0.1:9102" in shown
+    assert "/docs" in shown and "demo-key" in shown and str(run.VAR) in shown

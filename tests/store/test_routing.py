@@ -76,3 +76,24 @@ def test_failover_excludes_channels_already_tried(lines: Engine) -> None:
     assert route(lines, "c1", exclude=frozenset({"e9"})).line.channel == "hw"
     with pytest.raises(NoChannel):
         route(lines, "c2", exclude=frozenset(PRIORITY))
+
+
+def test_no_channel_says_which_channel_and_why(lines: Engine) -> None:
+    set_state(lines, "jy", healthy=True, override=False)  # the operator switched it off
+    with session_scope(lines) as s:
+        s.merge(ChannelState(name="hw", healthy=False, reason="probe failed", updated=now_ms()))
+    with pytest.raises(NoChannel) as pinned:
+        route(lines, "c1", channel="jy")
+    assert "channel jy is switched off by the platform operator" in str(pinned.value)
+    assert "PATCH /v1/channels/jy" in str(pinned.value)
+    with pytest.raises(NoChannel) as bound:
+        route(lines, "c2", user="alice")  # bound to hw
+    assert "alice is bound to channel hw, and channel hw is unhealthy: probe failed" in str(
+        bound.value
+    )
+    set_state(lines, "e9", healthy=False)
+    with pytest.raises(NoChannel) as none:
+        route(lines, "c3", exclude=frozenset({"e9"}))
+    words = str(none.value)
+    assert "channel hw is unhealthy: probe failed" in words and "jy is switched off" in words
+    assert "e9 already tried for this call" in words
