@@ -19,21 +19,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from callflow.inbound import e164, inbound_call_id
 from channels.base import SeatRing
 from channels.registry import Settings
 from contracts.call import CallInput, Routing
-from contracts.config import call_timers, recording_timers, seat_timers
-from contracts.ids import CALL_WORKFLOW, workflow_id
 from contracts.seat import INBOUND_CALL_SIGNAL, PollSeatInput, SeatClaim
-from contracts.start import call_start_options
+from contracts.start import call_input, start_call
 from core.types import ChannelMode, Direction, DisplayPolicy
 from store import calls, lines, seats, tenants
 from store.db import now_ms, session_scope
 from store.models import AgentLine, CallRecordRow
+from store.placement import record_born
 
 log = logging.getLogger("cc.activities.seats")
 
@@ -46,14 +44,7 @@ async def start_inbound_call(client: Client, call: CallInput, task_queue: str) -
     workflow is never started again (a late repeat of its ring)."""
     record = call.record
     try:
-        await client.start_workflow(
-            CALL_WORKFLOW,
-            call,
-            id=workflow_id(record.cc_call_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            **call_start_options(call),
-        )
+        await start_call(client, call, task_queue)
     except WorkflowAlreadyStartedError:
         return
     log.info(
@@ -160,18 +151,11 @@ class SeatRings:
             created=ring.at,
             updated=now_ms(),
         )
-        calls.insert_call(session, row)
+        record_born(session, row)
         return self._call_input(settings, row, leased)
 
     @staticmethod
     def _call_input(settings: Settings, row: CallRecordRow, line: AgentLine) -> CallInput:
-        return CallInput(
-            record=calls.record_of(row),
-            line=lines.lease_of(line),
-            max_duration_s=row.max_duration,
-            record_audio=row.record_audio,
-            routing=Routing(may_fail_over=False, modes={row.channel: ChannelMode.POLL}),
-            timers=call_timers(settings),
-            recording=recording_timers(settings),
-            seat=seat_timers(settings),
-        )
+        routing = Routing(may_fail_over=False, modes={row.channel: ChannelMode.POLL})
+        record, lease = calls.record_of(row), lines.lease_of(line)
+        return call_input(settings, record, lease, routing, row.max_duration, row.record_audio)

@@ -28,10 +28,10 @@ from contracts.call import Routing
 from core.config import CoreSettings
 from core.phones import mask
 from core.types import CallState, CloseType, Direction, DisplayPolicy, EventKind, InboundAction
-from store import calls, extensions, inbox, lines, notifications
+from store import calls, extensions, inbox, lines
 from store.db import now_ms
 from store.models import CallRecordRow
-from store.placement import RecordedCall
+from store.placement import RecordedCall, record_born
 
 log = logging.getLogger("cc.api.inbound")
 
@@ -157,14 +157,12 @@ def decide(
         )
         row.agent = bound.agent if bound else ""
         row.sqlmodel_update(calls.stored_values(apply_event(calls.record_of(row), refused)))
-        calls.insert_call(session, row)
-        notifications.enqueue_created(session, row)  # a call.state "close" for the app
+        record_born(session, row)  # a call.state "close" for the app
         inbox.settle_inbound(session, inbox_id, cc_call_id, f"reject:{why}")
         return Decision(_reject(prompt))
     row.sqlmodel_update(
         {"agent": line.agent, "called": bound.phone, "lease_token": line.lease_token}
     )
-    calls.insert_call(session, row)
-    notifications.enqueue_created(session, row)
+    record_born(session, row)
     inbox.settle_inbound(session, inbox_id, cc_call_id, "dial")
     return Decision(_dial(row), RecordedCall(row, lines.lease_of(line), may_fail_over=False))

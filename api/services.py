@@ -21,10 +21,6 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import (
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -32,19 +28,17 @@ from api.deps import AppState, Caller
 from api.errors import Problem, invalid_field, quota_exceeded, unavailable
 from api.phones import to_e164
 from api.schemas import CallCreate
-from contracts.call import CallInput, Routing
-from contracts.config import call_timers, recording_timers, seat_timers
+from contracts.call import Routing
 from contracts.errors import ALREADY_CLOSED
 from contracts.ids import (
-    CALL_WORKFLOW,
     HANGUP_UPDATE,
     workflow_id,
 )
-from contracts.start import call_start_options
+from contracts.start import call_input, start_call
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.phones import mask
 from core.types import CallState, DisplayPolicy
-from store import calls, notifications, placement
+from store import calls, placement
 from store.db import now_ms
 from store.models import CallRecordRow
 from store.quotas import QuotaExceeded, Quotas
@@ -178,7 +172,7 @@ def _record_and_tell(
 ) -> placement.RecordedCall:
     """Record the call and, in the same transaction, its ``call.state`` for the app."""
     recorded = placement.record_call(session, call, routing, channel, quotas)
-    notifications.enqueue_created(session, recorded.row)
+    placement.record_born(session, recorded.row, written=True)
     return recorded
 
 
@@ -219,28 +213,11 @@ async def start_call_workflow(
     happened keeps the call (the lease reconciler closes it if its workflow never appears).
     """
     settings, row, lease = state.settings, recorded.row, recorded.lease
-    inp = CallInput(
-        record=calls.record_of(row),
-        line=lease,
-        max_duration_s=row.max_duration,
-        routing=routing.model_copy(update={"may_fail_over": recorded.may_fail_over}),
-        recording=recording_timers(settings),
-        seat=seat_timers(settings),
-        record_audio=row.record_audio,
-        timers=call_timers(settings),
-    )
+    routing = routing.model_copy(update={"may_fail_over": recorded.may_fail_over})
+    record = calls.record_of(row)
+    inp = call_input(settings, record, lease, routing, row.max_duration, row.record_audio)
     try:
-        await temporal.start_workflow(
-            CALL_WORKFLOW,
-            inp,
-            id=workflow_id(row.cc_call_id),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=(
-                WorkflowIDConflictPolicy.USE_EXISTING if existing else WorkflowIDConflictPolicy.FAIL
-            ),
-            **call_start_options(inp),
-        )
+        await start_call(temporal, inp, settings.task_queue, existing=existing)
     except WorkflowAlreadyStartedError:
         # Our ids are fresh: only an earlier attempt of this very start (a retried RPC) can
         # have started it. Started is what we wanted.

@@ -1,17 +1,59 @@
-"""What every start of a CallWorkflow gives Temporal beside its input: the search attributes
-the UI filters on (no number among them) and the UI's summary and details of the call
-(``callflow.summary``: masked numbers, ISO times; sealed like every payload)."""
+"""How a call is born, whichever way it comes: ``POST /v1/calls`` (api/services.py), an e9 or
+jy inbound call (api/inbound.py), a ring on an hw seat (activities/seat_rings.py). One path:
+
+1. the row is written and, in the same transaction, the app's first ``call.state`` is queued
+   (``store.placement.record_born``): no call is born untold;
+2. ``call_input``: the workflow's input from the stored record, its line and its routing, with
+   the deployment's timers;
+3. ``start_call``: the CallWorkflow started once (its id from the call's, never reused), with
+   the search attributes the UI filters on (no number among them) and the UI's summary and
+   details of the call (``callflow.summary``: masked numbers, ISO times; sealed like every
+   payload).
+
+What a failed start means differs per caller (the API undoes a call Temporal surely did not
+take; an inbound ring is tried again at its next poll), so errors are theirs to handle.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
+from callflow.record import CallRecord
 from callflow.summary import start_details, start_summary
-from contracts.call import CallInput
-from contracts.ids import SA_CALL_STATE, SA_CHANNEL, SA_TENANT
+from channels.registry import Settings
+from contracts.call import CallInput, LineLease, Routing
+from contracts.config import call_timers, recording_timers, seat_timers
+from contracts.ids import CALL_WORKFLOW, SA_CALL_STATE, SA_CHANNEL, SA_TENANT, workflow_id
 from core.types import CallState
+
+
+def call_input(
+    settings: Settings,
+    record: CallRecord,
+    line: LineLease,
+    routing: Routing,
+    max_duration_s: int,
+    record_audio: bool,
+) -> CallInput:
+    """The CallWorkflow's input for a call just recorded."""
+    return CallInput(
+        record=record,
+        line=line,
+        max_duration_s=max_duration_s,
+        routing=routing,
+        recording=recording_timers(settings),
+        seat=seat_timers(settings),
+        record_audio=record_audio,
+        timers=call_timers(settings),
+    )
 
 
 def call_start_options(inp: CallInput) -> dict[str, Any]:
@@ -28,3 +70,21 @@ def call_start_options(inp: CallInput) -> dict[str, Any]:
         "static_summary": start_summary(record),
         "static_details": start_details(record, inp.max_duration_s),
     }
+
+
+async def start_call(
+    client: Client, inp: CallInput, task_queue: str, existing: bool = False
+) -> None:
+    """Start the call's CallWorkflow. ``existing``: it may be running already (a replayed
+    request): the running one is the answer. A finished one is never started again."""
+    await client.start_workflow(
+        CALL_WORKFLOW,
+        inp,
+        id=workflow_id(inp.record.cc_call_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=(
+            WorkflowIDConflictPolicy.USE_EXISTING if existing else WorkflowIDConflictPolicy.FAIL
+        ),
+        **call_start_options(inp),
+    )

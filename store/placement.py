@@ -12,7 +12,7 @@ from sqlmodel import Session
 from contracts.call import LineLease, Routing
 from core.types import CallState
 from store import notifications
-from store.calls import IdempotencyClash, drop_call, get_call_any_tenant
+from store.calls import IdempotencyClash, drop_call, get_call_any_tenant, insert_call
 from store.lines import find_line, lease_of, release_line
 from store.models import CallRecordRow
 from store.quotas import Quotas, check_calls
@@ -58,6 +58,15 @@ def record_call(
     )
     session.add(call)
     return RecordedCall(call, lease_of(line), route.may_fail_over)
+
+
+def record_born(session: Session, row: CallRecordRow, written: bool = False) -> None:
+    """A new call's row written (unless ``record_call`` wrote it: ``written``) and, in the same
+    transaction, the app's first ``call.state`` queued. Every way a call is born goes through
+    here (contracts/start.py), so none is born untold."""
+    if not written:
+        insert_call(session, row)
+    notifications.enqueue_created(session, row)
 
 
 def recorded_again(

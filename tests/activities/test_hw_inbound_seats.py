@@ -5,6 +5,7 @@ too, go to it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +35,7 @@ from store.db import session_scope
 from store.lines import find_line, lease_line
 from store.models import CallRecordRow, VendorEvent
 from tests.activities.seat_support import FailingGateway, FakeTemporal, seat_store
+from tests.notify.support import deliveries, subscribe
 
 SEAT, PHONE, CALL = "10001", "+8613800000001", "1700000000-9"
 OFFER = {"caller": "13900000002", "called": "4001234567", "callid": CALL}
@@ -177,4 +179,17 @@ async def test_a_seat_cc_does_not_have_records_nothing(tmp_path: Path) -> None:
     engine = seat_store(tmp_path, "10002")  # not this seat
     temporal = await poll(engine, [RING])
     assert rows(engine) == [] and temporal.start_attempts == 0
+    engine.dispose()
+
+
+async def test_an_hw_inbound_call_tells_the_app_it_was_born(tmp_path: Path) -> None:
+    """Issue 23: the three ways a call is born built it three times, and this one never
+    queued the app's ``call.state`` init. They share one path now (contracts/start.py)."""
+    engine = seat_store(tmp_path, SEAT)
+    subscribe(engine, "https://hooks.example/cc", tenant="t1")
+    await poll(engine, [RING])
+    [told] = deliveries(engine, CC_ID)
+    assert (told.event_type, told.tenant) == ("call.state", "t1")
+    assert json.loads(told.call_json)["state"] == "init"
+    assert json.loads(told.call_json)["direction"] == "in"
     engine.dispose()
