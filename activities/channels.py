@@ -12,9 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.seats import refuse_seat
-from channels.base import (
-    CallEvent,
-    Channel,
+from channels.errors import (
     ChannelError,
     SeatRefused,
     VendorNetworkError,
@@ -22,6 +20,8 @@ from channels.base import (
     VendorRejected,
     VendorServerError,
 )
+from channels.events import CallEvent
+from channels.protocols import Channel
 from contracts.call import (
     HangupInput,
     PlaceCallInput,

@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from channels.base import Channel, ChannelError, WebhookChannel
+from channels.errors import ChannelError
+from channels.protocols import Channel, WebhookChannel
 from contracts.health import (
     Observation,
     ProbeInput,

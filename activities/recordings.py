@@ -24,7 +24,8 @@ from typing import BinaryIO
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from channels.base import Channel, ChannelError, RecordingNotReady, RecordingUnavailable
+from channels.errors import ChannelError, RecordingNotReady, RecordingUnavailable
+from channels.protocols import Channel
 from contracts.call import CopyRecordingInput, CopyRecordingResult
 from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS as NON_RETRYABLE
 from contracts.errors import RECORDING_DELETED as DELETED

@@ -8,7 +8,7 @@ from dataclasses import replace
 from sqlalchemy import Engine
 from temporalio import activity
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import (
     CopyRecordingInput,
     FailoverInput,

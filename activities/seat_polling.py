@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from channels.base import SeatContext
+from channels.events import SeatContext
 from contracts.seat import PollSeatInput, UnstoredPoll
 
 MAX_UNSTORED = 200  # answers kept while the store is down; past it the gateway holds the rest

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from callflow.inbound import e164, inbound_call_id
-from channels.base import SeatRing
+from channels.events import SeatRing
 from channels.registry import Settings
 from contracts.call import CallInput, Routing
 from contracts.seat import INBOUND_CALL_SIGNAL, PollSeatInput, SeatClaim

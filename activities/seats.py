@@ -31,21 +31,17 @@ from activities.seat_polling import (
     lineage_of,
 )
 from activities.seat_rings import SeatRings
-from channels.base import (
-    CallEvent,
-    Channel,
+from channels.errors import (
     ChannelError,
-    PolledChannel,
     PollInFlight,
-    SeatLogin,
-    SeatPoll,
     SeatRefused,
     SeatSignedOut,
-    SeatStatus,
     VendorNetworkError,
     VendorRejected,
     VendorServerError,
 )
+from channels.events import CallEvent, SeatLogin, SeatPoll, SeatStatus
+from channels.protocols import Channel, PolledChannel
 from channels.registry import Settings
 from contracts.errors import NETWORK_ERROR, SERVER_ERROR
 from contracts.health import PlacementOutcome

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from api.errors import Problem, invalid_field, unavailable
 from api.phones import sees_full_numbers
-from channels.base import Channel
+from channels.protocols import Channel
 from channels.registry import Settings
 from core.config import CoreSettings
 from intake.delivery import Dispatcher

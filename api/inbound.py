@@ -23,7 +23,7 @@ from api.errors import Problem
 from api.services import start_call_workflow
 from callflow.inbound import e164, inbound_call_id
 from callflow.record import apply_event
-from channels.base import CallEvent, InboundAnswer, InboundCall
+from channels.events import CallEvent, InboundAnswer, InboundCall
 from contracts.call import Routing
 from core.config import CoreSettings
 from core.phones import mask

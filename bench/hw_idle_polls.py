@@ -13,8 +13,9 @@ import argparse
 import asyncio
 import time
 
-from channels.base import MemorySessions, SeatContext, SeatLogin
+from channels.events import SeatContext, SeatLogin
 from channels.hw import build
+from channels.protocols import MemorySessions
 from channels.registry import Settings
 from scripts.inprocess import ServerThread, free_port
 from simulators.registry import simulator_app

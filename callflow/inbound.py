@@ -3,7 +3,7 @@ calls to a 400 number"): the record's id and numbers, pure functions with no I/O
 
 A webhook vendor asks CC where a customer's call goes (``api/inbound.py``); a polled vendor
 (hw: CEC's own IVR routes the call) only shows it ringing one of CC's seats, as a
-``channels.base.SeatRing`` that its seat poll carries. Either way the record's id
+``channels.events.SeatRing`` that its seat poll carries. Either way the record's id
 comes from the vendor's call id, so every retry, duplicate or repeat of the same call finds
 the same record.
 """

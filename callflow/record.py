@@ -35,7 +35,7 @@ from sqlalchemy import BigInteger, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import CallState, CloseType, Direction, DisplayPolicy, EventKind
 
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import model_validator
 
-from channels import base, e9_events, e9_inbound
+from channels import e9_events, e9_inbound, errors, events, helpers, protocols
 from channels.http import RecordingSource, read_object, send, stream_recording
 from core.config import CoreSettings
 from core.secrets import DemoDefault
@@ -51,7 +51,7 @@ class E9Settings(CoreSettings):
     @model_validator(mode="after")
     def _default_e9_inbound_url(self) -> E9Settings:
         if not self.e9_inbound_url:
-            self.e9_inbound_url = base.status_url(self, "e9") + "/inbound"
+            self.e9_inbound_url = helpers.status_url(self, "e9") + "/inbound"
         return self
 
 
@@ -66,7 +66,7 @@ def webhook_signature(auth_token: str, timestamp: str, body: bytes) -> str:
 class E9Channel:
     name = "e9"
     mode = ChannelMode.WEBHOOK
-    line_id_pattern = base.E164_PATTERN  # a number the vendor rents the company
+    line_id_pattern = protocols.E164_PATTERN  # a number the vendor rents the company
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class E9Channel:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def place_call(self, request: base.PlaceCallRequest) -> base.PlacedCall:
+    async def place_call(self, request: events.PlaceCallRequest) -> events.PlacedCall:
         body: dict[str, Any] = {
             "from": request.caller,
             "to": request.called,
@@ -101,20 +101,22 @@ class E9Channel:
         }
         answer = await self._call("POST", "/Calls/Callback", json_body=body, placing=True)
         try:
-            return base.PlacedCall(
-                vendor_call_id=base.fit(str(answer["CallBack"]["callSid"]), base.VENDOR_ID_MAX)
+            return events.PlacedCall(
+                vendor_call_id=helpers.fit(
+                    str(answer["CallBack"]["callSid"]), helpers.VENDOR_ID_MAX
+                )
             )
         except (KeyError, TypeError) as exc:
-            raise base.VendorOutcomeUnknown(
+            raise errors.VendorOutcomeUnknown(
                 f"e9 accepted without a callSid: {answer!r:.200}"
             ) from exc
 
-    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[events.CallEvent]:
         """``CallResult`` of one call, as unified events (see ``e9_events.result_events``)."""
         answer = await self._call("GET", "/CallResult", params={"callsid": vendor_call_id})
         result = answer.get("CallResult")
         if not isinstance(result, dict):
-            raise base.VendorServerError("e9 /CallResult: answer without CallResult")
+            raise errors.VendorServerError("e9 /CallResult: answer without CallResult")
         return e9_events.result_events(vendor_call_id, cc_call_id, result)
 
     async def hangup(self, vendor_call_id: str) -> None:
@@ -148,10 +150,12 @@ class E9Channel:
         answer = read_object(response, f"e9 {path}")
         code = str(answer.get("statusCode", ""))
         if code != OK:
-            raise base.VendorRejected(code, str(answer.get("statusMsg", "")))
+            raise errors.VendorRejected(code, str(answer.get("statusMsg", "")))
         return answer
 
-    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[base.Recording]:
+    def open_recording(
+        self, url: str
+    ) -> contextlib.AbstractAsyncContextManager[protocols.Recording]:
         # ``recordurl`` is a plain unauthenticated GET: 404 until ready, 410 once expired.
         return stream_recording(self._recordings, url)
 
@@ -159,25 +163,25 @@ class E9Channel:
         timestamp = headers.get("x-e9-timestamp", "")
         given = headers.get("x-e9-signature", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-            raise base.InvalidSignature("e9 webhook signature does not verify")
+            raise errors.InvalidSignature("e9 webhook signature does not verify")
         expected = webhook_signature(self._auth_token, timestamp, body)
         # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError.
         if not hmac.compare_digest(given.lower().encode(), expected.encode()):
-            raise base.InvalidSignature("e9 webhook signature does not verify")
+            raise errors.InvalidSignature("e9 webhook signature does not verify")
         if abs(time.time() - int(timestamp)) > WEBHOOK_MAX_AGE_S:
-            raise base.InvalidSignature("e9 webhook timestamp out of range")
+            raise errors.InvalidSignature("e9 webhook timestamp out of range")
 
-    def parse_webhook(self, body: bytes, content_type: str) -> list[base.CallEvent]:
+    def parse_webhook(self, body: bytes, content_type: str) -> list[events.CallEvent]:
         return e9_events.webhook_events(body)
 
     def webhook_ack(self) -> dict[str, str]:
         return {"statusCode": OK}
 
-    def parse_inbound(self, body: bytes, content_type: str) -> base.InboundCall:
+    def parse_inbound(self, body: bytes, content_type: str) -> events.InboundCall:
         """A ``callin`` webhook (see ``e9_inbound.parse_callin``)."""
         return e9_inbound.parse_callin(body)
 
-    def inbound_reply(self, answer: base.InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
+    def inbound_reply(self, answer: events.InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
         """The JSON action e9 expects (see ``e9_inbound.action_reply``). e9 comes back with
         ``callin`` to the URL set in its console, so ``inbound_url`` is not sent."""
         return e9_inbound.action_reply(answer)
@@ -188,7 +192,7 @@ def build(settings: E9Settings) -> E9Channel:
         settings.e9_base_url,
         settings.e9_account_sid,
         settings.e9_auth_token,
-        base.status_url(settings, "e9"),
+        helpers.status_url(settings, "e9"),
         settings.vendor_timeout_s,
         RecordingSource.of(settings, "e9", settings.e9_base_url, settings.e9_recording_origins),
     )

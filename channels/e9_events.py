@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from channels import base
+from channels import errors, events, helpers
 from core.types import CloseType, EventKind
 
 BEIJING = timezone(timedelta(hours=8))
@@ -62,7 +62,7 @@ def parse_beijing_ts(value: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def webhook_events(body: bytes) -> list[base.CallEvent]:
+def webhook_events(body: bytes) -> list[events.CallEvent]:
     """An e9 webhook's event: its ``event`` names the step; a ``hangup`` says why
     (``byetype``) and how long the call talked."""
     try:
@@ -72,17 +72,17 @@ def webhook_events(body: bytes) -> list[base.CallEvent]:
         event_id = str(payload["eventId"])
         call_sid = str(payload["callSid"])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise base.MalformedEvent(f"not an e9 event: {exc.__class__.__name__}") from exc
+        raise errors.MalformedEvent(f"not an e9 event: {exc.__class__.__name__}") from exc
     ch_state = str(payload["event"])
     close_type = duration_s = None
     if kind is EventKind.HANGUP:
-        byetype = base.int_or_none(payload.get("byetype"))
+        byetype = helpers.int_or_none(payload.get("byetype"))
         close_type = BYETYPE_CLOSE.get(byetype, CloseType.OTHER) if byetype is not None else None
         ch_state = f"hangup:{byetype}"
         duration_s = _seconds(payload.get("duration"))
     return [
-        base.vendor_event(
-            cc_call_id=base.cc_call_id_of(payload.get("userData")),
+        helpers.vendor_event(
+            cc_call_id=helpers.cc_call_id_of(payload.get("userData")),
             vendor_call_id=call_sid,
             kind=kind,
             at=at,
@@ -97,7 +97,7 @@ def webhook_events(body: bytes) -> list[base.CallEvent]:
 
 def result_events(
     vendor_call_id: str, cc_call_id: str, result: Mapping[str, Any]
-) -> list[base.CallEvent]:
+) -> list[events.CallEvent]:
     """Translate a ``CallResult`` into the events it proves, with stable dedupe keys.
 
     Each leg time the vendor reports gives its event, whatever the state (a ``ringing`` or
@@ -111,9 +111,9 @@ def result_events(
     """
     state = _text(result.get("state")) or "unknown"
 
-    def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> base.CallEvent:
+    def event(kind: EventKind, at: int, ch_state: str, **extra: Any) -> events.CallEvent:
         key = f"result:{vendor_call_id}:{kind.value}"
-        return base.vendor_event(
+        return helpers.vendor_event(
             cc_call_id=cc_call_id,
             vendor_call_id=vendor_call_id,
             kind=kind,
@@ -123,17 +123,17 @@ def result_events(
             **extra,
         )
 
-    events = []
+    proved: list[events.CallEvent] = []
     for field, kind in RESULT_TIMES.items():
         if (at := _beijing_or_none(result.get(field))) is not None:
-            events.append(event(kind, at, f"result:{state}"))
+            proved.append(event(kind, at, f"result:{state}"))
     ended_at = _beijing_or_none(result.get("endTime"))
     if state == "ended" and ended_at is not None:
-        byetype = base.int_or_none(result.get("byetype"))
+        byetype = helpers.int_or_none(result.get("byetype"))
         close_type = CloseType.OTHER
         if byetype is not None:
             close_type = BYETYPE_CLOSE.get(byetype, CloseType.OTHER)
-        events.append(
+        proved.append(
             event(
                 EventKind.HANGUP,
                 ended_at,
@@ -143,11 +143,11 @@ def result_events(
                 recording_url=_text(result.get("recordurl")),
             )
         )
-    return events
+    return proved
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value and base.encodable(value) else None
+    return value if isinstance(value, str) and value and helpers.encodable(value) else None
 
 
 def _beijing_or_none(value: object) -> int | None:
@@ -158,5 +158,5 @@ def _beijing_or_none(value: object) -> int | None:
 
 
 def _seconds(value: object) -> int | None:
-    seconds = base.int_or_none(value)
+    seconds = helpers.int_or_none(value)
     return seconds if seconds is not None and 0 <= seconds < 2**31 else None

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from channels import base
+from channels import errors, events, helpers
 from channels.e9_events import parse_beijing_ts
 from core.types import InboundAction
 
@@ -22,7 +22,7 @@ FIELD_MAX = 64
 DIGITS_KEYED = re.compile(r"[0-9*#]{0,32}")
 
 
-def parse_callin(body: bytes) -> base.InboundCall:
+def parse_callin(body: bytes) -> events.InboundCall:
     """A ``callin`` webhook: a customer dialled ``called`` (a 400 number) and keyed
     ``ext`` (empty until keyed)."""
     try:
@@ -36,18 +36,18 @@ def parse_callin(body: bytes) -> base.InboundCall:
             raise ValueError("ext is not keyed digits")
         at = parse_beijing_ts(_field(payload, "timestamp"))
     except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
-        raise base.MalformedEvent(f"not an e9 callin: {exc.__class__.__name__}") from exc
-    return base.InboundCall(
-        vendor_call_id=base.fit(call_sid, base.VENDOR_ID_MAX),
+        raise errors.MalformedEvent(f"not an e9 callin: {exc.__class__.__name__}") from exc
+    return events.InboundCall(
+        vendor_call_id=helpers.fit(call_sid, helpers.VENDOR_ID_MAX),
         caller=caller,
         main_num=called,
         ext_num=ext or None,
         at=at,
-        dedupe_key=base.fit(event_id, base.DEDUPE_MAX),
+        dedupe_key=helpers.fit(event_id, helpers.DEDUPE_MAX),
     )
 
 
-def action_reply(answer: base.InboundAnswer) -> tuple[bytes, str]:
+def action_reply(answer: events.InboundAnswer) -> tuple[bytes, str]:
     """The JSON action e9 expects; numbers go as placing sends them (E.164)."""
     reply: dict[str, Any]
     if answer.action is InboundAction.DIAL:
@@ -70,7 +70,7 @@ def action_reply(answer: base.InboundAnswer) -> tuple[bytes, str]:
 def _field(payload: Mapping[str, Any], name: str, empty: bool = False) -> str:
     """A string field of a ``callin``, short and storable; ``ValueError`` otherwise."""
     value = payload[name]
-    if not isinstance(value, str) or len(value) > FIELD_MAX or not base.encodable(value):
+    if not isinstance(value, str) or len(value) > FIELD_MAX or not helpers.encodable(value):
         raise ValueError(f"{name} is not a short string")
     if not value and not empty:
         raise ValueError(f"{name} is empty")

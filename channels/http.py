@@ -16,14 +16,14 @@ from typing import Any
 
 import httpx
 
-from channels.base import (
-    Recording,
+from channels.errors import (
     RecordingNotReady,
     RecordingUnavailable,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorServerError,
 )
+from channels.protocols import Recording
 from core.config import CoreSettings
 from core.egress import EgressPolicy, EgressRefused, Target, egress_client
 

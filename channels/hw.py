@@ -28,30 +28,26 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
-from channels.base import (
-    VENDOR_ID_MAX,
-    CallEvent,
-    MemorySessions,
-    PlaceCallRequest,
-    PlacedCall,
-    Recording,
+from channels.errors import (
     RecordingNotReady,
     RecordingUnavailable,
-    SeatContext,
-    SeatLogin,
-    SeatLogins,
-    SeatPoll,
     SeatRefused,
     SeatSignedOut,
-    SeatStatus,
-    SessionStore,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
-    fit,
-    path_segment,
 )
+from channels.events import (
+    CallEvent,
+    PlaceCallRequest,
+    PlacedCall,
+    SeatContext,
+    SeatLogin,
+    SeatPoll,
+    SeatStatus,
+)
+from channels.helpers import VENDOR_ID_MAX, fit, path_segment
 from channels.http import raise_for_recording, read_object, send
 from channels.hw_events import ROOT, parse_seat_event, ring_of
 from channels.hw_session import (
@@ -66,6 +62,7 @@ from channels.hw_session import (
     dial,
     raise_for,
 )
+from channels.protocols import MemorySessions, Recording, SeatLogins, SessionStore
 from core.config import CoreSettings
 from core.secrets import DemoDefault
 from core.types import ChannelMode

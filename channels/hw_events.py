@@ -28,17 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from channels.base import (
-    CH_STATE_MAX,
-    DEDUPE_MAX,
-    VENDOR_ID_MAX,
-    CallEvent,
-    SeatContext,
-    SeatRing,
-    fit,
-    int_or_none,
-    path_segment,
-)
+from channels.events import CallEvent, SeatContext, SeatRing
+from channels.helpers import CH_STATE_MAX, DEDUPE_MAX, VENDOR_ID_MAX, fit, int_or_none, path_segment
 from core.types import CloseType, EventKind
 
 ROOT = "/agentgateway/resource"

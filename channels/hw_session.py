@@ -15,7 +15,7 @@ import httpx
 import phonenumbers
 from pydantic import BaseModel
 
-from channels.base import (
+from channels.errors import (
     PollInFlight,
     SeatRefused,
     SeatSignedOut,

@@ -24,7 +24,7 @@ import httpx
 from pydantic import model_validator
 from twilio.request_validator import RequestValidator
 
-from channels import base, jy_events, jy_inbound
+from channels import errors, events, helpers, jy_events, jy_inbound, protocols
 from channels.http import RateLimit, RecordingSource, json_object, send, stream_recording
 from core.config import CoreSettings
 from core.secrets import DemoDefault
@@ -56,7 +56,7 @@ class JySettings(CoreSettings):
     @model_validator(mode="after")
     def _default_jy_inbound_url(self) -> JySettings:
         if not self.jy_inbound_url:
-            self.jy_inbound_url = base.status_url(self, "jy") + "/inbound"
+            self.jy_inbound_url = helpers.status_url(self, "jy") + "/inbound"
         return self
 
 
@@ -90,7 +90,7 @@ def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -
 class JyChannel:
     name = "jy"
     mode = ChannelMode.WEBHOOK
-    line_id_pattern = base.E164_PATTERN  # a number the vendor rents the company
+    line_id_pattern = protocols.E164_PATTERN  # a number the vendor rents the company
 
     def __init__(
         self,
@@ -114,7 +114,7 @@ class JyChannel:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def place_call(self, request: base.PlaceCallRequest) -> base.PlacedCall:
+    async def place_call(self, request: events.PlaceCallRequest) -> events.PlacedCall:
         form = {
             "To": request.caller,
             "BridgeTo": request.called,
@@ -130,13 +130,15 @@ class JyChannel:
         answer = await self._call("POST", "/Calls.json", form=form, placing=True)
         if not answer.get("sid"):
             # (a 201 without one is unknown: see _call)
-            raise base.VendorServerError("jy answer without sid")
-        return base.PlacedCall(vendor_call_id=base.fit(str(answer["sid"]), base.VENDOR_ID_MAX))
+            raise errors.VendorServerError("jy answer without sid")
+        return events.PlacedCall(
+            vendor_call_id=helpers.fit(str(answer["sid"]), helpers.VENDOR_ID_MAX)
+        )
 
-    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[base.CallEvent]:
+    async def call_result(self, vendor_call_id: str, cc_call_id: str) -> list[events.CallEvent]:
         """The call resource (leg A) and its child call (leg B), as unified events (see
         ``jy_events.resource_events``)."""
-        answer = await self._call("GET", f"/Calls/{base.path_segment(vendor_call_id)}.json")
+        answer = await self._call("GET", f"/Calls/{helpers.path_segment(vendor_call_id)}.json")
         listing = await self._call("GET", "/Calls.json", params={"ParentCallSid": vendor_call_id})
         child = jy_events.dial_leg(vendor_call_id, listing)
         return jy_events.resource_events(vendor_call_id, cc_call_id, answer, child)
@@ -146,12 +148,12 @@ class JyChannel:
         credentials good (bad credentials answer 401 first)."""
         try:
             await self._call("GET", f"/Calls/{PROBE_SID}.json")
-        except base.VendorRejected as exc:
+        except errors.VendorRejected as exc:
             if exc.code != NOT_FOUND:
                 raise
 
     async def hangup(self, vendor_call_id: str) -> None:
-        path = f"/Calls/{base.path_segment(vendor_call_id)}.json"
+        path = f"/Calls/{helpers.path_segment(vendor_call_id)}.json"
         status = str((await self._call("GET", path)).get("status", ""))
         await self._call(
             "POST", path, form={"Status": "canceled" if status in _LIVE else "completed"}
@@ -178,16 +180,18 @@ class JyChannel:
         answer = json_object(response)
         if placing and response.status_code == 201 and not (answer and answer.get("sid")):
             # 201 Created: the call exists even though we cannot read which one it is.
-            raise base.VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
+            raise errors.VendorOutcomeUnknown(f"jy {path}: 201 without a readable sid")
         if answer is None:
-            raise base.VendorServerError(f"jy {path}: unreadable answer")
+            raise errors.VendorServerError(f"jy {path}: unreadable answer")
         if response.status_code >= 400:
-            raise base.VendorRejected(
+            raise errors.VendorRejected(
                 str(answer.get("code", response.status_code)), str(answer.get("message", ""))
             )
         return answer
 
-    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[base.Recording]:
+    def open_recording(
+        self, url: str
+    ) -> contextlib.AbstractAsyncContextManager[protocols.Recording]:
         """``RecordingUrl`` + ``.wav`` (added when the event was parsed), with HTTP Basic.
 
         The account's credentials go only to the vendor's own host, never to another
@@ -205,19 +209,19 @@ class JyChannel:
         except ValueError:  # a URL the library cannot take apart (a port that is no number)
             valid = False
         if not valid:
-            raise base.InvalidSignature("jy webhook signature does not verify")
+            raise errors.InvalidSignature("jy webhook signature does not verify")
 
-    def parse_webhook(self, body: bytes, content_type: str) -> list[base.CallEvent]:
+    def parse_webhook(self, body: bytes, content_type: str) -> list[events.CallEvent]:
         return jy_events.callback_events(body)
 
     def webhook_ack(self) -> dict[str, str]:
         return {}
 
-    def parse_inbound(self, body: bytes, content_type: str) -> base.InboundCall:
+    def parse_inbound(self, body: bytes, content_type: str) -> events.InboundCall:
         """Twilio's voice webhook (see ``jy_inbound.parse_voice_webhook``)."""
         return jy_inbound.parse_voice_webhook(body)
 
-    def inbound_reply(self, answer: base.InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
+    def inbound_reply(self, answer: events.InboundAnswer, inbound_url: str) -> tuple[bytes, str]:
         """TwiML whose dial calls back to this channel's status URL (``jy_inbound.twiml_reply``)."""
         return jy_inbound.twiml_reply(answer, inbound_url, self._status_url)
 
@@ -227,7 +231,7 @@ def build(settings: JySettings) -> JyChannel:
         settings.jy_base_url,
         settings.jy_account_sid,
         settings.jy_auth_token,
-        base.status_url(settings, "jy"),
+        helpers.status_url(settings, "jy"),
         settings.vendor_timeout_s,
         RecordingSource.of(settings, "jy", settings.jy_base_url, settings.jy_recording_origins),
     )

@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from channels import base
+from channels import errors, events, helpers
 from core.types import CloseType, EventKind
 
 # (Leg, CallStatus) → what happened; a terminal status closes the call.
@@ -54,7 +54,7 @@ _CHILD_ENDS = {
 }
 
 
-def callback_events(body: bytes) -> list[base.CallEvent]:
+def callback_events(body: bytes) -> list[events.CallEvent]:
     """A ``CallStatus`` callback's events: a terminal status closes the call; ``Leg=B
     in-progress`` is B's answer and the bridge."""
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
@@ -63,12 +63,12 @@ def callback_events(body: bytes) -> list[base.CallEvent]:
         at = int(parsedate_to_datetime(form["Timestamp"]).timestamp() * 1000)
         seq = int(form["SequenceNumber"])
     except (KeyError, ValueError, TypeError, OverflowError) as exc:
-        raise base.MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
+        raise errors.MalformedEvent(f"not a jy callback: {exc.__class__.__name__}") from exc
     recording = form.get("RecordingUrl") or None
 
-    def event(kind: EventKind, close_type: CloseType | None = None) -> base.CallEvent:
-        return base.vendor_event(
-            cc_call_id=base.cc_call_id_of(form.get("Tag")),
+    def event(kind: EventKind, close_type: CloseType | None = None) -> events.CallEvent:
+        return helpers.vendor_event(
+            cc_call_id=helpers.cc_call_id_of(form.get("Tag")),
             vendor_call_id=sid,
             kind=kind,
             at=at,
@@ -85,7 +85,7 @@ def callback_events(body: bytes) -> list[base.CallEvent]:
         return [event(EventKind.HANGUP, CloseType.NORMAL)]
     if (leg, status) in _KINDS:
         return [event(kind) for kind in _KINDS[(leg, status)]]
-    raise base.MalformedEvent(f"unknown jy status {leg}:{status}")
+    raise errors.MalformedEvent(f"unknown jy status {leg}:{status}")
 
 
 def dial_leg(vendor_call_id: str, listing: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -103,7 +103,7 @@ def resource_events(
     cc_call_id: str,
     resource: Mapping[str, Any],
     child: Mapping[str, Any] | None = None,
-) -> list[base.CallEvent]:
+) -> list[events.CallEvent]:
     """Translate the call resource (leg A) and its child call (leg B) into the events they
     prove, with stable dedupe keys (``result:<CallSid>:<kind>``, whichever leg told it).
 
@@ -124,9 +124,9 @@ def resource_events(
 
     def event(
         kind: EventKind, at: int, ch_state: str | None = None, **extra: Any
-    ) -> base.CallEvent:
+    ) -> events.CallEvent:
         key = f"result:{vendor_call_id}:{kind.value}"
-        return base.vendor_event(
+        return helpers.vendor_event(
             cc_call_id=cc_call_id,
             vendor_call_id=vendor_call_id,
             kind=kind,
@@ -136,22 +136,22 @@ def resource_events(
             **extra,
         )
 
-    events = []
+    proved: list[events.CallEvent] = []
     if (started := _rfc2822_or_none(resource.get("start_time"))) is not None:
-        events.append(event(EventKind.A_DIALING, started))
+        proved.append(event(EventKind.A_DIALING, started))
     child_status = str(child.get("status") or "unknown") if child is not None else None
     if child is not None:
         leg_b = f"child:{child_status}"
         if (created := _rfc2822_or_none(child.get("date_created"))) is not None:
-            events.append(event(EventKind.A_ANSWERED, created, leg_b))
+            proved.append(event(EventKind.A_ANSWERED, created, leg_b))
         if (dialled := _rfc2822_or_none(child.get("start_time"))) is not None:
-            events.append(event(EventKind.B_DIALING, dialled, leg_b))
+            proved.append(event(EventKind.B_DIALING, dialled, leg_b))
         child_end = _rfc2822_or_none(child.get("end_time"))
         talk = _seconds(child.get("duration"))
         if child_status == "completed" and child_end is not None and talk is not None:
             answered = child_end - talk * 1000
-            events.append(event(EventKind.B_ANSWERED, answered, leg_b))
-            events.append(event(EventKind.BRIDGED, answered, leg_b))
+            proved.append(event(EventKind.B_ANSWERED, answered, leg_b))
+            proved.append(event(EventKind.BRIDGED, answered, leg_b))
     ended = _rfc2822_or_none(resource.get("end_time"))
     if status in _RESOURCE_ENDS and ended is not None:
         duration = _seconds(resource.get("duration"))
@@ -162,7 +162,7 @@ def resource_events(
             close_type = CloseType.OTHER  # A answered, never bridged: B's fate is not told
         recording = resource.get("recording_url")
         url = f"{recording}.wav" if isinstance(recording, str) and recording else None
-        events.append(
+        proved.append(
             event(
                 EventKind.HANGUP,
                 ended,
@@ -171,7 +171,7 @@ def resource_events(
                 recording_url=url,
             )
         )
-    return events
+    return proved
 
 
 def _rfc2822_or_none(value: object) -> int | None:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from channels import base
+from channels import errors, events, helpers
 from core.types import InboundAction
 
 # An inbound call's fields: numbers and ids are short; ``Digits`` is what the customer keyed.
@@ -27,7 +27,7 @@ DIGITS_KEYED = re.compile(r"[0-9*#]{0,32}")
 STATUS_EVENTS = "initiated ringing answered completed"
 
 
-def parse_voice_webhook(body: bytes) -> base.InboundCall:
+def parse_voice_webhook(body: bytes) -> events.InboundCall:
     """Twilio's voice webhook: ``From`` (the customer) dialled ``To`` (a 400 number);
     ``Digits`` once a ``<Gather>`` collected some. It has no time: stamped at receipt."""
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
@@ -41,19 +41,21 @@ def parse_voice_webhook(body: bytes) -> base.InboundCall:
         if not DIGITS_KEYED.fullmatch(digits):
             raise ValueError("Digits are not keyed digits")
     except (KeyError, ValueError) as exc:
-        raise base.MalformedEvent(f"not a jy voice webhook: {exc}") from exc
-    return base.InboundCall(
-        vendor_call_id=base.fit(sid, base.VENDOR_ID_MAX),
+        raise errors.MalformedEvent(f"not a jy voice webhook: {exc}") from exc
+    return events.InboundCall(
+        vendor_call_id=helpers.fit(sid, helpers.VENDOR_ID_MAX),
         caller=caller,
         main_num=called,
         ext_num=digits or None,
         at=time.time_ns() // 1_000_000,
         # The first request and the one after the Gather differ; a resent one does not.
-        dedupe_key=base.fit(f"inbound:{sid}:{digits}", base.DEDUPE_MAX),
+        dedupe_key=helpers.fit(f"inbound:{sid}:{digits}", helpers.DEDUPE_MAX),
     )
 
 
-def twiml_reply(answer: base.InboundAnswer, inbound_url: str, status_url: str) -> tuple[bytes, str]:
+def twiml_reply(
+    answer: events.InboundAnswer, inbound_url: str, status_url: str
+) -> tuple[bytes, str]:
     """TwiML: ``<Gather>`` the extension (its digits posted back to ``inbound_url``),
     ``<Dial>`` the agent showing ``display`` (its callbacks to ``status_url``, tagged), or
     ``<Say>`` why and ``<Hangup>``."""
@@ -87,7 +89,7 @@ def tagged_status_url(status_url: str, cc_call_id: str) -> str:
 def _field(form: Mapping[str, str], name: str, empty: bool = False) -> str:
     """A field of a voice webhook, short and storable; ``KeyError`` when absent."""
     value = form[name]
-    if len(value) > FIELD_MAX or not base.encodable(value):
+    if len(value) > FIELD_MAX or not helpers.encodable(value):
         raise ValueError(f"{name} is too long")
     if not value and not empty:
         raise ValueError(f"{name} is empty")

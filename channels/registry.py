@@ -15,7 +15,7 @@ from functools import lru_cache
 from pydantic import model_validator
 
 from channels import e9, hw, jy
-from channels.base import Channel, MemorySessions, SessionStore
+from channels.protocols import Channel, MemorySessions, SessionStore
 from core.secrets import refuse_demo_defaults
 
 

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from temporalio import activity
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts import call, health
 from contracts.inbox import RedeliveryConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from callflow.record import CallRecord
-from channels.base import PlaceCallRequest
+from channels.events import PlaceCallRequest
 from contracts.seat import SeatTimers
 from core.types import ChannelMode
 

@@ -8,7 +8,7 @@ from typing import NoReturn
 from pydantic import BaseModel
 from temporalio import activity
 
-from channels.base import CallEvent, SeatContext, SeatPoll, SeatRing
+from channels.events import CallEvent, SeatContext, SeatPoll, SeatRing
 
 SEAT_WORKFLOW = "SeatWorkflow"
 CLAIM_SEAT_UPDATE = "claim"  # a call needs the seat, signed in with its agent's phone

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import LateEventsInput
 from contracts.ids import (
     LATE_EVENT_SIGNAL,

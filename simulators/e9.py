@@ -29,7 +29,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from channels.base import status_url
+from channels.helpers import status_url
 from channels.registry import Settings, get_settings
 from core.types import Direction, InboundAction
 from simulators import common, control

@@ -22,7 +22,7 @@ from callflow.record import (
     past_max_duration,
     talk_seconds,
 )
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import CallState, EventKind
 from store.db import now_ms
 from store.models import FILTERED_COLUMNS, CallRecordRow

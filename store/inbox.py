@@ -6,7 +6,7 @@ from sqlalchemy import Table, and_, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from channels.base import CallEvent, InboundCall
+from channels.events import CallEvent, InboundCall
 from store.db import now_ms
 from store.models import VendorEvent
 

@@ -13,7 +13,7 @@ import json
 from sqlmodel import Session
 
 from callflow.record import apply_event
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import SaveRecordInput
 from core.types import CallState, CloseType, EventKind
 from store import notifications

@@ -1,6 +1,6 @@
 """Seats of polled channels: their sessions (shared by every process) and their sign-in.
 
-``SqlSessions`` is the ``channels.base.SessionStore`` every worker and API process uses, so a
+``SqlSessions`` is the ``channels.protocols.SessionStore`` every worker and API process uses, so a
 callout from one worker and the long poll on another share the seat's latest guid.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
-from channels.base import SeatLogin
+from channels.events import SeatLogin
 from core.secrets import unseal
 from store.db import now_ms, session_scope
 from store.lines import find_line

@@ -27,7 +27,7 @@ from workflows.placing import Placing
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord, apply_event, past_max_duration
     from callflow.summary import current_details
-    from channels.base import CallEvent
+    from channels.events import CallEvent
     from contracts.call import (
         Attempt,
         CallInput,

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows import steps
 
 with workflow.unsafe.imports_passed_through():
-    from channels.base import CallEvent
+    from channels.events import CallEvent
     from contracts.call import CopyRecordingInput, LateEventsInput, RecordingOutcome
     from contracts.ids import LATE_EVENT_SIGNAL, LATE_EVENTS_WORKFLOW
 

@@ -34,7 +34,7 @@ VENDOR_LIMIT_MARGIN_S = 5
 
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord
-    from channels.base import CallEvent, PlaceCallRequest
+    from channels.events import CallEvent, PlaceCallRequest
     from contracts import seat as seat_contract
     from contracts.call import Attempt, CallInput, FailoverInput, LineLease, PlaceCallInput
     from contracts.errors import (

@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from channels.base import SeatContext
+    from channels.events import SeatContext
     from contracts import seat as contract
     from contracts.seat import (
         CLAIM_SEAT_UPDATE,

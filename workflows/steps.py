@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from callflow.summary import save_summary
-    from channels.base import CallEvent
+    from channels.events import CallEvent
     from contracts import activities, call
     from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
     from contracts.health import PlacementOutcome

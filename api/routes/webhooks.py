@@ -12,7 +12,8 @@ from api.deps import AppState, StateDep, TemporalDep
 from api.errors import Problem
 from api.inbound import answer_inbound
 from api.openapi import errors
-from channels.base import InboundChannel, InvalidSignature, MalformedEvent, WebhookChannel
+from channels.errors import InvalidSignature, MalformedEvent
+from channels.protocols import InboundChannel, WebhookChannel
 from core.metrics import VENDOR_EVENTS
 from intake.delivery import ingest
 

@@ -9,14 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from channels.base import (
-    SeatContext,
-    SeatLogin,
-    SeatPoll,
-    SeatSignedOut,
-    SeatStatus,
-    VendorServerError,
-)
+from channels.errors import SeatSignedOut, VendorServerError
+from channels.events import SeatContext, SeatLogin, SeatPoll, SeatStatus
 from core.types import ChannelMode
 from store.db import make_engine, session_scope
 from store.lines import ensure_line

@@ -18,7 +18,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.seats import SeatActivities
 from callflow.inbound import inbound_call_id
-from channels.base import SeatContext, SeatLogin, SeatPoll, SeatSignedOut
+from channels.errors import SeatSignedOut
+from channels.events import SeatContext, SeatLogin, SeatPoll
 from channels.hw_events import parse_seat_event, ring_of
 from channels.registry import Settings
 from contracts.call import CallInput

@@ -26,15 +26,8 @@ from activities.recordings import (
     RecordingActivities,
     recording_key,
 )
-from channels.base import (
-    Channel,
-    PlaceCallRequest,
-    PolledChannel,
-    Recording,
-    SeatContext,
-    SeatLogin,
-    WebhookChannel,
-)
+from channels.events import PlaceCallRequest, SeatContext, SeatLogin
+from channels.protocols import Channel, PolledChannel, Recording, WebhookChannel
 from channels.registry import CHANNELS, Settings, build_channels
 from core.types import EventKind
 from simulators.common import tone_wav

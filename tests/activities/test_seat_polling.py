@@ -18,14 +18,8 @@ from temporalio.testing import ActivityEnvironment
 from activities import seats
 from activities.seat_polling import StoredContext
 from activities.seats import SeatActivities
-from channels.base import (
-    CallEvent,
-    PollInFlight,
-    SeatContext,
-    SeatLogin,
-    SeatPoll,
-    SeatSignedOut,
-)
+from channels.errors import PollInFlight, SeatSignedOut
+from channels.events import CallEvent, SeatContext, SeatLogin, SeatPoll
 from contracts.seat import PollSeatInput
 from core.types import EventKind
 from store.db import session_scope

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.channels import ChannelActivities
 from activities.seats import SeatActivities
-from channels.base import CallEvent, PlaceCallRequest, SeatStatus
+from channels.events import CallEvent, PlaceCallRequest, SeatStatus
 from contracts.call import PlaceCallInput
 from contracts.errors import STORE_UNAVAILABLE
 from contracts.seat import ReconcileSeatInput

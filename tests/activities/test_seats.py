@@ -13,7 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import seats
 from activities.seats import SESSION_FAILURES_PER_REPORT, SeatActivities
-from channels.base import SeatContext, SeatLogin, SeatTaken
+from channels.errors import SeatTaken
+from channels.events import SeatContext, SeatLogin
 from contracts.health import PlacementOutcome
 from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
 from contracts.seat import SEAT_UNAVAILABLE, PollSeatInput, SignInInput

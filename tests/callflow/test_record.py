@@ -12,7 +12,7 @@ from callflow.record import (
     implied_times,
     past_max_duration,
 )
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 
 T0 = 1_700_000_000_000

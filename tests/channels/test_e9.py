@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from channels.base import InvalidSignature, MalformedEvent
 from channels.e9 import E9Channel, request_sig
 from channels.e9_events import parse_beijing_ts, result_events
+from channels.errors import InvalidSignature, MalformedEvent
 from core.types import CloseType, EventKind
 
 TOKEN = "tok"

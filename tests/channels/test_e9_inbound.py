@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from channels.base import InboundAnswer, InboundChannel, InvalidSignature, MalformedEvent
 from channels.e9 import E9Channel, E9Settings, webhook_signature
+from channels.errors import InvalidSignature, MalformedEvent
+from channels.events import InboundAnswer
+from channels.protocols import InboundChannel
 from core.types import InboundAction
 
 TOKEN = "e9-token"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from channels.base import VendorNetworkError, VendorOutcomeUnknown, VendorServerError
+from channels.errors import VendorNetworkError, VendorOutcomeUnknown, VendorServerError
 from channels.http import RateLimit, json_object, read_object, send
 
 

@@ -11,25 +11,20 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.base import (
-    CallEvent,
-    MemorySessions,
-    PlaceCallRequest,
-    PolledChannel,
+from channels.errors import (
     RecordingNotReady,
-    SeatContext,
-    SeatLogin,
     SeatRefused,
     SeatSignedOut,
-    SeatStatus,
     SeatTaken,
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
 )
+from channels.events import CallEvent, PlaceCallRequest, SeatContext, SeatLogin, SeatStatus
 from channels.hw import HwChannel, HwSettings, build
 from channels.hw_session import dial
+from channels.protocols import MemorySessions, PolledChannel
 from core.types import CloseType, EventKind
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 

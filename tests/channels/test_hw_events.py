@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from channels.base import CallEvent, SeatContext
+from channels.events import CallEvent, SeatContext
 from channels.hw_events import call_id_of, parse_seat_event
 from core.types import CloseType, EventKind
 

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from callflow.record import CallRecord, apply_events
-from channels.base import CallEvent, MemorySessions, SeatContext, SeatLogin, SeatPoll, SeatRing
+from channels.events import CallEvent, SeatContext, SeatLogin, SeatPoll, SeatRing
 from channels.hw import HwChannel
 from channels.hw_events import parse_seat_event, ring_of
+from channels.protocols import MemorySessions
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from channels.base import InvalidSignature, MalformedEvent
+from channels.errors import InvalidSignature, MalformedEvent
 from channels.jy import JyChannel, twilio_signature
 from channels.jy_events import resource_events
 from core.types import CloseType, EventKind

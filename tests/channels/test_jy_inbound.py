@@ -12,8 +12,10 @@ from xml.etree import ElementTree
 import pytest
 from twilio.request_validator import RequestValidator
 
-from channels.base import InboundAnswer, InboundChannel, InvalidSignature, MalformedEvent
+from channels.errors import InvalidSignature, MalformedEvent
+from channels.events import InboundAnswer
 from channels.jy import JyChannel, JySettings
+from channels.protocols import InboundChannel
 from core.types import EventKind, InboundAction
 
 TOKEN = "jy-token"

@@ -8,18 +8,17 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from channels.base import (
-    Channel,
-    MemorySessions,
-    PlaceCallRequest,
+from channels.e9 import E9Channel
+from channels.errors import (
     VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
 )
-from channels.e9 import E9Channel
+from channels.events import PlaceCallRequest
 from channels.hw import HwChannel
 from channels.jy import JyChannel
+from channels.protocols import Channel, MemorySessions
 from tests.support import free_port
 
 BASE = "http://vendor.test"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from channels.base import Channel, PolledChannel, WebhookChannel
+from channels.protocols import Channel, PolledChannel, WebhookChannel
 from channels.registry import CHANNELS, Settings, build_channels
 from core.config import CoreSettings
 from core.types import ChannelMode

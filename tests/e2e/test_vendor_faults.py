@@ -9,8 +9,8 @@ from datetime import datetime
 
 import httpx
 
-from channels.base import CallEvent
 from channels.e9_events import BEIJING
+from channels.events import CallEvent
 from contracts.ids import late_workflow_id, workflow_id
 from core.types import CloseType, EventKind
 from store import inbox

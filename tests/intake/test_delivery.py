@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import EventKind
 from intake import delivery
 from intake.delivery import DeliveryPolicy, Dispatcher, ingest, redeliver_due

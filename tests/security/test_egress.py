@@ -28,8 +28,8 @@ from activities.notify import ANSWER_MAX_BYTES, NotificationSender
 from activities.recordings import UNAVAILABLE, RecordingActivities
 from api.routes.notifications import receiver_policy
 from channels import e9
-from channels.base import Channel
 from channels.http import RecordingSource
+from channels.protocols import Channel
 from contracts.call import CopyRecordingInput
 from core.egress import EgressPolicy, Target, egress_client
 from scripts import run

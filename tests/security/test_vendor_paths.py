@@ -14,18 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.base import (
-    MemorySessions,
-    PlaceCallRequest,
-    SeatContext,
-    SeatLogin,
-    SeatRefused,
-    VendorRejected,
-    path_segment,
-)
 from channels.e9 import E9Channel
+from channels.errors import SeatRefused, VendorRejected
+from channels.events import PlaceCallRequest, SeatContext, SeatLogin
+from channels.helpers import path_segment
 from channels.hw import HwChannel
 from channels.jy import JyChannel
+from channels.protocols import MemorySessions
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
 
 TRICK = "a/../10001"  # another tenant's seat, one dot segment away

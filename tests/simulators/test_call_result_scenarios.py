@@ -24,8 +24,8 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from callflow.record import CallRecord, apply_events
-from channels.base import CallEvent, PlaceCallRequest
 from channels.e9 import E9Channel
+from channels.events import CallEvent, PlaceCallRequest
 from channels.jy import JyChannel
 from channels.registry import Settings
 from core.types import CloseType, DisplayPolicy

@@ -14,14 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from channels.base import (
-    PlaceCallRequest,
-    VendorOutcomeUnknown,
-    VendorRejected,
-    VendorServerError,
-)
 from channels.e9 import E9Channel, request_sig
 from channels.e9_events import BEIJING
+from channels.errors import VendorOutcomeUnknown, VendorRejected, VendorServerError
+from channels.events import PlaceCallRequest
 from channels.registry import Settings
 from core.types import CloseType, EventKind
 from simulators.e9 import create_app

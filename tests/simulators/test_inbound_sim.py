@@ -13,15 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from channels.base import (
-    CallEvent,
-    InboundAnswer,
-    InboundCall,
-    InboundChannel,
-    InvalidSignature,
-)
 from channels.e9 import E9Channel
+from channels.errors import InvalidSignature
+from channels.events import CallEvent, InboundAnswer, InboundCall
 from channels.jy import JyChannel
+from channels.protocols import InboundChannel
 from channels.registry import Settings
 from core.types import CloseType, EventKind, InboundAction
 from simulators import e9, jy

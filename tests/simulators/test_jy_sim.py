@@ -10,13 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from channels.base import (
-    CallEvent,
-    PlaceCallRequest,
-    VendorOutcomeUnknown,
-    VendorRejected,
-    VendorServerError,
-)
+from channels.errors import VendorOutcomeUnknown, VendorRejected, VendorServerError
+from channels.events import CallEvent, PlaceCallRequest
 from channels.jy import JyChannel, twilio_signature
 from channels.registry import Settings
 from core.types import CloseType, EventKind

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel import SQLModel, select
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import CallState, CloseType, EventKind
 from store import calls, retention
 from store.db import session_scope

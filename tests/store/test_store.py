@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, inspect
 
 from callflow.record import CallRecord, apply_event
-from channels.base import CallEvent
+from channels.events import CallEvent
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from store import calls, inbox, tenants
 from store.db import now_ms, session_scope

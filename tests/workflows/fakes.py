@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import (
     CopyRecordingInput,
     CopyRecordingResult,

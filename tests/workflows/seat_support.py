@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from channels.base import SeatContext
+from channels.events import SeatContext
 from contracts.seat import (
     CLAIM_SEAT_UPDATE,
     RELEASE_SEAT_SIGNAL,

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from callflow.record import CallRecord
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import CallInput, CallTimers, LineLease, Routing
 from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
 from contracts.ids import HANGUP_UPDATE, SEARCH_ATTRIBUTES

@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from callflow.record import CallRecord
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.call import (
     CallInput,
     CallTimers,

@@ -30,7 +30,7 @@ from temporalio.worker import Replayer, Worker
 from activities.health import HealthActivities
 from callflow.circuit import Circuit, CircuitPolicy, CircuitState
 from callflow.record import CallRecord, talk_seconds
-from channels.base import CallEvent
+from channels.events import CallEvent
 from contracts.health import (
     HealthConfig,
     HealthInput,
