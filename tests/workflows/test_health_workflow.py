@@ -128,6 +128,36 @@ async def reaches(handle: WorkflowHandle, name: str, state: CircuitState) -> Cir
     return await wait_for(probe, 20, f"{name} circuit {state}")
 
 
+# The test server skips time by firing the workflow's timers while the worker may still be
+# completing the last round's activity tasks; one skip over several probe rounds (5 s each)
+# then fails under load with "invalid history builder state" or stalls. Skips of one round at
+# most, each followed by a look at the circuit, keep every round's tasks in order.
+SKIP_S = CONFIG.interval_s
+
+
+async def skip(env: WorkflowEnvironment, seconds: float) -> None:
+    while seconds > 0:
+        await env.sleep(timedelta(seconds=min(SKIP_S, seconds)))
+        seconds -= SKIP_S
+
+
+async def skip_until(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle,
+    name: str,
+    state: CircuitState,
+    at_most_s: float,
+) -> Circuit:
+    """Skip time a probe round at a time until ``name``'s circuit is ``state``; within
+    ``at_most_s`` of skipped time (the policy's own bound), else the test fails."""
+    skipped = 0.0
+    while (found := await circuit(handle, name)).state is not state:
+        assert skipped < at_most_s, f"{name} not {state} after {skipped:g} s: {found}"
+        await env.sleep(timedelta(seconds=SKIP_S))
+        skipped += SKIP_S
+    return found
+
+
 async def test_placement_failures_open_then_cooldown_and_probes_close(
     skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -150,10 +180,10 @@ async def test_placement_failures_open_then_cooldown_and_probes_close(
         assert vendors.written["hw"].healthy  # the other channel is untouched
 
         # Probes keep answering, but a probe does not outweigh refused calls.
-        await env.sleep(timedelta(seconds=20))
+        await skip(env, 20)
         assert (await circuit(handle, "e9")).state is CircuitState.OPEN
-        await env.sleep(timedelta(seconds=11))  # past the 30 s cool-down
-        await reaches(handle, "e9", CircuitState.CLOSED)  # half-open, then two good probes
+        # past the 30 s cool-down: half-open, then two good probes
+        await skip_until(env, handle, "e9", CircuitState.CLOSED, at_most_s=30)
         await wait_for(lambda: _async(vendors.written["e9"].healthy), 20, "e9 written on")
         assert vendors.reconciles >= 1
 
@@ -169,17 +199,15 @@ async def test_a_failing_trial_reopens_and_a_failing_probe_counts(
     env, vendors = skipping_env, Vendors()
     async with running_health(env, vendors) as handle:
         vendors.probe_ok["hw"] = False  # hw's probe fails every round from now on
-        await env.sleep(timedelta(seconds=16))
-        opened = await reaches(handle, "hw", CircuitState.OPEN)
+        opened = await skip_until(env, handle, "hw", CircuitState.OPEN, at_most_s=25)
         assert opened.reason == "probe failed"
         vendors.probe_ok["hw"] = True
-        await env.sleep(timedelta(seconds=31))
-        await reaches(handle, "hw", CircuitState.CLOSED)
+        await skip_until(env, handle, "hw", CircuitState.CLOSED, at_most_s=45)
 
         for _ in range(3):
             await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
         await reaches(handle, "e9", CircuitState.OPEN)
-        await env.sleep(timedelta(seconds=30))
+        await skip(env, 30)
         # The first call on trial fails: straight back to open, cool-down restarts.
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
         reopened = await reaches(handle, "e9", CircuitState.OPEN)
@@ -196,8 +224,7 @@ async def test_a_channel_out_for_webhook_silence_comes_back_on_its_probes(
     then does the silence (still there) count again."""
     env, vendors = skipping_env, Vendors(silent={"e9"})
     async with running_health(env, vendors) as handle:
-        await env.sleep(timedelta(seconds=16))
-        opened = await reaches(handle, "e9", CircuitState.OPEN)
+        opened = await skip_until(env, handle, "e9", CircuitState.OPEN, at_most_s=25)
         assert opened.reason is not None and opened.reason.startswith("webhooks silent")
 
         def back_closed() -> bool:
