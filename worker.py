@@ -74,7 +74,7 @@ from workflows.seat import SeatWorkflow
 # (tests/workflows) run them under the full sandbox, so its restrictions still hold for them.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "workflows.steps", "workflows.placing", "workflows.closing"
+        "workflows.steps", "workflows.placing", "workflows.closing", "workflows.host"
     )
 )
 

@@ -22,6 +22,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from workflows import steps
 from workflows.closing import Closing
+from workflows.host import CallHost
 from workflows.placing import Placing
 
 with workflow.unsafe.imports_passed_through():
@@ -72,6 +73,7 @@ class CallWorkflow(Placing, Closing):
         self._saved_state = inp.record.state
         self._saved_audio = inp.record.audio_url is not None
         self._line: LineLease | None = inp.line  # the lease held now; None once released
+        self._seat: LineLease | None = None  # the seat claimed for the call (polled channels)
         self._events_seen = 0
         self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
         self._hangup_asked_ms: int | None = None
@@ -332,6 +334,9 @@ class CallWorkflow(Placing, Closing):
         if not self._closed:
             self._close_by_cc(CloseType.OTHER, "cc:watchdog")
 
+    def _now_ms(self) -> int:
+        return int(workflow.now().timestamp() * 1000)
+
     def _close_by_cc(self, close_type: CloseType, reason: str, at: int | None = None) -> None:
         event = CallEvent(
             cc_call_id=self.record.cc_call_id,
@@ -382,3 +387,7 @@ class CallWorkflow(Placing, Closing):
         workflow.set_current_details(current_details(self.record))
         if release is not None:
             self._line = None
+
+
+# CallWorkflow provides everything its parts use of it (mypy checks this line).
+_HOSTS_ITS_PARTS: type[CallHost] = CallWorkflow

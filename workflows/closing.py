@@ -13,31 +13,17 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import steps
+from workflows.host import CallPart
 
 with workflow.unsafe.imports_passed_through():
-    from callflow.record import CallRecord, implied_times
-    from contracts.call import CallInput, CopyRecordingInput
+    from callflow.record import implied_times
+    from contracts.call import CopyRecordingInput
     from core.types import CloseType
 
 
-class Closing:
-    """CallWorkflow's steps after the close (a mixin: the state lives on the workflow)."""
-
-    _inp: CallInput
-    record: CallRecord
-    _dirty: bool
-
-    def _now_ms(self) -> int:
-        raise NotImplementedError  # Placing's: one workflow clock
-
-    async def _save(self) -> None:
-        raise NotImplementedError
-
-    def _note_max_duration_passed(self) -> None:
-        raise NotImplementedError
-
-    async def _reconcile(self) -> None:
-        raise NotImplementedError
+class Closing(CallPart):
+    """CallWorkflow's steps after the close: a part of the workflow, whose state
+    (``CallHost``) is declared in ``CallWorkflow.__init__``."""
 
     async def _fill_missing_facts(self) -> None:
         """A closed call that lacks a time its close implies (a leg's answer when it talked,

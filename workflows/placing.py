@@ -27,16 +27,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import steps
+from workflows.host import CallPart
 
 # The vendor's own limit sits this far above max_duration: CC ends the call on time itself,
 # the vendor's limit is only the backstop if CC cannot.
 VENDOR_LIMIT_MARGIN_S = 5
 
 with workflow.unsafe.imports_passed_through():
-    from callflow.record import CallRecord
     from channels.events import CallEvent, PlaceCallRequest
     from contracts import seat as seat_contract
-    from contracts.call import Attempt, CallInput, FailoverInput, LineLease, PlaceCallInput
+    from contracts.call import Attempt, FailoverInput, LineLease, PlaceCallInput
     from contracts.errors import (
         NETWORK_ERROR,
         OUTCOME_UNKNOWN,
@@ -73,25 +73,9 @@ CLAIM_RETRY = RetryPolicy(
 )
 
 
-class Placing:
-    """CallWorkflow's placing steps (a mixin: the state lives on the workflow)."""
-
-    _inp: CallInput
-    record: CallRecord
-    attempts: list[Attempt]
-    _line: LineLease | None
-    _dirty: bool
-    _events_seen: int
-    _seat: LineLease | None = None  # the seat claimed for the call (a polled channel's line)
-
-    def _now_ms(self) -> int:
-        return int(workflow.now().timestamp() * 1000)
-
-    def _close_by_cc(self, close_type: CloseType, reason: str, at: int | None = None) -> None:
-        raise NotImplementedError
-
-    async def _release_line(self) -> None:
-        raise NotImplementedError
+class Placing(CallPart):
+    """CallWorkflow's placing steps: a part of the workflow, whose state (``CallHost``) is
+    declared in ``CallWorkflow.__init__``."""
 
     async def _place(self) -> bool:
         """Place the call on its line, failing over where allowed. True once placed."""

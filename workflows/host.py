@@ -1,0 +1,58 @@
+"""What CallWorkflow's parts (``placing.py``, ``closing.py``) use of the workflow that holds
+them: its state, declared in ``CallWorkflow.__init__``, and the steps only the workflow itself
+has. The parts subclass it for type checking only (``CallPart``): mypy checks every use they
+make of the workflow, and that CallWorkflow provides all of it (``workflows/call.py``). At
+run time they are plain classes: no stub to fall back on, no dependence on the order of
+CallWorkflow's bases.
+
+(An abstract class rather than a Protocol: mypy takes an attribute a Protocol's explicit
+subclass assigns as a new one of its own, losing the declared type.)"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from callflow.record import CallRecord
+    from contracts.call import Attempt, CallInput, LineLease
+    from core.types import CloseType
+
+
+class CallHost(ABC):
+    _inp: CallInput
+    record: CallRecord
+    attempts: list[Attempt]
+    _line: LineLease | None  # the lease held now; None once released
+    _seat: LineLease | None  # the seat claimed for the call (a polled channel's line)
+    _dirty: bool  # the record changed since its last save
+    _events_seen: int
+
+    @abstractmethod
+    def _now_ms(self) -> int:
+        """The workflow's clock, in epoch ms."""
+        ...
+
+    @abstractmethod
+    def _close_by_cc(self, close_type: CloseType, reason: str, at: int | None = None) -> None: ...
+
+    @abstractmethod
+    async def _release_line(self) -> None: ...
+
+    @abstractmethod
+    async def _save(self) -> None: ...
+
+    @abstractmethod
+    def _note_max_duration_passed(self) -> None: ...
+
+    @abstractmethod
+    async def _reconcile(self) -> None: ...
+
+
+# What the parts subclass: the host for mypy, a plain object at run time (no stubs).
+if TYPE_CHECKING:
+    CallPart = CallHost
+else:
+    CallPart = object
