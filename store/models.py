@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
@@ -235,3 +237,86 @@ class ChannelState(SQLModel, table=True):
     # None: follow the health verdict; True/False: an operator pinned routing on/off.
     enabled_override: bool | None = Field(default=None)
     updated: int = Field(sa_column=_ms(nullable=False))
+
+
+# -- notifications to apps (store/notifications.py, store/notification_sending.py) --------
+
+
+class EventType(StrEnum):
+    STATE = "call.state"  # the record's state changed (init, conn, close)
+    CLOSED = "call.closed"  # the call ended (with the close's call.state)
+    RECORDING = "call.recording"  # CC's copy of the recording landed (audio_url set)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up after the retry period (CC_NOTIFY_GIVE_UP_S)
+
+
+class NotificationSubscription(SQLModel, table=True):
+    """A tenant's one subscription: where to POST which events, signed with its secret."""
+
+    __tablename__ = "notification_subscription"
+    __table_args__ = (UniqueConstraint("tenant", name="uq_notification_subscription_tenant"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    tenant: str = Field(foreign_key="tenant.id", max_length=32)
+    url: str = Field(sa_column=Column(Text(), nullable=False))
+    events: str = Field(max_length=64)  # EventType values, comma-separated
+    masked: bool = Field(default=False)
+    # The Standard Webhooks secret (whsec_...), sealed with CC_SECRET_KEY; shown once.
+    secret: str = Field(sa_column=Column(Text(), nullable=False))
+    created: int = Field(sa_column=_ms(nullable=False))
+    updated: int = Field(sa_column=_ms(nullable=False))
+
+    @property
+    def event_types(self) -> frozenset[EventType]:
+        return frozenset(EventType(e) for e in self.events.split(",") if e)
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One event for one subscription, and how sending it went."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "dedupe_key", name="uq_notification_delivery_dedupe"),
+        Index("ix_notification_delivery_due", "status", "next_attempt_at"),
+        Index("ix_notification_delivery_queue", "subscription_id", "cc_call_id", "status", "id"),
+        Index("ix_notification_delivery_tenant", "tenant", "id"),
+        Index("ix_notification_delivery_tenant_status", "tenant", "status", "id"),
+        Index("ix_notification_delivery_tenant_call", "tenant", "cc_call_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigPK, primary_key=True))
+    # No foreign key: a subscription removed meanwhile must never fail a record's save.
+    subscription_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    tenant: str = Field(max_length=32)
+    cc_call_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=16)
+    # <call>:<type>[:<state>]: a save run twice (a retried local activity) enqueues once.
+    dedupe_key: str = Field(max_length=96)
+    webhook_id: str = Field(max_length=40)  # the webhook-id header: the same on every attempt
+    call_json: str = Field(sa_column=Column(Text(), nullable=False))  # the row, then
+    masked: bool = Field(default=False)
+    at: int = Field(sa_column=_ms(nullable=False))  # when it happened (the payload's "at")
+    status: str = Field(default=DeliveryStatus.PENDING.value, max_length=16)
+    attempts: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
+    last_status: int | None = Field(default=None)  # the receiver's HTTP status
+    last_error: str | None = Field(default=None, max_length=255)
+    last_attempt_at: int | None = Field(default=None, sa_column=_ms())
+    next_attempt_at: int = Field(sa_column=_ms(nullable=False))
+    since: int = Field(sa_column=_ms(nullable=False))  # the retry period starts (enqueue, retry)
+    delivered_at: int | None = Field(default=None, sa_column=_ms())
+
+
+class NotificationSenderLease(SQLModel, table=True):
+    """Which sender may POST now (one row, ``SENDER_LEASE``): whoever holds it unexpired
+    (``store/notification_sending.py``). Temporal alone cannot promise one sender: it starts
+    another once a heartbeat is late, whether or not the first one has stopped."""
+
+    __tablename__ = "notification_sender_lease"
+
+    name: str = Field(primary_key=True, max_length=16)
+    holder: str = Field(default="", max_length=64)
+    expires_at: int = Field(default=0, sa_column=_ms(nullable=False))

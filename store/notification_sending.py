@@ -30,15 +30,13 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from store.db import now_ms
-from store.models import CallRecordRow
-from store.notifications import (
-    _DELIVERY,
-    _LEASE,
-    SENDER_LEASE,
+from store.models import (
+    CallRecordRow,
     DeliveryStatus,
     NotificationDelivery,
     NotificationSubscription,
 )
+from store.notifications import _DELIVERY, _LEASE, SENDER_LEASE
 
 
 @dataclass(frozen=True)

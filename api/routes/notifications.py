@@ -24,12 +24,7 @@ from api.paging import Cursor, Limit, decode_cursor, encode_cursor
 from core.egress import EgressPolicy, EgressRefused
 from core.secrets import SecretKeyMissing, seal
 from store import notifications
-from store.notifications import (
-    DeliveryStatus,
-    EventType,
-    NotificationDelivery,
-    NotificationSubscription,
-)
+from store.models import DeliveryStatus, EventType, NotificationDelivery, NotificationSubscription
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 # How long a subscription's host name may take to resolve: unresolved, it is judged at send.

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from store.notifications import DeliveryStatus
+from store.models import DeliveryStatus
 from tests.chaos.harness import (
     SIM_TIMING,
     ChaosStack,

@@ -33,8 +33,7 @@ from scripts.receiver import make_server, serve_tls
 from store import calls, notifications
 from store.db import make_engine, now_ms, session_scope
 from store.migrate import upgrade
-from store.models import CallRecordRow
-from store.notifications import EventType, NotificationDelivery
+from store.models import CallRecordRow, EventType, NotificationDelivery
 from store.tenants import ensure_tenant
 from store.views import call_view_json
 

@@ -13,7 +13,7 @@ from core.egress import EgressPolicy
 from store import notifications
 from store.db import now_ms, session_scope
 from store.lines import ensure_line
-from store.notifications import NotificationDelivery
+from store.models import NotificationDelivery
 from store.tenants import add_api_key
 from tests.api.conftest import UNIT_TENANT, Harness, asgi_client
 from tests.notify.support import SECRET_KEY, deliveries, new_call, resolver, subscribe

@@ -17,7 +17,7 @@ from core.secrets import unseal
 from core.types import CallState
 from store import calls, inbox, notifications
 from store.db import now_ms, session_scope
-from store.models import CallRecordRow
+from store.models import CallRecordRow, DeliveryStatus, EventType
 from store.notification_sending import (
     Attempt,
     Backoff,
@@ -26,7 +26,6 @@ from store.notification_sending import (
     prune,
     record_attempt,
 )
-from store.notifications import DeliveryStatus, EventType
 from store.reconciler import close_by_reconciler
 from tests.notify.support import (
     EXPECTED,

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from activities.notify import NotificationSender
 from contracts.notify import NotifyConfig
 from store import notifications
-from store.notifications import NotificationDelivery
+from store.models import NotificationDelivery
 from tests.notify.support import (
     CUSTOMER,
     EXPECTED,

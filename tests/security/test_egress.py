@@ -35,7 +35,7 @@ from core.egress import EgressPolicy, Target, egress_client
 from scripts import run
 from storage import LocalStore
 from store.db import session_scope
-from store.notifications import NotificationDelivery
+from store.models import NotificationDelivery
 from store.tenants import add_api_key
 from tests.api.conftest import UNIT_TENANT, Harness, asgi_client
 from tests.api.conftest import harness as harness  # the fixture

@@ -24,8 +24,9 @@ from activities.notify import NotificationSender
 from contracts.notify import NotifyConfig
 from core.egress import EgressPolicy
 from store.db import now_ms
+from store.models import EventType, NotificationSenderLease
 from store.notification_sending import take_sender_lease
-from store.notifications import SENDER_LEASE, EventType, NotificationSenderLease
+from store.notifications import SENDER_LEASE
 from tests.notify.support import (
     deliveries,
     new_call,
