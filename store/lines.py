@@ -105,7 +105,7 @@ def _grant(session: Session, cc_call_id: str, *which: ColumnElement[bool]) -> Ag
     return session.exec(fresh).one()
 
 
-def lease_line(session: Session, tenant_id: str, channel: str, cc_call_id: str) -> AgentLine | None:
+def lease_line(session: Session, tenant: str, channel: str, cc_call_id: str) -> AgentLine | None:
     """Give ``cc_call_id`` an idle line of the tenant on ``channel``, or None if all are busy.
 
     The longest idle line first; a line another process takes meanwhile is passed over.
@@ -113,7 +113,7 @@ def lease_line(session: Session, tenant_id: str, channel: str, cc_call_id: str) 
     candidates = session.exec(
         select(AgentLine.id)
         .where(
-            AgentLine.tenant == tenant_id,
+            AgentLine.tenant == tenant,
             AgentLine.channel == channel,
             col(AgentLine.lease_call_id).is_(None),
             col(AgentLine.out_of_service).is_(None),
@@ -128,13 +128,13 @@ def lease_line(session: Session, tenant_id: str, channel: str, cc_call_id: str) 
 
 
 def lease_agent_line(
-    session: Session, tenant_id: str, channel: str, agent: str, cc_call_id: str
+    session: Session, tenant: str, channel: str, agent: str, cc_call_id: str
 ) -> AgentLine | None:
     """Give ``cc_call_id`` this one line of the tenant (a bound user's), or None if busy."""
     return _grant(
         session,
         cc_call_id,
-        col(AgentLine.tenant) == tenant_id,
+        col(AgentLine.tenant) == tenant,
         col(AgentLine.channel) == channel,
         col(AgentLine.agent) == agent,
     )

@@ -19,23 +19,23 @@ def new_api_key() -> str:
     return "cc_" + secrets.token_urlsafe(24)
 
 
-def get_tenant(session: Session, tenant_id: str) -> Tenant | None:
-    return session.get(Tenant, tenant_id)
+def get_tenant(session: Session, tenant: str) -> Tenant | None:
+    return session.get(Tenant, tenant)
 
 
-def ensure_tenant(session: Session, tenant_id: str, name: str | None = None) -> Tenant:
-    tenant = get_tenant(session, tenant_id)
-    if tenant is None:
-        tenant = Tenant(id=tenant_id, name=name or tenant_id, created=now_ms())
-        session.add(tenant)
+def ensure_tenant(session: Session, tenant: str, name: str | None = None) -> Tenant:
+    row = get_tenant(session, tenant)
+    if row is None:
+        row = Tenant(id=tenant, name=name or tenant, created=now_ms())
+        session.add(row)
         session.flush()
-    return tenant
+    return row
 
 
-def add_api_key(session: Session, tenant_id: str, raw_key: str, scope: str = "full") -> ApiKey:
+def add_api_key(session: Session, tenant: str, raw_key: str, scope: str = "full") -> ApiKey:
     key = key_for(session, raw_key)
     if key is None:
-        key = ApiKey(tenant=tenant_id, key_hash=hash_key(raw_key), scope=scope, created=now_ms())
+        key = ApiKey(tenant=tenant, key_hash=hash_key(raw_key), scope=scope, created=now_ms())
         session.add(key)
         session.flush()
     return key
