@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q -ra
 
-# Every chaos scenario on the real stack (~13 min); the table lands in var/chaos-report.md.
+# Every chaos scenario on the real stack (~14 min); the table lands in var/chaos-report.md.
 # The short subset (tests/chaos, unmarked) runs inside `make test`; .ci/run runs both.
 chaos: $(STAMP)
 	$(BIN)/pytest -q -ra -m chaos tests/chaos
