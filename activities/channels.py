@@ -11,7 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.seats import refuse_seat
+from activities.seat_faults import refuse_seat
 from channels.errors import (
     ChannelError,
     SeatRefused,
