@@ -57,7 +57,7 @@ from contracts.retention import retention_schedule_id
 from core.logs import configure_logging
 from storage import build_store
 from store import retention
-from store.db import make_engine, session_scope
+from store.db import in_session, make_engine
 from store.seats import SqlSessions
 from store.views import call_view_json
 from workflows.call import CallWorkflow
@@ -88,11 +88,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     recordings = build_store(settings)
 
     async def recording_deleted(cc_call_id: str) -> bool:
-        def ask() -> bool:
-            with session_scope(engine) as session:
-                return retention.recording_deleted(session, cc_call_id)
-
-        return await asyncio.to_thread(ask)
+        return await in_session(engine, lambda s: retention.recording_deleted(s, cc_call_id))
 
     recording_activities = RecordingActivities(channels, recordings, recording_deleted)
     retention_activities = RetentionActivities(engine, recordings, settings)

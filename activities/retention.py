@@ -24,7 +24,7 @@ from contracts.retention import PurgeOutcome, PurgePart
 from core.config import CoreSettings
 from storage import RecordingStore
 from store import retention
-from store.db import now_ms, session_scope
+from store.db import in_session, now_ms
 
 log = logging.getLogger("cc.activities.retention")
 
@@ -62,11 +62,7 @@ class RetentionActivities:
         return outcome
 
     async def _in_store(self, fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with session_scope(self._engine) as session:
-                return fn(session)
-
-        return await asyncio.to_thread(run)
+        return await in_session(self._engine, fn)
 
     async def _beat(self, outcome: PurgeOutcome) -> None:
         """After each batch: tell Temporal how far it got, and leave the database to others

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from core.config import CoreSettings
 from intake.delivery import Dispatcher
 from storage import RecordingStore
 from store import tenants
+from store.db import in_session
 from store.models import Tenant
 
 T = TypeVar("T")
@@ -45,14 +45,7 @@ class AppState:
 
     async def in_store(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a committed session, off the event loop."""
-
-        def run() -> T:
-            with Session(self.engine, expire_on_commit=False) as session:
-                result = fn(session)
-                session.commit()
-                return result
-
-        return await asyncio.to_thread(run)
+        return await in_session(self.engine, fn)
 
 
 def get_state(request: Request) -> AppState:

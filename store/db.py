@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 from core.secrets import create_private, private_dir
+
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -57,3 +61,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except Exception:
             session.rollback()
             raise
+
+
+async def in_session(engine: Engine, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in a committed session (``session_scope``), off the event loop: how async
+    code (the API, activities) reaches the store."""
+
+    def run() -> T:
+        with session_scope(engine) as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)

@@ -51,11 +51,9 @@ def tenant_days(tenant: Tenant, default_days: int) -> int:
 
 
 def tenant_cutoffs(session: Session, now: int, default_days: int) -> list[TenantCutoff]:
-    rows = session.exec(select_rows(Tenant.id, Tenant.retention_days).order_by(Tenant.id))
-    return [
-        TenantCutoff(tid, days or default_days, cutoff(now, days or default_days))
-        for tid, days in rows
-    ]
+    tenants = session.exec(select_rows(Tenant).order_by(col(Tenant.id))).all()
+    applying = [(t.id, tenant_days(t, default_days)) for t in tenants]
+    return [TenantCutoff(tid, days, cutoff(now, days)) for tid, days in applying]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from api.deps import Caller, CallerDep, StateDep
+from api.deps import CallerDep, StateDep
 from api.errors import invalid_field
 from api.openapi import errors
 from store import retention, tenants
@@ -40,10 +40,6 @@ def _view(state: StateDep, tenant: Tenant) -> SettingsPublic:
     )
 
 
-def _admin(caller: Caller) -> None:
-    caller.needs("admin", "settings are changed")
-
-
 @router.get("", response_model=SettingsPublic)
 async def get_settings(state: StateDep, caller: CallerDep) -> SettingsPublic:
     """The tenant's settings as they apply (retention: its own or the platform's). Any key."""
@@ -59,7 +55,7 @@ async def get_settings(state: StateDep, caller: CallerDep) -> SettingsPublic:
 async def put_settings(body: SettingsBody, state: StateDep, caller: CallerDep) -> SettingsPublic:
     """Set the tenant's own retention (`null`: the platform's), up to the platform's maximum. Scope:
     `admin`."""
-    _admin(caller)
+    caller.needs("admin", "settings are changed")
     most = state.settings.retention_max_days
     if body.retention_days is not None and body.retention_days > most:
         raise invalid_field(
