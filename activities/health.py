@@ -72,7 +72,8 @@ class HealthActivities:
 
     async def _probe(self, name: str) -> str | None:
         try:
-            await asyncio.wait_for(self._channels[name].probe(), PROBE_TIMEOUT_S)
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await self._channels[name].probe()
         except (ChannelError, TimeoutError) as exc:
             return f"probe failed: {exc.__class__.__name__}: {exc}"[:200]
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the round

@@ -36,6 +36,7 @@ from standardwebhooks import Webhook
 from temporalio import activity
 
 from contracts.notify import NotifyConfig
+from core.aio import wait_set
 from core.config import CoreSettings
 from core.egress import EgressPolicy, EgressRefused, describe_failure, egress_client, read_capped
 from core.secrets import unseal
@@ -149,8 +150,7 @@ class NotificationSender:
         if await self.lease.hold():
             await self._start_due(http)
         await self._prune()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._config.poll_s)
+        await wait_set(self._wake, self._config.poll_s)
 
     def _tasks(self) -> list[asyncio.Task[None]]:
         return [task for _, task in self._in_flight.values()]

@@ -99,7 +99,8 @@ class SeatPollers:
         seat = self._seats.setdefault((inp.channel, inp.seat), _Seat())
         while True:
             try:
-                await asyncio.wait_for(seat.lock.acquire(), WAIT_BEAT_S)
+                async with asyncio.timeout(WAIT_BEAT_S):
+                    await seat.lock.acquire()
                 break
             except TimeoutError:
                 activity.heartbeat(*progress.details())

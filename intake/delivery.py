@@ -209,7 +209,8 @@ async def _signal_one(
     try:
         handle = client.get_workflow_handle(workflow_id(event.cc_call_id))
         signal = vendor_event_signal(event.kind.value)
-        await asyncio.wait_for(handle.signal(signal, event), policy.budget_s)
+        async with asyncio.timeout(policy.budget_s):
+            await handle.signal(signal, event)
         outcome.signalled.append(event.inbox_id)
     except RPCError as exc:
         if exc.status is not RPCStatusCode.NOT_FOUND:
@@ -239,7 +240,8 @@ async def _signal_late(
             start_signal=LATE_EVENT_SIGNAL,
             start_signal_args=[event],
         )
-        await asyncio.wait_for(start, policy.budget_s)
+        async with asyncio.timeout(policy.budget_s):
+            await start
         outcome.signalled.append(event.inbox_id)
     except (RPCError, TimeoutError) as exc:
         log.warning(

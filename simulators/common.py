@@ -9,7 +9,6 @@ routes, in ``simulators/control.py``; the customer who calls a 400 number (``POS
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import math
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from channels.registry import Settings
+from core.aio import wait_set
 from core.types import Direction
 from simulators import scenario
 from simulators.inbound import BadAnswer
@@ -126,8 +126,7 @@ class SimState:
     async def hold(self, seconds: float = HOLD_S) -> None:
         """Sit on an answer for ``seconds``; new faults (``PUT /_sim/faults``) or shutdown
         release it sooner."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._release.wait(), seconds)
+        await wait_set(self._release, seconds)
 
     def release_held(self) -> None:
         self._release.set()

@@ -9,7 +9,6 @@ no poll for ``idle_signout_ms`` is signed out; its next poll gets ``AgentOther_S
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -22,6 +21,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.aio import wait_set
 from simulators.common import SimState, now_ms
 from simulators.hw_events import HwCall, polled_event
 
@@ -169,8 +169,7 @@ class Seat:
             if remaining <= 0:
                 return None
             self.arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), remaining)
+            await wait_set(self.arrived, remaining)
         return None
 
     def idle_s(self) -> float:

@@ -9,7 +9,6 @@ A customer calling a 400 number is leg A of an inbound call, on the line from th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from core.aio import wait_set
 from core.types import EventKind
 
 log = logging.getLogger("cc.sim")
@@ -133,8 +133,7 @@ async def play(
     """
     for beat in beats:
         if beat.after_ms:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cancel.wait(), timeout=beat.after_ms / 1000)
+            await wait_set(cancel, beat.after_ms / 1000)
         if cancel.is_set():
             beat = Beat(0, Step.HANGUP, Reason.CANCELLED)
         try:
