@@ -143,7 +143,7 @@ class SeatRings:
             called=inp.phonenum,
             channel=inp.channel,
             agent=inp.seat,
-            call_id=ring.vendor_call_id,
+            vendor_call_id=ring.vendor_call_id,
             display=DisplayPolicy.PLATFORM.value,
             direction=Direction.IN.value,
             max_duration=settings.default_max_duration_s,

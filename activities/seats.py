@@ -324,10 +324,10 @@ class SeatActivities:
         Its phone off-hook proves leg A answered."""
         with session_scope(self._engine) as session:
             row = calls.get_call_any_tenant(session, inp.cc_call_id)
-            if row is None or row.state == CallState.CLOSE.value or row.call_id is None:
+            if row is None or row.state == CallState.CLOSE.value or row.vendor_call_id is None:
                 return
             talked, answered = row.conn_time is not None, row.a_offhook_time is not None
-            vendor_call_id = row.call_id
+            vendor_call_id = row.vendor_call_id
         status = await self._polled(inp.channel).seat_status(inp.seat)
         if status is SeatStatus.BUSY or (status is SeatStatus.OFFHOOK and answered):
             return  # the call goes on: its events come with the next polls

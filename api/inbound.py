@@ -133,7 +133,7 @@ def decide(
         called="",
         channel=channel,
         agent="",
-        call_id=call.vendor_call_id,
+        vendor_call_id=call.vendor_call_id,
         display=DisplayPolicy.PLATFORM.value,
         direction=Direction.IN.value,
         max_duration=settings.default_max_duration_s,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import AliasChoices
 from sqlalchemy import BigInteger, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
@@ -64,7 +65,17 @@ class CallRecordBase(SQLModel):
     main_num: str | None = _chars(16, default=None)
     ext_num: str | None = _chars(8, default=None)
     agent: str = _chars(64)
-    call_id: str | None = _chars(64, default=None, index=True)
+    # The vendor's id for the call. Named apart from CC's own call id in code; its column,
+    # the API's field and the record as Temporal's histories hold it keep RECORD.md's word,
+    # ``call_id`` (a history written before the rename still reads).
+    vendor_call_id: str | None = _chars(
+        64,
+        default=None,
+        index=True,
+        sa_column_kwargs={"name": "call_id"},
+        validation_alias=AliasChoices("vendor_call_id", "call_id"),  # type: ignore[arg-type]
+        serialization_alias="call_id",
+    )
     caller: str = _chars(16)
     called: str = _chars(16)
     biz_data: str | None = Field(default=None, sa_type=Text)
@@ -171,8 +182,8 @@ def talk_seconds(conn_time: int | None, close_time: int | None) -> int:
 def apply_event(record: CallRecord, event: CallEvent) -> CallRecord:
     """Return the record with ``event`` folded in (``record`` itself is not changed)."""
     update: dict[str, object] = {}
-    if record.call_id is None and event.vendor_call_id:
-        update["call_id"] = event.vendor_call_id
+    if record.vendor_call_id is None and event.vendor_call_id:
+        update["vendor_call_id"] = event.vendor_call_id
 
     field = _TIMESTAMP_OF.get(event.kind)
     if field is not None and field != "conn_time":

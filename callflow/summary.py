@@ -70,7 +70,7 @@ def current_details(record: CallRecord) -> str:
         ("state", record.state.value),
         ("close type", close_name(record.close_type)),
         ("channel", record.channel),
-        ("vendor call id", record.call_id or "-"),
+        ("vendor call id", record.vendor_call_id or "-"),
         ("leg A → leg B", _legs(record)),
         *((label, iso(getattr(record, field))) for field, label in _TIMES),
         ("duration", f"{record.duration} s"),

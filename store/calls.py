@@ -31,6 +31,8 @@ from store.models import FILTERED_COLUMNS, CallRecordRow
 # them all (those fixed at creation hold what the row already has).
 _RECORD_COLUMNS = set(CallRecordBase.model_fields)
 _TABLE: Table = CallRecordRow.__table__  # type: ignore[attr-defined]
+# Each attribute's column where the two names differ (``vendor_call_id`` is ``call_id``).
+_COLUMN_OF = {a.key: a.columns[0].name for a in inspect(CallRecordRow).column_attrs}
 
 
 class IdempotencyClash(Exception):
@@ -93,7 +95,7 @@ def stored_values(record: CallRecord) -> dict[str, Any]:
     strings fitted to their columns."""
     values = record.model_dump(mode="json", include=_RECORD_COLUMNS)
     values["close_type"] = None if record.close_type is None else str(int(record.close_type))
-    for name in ("ch_state", "call_id", "recording_error"):
+    for name in ("ch_state", "vendor_call_id", "recording_error"):
         values[name] = _cut(values[name], name)
     for name in ("ch_audio_url", "audio_url"):
         values[name] = _fit(values[name], name)
@@ -132,7 +134,7 @@ def _merged_with_stored(row: CallRecordRow, record: CallRecord) -> CallRecord:
         update["conn_time_implied"] = not real
     else:
         update["conn_time_implied"] = (stored if stored.conn_time else record).conn_time_implied
-    for name in ("call_id", "ch_state", "ch_audio_url", "audio_url"):  # the newest word
+    for name in ("vendor_call_id", "ch_state", "ch_audio_url", "audio_url"):  # the newest word
         update[name] = getattr(record, name) or getattr(stored, name)
     merged = record.model_copy(
         update={
@@ -159,7 +161,8 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
         & (_TABLE.c.state != CallState.CLOSE.value)
         & _TABLE.c.recording_deleted.is_(None)
     )
-    if session.connection().execute(update(_TABLE).where(open_row).values(values)).rowcount:
+    columns = {_COLUMN_OF[name]: value for name, value in values.items()}
+    if session.connection().execute(update(_TABLE).where(open_row).values(columns)).rowcount:
         return True
     row = get_call_any_tenant(session, record.cc_call_id)  # closed, missing, recording
     if row is None:  # deleted, or (MySQL counts changed rows, not matched ones) saved
@@ -180,14 +183,14 @@ _NO_RECORDING = {"audio_url": None, "ch_audio_url": None}
 def note_vendor_call(session: Session, cc_call_id: str, vendor_call_id: str) -> None:
     """The vendor accepted the call under this id (written by the place activity itself)."""
     row = get_call_any_tenant(session, cc_call_id)
-    if row is not None and row.call_id is None:
-        row.call_id = _cut(vendor_call_id, "call_id")
+    if row is not None and row.vendor_call_id is None:
+        row.vendor_call_id = _cut(vendor_call_id, "vendor_call_id")
         session.add(row)
 
 
 def placed_call_id(session: Session, cc_call_id: str) -> str | None:
     row = get_call_any_tenant(session, cc_call_id)
-    return None if row is None else row.call_id
+    return None if row is None else row.vendor_call_id
 
 
 def set_recording(

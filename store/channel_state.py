@@ -123,7 +123,7 @@ def silent_setups(session: Session, channel: str, silence_ms: int, now: int) -> 
         .where(
             CallRecordRow.channel == channel,
             CallRecordRow.state == CallState.INIT.value,
-            col(CallRecordRow.call_id).is_not(None),
+            col(CallRecordRow.vendor_call_id).is_not(None),
             CallRecordRow.created < cutoff,
             ~heard_of,
         )

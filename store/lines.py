@@ -193,7 +193,7 @@ def held_leases(session: Session) -> list[HeldLease]:
             line.agent,
             line.lease_call_id or "",
             line.lease_token,
-            call.call_id if call else None,
+            call.vendor_call_id if call else None,
             call is not None and call.state != CallState.CLOSE.value,
             line.leased_at or 0,
         )

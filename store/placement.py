@@ -76,7 +76,7 @@ def recorded_again(
     Idempotency-Key; None once the call is no longer a new one holding its line (placed,
     closed, or its line freed)."""
     row = get_call_any_tenant(session, cc_call_id)
-    if row is None or row.state != CallState.INIT.value or row.call_id is not None:
+    if row is None or row.state != CallState.INIT.value or row.vendor_call_id is not None:
         return None
     line = find_line(session, row.channel, row.agent)
     if line is None or line.lease_call_id != cc_call_id or line.lease_token != row.lease_token:

@@ -166,7 +166,7 @@ def call_of_vendor_id(session: Session, channel: str, vendor_call_id: str) -> st
     """CC's call id of a vendor call (its line may already be free)."""
     row = session.exec(
         select(CallRecordRow.cc_call_id).where(
-            CallRecordRow.channel == channel, CallRecordRow.call_id == vendor_call_id
+            CallRecordRow.channel == channel, CallRecordRow.vendor_call_id == vendor_call_id
         )
     ).first()
     return row

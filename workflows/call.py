@@ -121,7 +121,9 @@ class CallWorkflow(Placing, Closing):
     async def hangup(self) -> CallRecord:
         """End the call. One in set-up ends at once, whether or not the vendor then reports;
         a bridged one ends with the vendor's hang-up, or after ``hangup_wait_s`` regardless."""
-        await workflow.wait_condition(lambda: self._closed or self.record.call_id is not None)
+        await workflow.wait_condition(
+            lambda: self._closed or self.record.vendor_call_id is not None
+        )
         if self._closed:
             return self.record
         try:
@@ -271,7 +273,7 @@ class CallWorkflow(Placing, Closing):
     async def _reconcile(self) -> None:
         """Ask the vendor what became of the call and apply its answer as events."""
         self._last_heard_ms = self._now_ms()  # next check a full period on, whatever it says
-        if self.record.call_id is None:
+        if self.record.vendor_call_id is None:
             return
         # Back to 0 if the answer changes the record; a vendor that cannot answer is asked
         # less often too (thousands of long calls must not all keep asking through its outage).
@@ -281,7 +283,7 @@ class CallWorkflow(Placing, Closing):
                 ReconcileInput(
                     channel=self.record.channel,
                     cc_call_id=self.record.cc_call_id,
-                    vendor_call_id=self.record.call_id,
+                    vendor_call_id=self.record.vendor_call_id,
                 )
             )
         except (ActivityError, ApplicationError, TemporalTimeoutError) as err:
@@ -310,17 +312,17 @@ class CallWorkflow(Placing, Closing):
                 await steps.hang_up(HangupInput(channel=stray[0], vendor_call_id=stray[1]))
 
     async def _ask_vendor_to_hang_up(self) -> None:
-        if self.record.call_id is None:
+        if self.record.vendor_call_id is None:
             return
         await steps.hang_up(
-            HangupInput(channel=self.record.channel, vendor_call_id=self.record.call_id)
+            HangupInput(channel=self.record.channel, vendor_call_id=self.record.vendor_call_id)
         )
 
     async def _watchdog(self) -> None:
         """A set-up the vendor went silent on past max duration: ask it to hang up, then
         close ourselves (255, which the vendor's own later word may still correct)."""
         workflow.logger.warning("watchdog: call %s still open", self.record.cc_call_id)
-        if self.record.call_id is not None:
+        if self.record.vendor_call_id is not None:
             try:
                 await self._ask_vendor_to_hang_up()
             except ActivityError:

@@ -29,7 +29,11 @@ class Closing(CallPart):
         """A closed call that lacks a time its close implies (a leg's answer when it talked,
         the first dial) had an event lost: ask the vendor once."""
         rec = self.record
-        if rec.call_id is None or rec.close_type is None or not steps.patched_before("fill-facts"):
+        if (
+            rec.vendor_call_id is None
+            or rec.close_type is None
+            or not steps.patched_before("fill-facts")
+        ):
             return
         # A plain close of a call that never bridged says nothing of why (a leg's failure
         # event may be the one lost), and a bridge derived from a duration is only seconds-

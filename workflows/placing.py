@@ -189,7 +189,7 @@ class Placing(CallPart):
             return error_type
         attempt.outcome, attempt.error = PLACED, None
         attempt.vendor_call_id = placed.vendor_call_id
-        self.record = self.record.model_copy(update={"call_id": placed.vendor_call_id})
+        self.record = self.record.model_copy(update={"vendor_call_id": placed.vendor_call_id})
         await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
         return PLACED
 
@@ -246,7 +246,7 @@ class Placing(CallPart):
         except ActivityError:
             known = None
         if known is not None:
-            self.record = self.record.model_copy(update={"call_id": known})
+            self.record = self.record.model_copy(update={"vendor_call_id": known})
             self.attempts[-1].outcome, self.attempts[-1].vendor_call_id = PLACED, known
             self.attempts[-1].error = None
             return True
@@ -269,7 +269,7 @@ class Placing(CallPart):
 
     def _confirmed(self) -> bool:
         self.attempts[-1].outcome = "placed_unconfirmed"
-        self.attempts[-1].vendor_call_id = self.record.call_id
+        self.attempts[-1].vendor_call_id = self.record.vendor_call_id
         return True
 
     def _place_request(self, line: LineLease) -> PlaceCallRequest:
@@ -293,5 +293,5 @@ class Placing(CallPart):
         channel, or another call id): noted, never applied; that call is hung up."""
         if event.channel is not None and event.channel != self.record.channel:
             return True
-        ours = self.record.call_id
+        ours = self.record.vendor_call_id
         return ours is not None and event.vendor_call_id not in (None, ours)

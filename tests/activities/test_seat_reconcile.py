@@ -81,7 +81,7 @@ async def test_a_placed_call_is_reconciled_by_what_its_seat_shows(
     tmp_path: Path, status: SeatStatus, columns: dict[str, Any], expected: list[Any]
 ) -> None:
     engine = seat_store(tmp_path, SEAT)
-    add_call(engine, call_id="1796524188-26", **columns)
+    add_call(engine, vendor_call_id="1796524188-26", **columns)
     await reconcile(engine, status)
     assert stored(engine) == expected
     engine.dispose()

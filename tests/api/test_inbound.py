@@ -69,7 +69,7 @@ async def test_a_bound_extension_is_dialled_showing_the_main_number(bound: Harne
     [row] = rows(bound)
     assert answer["userData"] == row.cc_call_id
     assert (row.direction, row.state, row.caller, row.called, row.main_num, row.ext_num,
-            row.call_id, row.channel, row.agent) == (
+            row.vendor_call_id, row.channel, row.agent) == (
         "in", "init", CUSTOMER, AGENT_PHONE, MAIN, "12", "CS1", "e9", UNIT_LINE[1])  # fmt: skip
     assert bound.temporal.started == [f"call-{row.cc_call_id}"]
     assert line_holder(bound) == row.cc_call_id  # the agent is on this call: no callback now

@@ -161,7 +161,7 @@ async def test_a_replay_of_a_placed_or_closed_call_starts_nothing(harness: Harne
     call_id = first.json()["id"]
     with Session(harness.state.engine) as session:
         row = session.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == call_id)).one()
-        row.call_id = "vendor-1"  # the workflow placed it
+        row.vendor_call_id = "vendor-1"  # the workflow placed it
         session.add(row)
         session.commit()
     harness.temporal.started.clear()

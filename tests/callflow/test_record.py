@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from callflow.record import (
     CallRecord,
@@ -61,11 +64,25 @@ def normal_call(talk_ms: int = 4500) -> list[CallEvent]:
     ]
 
 
+def test_the_vendors_call_id_keeps_its_word_call_id_in_temporals_histories() -> None:
+    """In code the vendor's id is ``vendor_call_id``; a history keeps RECORD.md's ``call_id``,
+    so a call begun before the rename (and a worker not yet upgraded) reads it."""
+    converter = pydantic_data_converter.payload_converter
+    rec = apply_events(new_record(), normal_call())
+    (payload,) = converter.to_payloads([rec])
+    written = json.loads(payload.data)
+    assert written["call_id"] == "V1" and "vendor_call_id" not in written
+    older = {**written}  # as the code before the rename wrote it: the same word
+    (back,) = converter.from_payloads([payload], [CallRecord])
+    assert back == rec
+    assert CallRecord.model_validate(older).vendor_call_id == "V1"
+
+
 def test_clean_run_fills_every_timestamp_in_order() -> None:
     rec = apply_events(new_record(), normal_call())
     assert rec.state is CallState.CLOSE
     assert rec.close_type is CloseType.NORMAL
-    assert rec.call_id == "V1"
+    assert rec.vendor_call_id == "V1"
     times = [
         rec.a_call_time,
         rec.a_offhook_time,

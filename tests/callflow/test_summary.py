@@ -41,7 +41,7 @@ def test_the_summary_names_the_kind_and_masks_both_legs() -> None:
 
 def test_details_never_hold_a_full_number() -> None:
     closed = record(state=CallState.CLOSE, close_type=CloseType.B_BUSY, close_time=1796000060000,
-                    call_id="v-9", duration=0)  # fmt: skip
+                    vendor_call_id="v-9", duration=0)  # fmt: skip
     for text in (start_details(closed, 600), current_details(closed)):
         assert CALLER not in text and CALLED not in text
     now = current_details(closed)

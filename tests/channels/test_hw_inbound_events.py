@@ -82,7 +82,7 @@ def test_only_a_ring_with_its_call_id_is_a_ring(body: dict[str, Any]) -> None:
 
 def test_an_inbound_call_s_events_set_every_time_and_close_it_once_normally() -> None:
     events = parse(*(event(t, c) for t, c in INBOUND))
-    record = CallRecord(cc_call_id="in1", tenant="t", agent=SEAT, call_id=CALL, caller="c",
+    record = CallRecord(cc_call_id="in1", tenant="t", agent=SEAT, vendor_call_id=CALL, caller="c",
                         called="a", channel="hw", created=RECEIVED,
                         display=DisplayPolicy.PLATFORM, direction="in")  # fmt: skip
     record = apply_events(record, events)

@@ -223,7 +223,7 @@ async def test_a_wrong_seat_password_takes_only_its_line_out_of_service(
         # The tenant is told, once, in plain words: the call and the line say why.
         for record in (first, second):
             assert record.close_type is CloseType.OTHER  # not a channel error (6)
-            assert record.call_id is None
+            assert record.vendor_call_id is None
             attempts = r.attempts(record.cc_call_id)
             assert [(a.outcome, a.tries) for a in attempts] == [("rejected", 1)]
             error = attempts[0].error or ""
@@ -245,7 +245,7 @@ async def test_a_wrong_seat_password_takes_only_its_line_out_of_service(
 
         # ... and another tenant's hw call is placed, and runs to its end.
         other = await (await r.start(OTHER, "other-1", lease)).result()
-        assert other.call_id is not None and other.close_type is CloseType.NORMAL
+        assert other.vendor_call_id is not None and other.close_type is CloseType.NORMAL
         assert r.out_of_service(lease.agent) is None
         assert (await r.circuit()).state is CircuitState.CLOSED
 

@@ -168,7 +168,7 @@ def test_save_record_writes_the_live_record(db_engine: Engine) -> None:
         row = calls.get_call(s, "t1", "c1")
         assert row is not None
         assert (row.state, row.close_type, row.duration) == (CallState.CLOSE.value, "4", 3)
-        assert (row.conn_time, row.close_time, row.call_id) == (1_000, 3_500, "V")
+        assert (row.conn_time, row.close_time, row.vendor_call_id) == (1_000, 3_500, "V")
         assert json.loads(row.attempts) == [{"channel": "e9", "outcome": "placed"}]
         assert calls.get_call(s, "other-tenant", "c1") is None
 

@@ -260,7 +260,7 @@ async def test_a_vendor_error_is_retried_with_back_off_then_the_call_fails_over(
     e9_at, jy_at = (a.at for a in vendor.saves[-1].attempts)
     assert_at(e9_at, call.t0)
     assert_at(jy_at, e9_at + ms(sum(RETRY_DELAYS_S)))  # straight after the last e9 error
-    assert (record.channel, record.agent, record.call_id) == ("jy", "jy-1", "V2")
+    assert (record.channel, record.agent, record.vendor_call_id) == ("jy", "jy-1", "V2")
     assert (record.close_type, record.close_time) == (CloseType.A_BUSY, call.at(12))
     # The failed channel's line is freed before the spare is taken; each line once.
     names = [r.name for r in vendor.requests]

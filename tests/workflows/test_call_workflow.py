@@ -224,7 +224,7 @@ async def test_a_request_not_sent_for_cc_s_store_is_tried_again_on_its_line(
         await handle.signal(CallWorkflow.vendor_event, hangup)
         record = await handle.result()
     assert len(vendor.placed) == 5 and vendor.failovers == 0
-    assert record.call_id == "V1" and record.channel == LINE.channel
+    assert record.vendor_call_id == "V1" and record.channel == LINE.channel
     assert [(a.outcome, a.tries) for a in vendor.saved[-1].attempts] == [("placed", 1)]
 
 
@@ -240,7 +240,11 @@ async def test_an_unknown_outcome_is_followed_when_the_calls_event_comes(
             inp, EventKind.HANGUP, now + 3000, close_type=CloseType.NORMAL))  # fmt: skip
         record = await handle.result()
     assert len(vendor.placed) == 1 and vendor.failovers == 0
-    assert (record.call_id, record.close_type, record.duration) == ("V1", CloseType.NORMAL, 3)
+    assert (record.vendor_call_id, record.close_type, record.duration) == (
+        "V1",
+        CloseType.NORMAL,
+        3,
+    )
     assert vendor.saved[-1].attempts[-1].outcome == "placed_unconfirmed"
 
 
@@ -258,7 +262,7 @@ async def test_a_placement_whose_answer_was_lost_is_found_where_the_activity_not
         await handle.signal(CallWorkflow.vendor_event, busy)
         record = await handle.result()
     assert len(vendor.placed) == 1 and vendor.failovers == 0
-    assert (record.call_id, record.close_type) == ("V9", CloseType.A_BUSY)
+    assert (record.vendor_call_id, record.close_type) == ("V9", CloseType.A_BUSY)
     assert [(a.outcome, a.vendor_call_id) for a in vendor.saved[-1].attempts] == [("placed", "V9")]
 
 
@@ -531,7 +535,7 @@ async def test_an_inbound_call_is_followed_without_being_placed(
     record), so CallWorkflow places nothing and follows the vendor's events to the close."""
     vendor = Vendor()
     inp = await call_input(skipping_env)
-    inp.record = inp.record.model_copy(update={"direction": "in", "call_id": "V1"})
+    inp.record = inp.record.model_copy(update={"direction": "in", "vendor_call_id": "V1"})
     now = await env_ms(skipping_env)
     async with running_call(skipping_env, vendor, inp) as handle:
         await set_up(handle, inp, now)

@@ -287,7 +287,8 @@ def lease_stale(engine: Engine, cc_call_id: str, state: CallState = CallState.CO
         s.add(line)
         s.add(CallRecordRow(
             tenant="t1", agent=line.agent, caller="+8613800000001", called="+8613900000002",
-            channel="e9", display="passthrough", cc_call_id=cc_call_id, call_id=f"v-{cc_call_id}",
+            channel="e9", display="passthrough", cc_call_id=cc_call_id,
+            vendor_call_id=f"v-{cc_call_id}",
             state=state.value, a_call_time=long_ago, conn_time=long_ago + 10_000,
             ch_state="talking", created=long_ago, updated=long_ago,
         ))  # fmt: skip
@@ -368,7 +369,7 @@ def test_the_reconciler_closes_a_record_through_the_state_machine(
         assert (row.state, row.close_type, line.lease_call_id) == ("close", "255", None)
         assert row.close_time is not None and row.conn_time is not None
         assert row.duration == talk_seconds(row.conn_time, row.close_time) > 0
-        assert (row.ch_state, row.call_id) == ("talking", "v-stale-1")  # the rest is kept
+        assert (row.ch_state, row.vendor_call_id) == ("talking", "v-stale-1")  # the rest is kept
 
 
 def test_silence_counts_only_calls_nothing_explains(db_engine: Engine) -> None:
