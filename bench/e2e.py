@@ -36,7 +36,7 @@ from temporalio.client import Client
 
 from bench import bare
 from bench.stack import BenchStack, StackOptions, api_client, post_once, report
-from scripts.run import start
+from scripts.processes import start
 from simulators.scenario import Timing, timeline
 
 CALLER, CALLED = "+8613800000001", "+8613900000002"

@@ -28,15 +28,8 @@ from channels.registry import CHANNELS, Settings
 from scripts.demo import seed_demo
 from scripts.inprocess import free_port
 from scripts.ports import simulators
-from scripts.run import (
-    Child,
-    StopSignals,
-    start,
-    stop_all,
-    temporal_command,
-    wait_http,
-    wait_temporal,
-)
+from scripts.processes import Child, StopSignals, start, stop_all, wait_http
+from scripts.run import temporal_command, wait_temporal
 from store.migrate import upgrade
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -175,9 +168,9 @@ class BenchStack:
             self.children,
             self.dir,
         )
-        wait_http(f"{self.api_url}/readyz", "the API", self.children, stop)
+        wait_http(f"{self.api_url}/readyz", "the API", self.children, stop, self.dir)
         for sim in simulators(self.settings):
-            wait_http(f"{sim.base_url}/_sim/calls", sim.name, self.children, stop)
+            wait_http(f"{sim.base_url}/_sim/calls", sim.name, self.children, stop, self.dir)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -56,7 +56,7 @@ from bench.stack import (
 )
 from channels.e9_events import beijing_ts
 from scripts.inprocess import free_port
-from scripts.run import StopSignals, start, wait_http
+from scripts.processes import StopSignals, start, wait_http
 from store.db import make_engine
 from store.models import VendorEvent
 
@@ -407,7 +407,8 @@ def start_bare(stack: BenchStack, args: argparse.Namespace) -> tuple[str, str]:
         stack.children,
         stack.dir,
     )
-    wait_http(f"http://127.0.0.1:{port}/docs", "the bare endpoint", stack.children, StopSignals())
+    bare = f"http://127.0.0.1:{port}/docs"
+    wait_http(bare, "the bare endpoint", stack.children, StopSignals(), stack.dir)
     return f"http://127.0.0.1:{port}/ingest", db
 
 

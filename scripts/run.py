@@ -11,30 +11,35 @@ and prints the demo API key and a curl. Ctrl-C or SIGTERM, once or many times, s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
-import httpx
 from cryptography.fernet import Fernet
 
 from channels.registry import Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.codec import new_key_entry
-from core.secrets import PRIVATE_DIR, PRIVATE_FILE, DemoSecretInUse, write_private_once
+from core.secrets import PRIVATE_DIR, DemoSecretInUse, write_private_once
 from scripts.demo import seed_demo
 from scripts.ports import free_port_on, listeners, port_problems, simulators, temporal_host_port
+from scripts.processes import (
+    Child,
+    Interrupted,
+    StopSignals,
+    exited,
+    private_opener,
+    start,
+    stop_all,
+    wait_http,
+)
 from store.migrate import upgrade
 from store.tenants import new_api_key
 
@@ -42,102 +47,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The stack's folder (CC_VAR_DIR, relative to the checkout): main() sets it from the settings.
 VAR = ROOT / "var"
 LOCK_FILE = "run.lock"  # held by the running `make run`, with its pid
-# A child still running this long after SIGTERM is killed, with all its process group.
-STOP_TIMEOUT_S = 10.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-Child = tuple[str, "subprocess.Popen[bytes]"]
-
-
-# --- Children and signals ---------------------------------------------------------------------
-
-
-class Interrupted(Exception):
-    """A stop signal arrived: stop everything started so far."""
-
-
-class StopSignals:
-    """SIGINT, SIGTERM and SIGHUP only *ask* for a stop: the handler records the signal and
-    never raises, so no signal can cut the start or the stop of the stack half-way (a second
-    Ctrl-C used to abandon the children). The main flow calls ``check`` between steps."""
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-
-    def install(self) -> StopSignals:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._record)
-        return self
-
-    def _record(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        if len(self.received) > 1:  # os.write: print is not safe in a signal handler
-            os.write(2, b"already stopping: every child is stopped (or killed) first\n")
-
-    @property
-    def requested(self) -> bool:
-        return bool(self.received)
-
-    def check(self) -> None:
-        if self.received:
-            raise Interrupted
-
-
-def _private_opener(path: str, flags: int) -> int:
-    return os.open(path, flags, PRIVATE_FILE)  # a new log file is readable by its owner only
-
-
-def start(
-    name: str, command: list[str], children: list[Child], log_dir: Path | None = None
-) -> None:
-    log_dir = log_dir or VAR
-    print(f"  starting {name:<10} (log: {log_dir.name}/{name}.log)", flush=True)
-    with open(log_dir / f"{name}.log", "ab", opener=_private_opener) as log:
-        # A session of its own: a terminal's Ctrl-C reaches only this script, which stops
-        # the children in order; and the child's process group holds all it starts.
-        child = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-    children.append((name, child))
-
-
-def exited(child: subprocess.Popen[bytes]) -> bool:
-    """Whether the child has exited, without reaping it: until ``stop_all`` reaps it, its pid
-    (its process group's id) cannot be reused, so signalling the group stays safe."""
-    if child.returncode is not None:
-        return True
-    try:
-        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
-    if child.returncode is None:  # not reaped: the group id is still this child's
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signum)
-
-
-def stop_all(children: list[Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop every child and whatever it started: SIGTERM to each process group (last started
-    first), then SIGKILL to every group once the children exited or ``timeout_s`` passed.
-
-    Stop signals arriving meanwhile are held back until all are gone (and then only
-    recorded, with ``StopSignals`` installed): stopping is never abandoned half-way.
-    """
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        for _, child in reversed(children):
-            if not exited(child):
-                _signal_group(child, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while not all(exited(child) for _, child in children) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for name, child in children:
-            if not exited(child):
-                print(f"  {name} did not stop within {timeout_s:g} s: killed", file=sys.stderr)
-            _signal_group(child, signal.SIGKILL)  # also what it left behind in its group
-            child.wait()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 # --- The stack --------------------------------------------------------------------------------
@@ -189,21 +98,6 @@ async def wait_temporal(settings: Settings, stop: StopSignals) -> None:
     raise SystemExit(f"Temporal dev server did not come up; see {VAR.name}/temporal.log")
 
 
-def wait_http(url: str, what: str, children: list[Child], stop: StopSignals) -> None:
-    for _ in range(240):
-        stop.check()
-        for name, child in children:
-            if exited(child):
-                raise SystemExit(f"{name} exited early; see {VAR.name}/{name}.log")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"{what} did not become ready at {url}")
-
-
 def api_url(settings: Settings) -> str:
     return f"http://{reachable(settings.api_host)}:{settings.api_port}"
 
@@ -240,18 +134,17 @@ Ctrl-C stops everything.
 
 def run_stack(settings: Settings, api_key: str, children: list[Child], stop: StopSignals) -> None:
     python = sys.executable
-    start("temporal", temporal_command(settings), children)
+    start("temporal", temporal_command(settings), children, VAR)
     asyncio.run(wait_temporal(settings, stop))
     for sim in simulators(settings):
         stop.check()
-        start(sim.name, [python, "-m", sim.module], children)
-    start("worker", [python, "worker.py"], children)
+        start(sim.name, [python, "-m", sim.module], children, VAR)
+    start("worker", [python, "worker.py"], children, VAR)
     uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    start(
-        "api", [*uvicorn, "--host", settings.api_host, "--port", str(settings.api_port)], children
-    )
+    address = ["--host", settings.api_host, "--port", str(settings.api_port)]
+    start("api", [*uvicorn, *address], children, VAR)
     api = f"http://{reachable(settings.api_host)}:{settings.api_port}"
-    wait_http(f"{api}/readyz", "the API", children, stop)
+    wait_http(f"{api}/readyz", "the API", children, stop, VAR)
     print(banner(settings, api_key), flush=True)
     while not any(exited(child) for _, child in children):
         stop.check()
@@ -342,7 +235,7 @@ def hold_var(var: Path, settings: Settings) -> TextIO:
     process ends, however it ends): one stack per folder, so two Temporal servers never share
     one database file. Raises ``AlreadyRunning`` saying who holds it and what to do."""
     private_var(var)
-    handle = open(var / LOCK_FILE, "a+", opener=_private_opener)  # noqa: SIM115 - kept open
+    handle = open(var / LOCK_FILE, "a+", opener=private_opener)  # noqa: SIM115 - kept open
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -90,18 +90,18 @@ def test_make_run_exits_before_starting_anything_when_a_port_is_taken(
 PARENT = """
 import sys, time
 from pathlib import Path
-from scripts import ports, run
+from scripts import processes
 
 out = Path(sys.argv[1])
-stop = run.StopSignals().install()
+stop = processes.StopSignals().install()
 children = []
 stubborn = f"trap '' TERM; sleep 600 & echo $! > {out / 'grandchild.pid'}; wait"
-run.start("stubborn", ["sh", "-c", stubborn], children, log_dir=out)
+processes.start("stubborn", ["sh", "-c", stubborn], children, log_dir=out)
 print("child", children[0][1].pid, flush=True)
 while not stop.requested:
     time.sleep(0.02)
 print("stopping", flush=True)
-run.stop_all(children, timeout_s=2.0)
+processes.stop_all(children, timeout_s=2.0)
 print("stopped", flush=True)
 """
 
