@@ -17,11 +17,8 @@ from datetime import timedelta
 from sqlmodel import Session
 from temporalio.client import (
     Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppState, Caller
@@ -29,9 +26,7 @@ from api.errors import Problem, invalid_field, quota_exceeded, unavailable
 from api.phones import to_e164
 from api.schemas import CallCreate
 from contracts.call import Routing
-from contracts.errors import ALREADY_CLOSED
 from contracts.ids import (
-    HANGUP_UPDATE,
     workflow_id,
 )
 from contracts.start import call_input, start_call
@@ -269,64 +264,3 @@ async def _surely_not_started(temporal: Client, cc_call_id: str, exc: Exception)
     except Exception:  # noqa: BLE001 - cannot be told: keep the call
         return False
     return False  # it exists: started after all
-
-
-# Statuses of a Temporal that is down, overloaded or slow: worth retrying.
-_PASSING = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.INTERNAL,
-        RPCStatusCode.UNKNOWN,
-    }
-)
-HANGUP_TIMEOUT = timedelta(seconds=10)
-
-
-def _already_closed() -> Problem:
-    return Problem(409, "already_closed", "the call has already ended")
-
-
-async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None:
-    """Ask the call's workflow to end the call; returns once the workflow accepted.
-
-    409 ``already_closed``: the record is closed, or the workflow's validator says closed.
-    503 ``temporal_unavailable``: Temporal could not be asked (down, timed out).
-    A workflow that is gone (completed, terminated, never started) while the record is still
-    open answers 202 all the same: nobody else will end that call, and the lease reconciler
-    does exactly that (hangs up at the vendor, frees the line, closes the record) at its next
-    round, so "accepted, it will end" is the truth; 409 would tell the app it already ended.
-    """
-    if row.state == CallState.CLOSE.value:
-        raise _already_closed()
-    handle = temporal.get_workflow_handle(workflow_id(row.cc_call_id))
-    try:
-        # Accepted is enough: the vendor is asked in the background and the close arrives
-        # as the vendor's own hang-up event.
-        await handle.start_update(
-            HANGUP_UPDATE,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            rpc_timeout=HANGUP_TIMEOUT,
-        )
-    except WorkflowUpdateFailedError as exc:
-        if isinstance(exc.cause, ApplicationError) and exc.cause.type == ALREADY_CLOSED:
-            raise _already_closed() from exc
-        raise
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise unavailable("temporal_unavailable", "the workflow service timed out") from exc
-    except RPCError as exc:
-        if exc.status in _PASSING:
-            raise unavailable(
-                "temporal_unavailable", "the workflow service is unavailable"
-            ) from exc
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        current = await state.in_store(lambda s: calls.get_call_any_tenant(s, row.cc_call_id))
-        if current is None or current.state == CallState.CLOSE.value:
-            raise _already_closed() from exc
-        log.warning(
-            "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
-        )

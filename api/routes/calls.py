@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import Caller, CallerDep, IdempotencyKeyDep, StateDep, TemporalDep
 from api.errors import Problem
+from api.hangup import hang_up
 from api.openapi import errors
 from api.paging import (
     Cursor,
@@ -23,7 +24,7 @@ from api.paging import (
 )
 from api.phones import EXT_NUM, to_e164
 from api.schemas import CallCreate, CallPage, EventPage, EventPublic, export_csv
-from api.services import hang_up, place_call
+from api.services import place_call
 from core.types import CallState, Direction
 from store import calls, inbox
 from store.models import CallRecordRow
