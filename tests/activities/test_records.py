@@ -1,0 +1,161 @@
+"""activities/records.py through ``ActivityEnvironment`` on a migrated store: what each
+activity writes, on its own, without a workflow or a worker around it (they are plain
+functions the worker runs in its thread pool, so the environment runs them directly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.testing import ActivityEnvironment
+
+from activities.records import RecordActivities
+from callflow.record import apply_events
+from channels.events import CallEvent
+from contracts.call import Attempt, LineLease, ReleaseLineInput, SaveRecordInput
+from core.types import CallState, CloseType, EventKind
+from store import calls, inbox, lines
+from store.db import session_scope
+from store.models import AgentLine, CallRecordRow, VendorEvent
+from tests.notify.support import TENANT, new_call, sqlite_store
+
+LINE = "e9-1"
+T0 = 1_800_000_000_000
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return sqlite_store(tmp_path)
+
+
+def leased(engine: Engine, cc_call_id: str) -> LineLease:
+    """The call holds the tenant's e9 line, as the API left it."""
+    with session_scope(engine) as session:
+        lines.ensure_line(session, TENANT, "e9", LINE, "+861080000001")
+        line = lines.lease_line(session, TENANT, "e9", cc_call_id)
+        assert line is not None
+        return lines.lease_of(line)
+
+
+def event(cc_call_id: str, kind: EventKind, at: int, **fields: object) -> CallEvent:
+    return CallEvent.model_validate(
+        {"cc_call_id": cc_call_id, "vendor_call_id": "V1", "kind": kind, "at": at,
+         "dedupe_key": f"{kind}-{at}", "channel": "e9", **fields}
+    )  # fmt: skip
+
+
+def stored(engine: Engine, *events: CallEvent) -> list[int]:
+    """The events in the inbox, as intake stores them; their inbox ids."""
+    with session_scope(engine) as session:
+        return [inbox.store_event(session, "e9", e, b"{}", "application/json")[0] for e in events]
+
+
+def row(engine: Engine, cc_call_id: str) -> CallRecordRow:
+    with Session(engine) as session:
+        found = calls.get_call_any_tenant(session, cc_call_id)
+        assert found is not None
+        return found
+
+
+def line(engine: Engine) -> AgentLine:
+    with Session(engine) as session:
+        found = lines.find_line(session, "e9", LINE)
+        assert found is not None
+        return found
+
+
+def inbox_row(engine: Engine, inbox_id: int) -> VendorEvent:
+    with Session(engine) as session:
+        found = session.get(VendorEvent, inbox_id)
+        assert found is not None
+        return found
+
+
+def test_a_closing_save_writes_the_record_settles_its_events_and_frees_the_line(
+    engine: Engine,
+) -> None:
+    new_call(engine, "c1")
+    lease = leased(engine, "c1")
+    bridged = event("c1", EventKind.BRIDGED, T0)
+    hangup = event("c1", EventKind.HANGUP, T0 + 3_000, close_type=CloseType.NORMAL)
+    stray = event("c1", EventKind.HANGUP, T0 + 1, vendor_call_id="V2", close_type=CloseType.A_BUSY)
+    applied, hung_up, strayed = stored(engine, bridged, hangup, stray)
+    record = apply_events(calls.record_of(row(engine, "c1")), [bridged, hangup])
+    save = SaveRecordInput(
+        record=record,
+        attempts=[Attempt(channel="e9", agent=LINE, at=T0, outcome="placed")],
+        applied_inbox_ids=[applied, hung_up],
+        noted_inbox_ids={strayed: "stray_vendor_call"},
+        release_line=lease,
+        state_changed=True,
+    )
+    ActivityEnvironment().run(RecordActivities(engine).save_record, save)
+    saved = row(engine, "c1")
+    assert (saved.state, saved.close_type, saved.duration) == ("close", "0", 3)
+    assert saved.vendor_call_id == "V1" and '"outcome": "placed"' in (saved.attempts or "")
+    assert inbox_row(engine, applied).applied and inbox_row(engine, hung_up).applied
+    assert (inbox_row(engine, strayed).applied, inbox_row(engine, strayed).note) == (
+        False,
+        "stray_vendor_call",
+    )
+    assert line(engine).lease_call_id is None  # freed with the close, in one transaction
+
+
+def test_a_release_with_a_stale_token_keeps_the_line_leased(engine: Engine) -> None:
+    new_call(engine, "c1")
+    lease = leased(engine, "c1")
+    stale = lease.model_copy(update={"token": lease.token - 1})
+    activities = RecordActivities(engine)
+    env = ActivityEnvironment()
+    assert not env.run(activities.release_line, ReleaseLineInput(cc_call_id="c1", line=stale))
+    assert line(engine).lease_call_id == "c1"
+    assert env.run(activities.release_line, ReleaseLineInput(cc_call_id="c1", line=lease))
+    assert line(engine).lease_call_id is None
+
+
+def test_late_events_of_an_unknown_call_are_noted_and_write_nothing(engine: Engine) -> None:
+    late = event("nobody", EventKind.HANGUP, T0, close_type=CloseType.NORMAL)
+    [inbox_id] = stored(engine, late)
+    late = late.model_copy(update={"inbox_id": inbox_id})
+    result = ActivityEnvironment().run(RecordActivities(engine).apply_late_events, [late])
+    assert not result.found and result.to_copy is None
+    assert (inbox_row(engine, inbox_id).applied, inbox_row(engine, inbox_id).note) == (
+        False,
+        "unknown_call",
+    )
+
+
+def test_a_late_recording_of_a_bridged_call_that_wants_one_goes_to_the_copy(
+    engine: Engine,
+) -> None:
+    new_call(engine, "c1")
+    closed = apply_events(
+        calls.record_of(row(engine, "c1")),
+        [
+            event("c1", EventKind.BRIDGED, T0),
+            event("c1", EventKind.HANGUP, T0 + 2_000, close_type=CloseType.NORMAL),
+        ],
+    )
+    with session_scope(engine) as session:
+        calls.save_record(session, closed, [])
+    late = event("c1", EventKind.RECORDING_READY, T0 + 9_000, recording_url="https://v/r.wav")
+    [inbox_id] = stored(engine, late)
+    late = late.model_copy(update={"inbox_id": inbox_id})
+    result = ActivityEnvironment().run(RecordActivities(engine).apply_late_events, [late])
+    assert result.found and result.to_copy is not None
+    assert (result.to_copy.cc_call_id, result.to_copy.url) == ("c1", "https://v/r.wav")
+    assert row(engine, "c1").ch_audio_url == "https://v/r.wav"
+    assert row(engine, "c1").state == CallState.CLOSE.value  # close is final
+    assert inbox_row(engine, inbox_id).applied
+
+
+def test_the_vendor_id_a_lost_place_answer_wrote_down_is_found(engine: Engine) -> None:
+    new_call(engine, "c1")
+    activities = RecordActivities(engine)
+    env = ActivityEnvironment()
+    assert env.run(activities.placed_call_id, "c1") is None
+    with session_scope(engine) as session:
+        calls.note_vendor_call(session, "c1", "V7")
+    assert env.run(activities.placed_call_id, "c1") == "V7"
