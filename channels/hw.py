@@ -18,22 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import ValidationError
 
 from channels.errors import (
-    RecordingNotReady,
-    RecordingUnavailable,
-    SeatRefused,
     SeatSignedOut,
-    VendorNetworkError,
     VendorOutcomeUnknown,
     VendorRejected,
     VendorServerError,
@@ -47,13 +40,13 @@ from channels.events import (
     SeatPoll,
     SeatStatus,
 )
-from channels.helpers import VENDOR_ID_MAX, fit, path_segment
-from channels.http import raise_for_recording, read_object, send
+from channels.helpers import VENDOR_ID_MAX, fit
+from channels.http import read_object, send
 from channels.hw_events import ROOT, parse_seat_event, ring_of
+from channels.hw_gateway import SEAT_ID, SeatGateway
 from channels.hw_session import (
     ALREADY_SIGNED_IN,
     NO_CALL,
-    NO_RECORDING,
     SIGNED_OUT,
     STALE_GUID,
     TRANSIENT,
@@ -99,7 +92,7 @@ def build(settings: HwSettings, sessions: SessionStore | None = None) -> HwChann
 class HwChannel:
     name = NAME
     mode = ChannelMode.POLL
-    line_id_pattern = r"[0-9]{1,10}"  # CEC's agent (seat) ids: 1 to 10 digits
+    line_id_pattern = SEAT_ID
 
     def __init__(
         self,
@@ -121,6 +114,7 @@ class HwChannel:
         self._http = httpx.AsyncClient(
             base_url=self._base, timeout=timeout_s, cookies=no_cookies, transport=transport
         )
+        self._gateway = SeatGateway(self._http, self._base, sessions)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -144,7 +138,7 @@ class HwChannel:
         session = SeatSession().taking(response)
         if not session.guid:
             raise VendorServerError("hw sign-in: answered without a Set-GUID")
-        await self._save(seat, session)
+        await self._gateway.save(seat, session)
         self._seats.add(seat)
         log.info("hw seat signed in seat=%s", seat)
 
@@ -152,14 +146,14 @@ class HwChannel:
         self, seat: str, how: str, body: dict[str, Any]
     ) -> tuple[httpx.Response, dict[str, Any]]:
         what = f"hw onlineagent{how or ' sign-in'}"
-        path = f"{ROOT}/onlineagent/{self._segment(seat)}{how}"
+        path = f"{ROOT}/onlineagent/{self._gateway.segment(seat)}{how}"
         response = await send(self._http, "PUT", path, what=what, json=body)
         return response, read_object(response, what)
 
     async def sign_out(self, seat: str) -> None:
         try:
-            path = f"/onlineagent/{self._segment(seat)}/forcelogout"
-            _, answer = await self._call(seat, "DELETE", path)
+            path = f"/onlineagent/{self._gateway.segment(seat)}/forcelogout"
+            _, answer = await self._gateway.call(seat, "DELETE", path)
             if str(answer.get("retcode")) not in SIGNED_OUT:
                 raise_for(answer, "hw forcelogout")
         except StaleGuid:  # the session is gone: the gateway signs the seat out unpolled
@@ -170,14 +164,18 @@ class HwChannel:
     async def poll_seat(self, login: SeatLogin, context: SeatContext) -> SeatPoll:
         """One long poll; on a stale guid (after the retry with the newest) the seat is
         signed in again and polled once more."""
-        seat, path = login.seat, f"/agentevent/{self._segment(login.seat)}"
+        seat, path = login.seat, f"/agentevent/{self._gateway.segment(login.seat)}"
         self._seats.add(seat)
         try:
-            response, answer = await self._call(seat, "GET", path, timeout=self._poll_timeout)
+            response, answer = await self._gateway.call(
+                seat, "GET", path, timeout=self._poll_timeout
+            )
         except StaleGuid:
             log.warning("hw seat guid stale, signing in again seat=%s", seat)
             await self.sign_in(login)
-            response, answer = await self._call(seat, "GET", path, timeout=self._poll_timeout)
+            response, answer = await self._gateway.call(
+                seat, "GET", path, timeout=self._poll_timeout
+            )
         raise_for(answer, "hw agentevent")
         event = answer.get("event")
         if not isinstance(event, Mapping):
@@ -195,8 +193,8 @@ class HwChannel:
         """IDLE, BUSY (in a call: CTI states 2–5, ``agentState`` 7), OFFHOOK (``isWorking``:
         the seat's phone is off-hook in a call) or SIGNED_OUT.
         Says nothing of a call the seat lost with its session: the call may go on."""
-        path = f"/onlineagent/{self._segment(seat)}/agentstatus"
-        _, answer = await self._call(seat, "GET", path)
+        path = f"/onlineagent/{self._gateway.segment(seat)}/agentstatus"
+        _, answer = await self._gateway.call(seat, "GET", path)
         if str(answer.get("retcode")) in SIGNED_OUT:
             return SeatStatus.SIGNED_OUT
         raise_for(answer, "hw agentstatus")
@@ -221,10 +219,10 @@ class HwChannel:
             "caller": dial(request.display_to_b, self._region),
             "callappdata": request.cc_call_id,
         }
-        path = f"/voicecall/{self._segment(seat)}/callout"
+        path = f"/voicecall/{self._gateway.segment(seat)}/callout"
         try:
             try:
-                _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+                _, answer = await self._gateway.call(seat, "PUT", path, placing=True, json=body)
             except StaleGuid as stale:
                 answer = await self._callout_signed_in_anew(request, path, body, stale)
             raise_for(answer, what)
@@ -248,7 +246,7 @@ class HwChannel:
             raise VendorRejected(STALE_GUID, f"hw callout: no right ({stale})")
         await self.sign_in(await self._sessions.seat_login(NAME, seat, request.caller))
         try:
-            _, answer = await self._call(seat, "PUT", path, placing=True, json=body)
+            _, answer = await self._gateway.call(seat, "PUT", path, placing=True, json=body)
         except StaleGuid as exc:
             raise VendorRejected(STALE_GUID, "hw callout: no right, even signed in anew") from exc
         return answer
@@ -269,12 +267,12 @@ class HwChannel:
     async def hangup(self, vendor_call_id: str) -> None:
         """Release the call's seat's current call, unless the seat has placed another since
         (the call is over then, and release would end the other one)."""
-        seat = await self._seat_of(vendor_call_id)
+        seat = await self._gateway.seat_of(vendor_call_id)
         latest = await self._sessions.load(NAME, f"seat-call:{seat}")
         if latest and latest != vendor_call_id:
             return
-        path = f"/voicecall/{self._segment(seat)}/release"
-        _, answer = await self._call(seat, "DELETE", path)
+        path = f"/voicecall/{self._gateway.segment(seat)}/release"
+        _, answer = await self._gateway.call(seat, "DELETE", path)
         if str(answer.get("retcode")) != NO_CALL:  # no call: it already ended
             raise_for(answer, "hw release")
 
@@ -295,121 +293,23 @@ class HwChannel:
         """``agentstatus`` of a seat this process used (any retcode means the gateway is
         well), else of the lowest seat id without a session (answered 100-006 or 000-003)."""
         seat = next(iter(self._seats), PROBE_SEAT)
-        session = await self._load(seat)
+        session = await self._gateway.load(seat)
         what = "hw probe"
         response = await send(
             self._http,
             "GET",
-            f"{ROOT}/onlineagent/{self._segment(seat)}/agentstatus",
+            f"{ROOT}/onlineagent/{self._gateway.segment(seat)}/agentstatus",
             what=what,
             headers=session.headers(),
         )
         if session.guid:
-            await self._take(seat, session, response)
+            await self._gateway.take(seat, session, response)
         code = str(read_object(response, what).get("retcode", ""))
         if not code or code in TRANSIENT:
             raise VendorServerError(f"{what}: {code or 'not a CC-Gateway answer'}")
 
     # -- recordings ----------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def open_recording(self, url: str) -> AsyncIterator[Recording]:
+    def open_recording(self, url: str) -> contextlib.AbstractAsyncContextManager[Recording]:
         """The seat's ``recordfile`` (built by the parser), with the seat's newest guid: an
         audio answer is the file; a JSON one the gateway's refusal (``104-005`` not yet)."""
-        seat = self._recording_seat(url)
-        for attempt in (1, 2):
-            session = await self._load(seat)
-            try:
-                async with self._http.stream(
-                    "GET", url, headers=session.headers(), follow_redirects=False
-                ) as response:
-                    raise_for_recording(response, NAME)
-                    await self._take(seat, session, response)
-                    content_type = response.headers.get("content-type", "audio/wav")
-                    if "json" not in content_type:
-                        size = response.headers.get("content-length", "")
-                        yield Recording(
-                            content_type,
-                            response.aiter_bytes(),
-                            int(size) if size.isdigit() else None,
-                        )
-                        return
-                    answer = read_object(
-                        httpx.Response(200, content=await response.aread()), "hw recordfile"
-                    )
-            except httpx.TransportError as exc:
-                raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
-            code = str(answer.get("retcode", ""))
-            if code == STALE_GUID and attempt == 1:
-                continue
-            if code == NO_RECORDING:
-                raise RecordingNotReady("hw recording: not found (yet)")
-            raise_for(answer, "hw recordfile")
-            raise RecordingUnavailable("hw recording: answered without a file")
-
-    def _recording_seat(self, url: str) -> str:
-        """The seat of a recording URL of this gateway; the seat's guid goes nowhere else."""
-        prefix = f"{self._base}{ROOT}/recordfile/"
-        seat = urlsplit(url).path.rsplit("/", 1)[-1]
-        if not url.startswith(prefix) or not seat.isdigit():
-            raise RecordingUnavailable("hw recording: not a recording URL of this gateway")
-        return seat
-
-    # -- the seat's session --------------------------------------------------------------
-    async def _call(
-        self, seat: str, method: str, path: str, placing: bool = False, **request: Any
-    ) -> tuple[httpx.Response, dict[str, Any]]:
-        """One call with the seat's session; a stale guid (``000-003``) is retried once with
-        the newest one (this answer's ``Set-GUID``, or another process'), then ``StaleGuid``."""
-        what = f"hw {method} {path.replace(self._segment(seat), '{seat}')}"
-        for _ in (1, 2):
-            session = await self._load(seat)
-            response = await send(
-                self._http,
-                method,
-                ROOT + path,
-                what=what,
-                placing=placing,
-                headers=session.headers(),
-                **request,
-            )
-            await self._take(seat, session, response)
-            answer = read_object(response, what)
-            if str(answer.get("retcode")) != STALE_GUID:
-                return response, answer
-        raise StaleGuid(f"{what}: {STALE_GUID} with the newest guid")
-
-    def _segment(self, seat: str) -> str:
-        """The seat as one segment of a gateway path. Only a CEC seat id is sent at all: any
-        other (``a/../10001``) is refused here, before it could name another seat's resource,
-        as the seat's own fault; and the segment is percent-encoded all the same."""
-        if not re.fullmatch(self.line_id_pattern, seat):
-            raise SeatRefused("invalid-seat", "not a CC-Gateway seat id")
-        return path_segment(seat)
-
-    async def _seat_of(self, vendor_call_id: str) -> str:
-        seat = await self._sessions.load(NAME, f"call:{vendor_call_id}")
-        if not seat:
-            raise VendorRejected("unknown-call", "no seat is known to have placed this call")
-        return seat
-
-    async def _load(self, seat: str) -> SeatSession:
-        stored = await self._sessions.load(NAME, f"seat:{seat}")
-        try:
-            return SeatSession.model_validate_json(stored) if stored else SeatSession()
-        except ValidationError:
-            return SeatSession()
-
-    async def _take(self, seat: str, session: SeatSession, response: httpx.Response) -> None:
-        """Save what an answer changed of the seat's session (a new guid, a cookie). Best
-        effort: a guid not shared still works for the gateway's grace, and the next answer
-        to a replaced guid carries the newest again; a placed call must not fail on it."""
-        taken = session.taking(response)
-        if taken == session:
-            return
-        try:
-            await self._save(seat, taken)
-        except Exception:  # noqa: BLE001 - see above
-            log.warning("hw seat session not saved seat=%s", seat, exc_info=True)
-
-    async def _save(self, seat: str, session: SeatSession) -> None:
-        await self._sessions.save(NAME, f"seat:{seat}", session.model_dump_json())
+        return self._gateway.open_recording(url)

@@ -17,6 +17,7 @@ from channels.errors import (
 )
 from channels.events import PlaceCallRequest
 from channels.hw import HwChannel
+from channels.hw_gateway import SeatGateway
 from channels.jy import JyChannel
 from channels.protocols import Channel, MemorySessions
 from tests.support import free_port
@@ -54,19 +55,23 @@ async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Cha
     await channel.aclose()
 
 
+def wired(channel: Channel, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+    """The channel's requests answered by ``handler`` (hw's go through its seat gateway)."""
+    http = httpx.AsyncClient(base_url=BASE, transport=httpx.MockTransport(handler))
+    channel._http = http  # type: ignore[attr-defined]
+    if isinstance(channel, HwChannel):
+        channel._gateway = SeatGateway(http, BASE, HW_SESSIONS)
+
+
 def failing(channel: Channel, error: type[httpx.TransportError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise error("boom", request=request)
 
-    channel._http = httpx.AsyncClient(  # type: ignore[attr-defined]
-        base_url=BASE, transport=httpx.MockTransport(handler)
-    )
+    wired(channel, handler)
 
 
 def answering(channel: Channel, response: httpx.Response) -> None:
-    channel._http = httpx.AsyncClient(  # type: ignore[attr-defined]
-        base_url=BASE, transport=httpx.MockTransport(lambda _: response)
-    )
+    wired(channel, lambda _: response)
 
 
 @pytest.mark.parametrize("error", NOT_SENT, ids=lambda e: e.__name__)
@@ -175,9 +180,7 @@ async def test_an_undecodable_answer_to_a_place_request_has_an_unknown_outcome(
             200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
         )
 
-    channel._http = httpx.AsyncClient(  # type: ignore[attr-defined]
-        base_url=BASE, transport=httpx.MockTransport(garbled)
-    )
+    wired(channel, garbled)
     with pytest.raises(VendorOutcomeUnknown):
         await channel.place_call(request_for(channel))
     with pytest.raises(VendorNetworkError):

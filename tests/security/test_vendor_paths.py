@@ -101,10 +101,10 @@ async def test_hw_sends_a_seat_as_one_encoded_segment(
     """Beneath the seat-id check, the encoding on its own: with the check opened up, the id
     goes out as one segment (``a%2F..%2F10001``), which the gateway routes to no seat."""
     control, hw = gateway
-    hw.line_id_pattern = r".+"  # type: ignore[misc]  # this instance takes any id
+    hw._gateway.seat_id = r".+"  # this instance takes any id
     wire = Wire(httpx.Response(200, json={"retcode": "100-004", "message": "wrong"}))
     on_wire = HwChannel(BASE, PASSWORD, MemorySessions(), transport=wire.transport())
-    on_wire.line_id_pattern = r".+"  # type: ignore[misc]
+    on_wire._gateway.seat_id = r".+"
     login = SeatLogin(seat=TRICK, password="", phonenum=PHONE)
     with pytest.raises(SeatRefused):
         await on_wire.sign_in(login)
