@@ -30,12 +30,11 @@ from activities.seat_faults import (
     report_failure,
     vendor_failing,
 )
+from activities.seat_intake import SeatIntake, signal_seat
 from activities.seat_polling import (
     MAX_UNSTORED,
     SeatPollers,
     SeatProgress,
-    StoredContext,
-    lineage_of,
 )
 from activities.seat_rings import SeatRings
 from channels.errors import (
@@ -49,7 +48,6 @@ from channels.protocols import Channel, PolledChannel
 from channels.registry import Settings
 from contracts.seat import (
     CLAIM_SEAT_UPDATE,
-    RELEASE_SEAT_SIGNAL,
     SEAT_UNAVAILABLE,
     SEAT_WORKFLOW,
     ClaimSeatInput,
@@ -62,9 +60,9 @@ from contracts.seat import (
     UnstoredPoll,
     seat_workflow_id,
 )
-from core.types import CallState, CloseType, Direction, EventKind
+from core.types import CallState, CloseType, EventKind
 from intake.delivery import ingest
-from store import calls, lines, seats
+from store import calls, lines
 from store.db import now_ms, session_scope
 from store.seats import SqlSessions
 
@@ -105,9 +103,9 @@ class SeatActivities:
         self._engine = engine
         self._secret_key = secret_key
         # settings None: inbound calls that ring a seat are not recorded
-        self._rings = SeatRings(engine, settings, self._signal_seat)
         self._pollers = SeatPollers()
         self._sessions = SqlSessions(engine, secret_key)
+        self._intake = SeatIntake(engine, self._sessions, SeatRings(engine, settings, signal_seat))
 
     def _polled(self, name: str) -> PolledChannel:
         channel = self._channels.get(name)
@@ -176,7 +174,7 @@ class SeatActivities:
         start = SeatProgress.resumed(activity.info().heartbeat_details, inp)
         async with self._pollers.turn(inp, start) as progress:
             if activity.info().attempt > 1:
-                await self._resume_context(inp, progress)
+                await self._intake.resume_context(inp, progress)
             login = await self._login(inp.channel, inp.seat, inp.phonenum, progress)
             signed_out = await self._poll_for(channel, login, inp, progress)
             return PollSeatResult(
@@ -193,11 +191,14 @@ class SeatActivities:
             if polled.events or polled.context != progress.context:
                 progress.unstored.append(UnstoredPoll.of(polled))
             progress.context = polled.context
-            return await self._store(inp, progress)
+            return await self._intake.store(inp, progress)
 
         while time.monotonic() < ends_at:
             activity.heartbeat(*progress.details())
-            if not await self._store(inp, progress) and len(progress.unstored) >= MAX_UNSTORED:
+            if (
+                not await self._intake.store(inp, progress)
+                and len(progress.unstored) >= MAX_UNSTORED
+            ):
                 await asyncio.sleep(POLL_BACKOFF_MAX_S)  # the gateway holds the rest meanwhile
                 continue
             try:
@@ -224,96 +225,6 @@ class SeatActivities:
             backoff, failures = POLL_BACKOFF_INITIAL_S, 0
             await keep(polled)
         return False
-
-    async def _store(self, inp: PollSeatInput, progress: SeatProgress) -> bool:
-        """Store the answers kept, oldest first, up to the first the store refuses. True
-        once none is left."""
-        while progress.unstored:
-            try:
-                await self._ingest(inp, progress.unstored[0])
-            except Exception as exc:  # noqa: BLE001 - the store (or Temporal) is down: kept
-                log.warning(
-                    "seat events kept, not stored yet channel=%s seat=%s kept=%d: %s",
-                    inp.channel,
-                    inp.seat,
-                    len(progress.unstored),
-                    exc.__class__.__name__,
-                )
-                return False
-            progress.unstored.pop(0)
-        return True
-
-    def _context_with(self, inp: PollSeatInput, polled: UnstoredPoll) -> Callable[[Any], None]:
-        """The parser's context after an answer, written with the answer's events (one
-        transaction: a worker killed between the two would leave a retry of this poll with
-        the context before them, and a failure's leg wrong)."""
-        stored = StoredContext(lineage=lineage_of(activity.info()), context=polled.context)
-        key, value = f"poll:{inp.seat}", stored.model_dump_json()
-        return lambda session: seats.put_session(session, inp.channel, key, value)
-
-    async def _resume_context(self, inp: PollSeatInput, progress: SeatProgress) -> None:
-        """A retried attempt goes on from the context its lineage stored last, if newer."""
-        try:
-            stored = await self._sessions.load(inp.channel, f"poll:{inp.seat}")
-        except (OperationalError, InterfaceError):
-            return  # the store is down: the heartbeat's context is the best there is
-        if not stored:
-            return
-        last = StoredContext.model_validate_json(stored)
-        if last.lineage == lineage_of(activity.info()) and last.context.seq > progress.context.seq:
-            progress.context = last.context
-
-    async def _ingest(self, inp: PollSeatInput, polled: UnstoredPoll) -> None:
-        """The poll's events, inbox first then signalled to their calls: an inbound call that
-        rings the seat is recorded before, so that its events find it; one that hangs up
-        lets the seat go after."""
-        for ring in polled.rings:
-            await self._rings.record(inp, ring)
-        events: list[CallEvent] = []
-        ended: set[str] = set()
-        if polled.events:
-            events, ended = await asyncio.to_thread(
-                self._owned, inp.channel, inp.seat, polled.events
-            )
-        await ingest(
-            self._engine,
-            activity.client(),
-            inp.channel,
-            events,
-            polled.raw.encode(),
-            "application/json",
-            also=self._context_with(inp, polled),
-        )
-        for cc_call_id in ended:
-            try:
-                await self._signal_seat(inp, RELEASE_SEAT_SIGNAL, cc_call_id)
-            except Exception:  # noqa: BLE001 - the seat's next call takes it over
-                log.warning("seat=%s not released by call=%s", inp.seat, cc_call_id)
-
-    def _owned(
-        self, channel: str, seat: str, events: list[CallEvent]
-    ) -> tuple[list[CallEvent], set[str]]:
-        """Each event with its call: by the vendor's call id when it carries one, else the
-        seat's call (events before B is dialled carry no id; see store.seats.seat_call); and
-        the inbound calls of the seat that these events hang up."""
-        with session_scope(self._engine) as session:
-            owned, ended = [], set()
-            for event in events:
-                cc = event.cc_call_id
-                if cc is None and event.vendor_call_id is not None:
-                    cc = seats.call_of_vendor_id(session, channel, event.vendor_call_id)
-                if cc is None:
-                    cc = seats.seat_call(session, channel, seat)
-                owned.append(event.model_copy(update={"cc_call_id": cc}))
-                if cc is not None and event.kind is EventKind.HANGUP:
-                    row = calls.get_call_any_tenant(session, cc)
-                    if row is not None and row.direction == Direction.IN and row.agent == seat:
-                        ended.add(cc)
-            return owned, ended
-
-    async def _signal_seat(self, inp: PollSeatInput, signal: str, arg: Any) -> None:
-        seat = activity.client().get_workflow_handle(seat_workflow_id(inp.channel, inp.seat))
-        await seat.signal(signal, arg)
 
     @activity.defn
     async def reconcile_seat(self, inp: ReconcileSeatInput) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities import seats
+from activities import seat_intake, seats
 from activities.seat_polling import StoredContext
 from activities.seats import SeatActivities
 from channels.errors import PollInFlight, SeatSignedOut
@@ -66,14 +66,14 @@ async def test_events_polled_while_the_store_is_down_are_stored_in_order_once_it
     engine = seat_store(tmp_path, SEAT)
     with session_scope(engine) as session:
         lease_line(session, "t1", "hw", CALL)
-    real_ingest, down = seats.ingest, {"now": False}
+    real_ingest, down = seat_intake.ingest, {"now": False}
 
     async def ingest(*args: Any, **kwargs: Any) -> Any:
         if down["now"]:
             raise OperationalError("INSERT", {}, Exception("the database is down"))
         return await real_ingest(*args, **kwargs)
 
-    monkeypatch.setattr(seats, "ingest", ingest)
+    monkeypatch.setattr(seat_intake, "ingest", ingest)
     # Down for the answers of polls 2 to 4; back before poll 5.
     gateway = ScriptedGateway(failures=0, events=5,
                               before_poll=lambda n: down.update(now=2 <= n <= 4))  # fmt: skip
@@ -99,7 +99,7 @@ async def test_a_poll_ending_with_the_store_down_hands_its_events_on(
     async def ingest(*_: Any, **__: Any) -> Any:
         raise OperationalError("INSERT", {}, Exception("the database is down"))
 
-    monkeypatch.setattr(seats, "ingest", ingest)
+    monkeypatch.setattr(seat_intake, "ingest", ingest)
     gateway = ScriptedGateway(failures=0, events=2)
     activities = SeatActivities({"hw": cast(Any, gateway)}, engine, secret_key="")
     inp = PollSeatInput(channel="hw", seat=SEAT, phonenum="+8613800000001", run_s=600,
