@@ -1,15 +1,16 @@
-"""What CallWorkflow's parts (``placing.py``, ``closing.py``) use of the workflow that holds
-them: its state, declared in ``CallWorkflow.__init__``, and the steps only the workflow itself
-has. The parts subclass it for type checking only (``CallPart``): mypy checks every use they
-make of the workflow, and that CallWorkflow provides all of it (``workflows/call.py``). At
-run time they are plain classes: no stub to fall back on, no dependence on the order of
-CallWorkflow's bases.
+"""What CallWorkflow's parts (``placing.py``, ``following.py``, ``closing.py``) use of the
+workflow that holds them: its state, declared in ``CallWorkflow.__init__``, and the steps only
+the workflow itself has. The parts subclass it for type checking only (``CallPart``): mypy
+checks every use they make of the workflow, and that CallWorkflow provides all of it
+(``workflows/call.py``). At run time they are plain classes: no stub to fall back on, no
+dependence on the order of CallWorkflow's bases.
 
 (An abstract class rather than a Protocol: mypy takes an attribute a Protocol's explicit
 subclass assigns as a new one of its own, losing the declared type.)"""
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord
+    from channels.events import CallEvent
     from contracts.call import Attempt, CallInput, LineLease
     from core.types import CloseType
 
@@ -29,6 +31,25 @@ class CallHost(ABC):
     _seat: LineLease | None  # the seat claimed for the call (a polled channel's line)
     _dirty: bool  # the record changed since its last save
     _events_seen: int
+    _last_heard_ms: int  # the vendor's last word (or the placement)
+    _hangup_asked_ms: int | None
+    _placed_ms: int  # when the vendor took the call
+    _wake: bool  # a handler changed what the follow loop waits for
+    _lean: bool  # the call's shape (steps.lean), for its whole life
+    _timer: asyncio.Task[None] | None  # a lean call's one follow timer
+    _timer_due: int
+    _quiet_checks: int  # reconciliations in a row that brought nothing new
+    _strays: list[tuple[str, str]]  # (channel, vendor call id) to hang up
+    _strays_hung_up: set[tuple[str, str]]
+
+    @property
+    @abstractmethod
+    def _closed(self) -> bool: ...
+
+    @abstractmethod
+    def vendor_event(self, event: CallEvent) -> None:
+        """Fold one vendor event into the record (the workflow's signal)."""
+        ...
 
     @abstractmethod
     def _now_ms(self) -> int:
