@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Query
 
 from api.errors import Problem, invalid_field
-from store.calls import Keyset
+from store.call_query import Keyset
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 # Ours are under 60 characters; the cap keeps a forged one from costing anything to parse.

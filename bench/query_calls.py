@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlmodel import Session, SQLModel
 
-from store.calls import CallFilter, Keyset, page_statement, query_calls
+from store.call_query import CallFilter, Keyset, page_statement, query_calls
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import CallRecordRow

@@ -26,7 +26,7 @@ from api.phones import EXT_NUM, to_e164
 from api.schemas import CallCreate, CallPage, EventPage, EventPublic, export_csv
 from api.services import place_call
 from core.types import CallState, Direction
-from store import calls, inbox
+from store import call_query, calls, inbox
 from store.models import CallRecordRow
 from store.views import CallPublic, customer_field, customer_number
 
@@ -82,9 +82,9 @@ def call_filter(
     ext_num: Annotated[str | None, Query(pattern=EXT_NUM)] = None,
     since: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created >= since")] = None,
     until: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created < until")] = None,
-) -> calls.CallFilter:
+) -> call_query.CallFilter:
     leg_a, leg_b, direction = _leg_numbers(caller_number, called, direction, caller)
-    return calls.CallFilter(
+    return call_query.CallFilter(
         tenant=caller.tenant.id,
         state=state.value if state else None,
         channel=channel,
@@ -101,7 +101,7 @@ def call_filter(
     )
 
 
-CallFilterDep = Annotated[calls.CallFilter, Depends(call_filter)]
+CallFilterDep = Annotated[call_query.CallFilter, Depends(call_filter)]
 
 
 @router.get("", response_model=CallPage)
@@ -114,7 +114,7 @@ async def list_calls(
 ) -> CallPage:
     """The tenant's calls, newest first (created, then id, descending); keyset-paged."""
     after = decode_keyset(cursor)
-    page = await state.in_store(lambda s: calls.query_calls(s, flt, after, limit))
+    page = await state.in_store(lambda s: call_query.query_calls(s, flt, after, limit))
     return CallPage(
         items=[_view(row, caller) for row in page.rows],
         next_cursor=None if page.next is None else encode_keyset(page.next),
@@ -134,7 +134,7 @@ async def export_calls(
     """Every call the same filters select (at most ``limit``), newest first, streamed as CSV
     (RECORD.md names)."""
     page_size = 500 if limit is None else min(limit, 500)
-    rows = itertools.islice(calls.iter_calls(state.engine, flt, page_size), limit)
+    rows = itertools.islice(call_query.iter_calls(state.engine, flt, page_size), limit)
     # The first page is read before answering: a database that is down is a 503, not a
     # stream cut after its 200.
     first = await asyncio.to_thread(next, rows, None)

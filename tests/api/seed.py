@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, func, insert
 from sqlmodel import Session, col, select
 
-from store.calls import CallFilter
+from store.call_query import CallFilter
 from store.db import make_engine, session_scope
 from store.models import CallRecordRow, VendorEvent
 from store.tenants import add_api_key, ensure_tenant

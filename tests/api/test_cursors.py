@@ -15,7 +15,7 @@ from api.paging import (
     encode_event_cursor,
     encode_keyset,
 )
-from store.calls import Keyset
+from store.call_query import Keyset
 from tests.api.conftest import Harness
 
 

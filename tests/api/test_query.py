@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from api.schemas import EXPORT_COLUMNS
-from store.calls import CallFilter
+from store.call_query import CallFilter
 from store.db import make_engine
 from tests.api.seed import add_tenant_key, bulk_insert, call_row, count_matching
 from tests.stack import Stack

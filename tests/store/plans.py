@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from store.calls import CallFilter, Keyset, page_statement
+from store.call_query import CallFilter, Keyset, page_statement
 from store.db import make_engine
 from store.migrate import upgrade
 

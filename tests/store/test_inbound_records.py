@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from store.calls import CallFilter, Keyset, query_calls
+from store.call_query import CallFilter, Keyset, query_calls
 from tests.api.seed import bulk_insert, call_row
 from tests.store.plans import page_plan
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from store.calls import CallFilter, Keyset, iter_calls, query_calls
+from store.call_query import CallFilter, Keyset, iter_calls, query_calls
 from store.models import CallRecordRow
 from tests.api.seed import bulk_insert, call_row, count_matching
 from tests.store.plans import page_plan
