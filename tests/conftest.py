@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import SQLModel
 
 from store.db import make_engine
@@ -16,6 +17,40 @@ from tests.stack import sim_faults, stack, stack_dir, temporal_env  # noqa: F401
 
 PG_URL = os.environ.get("CC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIA_URL = os.environ.get("CC_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def _own_database(url: str) -> Iterator[str]:
+    """A database of this test session's own on ``url``'s server (``cc_test_<pid>_<hex>``,
+    dropped at the end), so two ``make test`` runs on one machine (a CI host's jobs, an
+    engineer's run beside a loop) never drop each other's tables. A server that refuses to
+    create one (no right) leaves ``url``'s own database in use; one not reachable is
+    skipped by each test with the reason (``db_engine``)."""
+    base = make_url(url)
+    name = f"cc_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception:  # noqa: BLE001 - not reachable, or no right to create: as given
+        admin.dispose()
+        yield url
+        return
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    yield from _own_database(PG_URL)
+
+
+@pytest.fixture(scope="session")
+def maria_url() -> Iterator[str]:
+    yield from _own_database(MARIA_URL)
 
 
 def _reset(engine: Engine) -> None:
@@ -27,11 +62,10 @@ def _reset(engine: Engine) -> None:
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A freshly migrated database of each supported kind."""
-    url = {
-        "sqlite": f"sqlite:///{tmp_path / 'store.db'}",
-        "postgresql": PG_URL,
-        "mariadb": MARIA_URL,
-    }[request.param]
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "maria_url")
     engine = make_engine(url)
     try:
         with engine.connect():
