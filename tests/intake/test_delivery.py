@@ -5,6 +5,7 @@ answer past the budget, and an event for a finished workflow goes to its late wo
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from intake.delivery import DeliveryPolicy, Dispatcher, ingest, redeliver_due
 from store.db import make_engine
 from store.migrate import upgrade
 from store.models import VendorEvent
+from tests.support import wait_for
 
 POLICY = DeliveryPolicy(budget_s=0.2, retry_initial_s=5, retry_max_s=60)
 
@@ -133,16 +135,22 @@ class GatedTemporal(FakeTemporal):
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
+        self.waiting = 0  # signals held at the gate
 
     def get_workflow_handle(self, workflow_id: str) -> Any:
-        inner, gate = super().get_workflow_handle(workflow_id), self.gate
+        inner, gated = super().get_workflow_handle(workflow_id), self
 
         class Handle:
             async def signal(self, name: str, event: CallEvent) -> None:
-                await gate.wait()
+                gated.waiting += 1
+                await gated.gate.wait()
                 await inner.signal(name, event)
 
         return Handle()
+
+
+async def _at_gate(temporal: GatedTemporal, count: int) -> bool:
+    return temporal.waiting == count
 
 
 async def test_the_dispatcher_signals_in_the_background_and_writes_outcomes_together(
@@ -157,11 +165,12 @@ async def test_the_dispatcher_signals_in_the_background_and_writes_outcomes_toge
         real_record(engine, outcome, policy)
 
     monkeypatch.setattr(delivery, "_record", counted)
-    dispatcher = Dispatcher(engine, POLICY)
+    # A budget no signal outlives here, however slow the machine: the gate decides.
+    dispatcher = Dispatcher(engine, replace(POLICY, budget_s=60))
     for key in "abcdef":  # six webhooks, each stored, then handed over
         stored = await ingest(engine, None, "e9", [event(key)], b"{}", "json", signal=False)
         dispatcher.submit(cast(Client, temporal), stored)
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: _at_gate(temporal, 6), 30, "six signals held at the gate")
     assert temporal.signals == [] and all(r.signal_attempts == 0 for r in rows(engine).values())
     temporal.gate.set()
     await dispatcher.drain()
@@ -212,11 +221,11 @@ async def test_the_dispatcher_keeps_a_bounded_number_of_signals_in_flight(engine
         return Handle()
 
     temporal.get_workflow_handle = counting  # type: ignore[method-assign]
-    dispatcher = Dispatcher(engine, POLICY, concurrency=2)
+    dispatcher = Dispatcher(engine, replace(POLICY, budget_s=60), concurrency=2)
     for key in "abcdef":
         stored = await ingest(engine, None, "e9", [event(key)], b"{}", "json", signal=False)
         dispatcher.submit(cast(Client, temporal), stored)
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: _at_gate(temporal, 2), 30, "two signals held at the gate")
     temporal.gate.set()
     await dispatcher.drain()
     assert most == 2 and len(temporal.signals) == 6
