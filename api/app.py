@@ -24,6 +24,7 @@ from api.routes import (
     ops,
     provisioning,
     recordings,
+    stats,
     webhooks,
 )
 from api.routes import settings as settings_routes
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(provisioning.router)
     app.include_router(notifications.router)
     app.include_router(settings_routes.router)
+    app.include_router(stats.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     # Temporal's codec-server protocol, for the Temporal UI (the operator's, api/codec.py).
