@@ -29,7 +29,7 @@ CHANNELS = ("e9", "hw", "jy")
 STATES = ("init", "conn", "close")
 
 
-def seed(url: str, rows: int, batch: int = 20_000) -> None:
+def seed(url: str, rows: int, batch: int = 20_000, tenants: int = 200) -> None:
     engine = make_engine(url)
     SQLModel.metadata.drop_all(engine)
     with engine.begin() as conn:
@@ -42,9 +42,12 @@ def seed(url: str, rows: int, batch: int = 20_000) -> None:
             chunk: list[dict[str, Any]] = []
             for i in range(offset, min(rows, offset + batch)):
                 created = start + i * 100 + rng.randrange(100)
+                talked = rng.random() < 0.6  # bridged: answered 2 to 30 s after placement
                 chunk.append(
                     {
-                        "tenant": f"t{rng.randrange(200):03d}",
+                        "tenant": f"t{rng.randrange(tenants):03d}",
+                        "vendor_call_id": f"v{i}" if talked or rng.random() < 0.5 else None,
+                        "conn_time": created + rng.randrange(2_000, 30_000) if talked else None,
                         "agent": f"a{rng.randrange(500)}",
                         "caller": f"+86138{rng.randrange(10**8):08d}",
                         "called": f"+86139{rng.randrange(10**8):08d}",
@@ -52,7 +55,7 @@ def seed(url: str, rows: int, batch: int = 20_000) -> None:
                         "state": rng.choice(STATES),
                         "close_type": str(rng.choice((0, 0, 0, 1, 2, 3, 4, 5, 6, 7))),
                         "user": f"u{rng.randrange(1000)}",
-                        "duration": rng.randrange(600),
+                        "duration": rng.randrange(600) if talked else 0,
                         "created": created,
                         "updated": created,
                         "cc_call_id": f"b{i:015d}",

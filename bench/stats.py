@@ -1,0 +1,73 @@
+"""How fast ``GET /v1/stats`` is on a large call table.
+
+Seeds N call records (default 1,000,000, 60 % of them bridged) into a fresh database, for
+``--tenants`` tenants (default 1: the whole table is the one tenant's, the hardest case;
+200 spreads it as ``bench.query_calls`` does), then times the store's figures query (the
+one the API runs) for each grouping over the last day, the last 7 days and everything, and
+prints p50 and p99 of ``--repeat`` runs each. Uses the real migrations and indexes.
+
+    .venv/bin/python -m bench.stats [--rows 1000000] [--tenants 1] [--url sqlite:///var/bench_stats.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bench.query_calls import TENANT, seed
+from store.db import make_engine
+from store.models import CallRecordRow
+from store.stats import DAY_MS, StatsBy, call_figures
+
+
+def timed(session: Session, since: int, until: int, by: StatsBy | None, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        call_figures(session, TENANT, since, until, by)
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--tenants", type=int, default=1)
+    parser.add_argument("--url", default="sqlite:///var/bench_stats.db")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-seed", action="store_true")
+    args = parser.parse_args()
+    if not args.no_seed:
+        began = time.perf_counter()
+        seed(args.url, args.rows, tenants=args.tenants)
+        took = time.perf_counter() - began
+        print(f"seeded {args.rows} rows for {args.tenants} tenant(s) in {took:.0f} s")
+    engine = make_engine(args.url)
+    with Session(engine) as session:
+        where = col(CallRecordRow.tenant) == TENANT
+        last = session.exec(select(func.max(col(CallRecordRow.created))).where(where)).one()
+        mine = session.exec(select(func.count()).where(where)).one()
+        ranges = {"last day": DAY_MS, "last 7 days": 7 * DAY_MS, "all": last + 1}
+        print(f"\ntenant {TENANT}: {mine} calls; {args.repeat} runs each\n")
+        print(
+            "| by | range | calls in range | p50 (ms) | p99 (ms) |\n| --- | --- | --- | --- | --- |"
+        )
+        for name, span in ranges.items():
+            since = max(0, last + 1 - span)
+            figures = call_figures(session, TENANT, since, last + 1, None)
+            count = figures[0].calls if figures else 0
+            for by in (None, *StatsBy):
+                samples = sorted(timed(session, since, last + 1, by, args.repeat))
+                p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+                label = by.value if by else "(none)"
+                p50 = statistics.median(samples)
+                print(f"| {label} | {name} | {count} | {p50:.1f} | {p99:.1f} |")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
