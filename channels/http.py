@@ -177,7 +177,7 @@ async def stream_recording(
             http.stream("GET", url, headers=headers, auth=auth) as response,
         ):
             raise_for_recording(response, vendor)
-            yield _capped_recording(response, source)
+            yield capped_recording(response, source)
     except EgressRefused as exc:
         raise RecordingUnavailable(f"{vendor} recording: {exc}") from exc
     except TimeoutError as exc:
@@ -188,7 +188,9 @@ async def stream_recording(
         raise VendorNetworkError(f"{vendor} recording: {exc.__class__.__name__}") from exc
 
 
-def _capped_recording(response: httpx.Response, source: RecordingSource) -> Recording:
+def capped_recording(response: httpx.Response, source: RecordingSource) -> Recording:
+    """The answer as a recording read at most ``source.max_bytes`` (refused at once when it
+    announces more), as sent (an encoded answer is refused)."""
     vendor, max_bytes = source.vendor, source.max_bytes
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):  # asked for identity: not audio as stored
@@ -199,9 +201,18 @@ def _capped_recording(response: httpx.Response, source: RecordingSource) -> Reco
         raise RecordingUnavailable(f"{vendor} recording: answer too large ({announced} B)")
     return Recording(
         content_type=response.headers.get("content-type", ""),
-        chunks=_capped(response.aiter_raw(), max_bytes, vendor),
+        chunks=_capped(_raw(response), max_bytes, vendor),
         length=announced,
     )
+
+
+async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The answer's bytes as sent; an answer already read (made in memory) from memory."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 async def _capped(

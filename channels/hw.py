@@ -41,7 +41,7 @@ from channels.events import (
     SeatStatus,
 )
 from channels.helpers import VENDOR_ID_MAX, fit
-from channels.http import read_object, send
+from channels.http import RecordingSource, read_object, send
 from channels.hw_events import ROOT, parse_seat_event, ring_of
 from channels.hw_gateway import SEAT_ID, SeatGateway
 from channels.hw_session import (
@@ -86,6 +86,7 @@ def build(settings: HwSettings, sessions: SessionStore | None = None) -> HwChann
         timeout_s=settings.vendor_timeout_s,
         poll_timeout_s=settings.hw_poll_timeout_s,
         region=settings.hw_region,
+        recordings=RecordingSource.of(settings, NAME, settings.hw_base_url),
     )
 
 
@@ -104,6 +105,7 @@ class HwChannel:
         poll_timeout_s: float = 15.0,
         region: str = "CN",
         transport: httpx.AsyncBaseTransport | None = None,
+        recordings: RecordingSource | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._seat_password, self._sessions, self._region = seat_password, sessions, region
@@ -114,7 +116,7 @@ class HwChannel:
         self._http = httpx.AsyncClient(
             base_url=self._base, timeout=timeout_s, cookies=no_cookies, transport=transport
         )
-        self._gateway = SeatGateway(self._http, self._base, sessions)
+        self._gateway = SeatGateway(self._http, self._base, sessions, recordings)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -6,7 +6,9 @@ seat's guid goes only to its own gateway's recording URLs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -22,22 +24,39 @@ from channels.errors import (
     SeatRefused,
     VendorNetworkError,
     VendorRejected,
+    VendorServerError,
 )
 from channels.helpers import path_segment
-from channels.http import raise_for_recording, read_object, send
+from channels.http import (
+    RecordingSource,
+    capped_recording,
+    raise_for_recording,
+    read_object,
+    send,
+)
 from channels.hw_events import ROOT
 from channels.hw_session import NO_RECORDING, STALE_GUID, SeatSession, StaleGuid, raise_for
 from channels.protocols import Recording, SessionStore
+from core.egress import read_capped
 
 log = logging.getLogger("cc.channels.hw")
 
 NAME = "hw"
 SEAT_ID = r"[0-9]{1,10}"  # CEC's agent (seat) ids: 1 to 10 digits
+REFUSAL_BYTES = 64 * 1024  # a JSON answer to a recording request, at most
 
 
 class SeatGateway:
-    def __init__(self, http: httpx.AsyncClient, base: str, sessions: SessionStore) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base: str,
+        sessions: SessionStore,
+        recordings: RecordingSource | None = None,
+    ) -> None:
         self._http, self._base, self._sessions = http, base, sessions
+        # A recording's caps: its size, and one deadline for the whole download.
+        self._recordings = recordings or RecordingSource.strict(NAME, base)
         self.seat_id = SEAT_ID  # what a seat id must match to be sent at all
 
     async def call(
@@ -102,37 +121,42 @@ class SeatGateway:
     @contextlib.asynccontextmanager
     async def open_recording(self, url: str) -> AsyncIterator[Recording]:
         """The seat's ``recordfile`` (built by the parser), with the seat's newest guid: an
-        audio answer is the file; a JSON one the gateway's refusal (``104-005`` not yet)."""
+        audio answer is the file, read within the recording caps (``RecordingSource``: at
+        most ``max_bytes``, all of it within ``deadline_s``); a JSON one the gateway's
+        refusal (``104-005`` not yet), read at most ``REFUSAL_BYTES``."""
         seat = self._recording_seat(url)
-        for attempt in (1, 2):
-            session = await self.load(seat)
-            try:
-                async with self._http.stream(
-                    "GET", url, headers=session.headers(), follow_redirects=False
-                ) as response:
-                    raise_for_recording(response, NAME)
-                    await self.take(seat, session, response)
-                    content_type = response.headers.get("content-type", "audio/wav")
-                    if "json" not in content_type:
-                        size = response.headers.get("content-length", "")
-                        yield Recording(
-                            content_type,
-                            response.aiter_bytes(),
-                            int(size) if size.isdigit() else None,
-                        )
-                        return
-                    answer = read_object(
-                        httpx.Response(200, content=await response.aread()), "hw recordfile"
-                    )
-            except httpx.TransportError as exc:
-                raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
-            code = str(answer.get("retcode", ""))
-            if code == STALE_GUID and attempt == 1:
-                continue
-            if code == NO_RECORDING:
-                raise RecordingNotReady("hw recording: not found (yet)")
-            raise_for(answer, "hw recordfile")
-            raise RecordingUnavailable("hw recording: answered without a file")
+        caps = self._recordings
+        try:
+            async with asyncio.timeout(caps.deadline_s):
+                for attempt in (1, 2):
+                    session = await self.load(seat)
+                    async with self._http.stream(
+                        "GET", url, headers=session.headers(), follow_redirects=False
+                    ) as response:
+                        raise_for_recording(response, NAME)
+                        await self.take(seat, session, response)
+                        content_type = response.headers.get("content-type", "audio/wav")
+                        if "json" not in content_type:
+                            recording = capped_recording(response, caps)
+                            yield dataclasses.replace(recording, content_type=content_type)
+                            return
+                        body, whole = await read_capped(response, REFUSAL_BYTES)
+                    if not whole:
+                        raise VendorServerError("hw recordfile: answer too large")
+                    answer = read_object(httpx.Response(200, content=body), "hw recordfile")
+                    code = str(answer.get("retcode", ""))
+                    if code == STALE_GUID and attempt == 1:
+                        continue
+                    if code == NO_RECORDING:
+                        raise RecordingNotReady("hw recording: not found (yet)")
+                    raise_for(answer, "hw recordfile")
+                    raise RecordingUnavailable("hw recording: answered without a file")
+        except TimeoutError as exc:
+            raise VendorNetworkError(
+                f"hw recording: not read within {caps.deadline_s:g} s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
 
     def _recording_seat(self, url: str) -> str:
         """The seat of a recording URL of this gateway; the seat's guid goes nowhere else."""
