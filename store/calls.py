@@ -1,5 +1,5 @@
-"""Call records: creation, lookup, saving the live record the workflow keeps, and the
-Call Query (filtered keyset pages)."""
+"""Call records: creation, lookup, saving the live record the workflow keeps (the Call
+Query, filtered keyset pages, is ``store/call_query.py``)."""
 
 from __future__ import annotations
 

@@ -212,7 +212,9 @@ def _enqueue(
             )
         ).all()
     )
-    snapshot = json.dumps(row.model_dump(mode="json"), separators=(",", ":"))
+    # by_alias: the record's words as stored before (the vendor's id is ``call_id``), so a
+    # sender of an earlier release reads a snapshot this one writes.
+    snapshot = json.dumps(row.model_dump(mode="json", by_alias=True), separators=(",", ":"))
     now = now_ms()
     for event, key in keys.items():
         if key in known:

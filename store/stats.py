@@ -5,9 +5,10 @@ A call counts in the range by when it was created (``since`` ≤ created < ``unt
 
 - ``calls``: records; ``placed``: those a vendor took (it gave its call id);
   ``connected``: those bridged (``conn_time``); the answer rate is connected / placed;
-- talk seconds of the connected calls (``duration``): sum, p50, p95;
-- placement-to-answer seconds of the connected calls, created → bridged: p50, p95 (to the
-  millisecond: computed in ms, which every database divides alike).
+- talk seconds of the connected calls that have ended (``duration``, final only then):
+  sum, p50, p95;
+- placement-to-answer seconds of the same calls, created (the app's request) → bridged:
+  p50, p95 (to the millisecond: computed in ms, which every database divides alike).
 
 Percentiles are nearest-rank (the smallest value with at least p % of the group at or below
 it), computed with window functions, the same on SQLite, PostgreSQL and MariaDB.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, select
+from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlmodel import Session
 
 from store.models import CallRecordRow
@@ -80,13 +81,14 @@ def call_figures(
     if direction is not None:
         where.append(_T.c.direction == direction)
     connected = _T.c.conn_time.is_not(None)
+    ended = and_(connected, _T.c.state == "close")  # its duration is final
     counts = (
         select(
             key.label("grp"),
             func.count().label("calls"),
             func.count(_T.c.call_id).label("placed"),
             func.count(_T.c.conn_time).label("connected"),
-            func.coalesce(func.sum(case((connected, _T.c.duration), else_=0)), 0).label("talk"),
+            func.coalesce(func.sum(case((ended, _T.c.duration), else_=0)), 0).label("talk"),
         )
         .where(*where)
         .group_by(key)
@@ -101,7 +103,7 @@ def call_figures(
             func.row_number().over(partition_by=key, order_by=waited).label("rank_wait"),
             func.count().over(partition_by=key).label("size"),
         )
-        .where(*where, connected)
+        .where(*where, ended)
         .subquery()
     )
     spreads = select(

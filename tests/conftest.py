@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +32,23 @@ def _own_database(url: str) -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception:  # noqa: BLE001 - not reachable, or no right to create: as given
+    except Exception as exc:  # noqa: BLE001 - not reachable, or no right to create: as given
         admin.dispose()
+        shared = f"tests share {base.database!r} at {base.host}: {exc.__class__.__name__}"
+        warnings.warn(shared, stacklevel=2)
         yield url
         return
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
+        # Whatever a test left connected is cut off, rather than the drop waiting on it.
+        drop = f"DROP DATABASE IF EXISTS {name}"
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            if admin.dialect.name == "postgresql":
+                conn.execute(text(f"{drop} WITH (FORCE)"))
+            else:
+                conn.execute(text("SET SESSION lock_wait_timeout = 30"))
+                conn.execute(text(drop))
         admin.dispose()
 
 

@@ -26,14 +26,17 @@ MAX_RANGE_MS = 366 * stats.DAY_MS
 
 
 class TalkSeconds(BaseModel):
-    sum: int = Field(description="talk seconds of the connected calls, in all")
+    sum: int = Field(description="talk seconds of the connected calls that have ended")
     p50: int | None = Field(description="median talk seconds (nearest rank); null: none talked")
     p95: int | None = Field(description="95th percentile of talk seconds (nearest rank)")
 
 
 class AnswerSeconds(BaseModel):
-    p50: float | None = Field(description="median seconds from placement to the bridge")
-    p95: float | None = Field(description="95th percentile, placement to the bridge")
+    p50: float | None = Field(
+        description="median seconds from the app's request (`created`) to the bridge, of the "
+        "connected calls that have ended"
+    )
+    p95: float | None = Field(description="95th percentile, `created` to the bridge")
 
 
 class StatsGroup(BaseModel):

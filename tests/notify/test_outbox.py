@@ -22,6 +22,7 @@ from store.notification_sending import (
     Attempt,
     Backoff,
     InFlight,
+    Outgoing,
     due_heads,
     prune,
     record_attempt,
@@ -60,6 +61,17 @@ def test_each_state_change_is_enqueued_with_the_call_as_it_was(engine: Engine) -
     assert labels(engine, "c1") == EXPECTED  # init still says init, though the call closed
     assert {d.status for d in deliveries(engine)} == {DeliveryStatus.PENDING.value}
     assert len({d.webhook_id for d in deliveries(engine)}) == len(EXPECTED)
+
+
+def test_a_snapshot_keeps_the_records_word_for_the_vendors_id(engine: Engine) -> None:
+    """``call_id`` (RECORD.md), as before ``vendor_call_id`` was its name in code: a sender
+    of the earlier release reads what this one enqueues, and this one reads both."""
+    subscribe(engine, URL)
+    new_call(engine, "c1")
+    save(engine, "c1", CallState.CONN, vendor_call_id="V9")
+    snapshots = [json.loads(d.call_json) for d in deliveries(engine, "c1")]
+    assert snapshots[-1]["call_id"] == "V9" and "vendor_call_id" not in snapshots[-1]
+    assert Outgoing(deliveries(engine, "c1")[-1], URL, "", False).call_row().vendor_call_id == "V9"
 
 
 def test_a_rolled_back_save_enqueues_nothing(

@@ -42,6 +42,8 @@ def connected(
 def test_figures_worked_out_by_hand(db_engine: Engine) -> None:
     rows = [
         connected(DAY + 1_000, 5_000, 10, channel="e9", agent="a1"),
+        # bridged, still talking: connected, but no talk or answer figures until it ends
+        connected(DAY + 500, 1_000, 0, channel="e9", agent="a1", state="conn", close_type=None),
         connected(DAY + 2_000, 7_250, 30, channel="e9", agent="a1", close_type="5"),
         call_row(
             "t1",
@@ -63,19 +65,19 @@ def test_figures_worked_out_by_hand(db_engine: Engine) -> None:
     ]
     bulk_insert(db_engine, rows)
     [e9, hw] = figures(db_engine, StatsBy.CHANNEL)
-    assert (e9.key, e9.calls, e9.placed, e9.connected) == ("e9", 4, 3, 2)
+    assert (e9.key, e9.calls, e9.placed, e9.connected) == ("e9", 5, 4, 3)
     assert (e9.talk_seconds.sum, e9.talk_seconds.p50, e9.talk_seconds.p95) == (40, 10, 30)
     assert (e9.answer_p50_s, e9.answer_p95_s) == (5.0, 7.25)
     assert (hw.key, hw.calls, hw.placed, hw.connected) == ("hw", 1, 1, 0)
     assert (hw.talk_seconds.sum, hw.talk_seconds.p50, hw.answer_p50_s) == (0, None, None)
     [everything] = figures(db_engine)
-    assert (everything.key, everything.calls, everything.connected) == (None, 5, 2)
+    assert (everything.key, everything.calls, everything.connected) == (None, 6, 3)
     days = {f.key: f.calls for f in figures(db_engine, StatsBy.DAY)}
-    assert days == {DAY: 4, DAY + DAY_MS: 1}
+    assert days == {DAY: 5, DAY + DAY_MS: 1}
     closes = {f.key: f.calls for f in figures(db_engine, StatsBy.CLOSE_TYPE)}
-    assert closes == {"0": 1, "5": 1, "2": 1, "6": 1, "4": 1}
+    assert closes == {None: 1, "0": 1, "5": 1, "2": 1, "6": 1, "4": 1}
     agents = {f.key: (f.calls, f.connected) for f in figures(db_engine, StatsBy.AGENT)}
-    assert agents == {"a1": (2, 2), "a2": (2, 0), "hw-1": (1, 0)}
+    assert agents == {"a1": (3, 3), "a2": (2, 0), "hw-1": (1, 0)}
     assert figures(db_engine, tenant="nobody") == []
     assert [f.calls for f in figures(db_engine, direction="in")] == []
 
