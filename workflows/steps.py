@@ -6,7 +6,9 @@ that ``workflows/call.py`` reads like the call's process and every time-out is i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -35,6 +37,20 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 QUICK = timedelta(seconds=30)
+A = TypeVar("A")
+
+
+async def _quick(
+    activity: Callable[[A], Any], arg: A, retry: RetryPolicy, summary: str, local: bool = False
+) -> Any:
+    """One short activity (``QUICK``) of the call, as a local activity when ``local``; its
+    wrapper below says what it returns."""
+    run = workflow.execute_local_activity if local else workflow.execute_activity
+    return await run(  # type: ignore[operator]
+        activity, arg, start_to_close_timeout=QUICK, retry_policy=retry, summary=summary
+    )
+
+
 # Calls begun since issue 12 run the lean shape: the record saved by a local activity, one
 # timer at a time, and no marker for the older patches (every lean call has them).
 LEAN = "issue-12-lean-call"
@@ -77,61 +93,28 @@ async def reconcile_call(inp: call.ReconcileInput) -> list[CallEvent]:
         maximum_attempts=3,
         non_retryable_error_types=[REJECTED],
     )
+    asked = f"ask {inp.channel} for the call's result"
     if workflow.patched(LOCAL_CHECK):
-        return await workflow.execute_local_activity(
-            activities.reconcile_call,
-            inp,
-            start_to_close_timeout=QUICK,
-            retry_policy=retry,
-            summary=f"ask {inp.channel} for the call's result",
-        )
-    return await workflow.execute_activity(
-        activities.reconcile_call,
-        inp,
-        start_to_close_timeout=QUICK,
-        retry_policy=retry,
-        summary=f"ask {inp.channel} for the call's result",
-    )
+        return await _quick(activities.reconcile_call, inp, retry, asked, local=True)
+    return await _quick(activities.reconcile_call, inp, retry, asked)
 
 
 async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
-    return await workflow.execute_activity(
-        activities.apply_late_events,
-        events,
-        start_to_close_timeout=QUICK,
-        retry_policy=STORE_RETRY,
-        summary=f"apply {len(events)} late event(s)",
-    )
+    summary = f"apply {len(events)} late event(s)"
+    return await _quick(activities.apply_late_events, events, STORE_RETRY, summary)
 
 
 async def placed_call_id(cc_call_id: str) -> str | None:
-    return await workflow.execute_activity(
-        activities.placed_call_id,
-        cc_call_id,
-        start_to_close_timeout=QUICK,
-        retry_policy=RetryPolicy(maximum_attempts=5),
-        summary="look up the placed call's vendor id",
-    )
+    retry, summary = RetryPolicy(maximum_attempts=5), "look up the placed call's vendor id"
+    return await _quick(activities.placed_call_id, cc_call_id, retry, summary)
 
 
 async def note_recording(outcome: call.RecordingOutcome) -> None:
-    await workflow.execute_activity(
-        activities.note_recording,
-        outcome,
-        start_to_close_timeout=QUICK,
-        retry_policy=STORE_RETRY,
-        summary="note the recording",
-    )
+    await _quick(activities.note_recording, outcome, STORE_RETRY, "note the recording")
 
 
 async def hang_up(inp: call.HangupInput) -> None:
-    await workflow.execute_activity(
-        activities.hangup_call,
-        inp,
-        start_to_close_timeout=QUICK,
-        retry_policy=VENDOR_RETRY,
-        summary=f"hang up on {inp.channel}",
-    )
+    await _quick(activities.hangup_call, inp, VENDOR_RETRY, f"hang up on {inp.channel}")
 
 
 async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
@@ -150,42 +133,17 @@ async def save_record(inp: call.SaveRecordInput, max_attempts: int = 0) -> None:
             maximum_attempts=max_attempts,
         )
     summary = save_summary(inp.record, line_freed=inp.release_line is not None)
-    if lean():
-        await workflow.execute_local_activity(
-            activities.save_record,
-            inp,
-            start_to_close_timeout=QUICK,
-            retry_policy=retry,
-            summary=summary,
-        )
-        return
-    await workflow.execute_activity(
-        activities.save_record,
-        inp,
-        start_to_close_timeout=QUICK,
-        retry_policy=retry,
-        summary=summary,
-    )
+    await _quick(activities.save_record, inp, retry, summary, local=lean())
 
 
 async def release_line(inp: call.ReleaseLineInput) -> None:
-    await workflow.execute_activity(
-        activities.release_line,
-        inp,
-        start_to_close_timeout=QUICK,
-        retry_policy=STORE_RETRY,
-        summary=f"free line {inp.line.channel} {inp.line.agent}",
-    )
+    summary = f"free line {inp.line.channel} {inp.line.agent}"
+    await _quick(activities.release_line, inp, STORE_RETRY, summary)
 
 
 async def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
-    return await workflow.execute_activity(
-        activities.take_failover_line,
-        inp,
-        start_to_close_timeout=QUICK,
-        retry_policy=STORE_RETRY,
-        summary="take a line on the next channel",
-    )
+    summary = "take a line on the next channel"
+    return await _quick(activities.take_failover_line, inp, STORE_RETRY, summary)
 
 
 async def copy_recording(
