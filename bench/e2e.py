@@ -105,7 +105,8 @@ async def setup(stack: BenchStack, lines: int) -> None:
 
 async def one_call(api: httpx.AsyncClient, run: CallRun, watch: bool = False) -> None:
     """Place one callback and poll it (once a second; every 20 ms when ``watch``) until it
-    is closed and its recording copied."""
+    is closed and its recording copied (or closed without a bridge: an error, no recording
+    comes)."""
     began = time.monotonic()
     try:
         answer = await post_once(api, {"caller": CALLER, "called": CALLED, "channel": "e9"})
@@ -127,7 +128,12 @@ async def one_call(api: httpx.AsyncClient, run: CallRun, watch: bool = False) ->
             run.connection_retries += 1
             continue
         seen.setdefault(record["state"], time.time() * 1000)
-        if record["state"] == "close" and (record["audio_url"] or record["recording_error"]):
+        if record["state"] != "close":
+            continue
+        if record["conn_time"] is None:  # never bridged: no recording will come
+            run.errors.append(f"closed unbridged: close_type {record['close_type']}")
+            break
+        if record["audio_url"] or record["recording_error"]:
             break
     if record["recording_error"]:
         run.errors.append(f"recording: {record['recording_error']}")
