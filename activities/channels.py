@@ -17,6 +17,7 @@ from channels.errors import (
     SeatRefused,
     VendorNetworkError,
     VendorOutcomeUnknown,
+    VendorRateLimited,
     VendorRejected,
     VendorServerError,
 )
@@ -31,6 +32,7 @@ from contracts.call import (
 from contracts.errors import (
     NETWORK_ERROR,
     OUTCOME_UNKNOWN,
+    RATE_LIMITED,
     REJECTED,
     SERVER_ERROR,
     STORE_UNAVAILABLE,
@@ -48,6 +50,11 @@ def _as_application_error(exc: ChannelError) -> ApplicationError:
         return ApplicationError(str(exc), type=REJECTED, non_retryable=True)
     if isinstance(exc, VendorOutcomeUnknown):
         return ApplicationError(str(exc), type=OUTCOME_UNKNOWN, non_retryable=True)
+    if isinstance(exc, VendorRateLimited):  # details[0]: the vendor's wait, for a placement
+        wait = exc.retry_after_s or 1.0
+        return ApplicationError(
+            str(exc), wait, type=RATE_LIMITED, next_retry_delay=timedelta(seconds=wait)
+        )
     kind = NETWORK_ERROR if isinstance(exc, VendorNetworkError) else SERVER_ERROR
     delay = exc.retry_after_s if isinstance(exc, VendorServerError) else None
     retry_delay = None if delay is None else timedelta(seconds=delay)

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from channels.errors import ChannelError
+from channels.errors import ChannelError, VendorRateLimited
 from channels.protocols import Channel, WebhookChannel
 from contracts.health import (
     Observation,
@@ -74,6 +74,8 @@ class HealthActivities:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S):
                 await self._channels[name].probe()
+        except VendorRateLimited:
+            return None  # a 429 is back-pressure: the vendor answered, it is not failing
         except (ChannelError, TimeoutError) as exc:
             return f"probe failed: {exc.__class__.__name__}: {exc}"[:200]
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the round

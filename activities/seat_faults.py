@@ -16,6 +16,7 @@ from channels.errors import (
     PollInFlight,
     SeatRefused,
     VendorNetworkError,
+    VendorRateLimited,
     VendorServerError,
 )
 from contracts.errors import NETWORK_ERROR, SERVER_ERROR
@@ -33,10 +34,10 @@ log = logging.getLogger("cc.activities.seats")
 def vendor_failing(exc: ChannelError) -> bool:
     """Whether an error is the vendor itself failing (5xx, an unreadable answer, no answer):
     only those count against the channel's health. A refusal (``VendorRejected``: a seat's
-    wrong password, a seat taken elsewhere, a bad agent phone) is one tenant's to mend, and a
-    poll refused for another in flight is CC's own doing."""
+    wrong password, a seat taken elsewhere, a bad agent phone) is one tenant's to mend, a
+    poll refused for another in flight is CC's own doing, and a 429 is back-pressure."""
     failing = isinstance(exc, VendorServerError | VendorNetworkError)
-    return failing and not isinstance(exc, PollInFlight)
+    return failing and not isinstance(exc, PollInFlight | VendorRateLimited)
 
 
 def out_of_service_message(channel: str, seat: str, reason: str) -> str:

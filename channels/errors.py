@@ -28,6 +28,14 @@ class VendorServerError(ChannelError):
         self.retry_after_s = retry_after_s  # the vendor said when to come back (429)
 
 
+class VendorRateLimited(VendorServerError):
+    """The vendor answered 429 (too many requests): back-pressure, not the vendor failing.
+    Nothing was placed; the same vendor may be asked again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s)
+
+
 class PollInFlight(VendorServerError):
     """The vendor refused a poll because another poll of the seat is in flight (hw 000-007):
     CC's own doing (a poller that outlived its turn), not the vendor failing, so it never

@@ -21,6 +21,7 @@ from channels.errors import (
     RecordingUnavailable,
     VendorNetworkError,
     VendorOutcomeUnknown,
+    VendorRateLimited,
     VendorServerError,
 )
 from channels.protocols import Recording
@@ -55,8 +56,8 @@ async def send(
     """Send one vendor request and return its answer, unless there is none worth reading.
 
     No answer → ``transport_error`` (for a place request sent and lost, an unknown outcome);
-    5xx or 429 → ``VendorServerError``; with ``rate_limit``, a 429 is first waited out, then
-    a ``VendorServerError`` carrying the vendor's ``retry_after_s``. ``what`` names the
+    5xx → ``VendorServerError``; 429 → ``VendorRateLimited`` (back-pressure) carrying the
+    vendor's ``retry_after_s``, after waiting it out first with ``rate_limit``. ``what`` names the
     request in errors (e.g. ``"e9 /Calls/Callback"``).
     """
     attempt = 0
@@ -69,10 +70,12 @@ async def send(
             break
         wait = retry_after_s(response)
         if attempt >= rate_limit.retries or wait > rate_limit.max_wait_s:
-            raise VendorServerError(f"{what}: rate limited", retry_after_s=wait)
+            raise VendorRateLimited(f"{what}: rate limited", retry_after_s=wait)
         await asyncio.sleep(wait)
         attempt += 1
-    if response.status_code == 429 or response.status_code >= 500:
+    if response.status_code == 429:
+        raise VendorRateLimited(f"{what}: HTTP 429", retry_after_s=retry_after_s(response))
+    if response.status_code >= 500:
         raise VendorServerError(f"{what}: HTTP {response.status_code}")
     return response
 

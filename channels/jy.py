@@ -2,10 +2,11 @@
 
 Quirks kept here: HTTP Basic auth; ``X-Jy-Signature`` is exactly Twilio's request validation
 (full callback URL + every POST param name and value sorted by name, HMAC-SHA1, base64);
-429 answers carry ``Retry-After``, which we honour before giving up. The call resource
-(``GET .../Calls/{CallSid}.json``, leg A) and its child call (leg B, listed by Twilio's filter
-``GET .../Calls.json?ParentCallSid=<CallSid>``) answer what became of a call whose callbacks
-went missing.
+429 answers carry ``Retry-After``: honoured here before giving up, but for a place request,
+whose wait is CallWorkflow's (a durable timer, on the same vendor: ``VendorRateLimited``).
+The call resource (``GET .../Calls/{CallSid}.json``, leg A) and its child call (leg B, listed
+by Twilio's filter ``GET .../Calls.json?ParentCallSid=<CallSid>``) answer what became of a
+call whose callbacks went missing.
 
 Elsewhere: the per-leg ``CallStatus`` callbacks and the call resources are translated to
 unified events in ``channels/jy_events.py``; a customer calling a 400 number arrives as
@@ -30,7 +31,9 @@ from core.config import CoreSettings
 from core.secrets import DemoDefault
 from core.types import ChannelMode
 
-# A 429's Retry-After is honoured three times (none longer than 10 s) before giving up.
+# A 429's Retry-After is honoured three times (none longer than 10 s) before giving up; a
+# place request's is not (it would outlast the place activity's timeout, and so become an
+# unknown outcome): the workflow waits it out instead.
 RATE_LIMIT = RateLimit(retries=3, max_wait_s=10.0)
 _LIVE = {"queued", "initiated", "ringing"}
 
@@ -173,7 +176,7 @@ class JyChannel:
             self._root + path,
             what=f"jy {path}",
             placing=placing,
-            rate_limit=RATE_LIMIT,
+            rate_limit=None if placing else RATE_LIMIT,
             data=form,
             params=params,
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 # mean the vendor did not take it; an unknown outcome may have placed it (never placed again).
 REJECTED = "VendorRejected"
 SERVER_ERROR = "VendorServerError"
+# A 429: back-pressure (never a health failure); details[0]: seconds the vendor asked to wait.
+RATE_LIMITED = "VendorRateLimited"
 NETWORK_ERROR = "VendorNetworkError"
 OUTCOME_UNKNOWN = "VendorOutcomeUnknown"
 # CC's own store was down before the request went out (hw: the seat's session could not be

@@ -15,12 +15,18 @@ from ``call.py`` so the call's process reads on one screen.
   it closes with 7.
 - A request CC could not send because its own store was down is tried again on the same
   line, without counting against the vendor, until the placement deadline.
+- A request the vendor answered 429 (too many requests) is back-pressure, not a failure: the
+  same line again once the vendor's ``Retry-After`` has passed, never counted against the
+  channel's health. A wait that would pass the placement deadline fails over where routing
+  allows (no failure told to health either), else the call closes as not placed in time.
 - A call not placed within ``place_deadline_s`` of its request is closed without dialling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -40,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.errors import (
         NETWORK_ERROR,
         OUTCOME_UNKNOWN,
+        RATE_LIMITED,
         REJECTED,
         SERVER_ERROR,
         STORE_UNAVAILABLE,
@@ -59,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
 TRIES_PER_CHANNEL = 3
 RETRY_DELAYS_S = (1.0, 2.0)
 STORE_WAIT_MAX_S = 10.0  # between tries while CC's own store is down
+RATE_WAIT_S = (1.0, 60.0)  # a vendor's Retry-After, kept within these bounds
 PLACED = "placed"
 # Since this patch a seat refused for itself is its line's fault, not the channel's: no retry,
 # no health report (before it, retried and reported as a vendor error: issue 20 row 8).
@@ -144,7 +152,23 @@ class Placing(CallPart):
             error_type = await self._try_place(line, attempt)
             if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN, SEAT_UNAVAILABLE):
                 return error_type
-            if error_type == STORE_UNAVAILABLE:
+            if error_type == RATE_LIMITED:
+                # Back-pressure: not one of the channel's failures, and no word to health.
+                tries -= 1
+                wait_s = self._rate_wait_s
+                deadline_ms = self.record.created + int(self._inp.timers.place_deadline_s * 1000)
+                if self._now_ms() + int(wait_s * 1000) > deadline_ms:
+                    if self._inp.routing.may_fail_over:
+                        return RATE_LIMITED  # the next channel may take it in time
+                    attempt.outcome = "expired"
+                    attempt.error = f"{attempt.error} (the wait passes the placement deadline)"
+                    self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
+                    return "expired"
+                await workflow.sleep(
+                    timedelta(seconds=wait_s),
+                    summary=f"{line.channel} rate limited: wait {wait_s:g} s, then place again",
+                )
+            elif error_type == STORE_UNAVAILABLE:
                 # CC's store is down, nothing was sent: no try of the vendor's, no health
                 # report; the same line again, until the placement deadline.
                 tries, store_waits = tries - 1, store_waits + 1
@@ -177,9 +201,18 @@ class Placing(CallPart):
             )
         except ActivityError as err:
             cause = err.cause
-            known = (REJECTED, SERVER_ERROR, NETWORK_ERROR, STORE_UNAVAILABLE, SEAT_UNAVAILABLE)
+            known = (
+                REJECTED,
+                SERVER_ERROR,
+                NETWORK_ERROR,
+                STORE_UNAVAILABLE,
+                SEAT_UNAVAILABLE,
+                RATE_LIMITED,
+            )
             if isinstance(cause, ApplicationError) and cause.type in known:
                 error_type = cause.type
+                if error_type == RATE_LIMITED:
+                    self._rate_wait_s = _rate_wait_s(cause.details)
             else:
                 # A timeout (a worker died, a hang) or any error nobody classified: the
                 # request may be out, so it is never placed again.
@@ -295,3 +328,10 @@ class Placing(CallPart):
             return True
         ours = self.record.vendor_call_id
         return ours is not None and event.vendor_call_id not in (None, ours)
+
+
+def _rate_wait_s(details: Sequence[Any]) -> float:
+    """The vendor's Retry-After (the error's first detail), within ``RATE_WAIT_S``."""
+    low, high = RATE_WAIT_S
+    wait = details[0] if details and isinstance(details[0], int | float) else low
+    return float(min(max(wait, low), high))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from channels.errors import VendorNetworkError, VendorOutcomeUnknown, VendorServerError
+from channels.errors import (
+    VendorNetworkError,
+    VendorOutcomeUnknown,
+    VendorRateLimited,
+    VendorServerError,
+)
 from channels.http import RateLimit, json_object, read_object, send
 
 
@@ -20,11 +25,15 @@ def client(*responses: httpx.Response) -> tuple[httpx.AsyncClient, list[httpx.Re
     return httpx.AsyncClient(base_url="http://v", transport=httpx.MockTransport(handler)), seen
 
 
-async def test_a_429_without_a_rate_limit_is_a_server_error_with_no_retry_after() -> None:
-    http, seen = client(httpx.Response(429, headers={"Retry-After": "0"}))
-    with pytest.raises(VendorServerError, match="x /p: HTTP 429") as caught:
+async def test_a_429_without_a_rate_limit_is_back_pressure_with_the_vendors_wait() -> None:
+    http, seen = client(httpx.Response(429, headers={"Retry-After": "7"}))
+    with pytest.raises(VendorRateLimited, match="x /p: HTTP 429") as caught:
         await send(http, "GET", "/p", what="x /p")
-    assert caught.value.retry_after_s is None and len(seen) == 1
+    assert caught.value.retry_after_s == 7.0 and len(seen) == 1
+    http, _ = client(httpx.Response(503, headers={"Retry-After": "7"}))
+    with pytest.raises(VendorServerError) as failed:
+        await send(http, "GET", "/p", what="x /p")
+    assert not isinstance(failed.value, VendorRateLimited)  # a 5xx is the vendor failing
 
 
 async def test_a_429_with_a_rate_limit_is_waited_out_then_carries_retry_after() -> None:
@@ -33,11 +42,11 @@ async def test_a_429_with_a_rate_limit_is_waited_out_then_carries_retry_after() 
     answer = await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
     assert answer.status_code == 200 and len(seen) == 3
     http, seen = client(limited, limited, limited)
-    with pytest.raises(VendorServerError, match="rate limited") as caught:
+    with pytest.raises(VendorRateLimited, match="rate limited") as caught:
         await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
     assert caught.value.retry_after_s == 0.0 and len(seen) == 3
     http, seen = client(httpx.Response(429, headers={"Retry-After": "30"}))
-    with pytest.raises(VendorServerError) as caught:
+    with pytest.raises(VendorRateLimited) as caught:
         await send(http, "GET", "/p", what="x", rate_limit=RateLimit(2, 1.0))
     assert caught.value.retry_after_s == 30.0 and len(seen) == 1  # too long to wait here
 

@@ -1,9 +1,11 @@
 """Scenario 5: every simulator place fault on every channel; failover only where allowed.
 
-A vendor that answered with an error (5xx, 429, an unreadable gateway page) did not take the
-call: CC may fail over. A rejection (auth) or an unknown outcome (no answer in time, or the
-vendor took the call and its answer timed out) must never fail over, and no customer may be
-dialled twice (place requests per CC call id across every simulator's log).
+A vendor that answered with an error (5xx, an unreadable gateway page) did not take the call:
+CC may fail over. A 429 is back-pressure: the same vendor again after its Retry-After, and a
+failover only once the wait would pass the placement deadline. A rejection (auth) or an
+unknown outcome (no answer in time, or the vendor took the call and its answer timed out) must
+never fail over, and no customer may be dialled twice (place requests per CC call id across
+every simulator's log).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ async def place_faults(chaos_dir: Path, name: str, channels: list[str], faults: 
         health_failures_to_open=1_000_000,  # every case must meet its fault, not an open circuit
         place_unknown_wait_s=5.0,
         vendor_timeout_s=2.0,
+        # A vendor that keeps answering 429 is waited out on the same line until its wait
+        # would pass the placement deadline, then failed over: within each case's 60 s.
+        place_deadline_s=20.0,
     ) as stack:
         driver = Driver(stack)
         failures: list[str] = []

@@ -30,6 +30,7 @@ from contracts.call import (
     ReleaseLineInput,
     SaveRecordInput,
 )
+from contracts.errors import RATE_LIMITED
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class FakeVendor:
     reconcile_answers: list[list[CallEvent]] = field(default_factory=list)  # in order, then []
     noted_vendor_id: str | None = None  # placed_call_id's answer
     hangup_error: str | None = None  # hangup_call fails with this error type (not retried)
+    retry_after_s: float = 7.0  # what a RATE_LIMITED place error asks to wait
     requests: list[Request] = field(default_factory=list)
     clock: Callable[[], Awaitable[int]] | None = None  # the test server's, for local activities
 
@@ -100,6 +102,8 @@ class FakeVendor:
                 error_type = errors.pop(0)
                 if error_type == "unclassified":
                     raise RuntimeError("adapter bug")  # no error type anybody classified
+                if error_type == RATE_LIMITED:  # a 429 and its Retry-After
+                    raise ApplicationError("vendor said 429", self.retry_after_s, type=error_type)
                 raise ApplicationError(f"vendor said {error_type}", type=error_type)
             return PlaceCallResult(vendor_call_id=self.vendor_ids.get(inp.channel, "V1"))
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 from callflow.record import CallRecord
 from channels.events import CallEvent
 from contracts.call import CallInput, CallTimers, LineLease, Routing
-from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, REJECTED, SERVER_ERROR
+from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, RATE_LIMITED, REJECTED, SERVER_ERROR
 from contracts.ids import HANGUP_UPDATE, SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from tests.workflows.fakes import FakeVendor
@@ -94,6 +94,7 @@ class Call:
     inp: CallInput
     t0: int
     handle: WorkflowHandle[CallWorkflow, CallRecord]
+    last_offset_s: float = 0.0  # the latest moment skip_to was asked for
 
     @property
     def id(self) -> str:
@@ -106,10 +107,17 @@ class Call:
         return await server_ms(self.env)
 
     async def skip_to(self, offset_s: float) -> None:
-        """Move the test server's clock to ``t0 + offset_s`` (timers due meanwhile fire)."""
+        """Move the test server's clock to ``t0 + offset_s`` (timers due meanwhile fire).
+
+        The server's clock also runs with real time: on a loaded machine it may already be
+        past a moment a few seconds after ``t0`` (starting the worker took that long). Then
+        there is nothing to skip: the events carry their own times. The test's own timeline
+        must still only move forward."""
+        assert offset_s >= self.last_offset_s, "the test's timeline goes backwards"
+        self.last_offset_s = offset_s
         now = await self.now()
-        assert self.at(offset_s) > now, "the test's timeline is behind the clock"
-        await self.env.sleep(timedelta(milliseconds=self.at(offset_s) - now))
+        if self.at(offset_s) > now:
+            await self.env.sleep(timedelta(milliseconds=self.at(offset_s) - now))
 
     def event(self, kind: EventKind, offset_s: float, channel: str = "e9",
               vendor_call_id: str = "V1", **extra: object) -> CallEvent:  # fmt: skip
@@ -266,6 +274,53 @@ async def test_a_vendor_error_is_retried_with_back_off_then_the_call_fails_over(
     names = [r.name for r in vendor.requests]
     assert names.index("release_line") < names.index("take_failover_line")
     assert vendor.lines_released() == [LINE, SPARE]
+
+
+def health_reports(history: WorkflowHistory) -> int:
+    """Placement outcomes the call told ChannelHealthWorkflow (its external signals)."""
+    initiated = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+    return sum(1 for e in history.events if e.event_type == initiated)
+
+
+async def test_a_429_is_waited_out_on_the_same_vendor_and_never_counts_as_a_failure(
+    env: WorkflowEnvironment,
+) -> None:
+    """More 429s than a channel's tries: each waits the vendor's Retry-After (7 s), then the
+    same line again; no failover, and health hears only of the placement."""
+    limited = TRIES_PER_CHANNEL + 1  # more 429s than a channel's tries
+    vendor = FakeVendor(place_errors={"e9": [RATE_LIMITED] * limited}, failover_lines=[SPARE])
+    async with calling(env, vendor, fail_over=True) as call:
+        await call.skip_to(7 * limited + 1)
+        await call.send(call.event(EventKind.HANGUP, 7 * limited + 2,
+                                   close_type=CloseType.A_BUSY))  # fmt: skip
+        record = await call.handle.result()
+        history = await call.handle.fetch_history()
+
+    placed = vendor.of("place_call")
+    assert [p.arg.channel for p in placed] == ["e9"] * (limited + 1)
+    for earlier, later in zip(placed, placed[1:], strict=False):
+        assert_at(later.at - earlier.at, ms(7))
+    assert vendor.of("take_failover_line") == []
+    assert attempts(vendor) == [("e9", "placed", 1, "V1")]
+    assert (record.channel, record.close_type) == ("e9", CloseType.A_BUSY)
+    assert health_reports(history) == 1  # the placement; no failure
+
+
+async def test_a_429_whose_wait_passes_the_deadline_fails_over_without_a_failure(
+    env: WorkflowEnvironment,
+) -> None:
+    vendor = FakeVendor(place_errors={"e9": [RATE_LIMITED]}, retry_after_s=55,
+                        vendor_ids={"jy": "V2"}, failover_lines=[SPARE])  # fmt: skip
+    async with calling(env, vendor, fail_over=True, place_deadline_s=30) as call:
+        await call.skip_to(1)
+        await call.send(call.event(EventKind.HANGUP, 2, channel="jy", vendor_call_id="V2",
+                                   close_type=CloseType.A_BUSY))  # fmt: skip
+        record = await call.handle.result()
+        history = await call.handle.fetch_history()
+
+    assert [p.arg.channel for p in vendor.of("place_call")] == ["e9", "jy"]
+    assert (record.channel, record.vendor_call_id) == ("jy", "V2")
+    assert health_reports(history) == 1  # jy's placement; e9's 429 was no failure
 
 
 async def test_a_retry_due_after_the_placement_deadline_is_not_sent(
