@@ -17,4 +17,4 @@ COPY simulators simulators
 COPY scripts scripts
 COPY worker.py alembic.ini ./
 RUN pip install --no-cache-dir .
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75"]

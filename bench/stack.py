@@ -25,6 +25,7 @@ import httpx
 import sqlalchemy as sa
 
 from channels.registry import CHANNELS, Settings
+from core.config import SERVER_KEEP_ALIVE_S
 from scripts.demo import seed_demo
 from scripts.inprocess import free_port
 from scripts.ports import simulators
@@ -161,6 +162,8 @@ class BenchStack:
                 str(self.settings.api_port),
                 "--workers",
                 str(self.options.api_processes),
+                "--timeout-keep-alive",
+                str(SERVER_KEEP_ALIVE_S),
                 "--log-level",
                 "warning",
                 "--no-access-log",

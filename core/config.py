@@ -18,6 +18,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.secrets import DemoDefault
 from core.types import DisplayPolicy
 
+# How long CC's HTTP servers (the API, the simulators) keep an idle connection: well past
+# the 5 s after which httpx (and most clients) stop reusing one, so a client never sends a
+# request on a connection the server is closing at that moment (a POST lost that way has an
+# unknown outcome: for a place request, a call closed 7 without dialling).
+SERVER_KEEP_ALIVE_S = 75
+
 
 class CoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CC_", env_file=".env", extra="ignore")

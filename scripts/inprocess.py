@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from channels.registry import CHANNELS, Settings
+from core.config import SERVER_KEEP_ALIVE_S
 from simulators.registry import simulator_app
 
 
@@ -42,7 +43,12 @@ class ServerThread:
 
     def __init__(self, app: Any, port: int) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=SERVER_KEEP_ALIVE_S,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

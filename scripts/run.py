@@ -27,6 +27,7 @@ from channels.registry import Settings, get_settings
 from contracts.client import connect_temporal
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.codec import new_key_entry
+from core.config import SERVER_KEEP_ALIVE_S
 from core.secrets import PRIVATE_DIR, DemoSecretInUse, write_private_once
 from scripts.demo import seed_demo
 from scripts.ports import free_port_on, listeners, port_problems, simulators, temporal_host_port
@@ -141,6 +142,7 @@ def run_stack(settings: Settings, api_key: str, children: list[Child], stop: Sto
         start(sim.name, [python, "-m", sim.module], children, VAR)
     start("worker", [python, "worker.py"], children, VAR)
     uvicorn = [python, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    uvicorn += ["--timeout-keep-alive", str(SERVER_KEEP_ALIVE_S)]
     address = ["--host", settings.api_host, "--port", str(settings.api_port)]
     start("api", [*uvicorn, *address], children, VAR)
     api = f"http://{reachable(settings.api_host)}:{settings.api_port}"

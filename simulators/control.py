@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from channels.registry import Settings, get_settings
+from core.config import SERVER_KEEP_ALIVE_S
 from simulators.common import Faults, SimState, now_ms
 from simulators.inbound import InboundSimulator, inbound_router
 from simulators.scenario import Timing
@@ -120,4 +121,10 @@ def serve(
     args = parser.parse_args()
     settings = get_settings()
     port = settings.port_of(base_url(settings))
-    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=SERVER_KEEP_ALIVE_S,
+    )
