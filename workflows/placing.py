@@ -67,6 +67,9 @@ TRIES_PER_CHANNEL = 3
 RETRY_DELAYS_S = (1.0, 2.0)
 STORE_WAIT_MAX_S = 10.0  # between tries while CC's own store is down
 RATE_WAIT_S = (1.0, 60.0)  # a vendor's Retry-After, kept within these bounds
+# After a 429's wait the call must still be placeable before its deadline: the next request's
+# own time, and the timer's lateness, fit in this margin.
+RATE_MARGIN_S = 5.0
 PLACED = "placed"
 # Since this patch a seat refused for itself is its line's fault, not the channel's: no retry,
 # no health report (before it, retried and reported as a vendor error: issue 20 row 8).
@@ -157,7 +160,7 @@ class Placing(CallPart):
                 tries -= 1
                 wait_s = self._rate_wait_s
                 deadline_ms = self.record.created + int(self._inp.timers.place_deadline_s * 1000)
-                if self._now_ms() + int(wait_s * 1000) > deadline_ms:
+                if self._now_ms() + int((wait_s + RATE_MARGIN_S) * 1000) > deadline_ms:
                     if self._inp.routing.may_fail_over:
                         return RATE_LIMITED  # the next channel may take it in time
                     attempt.outcome = "expired"
