@@ -175,7 +175,7 @@ async def stream_recording(
     client = egress_client(source.egress, require_https=False, timeout_s=source.deadline_s)
     try:
         async with (
-            asyncio.timeout(source.deadline_s),
+            recording_deadline(source),
             client as http,
             http.stream("GET", url, headers=headers, auth=auth) as response,
         ):
@@ -183,12 +183,20 @@ async def stream_recording(
             yield capped_recording(response, source)
     except EgressRefused as exc:
         raise RecordingUnavailable(f"{vendor} recording: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def recording_deadline(source: RecordingSource) -> AsyncIterator[None]:
+    """The whole download within ``source.deadline_s``; running out of it, or the
+    connection failing, is a ``VendorNetworkError`` (tried again later)."""
+    try:
+        async with asyncio.timeout(source.deadline_s):
+            yield
     except TimeoutError as exc:
-        raise VendorNetworkError(
-            f"{vendor} recording: not read within {source.deadline_s:g} s"
-        ) from exc
+        late = f"{source.vendor} recording: not read within {source.deadline_s:g} s"
+        raise VendorNetworkError(late) from exc
     except httpx.TransportError as exc:
-        raise VendorNetworkError(f"{vendor} recording: {exc.__class__.__name__}") from exc
+        raise VendorNetworkError(f"{source.vendor} recording: {exc.__class__.__name__}") from exc
 
 
 def capped_recording(response: httpx.Response, source: RecordingSource) -> Recording:

@@ -6,7 +6,6 @@ seat's guid goes only to its own gateway's recording URLs."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -22,7 +21,6 @@ from channels.errors import (
     RecordingNotReady,
     RecordingUnavailable,
     SeatRefused,
-    VendorNetworkError,
     VendorRejected,
     VendorServerError,
 )
@@ -32,6 +30,7 @@ from channels.http import (
     capped_recording,
     raise_for_recording,
     read_object,
+    recording_deadline,
     send,
 )
 from channels.hw_events import ROOT
@@ -126,37 +125,30 @@ class SeatGateway:
         refusal (``104-005`` not yet), read at most ``REFUSAL_BYTES``."""
         seat = self._recording_seat(url)
         caps = self._recordings
-        try:
-            async with asyncio.timeout(caps.deadline_s):
-                for attempt in (1, 2):
-                    session = await self.load(seat)
-                    async with self._http.stream(
-                        "GET", url, headers=session.headers(), follow_redirects=False
-                    ) as response:
-                        raise_for_recording(response, NAME)
-                        await self.take(seat, session, response)
-                        content_type = response.headers.get("content-type", "audio/wav")
-                        if "json" not in content_type:
-                            recording = capped_recording(response, caps)
-                            yield dataclasses.replace(recording, content_type=content_type)
-                            return
-                        body, whole = await read_capped(response, REFUSAL_BYTES)
-                    if not whole:
-                        raise VendorServerError("hw recordfile: answer too large")
-                    answer = read_object(httpx.Response(200, content=body), "hw recordfile")
-                    code = str(answer.get("retcode", ""))
-                    if code == STALE_GUID and attempt == 1:
-                        continue
-                    if code == NO_RECORDING:
-                        raise RecordingNotReady("hw recording: not found (yet)")
-                    raise_for(answer, "hw recordfile")
-                    raise RecordingUnavailable("hw recording: answered without a file")
-        except TimeoutError as exc:
-            raise VendorNetworkError(
-                f"hw recording: not read within {caps.deadline_s:g} s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise VendorNetworkError(f"hw recording: {exc.__class__.__name__}") from exc
+        async with recording_deadline(caps):
+            for attempt in (1, 2):
+                session = await self.load(seat)
+                async with self._http.stream(
+                    "GET", url, headers=session.headers(), follow_redirects=False
+                ) as response:
+                    raise_for_recording(response, NAME)
+                    await self.take(seat, session, response)
+                    content_type = response.headers.get("content-type", "audio/wav")
+                    if "json" not in content_type:
+                        recording = capped_recording(response, caps)
+                        yield dataclasses.replace(recording, content_type=content_type)
+                        return
+                    body, whole = await read_capped(response, REFUSAL_BYTES)
+                if not whole:
+                    raise VendorServerError("hw recordfile: answer too large")
+                answer = read_object(httpx.Response(200, content=body), "hw recordfile")
+                code = str(answer.get("retcode", ""))
+                if code == STALE_GUID and attempt == 1:
+                    continue
+                if code == NO_RECORDING:
+                    raise RecordingNotReady("hw recording: not found (yet)")
+                raise_for(answer, "hw recordfile")
+                raise RecordingUnavailable("hw recording: answered without a file")
 
     def _recording_seat(self, url: str) -> str:
         """The seat of a recording URL of this gateway; the seat's guid goes nowhere else."""

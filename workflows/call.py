@@ -75,7 +75,6 @@ class CallWorkflow(Placing, Following, Closing):
         self._timer: asyncio.Task[None] | None = None  # a lean call's one follow timer
         self._timer_due = 0
         self._quiet_checks = 0  # reconciliations in a row that brought nothing new
-        self._rate_wait_s = 1.0  # the wait a vendor's last 429 asked for (placing.py)
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)

@@ -41,7 +41,6 @@ class CallHost(ABC):
     _quiet_checks: int  # reconciliations in a row that brought nothing new
     _strays: list[tuple[str, str]]  # (channel, vendor call id) to hang up
     _strays_hung_up: set[tuple[str, str]]
-    _rate_wait_s: float  # the wait a vendor's last 429 asked for
 
     @property
     @abstractmethod

@@ -132,9 +132,15 @@ class Placing(CallPart):
             )
             workflow.upsert_search_attributes([SA_CHANNEL.value_set(self._line.channel)])
 
-    def _past_deadline(self) -> bool:
-        deadline_ms = self.record.created + int(self._inp.timers.place_deadline_s * 1000)
-        return self._now_ms() > deadline_ms
+    def _deadline_ms(self) -> int:
+        return self.record.created + int(self._inp.timers.place_deadline_s * 1000)
+
+    def _expire(self, attempt: Attempt, why: str) -> str:
+        """Not placed in time: closed without dialling (255)."""
+        attempt.outcome = "expired"
+        attempt.error = f"{attempt.error or ''} ({why})".strip()
+        self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
+        return "expired"
 
     async def _try_channel(self, line: LineLease) -> str:
         """One channel (one entry in ``attempts``), tried again after errors that placed
@@ -146,27 +152,19 @@ class Placing(CallPart):
         self.attempts.append(attempt)
         error_type, tries, store_waits = "", 0, 0
         while tries < TRIES_PER_CHANNEL:
-            if self._past_deadline():
-                attempt.outcome = "expired"
-                attempt.error = ((attempt.error or "") + " (not placed in time)").strip()
-                self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
-                return "expired"
+            if self._now_ms() > self._deadline_ms():
+                return self._expire(attempt, "not placed in time")
             attempt.tries = tries = tries + 1
-            error_type = await self._try_place(line, attempt)
+            error_type, wait_s = await self._try_place(line, attempt)
             if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN, SEAT_UNAVAILABLE):
                 return error_type
             if error_type == RATE_LIMITED:
                 # Back-pressure: not one of the channel's failures, and no word to health.
                 tries -= 1
-                wait_s = self._rate_wait_s
-                deadline_ms = self.record.created + int(self._inp.timers.place_deadline_s * 1000)
-                if self._now_ms() + int((wait_s + RATE_MARGIN_S) * 1000) > deadline_ms:
+                if self._now_ms() + int((wait_s + RATE_MARGIN_S) * 1000) > self._deadline_ms():
                     if self._inp.routing.may_fail_over:
                         return RATE_LIMITED  # the next channel may take it in time
-                    attempt.outcome = "expired"
-                    attempt.error = f"{attempt.error} (the wait passes the placement deadline)"
-                    self._close_by_cc(CloseType.OTHER, "cc:place_deadline")
-                    return "expired"
+                    return self._expire(attempt, "the wait passes the placement deadline")
                 await workflow.sleep(
                     timedelta(seconds=wait_s),
                     summary=f"{line.channel} rate limited: wait {wait_s:g} s, then place again",
@@ -192,12 +190,13 @@ class Placing(CallPart):
         )
         return error_type
 
-    async def _try_place(self, line: LineLease, attempt: Attempt) -> str:
-        """One place request. Returns PLACED or the error type."""
+    async def _try_place(self, line: LineLease, attempt: Attempt) -> tuple[str, float]:
+        """One place request. Returns PLACED or the error type, and the seconds a vendor's
+        429 asked to wait (0 otherwise)."""
         self._dirty = True
         unclaimed = await self._claim_seat(line, attempt)
         if unclaimed is not None:
-            return unclaimed
+            return unclaimed, 0.0
         try:
             placed = await steps.place_call(
                 PlaceCallInput(channel=line.channel, request=self._place_request(line))
@@ -212,22 +211,23 @@ class Placing(CallPart):
                 SEAT_UNAVAILABLE,
                 RATE_LIMITED,
             )
+            wait_s = 0.0
             if isinstance(cause, ApplicationError) and cause.type in known:
                 error_type = cause.type
                 if error_type == RATE_LIMITED:
-                    self._rate_wait_s = _rate_wait_s(cause.details)
+                    wait_s = _rate_wait_s(cause.details)
             else:
                 # A timeout (a worker died, a hang) or any error nobody classified: the
                 # request may be out, so it is never placed again.
                 error_type = OUTCOME_UNKNOWN
             attempt.outcome = ATTEMPT_OUTCOMES.get(error_type, "failed")
             attempt.error = str(cause or err)[:300]
-            return error_type
+            return error_type, wait_s
         attempt.outcome, attempt.error = PLACED, None
         attempt.vendor_call_id = placed.vendor_call_id
         self.record = self.record.model_copy(update={"vendor_call_id": placed.vendor_call_id})
         await steps.report_placement(PlacementOutcome(channel=line.channel, ok=True))
-        return PLACED
+        return PLACED, 0.0
 
     async def _claim_seat(self, line: LineLease, attempt: Attempt) -> str | None:
         """A polled channel's line is a seat: it must be signed in with the call's agent
