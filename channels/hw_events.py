@@ -175,34 +175,52 @@ def parse_seat_event(
 
 
 # A callout's moments in order: the seat's phone (A) alerting and off-hook, then B alerting
-# (which names the call) and talking. Each proves those before it happened.
+# (which names the call) and talking, then the recording's start (CEC records the talk: its
+# recording event proves the legs were bridged). Each proves those before it happened.
 _OUTBOUND_PROOF: dict[str, tuple[EventKind, ...]] = {
     OFFHOOK: (EventKind.A_DIALING,),
     "AgentEvent_Customer_Alerting": (EventKind.A_DIALING, EventKind.A_ANSWERED),
     TALKING: (EventKind.A_DIALING, EventKind.A_ANSWERED, EventKind.B_DIALING),
+    RECORD: (
+        EventKind.A_DIALING,
+        EventKind.A_ANSWERED,
+        EventKind.B_DIALING,
+        EventKind.B_ANSWERED,
+        EventKind.BRIDGED,
+    ),
+}
+# On an inbound call A was answered by CEC's IVR before the seat rang: a recording proves
+# only that the seat answered and the legs were bridged.
+_INBOUND_PROOF: dict[str, tuple[EventKind, ...]] = {
+    RECORD: (EventKind.B_ANSWERED, EventKind.BRIDGED),
 }
 
 
 def _unseen(context: SeatContext, event_type: str) -> list[EventKind]:
-    """The earlier moments of a callout this event proves and the seat never showed (the
-    gateway drops a session's queued events with the session: 100-006, a failover), stamped
+    """The earlier moments of a call this event proves and the seat never showed, stamped
     at this event's time: the record keeps the earliest report of a moment, so a real one
-    that comes after all still wins."""
-    if context.inbound:
-        return []
+    that comes after all still wins. The gateway drops a session's queued events with the
+    session (100-006, a failover), and hands each event to one poll only: an answer that
+    reached a worker killed before it stored it is gone (a bridge so lost is proved by the
+    recording's start, the next event of a recorded call)."""
+    proof = _INBOUND_PROOF if context.inbound else _OUTBOUND_PROOF
     seen = {
         EventKind.A_DIALING: context.a_dialled,
         EventKind.A_ANSWERED: context.offhook,
         EventKind.B_DIALING: context.b_dialled,
+        EventKind.B_ANSWERED: context.bridged,
+        EventKind.BRIDGED: context.bridged,
     }
-    return [kind for kind in _OUTBOUND_PROOF.get(event_type, ()) if not seen[kind]]
+    return [kind for kind in proof.get(event_type, ()) if not seen[kind]]
 
 
 def _seen(context: SeatContext, event_type: str) -> SeatContext:
     if event_type == CALL_START or event_type in _OUTBOUND_PROOF:
         context = context.model_copy(update={"a_dialled": True})
-    if event_type in ("AgentEvent_Customer_Alerting", TALKING):
+    if event_type in ("AgentEvent_Customer_Alerting", TALKING, RECORD):
         context = context.model_copy(update={"b_dialled": True})
+    if event_type == RECORD:  # recorded: talking (a release of the seat's phone ends it)
+        context = context.model_copy(update={"offhook": True, "bridged": True})
     return context
 
 

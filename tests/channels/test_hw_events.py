@@ -99,7 +99,8 @@ def test_the_phone_on_hook_ends_only_a_bridged_call() -> None:
 
 def test_the_recording_event_gives_its_url() -> None:
     record = {"callId": CALL, "fileName": "Y:/1/0/20240101/10001/1200001.V3", "locationId": "1"}
-    [ready], _ = run(event("AgentMediaEvent_Record", record))
+    events, _ = run(event("AgentMediaEvent_Record", record))
+    [ready] = [e for e in events if e.kind is EventKind.RECORDING_READY]
     assert ready.kind is EventKind.RECORDING_READY and ready.vendor_call_id == CALL
     assert ready.recording_url == (
         f"{BASE}/agentgateway/resource/recordfile/{SEAT}"
@@ -170,3 +171,36 @@ def test_an_inbound_call_proves_nothing_of_a_callout_s_moments() -> None:
     events, _ = run(ring, event("AgentOther_PhoneOffhook"), TALKING)
     kinds = [e.kind for e in events]
     assert kinds.count(EventKind.A_ANSWERED) == 1 and kinds.count(EventKind.B_DIALING) == 1
+
+
+RECORD = event(
+    "AgentMediaEvent_Record", {"callId": CALL, "fileName": "Y:/1/f.V3", "locationId": "1"}
+)
+
+
+def test_a_recording_proves_a_bridge_whose_event_was_lost() -> None:
+    """The gateway hands each event to one poll: the talking answer a worker took and was
+    killed before storing is gone. The recording's start, the next event of a recorded
+    call, proves the legs were bridged (stamped at its time, an upper bound), and the
+    seat's phone going on-hook then ends a talked call."""
+    events, context = run(ALERTING, OFFHOOK, B_ALERTING, RECORD,
+                          event("AgentOther_PhoneRelease", {"phoneState": 2}))  # fmt: skip
+    at_record = RECEIVED + 3000
+    proved = [(e.kind, e.at) for e in events if e.ch_state == "AgentMediaEvent_Record"]
+    assert proved == [(EventKind.B_ANSWERED, at_record), (EventKind.BRIDGED, at_record),
+                      (EventKind.RECORDING_READY, at_record)]  # fmt: skip
+    assert ends(events) == {(f"{SEAT}:{CALL}:hangup", CloseType.NORMAL)}
+    assert context.bridged and len({e.dedupe_key for e in events}) == len(events)
+
+
+def test_a_recording_after_talking_proves_nothing_new() -> None:
+    events, _ = run(ALERTING, OFFHOOK, B_ALERTING, TALKING, RECORD)
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.BRIDGED) == 1 and kinds.count(EventKind.B_ANSWERED) == 1
+
+
+def test_an_inbound_recording_proves_only_the_seat_s_answer_and_the_bridge() -> None:
+    ring = event("AgentEvent_Ringing", {"callid": CALL, "caller": "139", "called": "400"})
+    events, _ = run(ring, RECORD)
+    proved = [e.kind for e in events if e.ch_state == "AgentMediaEvent_Record"]
+    assert proved == [EventKind.B_ANSWERED, EventKind.BRIDGED, EventKind.RECORDING_READY]
