@@ -41,6 +41,7 @@ from activities.recordings import RecordingActivities
 from activities.records import RecordActivities
 from activities.retention import RetentionActivities
 from activities.seats import SeatActivities
+from activities.series import SeriesActivities
 from channels.registry import CHANNELS, Settings, build_channels, get_settings
 from contracts.client import connect_temporal
 from contracts.config import health_config, redelivery_config
@@ -58,6 +59,7 @@ from core.logs import configure_logging
 from storage import build_store
 from store import retention
 from store.db import in_session, make_engine
+from store.quotas import Quotas
 from store.seats import SqlSessions
 from store.views import call_view_json
 from workflows.call import CallWorkflow
@@ -83,7 +85,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     engine = make_engine(settings.database_url)
     channels = build_channels(settings, SqlSessions(engine, settings.secret_key))
     channel_activities = ChannelActivities(channels, engine)
-    record_activities = RecordActivities(engine)
+    record_activities = RecordActivities(engine, Quotas.defaults(settings))
+    series_activities = SeriesActivities(engine, settings)
     health_activities = HealthActivities(channels, engine)
     recordings = build_store(settings)
 
@@ -114,6 +117,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             record_activities.save_record,
             record_activities.release_line,
             record_activities.take_failover_line,
+            record_activities.take_due_line,
+            series_activities.start_next_try,
             record_activities.apply_late_events,
             record_activities.note_recording,
             record_activities.placed_call_id,

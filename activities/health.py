@@ -134,7 +134,39 @@ class HealthActivities:
                     return None
 
         outcomes = await asyncio.gather(*(one(lease) for lease in leases))
-        return ReconcileLeasesResult(freed=[cc_call_id for cc_call_id in outcomes if cc_call_id])
+        closed = await self._close_orphaned_waiting(young_after, gate)
+        return ReconcileLeasesResult(
+            freed=[cc_call_id for cc_call_id in outcomes if cc_call_id], closed_waiting=closed
+        )
+
+    async def _close_orphaned_waiting(self, young_after: int, gate: asyncio.Semaphore) -> list[str]:
+        """Scheduled calls (no line yet) whose workflow is gone (terminated from the UI, or
+        never started: the API killed between recording and starting) are closed 255: a
+        running workflow would place them, nothing else ever will."""
+
+        def waiting() -> list[str]:
+            with Session(self._engine) as session:
+                return reconciler.waiting_calls(session, young_after)
+
+        def close(cc_call_id: str) -> bool:
+            with session_scope(self._engine) as session:
+                return reconciler.close_orphaned_waiting(session, cc_call_id)
+
+        async def one(cc_call_id: str) -> str | None:
+            async with gate:
+                try:
+                    if await self._status(cc_call_id) is WorkflowExecutionStatus.RUNNING:
+                        return None
+                    if not await asyncio.to_thread(close, cc_call_id):
+                        return None
+                except Exception:  # noqa: BLE001 - one call must not cost the others
+                    log.exception("scheduled call=%s not reconciled this round", cc_call_id)
+                    return None
+                log.warning("closed scheduled call=%s: its workflow is gone", cc_call_id)
+                return cc_call_id
+
+        ids = await asyncio.to_thread(waiting)
+        return [c for c in await asyncio.gather(*(one(i) for i in ids)) if c]
 
     async def _reconcile(self, lease: lines.HeldLease, young_after: int) -> str | None:
         """Free one lease if its workflow is gone; returns its call id when freed."""

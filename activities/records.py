@@ -17,18 +17,30 @@ from contracts.call import (
     RecordingOutcome,
     ReleaseLineInput,
     SaveRecordInput,
+    TakeLineInput,
+    TakenLine,
 )
 from core.logs import redact
-from store import calls, inbox, lines, notifications
+from store import calls, inbox, lines, notifications, placement
 from store.db import session_scope
+from store.quotas import QuotaExceeded, Quotas
 from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 
 log = logging.getLogger("cc.activities.records")
 
 
+# Why a due call has no line yet, by what the store raised.
+WAIT_REASONS: dict[type[Exception], str] = {
+    LineBusy: "line_busy",
+    NoChannel: "no_channel",
+    QuotaExceeded: "tenant_limit",
+}
+
+
 class RecordActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, quota_defaults: Quotas | None = None) -> None:
         self._engine = engine
+        self._quota_defaults = quota_defaults
 
     @activity.defn
     def save_record(self, inp: SaveRecordInput) -> None:
@@ -78,6 +90,20 @@ class RecordActivities:
         except (NoChannel, LineBusy) as exc:
             log.warning("no failover for call=%s after %s: %s", inp.cc_call_id, inp.tried, exc)
             return None
+
+    @activity.defn
+    def take_due_line(self, inp: TakeLineInput) -> TakenLine:
+        """A scheduled call is due: lease its line (routed as it was asked), or say why it
+        must wait (the line busy, no channel, the tenant's live-call quota reached)."""
+        try:
+            with session_scope(self._engine) as session:
+                route = placement.take_due_line(
+                    session, inp.tenant, inp.cc_call_id, inp.routing, self._quota_defaults
+                )
+                return TakenLine(line=lines.lease_of(route.line), may_fail_over=route.may_fail_over)
+        except (NoChannel, LineBusy, QuotaExceeded) as exc:
+            log.info("due call=%s waits: %s", inp.cc_call_id, exc)
+            return TakenLine(wait_reason=WAIT_REASONS[type(exc)], detail=str(exc)[:200])
 
     @activity.defn
     def apply_late_events(self, events: list[CallEvent]) -> LateEventsResult:

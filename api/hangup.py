@@ -19,8 +19,9 @@ from api.deps import AppState
 from api.errors import Problem, unavailable
 from contracts.errors import ALREADY_CLOSED
 from contracts.ids import HANGUP_UPDATE, workflow_id
-from core.types import CallState
-from store import calls
+from core.types import CallState, Direction
+from store import calls, series
+from store.db import now_ms
 from store.models import CallRecordRow
 
 log = logging.getLogger("cc.api.calls")
@@ -56,16 +57,20 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
     round, so "accepted, it will end" is the truth; 409 would tell the app it already ended.
     """
     if row.state == CallState.CLOSE.value:
-        raise _already_closed()
+        row = await _series_try(state, row)
     handle = temporal.get_workflow_handle(workflow_id(row.cc_call_id))
     try:
         # Accepted is enough: the vendor is asked in the background and the close arrives
         # as the vendor's own hang-up event.
-        await handle.start_update(
+        update = await handle.start_update(
             HANGUP_UPDATE,
             wait_for_stage=WorkflowUpdateStage.ACCEPTED,
             rpc_timeout=HANGUP_TIMEOUT,
         )
+        # An update the workflow's validator rejected comes back as an outcome already known
+        # (start_update itself does not raise for it): reading it raises the rejection.
+        if update._known_outcome is not None:  # noqa: SLF001 - the SDK's only way to tell
+            await update.result(rpc_timeout=HANGUP_TIMEOUT)
     except WorkflowUpdateFailedError as exc:
         if isinstance(exc.cause, ApplicationError) and exc.cause.type == ALREADY_CLOSED:
             raise _already_closed() from exc
@@ -85,3 +90,22 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
         log.warning(
             "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
         )
+
+
+async def _series_try(state: AppState, closed: CallRecordRow) -> CallRecordRow:
+    """What hanging up a closed call reaches: its retry series' try that has not ended
+    (scheduled, or being placed), which the series' cancel ends; else the call itself when
+    its workflow may be making the next try (it then cancels that); else 409."""
+    head = closed.parent or closed.cc_call_id
+    pending = await state.in_store(lambda s: series.pending_try(s, closed.tenant, head))
+    if pending is not None:
+        return pending
+    just_closed = closed.close_time is not None and now_ms() - closed.close_time < NEXT_TRY_MS
+    if closed.direction != Direction.OUT.value or not just_closed:
+        raise _already_closed()
+    return closed  # its workflow refuses (409) unless a next try is due from it
+
+
+# A try's workflow makes the series' next try right after the close (a store write and a
+# workflow start): a call closed longer ago than this has made it, or never will.
+NEXT_TRY_MS = 120_000

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from callflow.policy import CallingWindow, RetryPolicy
 from core.phones import mask_in_text
 from core.types import DisplayPolicy
 from store.models import CallRecordRow, VendorEvent
@@ -37,6 +38,25 @@ class CallCreate(BaseModel):
     ivr_url: str | None = Field(default=None, max_length=512)
     main_num: str | None = Field(default=None, max_length=16)
     ext_num: str | None = Field(default=None, max_length=8)
+    not_before: int | None = Field(
+        default=None,
+        ge=0,
+        description="epoch ms: place the call then, not now (a scheduled callback, at most "
+        "30 days ahead); until then the call is `scheduled`, holds no line, and "
+        "`POST /v1/calls/{id}/hangup` cancels it. A time already past places it now",
+    )
+    retry: RetryPolicy | None = Field(
+        default=None,
+        description="try again when a try ends with one of `on`'s close types (e.g. 2 no "
+        "answer, 4 busy), `interval_s` after it, up to `max_attempts` tries in all; each try "
+        "is its own call, linked by `parent` and `try`. Default: the tenant's settings",
+    )
+    window: CallingWindow | None = Field(
+        default=None,
+        description="calling hours: tries happen only on `days` (ISO weekdays) between "
+        "`from` and `to` local time in `tz` (IANA); a try due outside waits for the next "
+        "opening. Default: the tenant's settings",
+    )
 
 
 def public_columns(view: type[BaseModel]) -> tuple[str, ...]:

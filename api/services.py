@@ -25,7 +25,8 @@ from api.deps import AppState, Caller
 from api.errors import Problem, invalid_field, quota_exceeded, unavailable
 from api.phones import to_e164
 from api.schemas import CallCreate
-from contracts.call import Routing
+from callflow.policy import CallingWindow, first_try_at
+from contracts.call import CallPolicy, Routing
 from contracts.ids import (
     workflow_id,
 )
@@ -33,7 +34,7 @@ from contracts.start import call_input, start_call
 from core.metrics import CALLS_ACCEPTED, CALLS_REFUSED
 from core.phones import mask
 from core.types import CallState, DisplayPolicy
-from store import calls, placement
+from store import calls, placement, tenants
 from store.db import now_ms
 from store.models import CallRecordRow
 from store.quotas import QuotaExceeded, Quotas
@@ -70,15 +71,21 @@ async def place_call(
     digest = request_hash(body)
     routing = Routing(
         user=body.user,
+        channel=body.channel,
         allow_fallback=body.fallback,
         priority=channel_priority(state),
         modes={name: channel.mode for name, channel in state.channels.items()},
     )
+    policy = CallPolicy(
+        retry=body.retry or tenants.default_retry(tenant),
+        window=body.window or tenants.default_window(tenant),
+    )
     if idem_key and (earlier := await _earlier(state, tenant.id, idem_key, digest)):
-        return await _replayed(state, temporal, earlier, routing, body.channel)
+        return await _replayed(state, temporal, earlier, routing, body.channel, policy)
 
     display = body.display or DisplayPolicy(tenant.default_display)
     now = now_ms()
+    due, wait_reason = _due(body.not_before, policy.window, now)
     call = CallRecordRow(
         cc_call_id=new_call_id(),
         tenant=tenant.id,
@@ -98,26 +105,54 @@ async def place_call(
         created=now,
         updated=now,
     )
+    if wait_reason is not None:  # waits for its time holding no line; routed when due
+        call.sqlmodel_update(
+            {"state": CallState.SCHEDULED.value, "not_before": due, "wait_reason": wait_reason}
+        )
     quotas = Quotas.of(tenant, Quotas.defaults(settings))
     recorded = await _record(state, call, routing, body.channel, quotas)
     if isinstance(recorded, Placement):
-        return await _replayed(state, temporal, recorded.row, routing, body.channel)
+        return await _replayed(state, temporal, recorded.row, routing, body.channel, policy)
     row, lease = recorded.row, recorded.lease
-    await start_call_workflow(state, temporal, recorded, routing)
-    CALLS_ACCEPTED.labels(lease.channel).inc()
+    await start_call_workflow(state, temporal, recorded, routing, policy=policy)
+    CALLS_ACCEPTED.labels(lease.channel if lease else "scheduled").inc()
     log.info(
-        "call accepted tenant=%s call=%s channel=%s line=%s called=%s",
+        "call accepted tenant=%s call=%s channel=%s line=%s called=%s not_before=%s",
         tenant.id,
         row.cc_call_id,
-        lease.channel,
-        lease.agent,
+        lease.channel if lease else "-",
+        lease.agent if lease else "-",
         mask(b_number),
+        row.not_before,
     )
     return Placement(row, created=True)
 
 
+# A not_before less than this ahead is now; more than the horizon ahead is refused.
+SCHEDULE_MIN_AHEAD_MS = 1_000
+SCHEDULE_HORIZON_MS = 30 * 86_400_000
+
+
+def _due(not_before: int | None, window: CallingWindow | None, now: int) -> tuple[int, str | None]:
+    """When the call's first try may be placed, and why it waits till then (None: it is
+    placed now): not before ``not_before`` (a time past or about now is now), inside the
+    calling window (``window``: a call asked outside it waits for its next opening)."""
+    if not_before is not None and not_before > now + SCHEDULE_HORIZON_MS:
+        raise invalid_field("not_before", "at most 30 days ahead", "not_before is too far ahead")
+    asked = max(now, not_before or 0)
+    due = first_try_at(now, not_before, window)
+    if due > now + SCHEDULE_MIN_AHEAD_MS:
+        return due, "window" if due > asked else "not_before"
+    return now, None
+
+
 async def _replayed(
-    state: AppState, temporal: Client, row: CallRecordRow, routing: Routing, channel: str | None
+    state: AppState,
+    temporal: Client,
+    row: CallRecordRow,
+    routing: Routing,
+    channel: str | None,
+    policy: CallPolicy,
 ) -> Placement:
     """The answer to a request that repeats an earlier one (same Idempotency-Key and body).
 
@@ -128,12 +163,17 @@ async def _replayed(
     finished one is never run again, so at most one workflow ever places the call. An older
     one is left alone: past half ``lease_min_age_s`` the reconciler may be closing it."""
     young_ms = state.settings.lease_min_age_s * 500
-    if row.state == CallState.INIT.value and now_ms() - row.created < young_ms:
+    if row.state == CallState.SCHEDULED.value and row.lease_token is None:
+        # Not due yet (no line taken): its workflow is started if it is not running; one
+        # that ran already (cancelled, or due and routed) is never run again.
+        waiting = placement.RecordedCall(row, lease=None, may_fail_over=False)
+        await start_call_workflow(state, temporal, waiting, routing, True, policy)
+    elif row.state == CallState.INIT.value and now_ms() - row.created < young_ms:
         recorded = await state.in_store(
             lambda s: placement.recorded_again(s, row.cc_call_id, routing, channel)
         )
         if recorded is not None:
-            await start_call_workflow(state, temporal, recorded, routing, existing=True)
+            await start_call_workflow(state, temporal, recorded, routing, True, policy)
     return Placement(row, created=False)
 
 
@@ -166,7 +206,11 @@ def _record_and_tell(
     session: Session, call: CallRecordRow, routing: Routing, channel: str | None, quotas: Quotas
 ) -> placement.RecordedCall:
     """Record the call and, in the same transaction, its ``call.state`` for the app."""
-    recorded = placement.record_call(session, call, routing, channel, quotas)
+    if call.state == CallState.SCHEDULED.value:
+        placement.record_scheduled(session, call, quotas)
+        recorded = placement.RecordedCall(call, lease=None, may_fail_over=False)
+    else:
+        recorded = placement.record_call(session, call, routing, channel, quotas)
     placement.record_born(session, recorded.row, written=True)
     return recorded
 
@@ -199,6 +243,7 @@ async def start_call_workflow(
     recorded: placement.RecordedCall,
     routing: Routing,
     existing: bool = False,
+    policy: CallPolicy | None = None,
 ) -> None:
     """Start the call's workflow with the line leased and ``routing`` as asked and decided.
     ``existing``: the workflow may exist already (a replayed request): a running one is
@@ -210,7 +255,9 @@ async def start_call_workflow(
     settings, row, lease = state.settings, recorded.row, recorded.lease
     routing = routing.model_copy(update={"may_fail_over": recorded.may_fail_over})
     record = calls.record_of(row)
-    inp = call_input(settings, record, lease, routing, row.max_duration, row.record_audio)
+    inp = call_input(
+        settings, record, lease, routing, row.max_duration, row.record_audio, policy=policy
+    )
     try:
         await start_call(temporal, inp, settings.task_queue, existing=existing)
     except WorkflowAlreadyStartedError:

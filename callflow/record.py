@@ -81,7 +81,8 @@ class CallRecordBase(SQLModel):
     biz_data: str | None = Field(default=None, sa_type=Text)
     channel: str = _chars(8)
     ch_state: str | None = _chars(32, default=None)
-    state: str = _chars(8, default=CallState.INIT.value)
+    # RECORD.md's varchar(8) grown to 16: its own later state ``scheduled`` has 9 letters.
+    state: str = _chars(16, default=CallState.INIT.value)
     a_call_time: int | None = _ms()
     b_call_time: int | None = _ms()
     a_offhook_time: int | None = _ms()
@@ -103,6 +104,20 @@ class CallRecordBase(SQLModel):
     # ``out``: a callback CC placed; ``in``: a customer who called a 400 number (leg A is
     # then the customer, ``caller``; leg B the agent, ``called``).
     direction: str = _chars(8, default=Direction.OUT.value)
+    # A call that waits to be placed (state ``scheduled``): when it is due (epoch ms; None:
+    # at once), and why it waits now (``not_before``, ``window``, ``retry``, ``line_busy``,
+    # ``no_channel``, ``tenant_limit``); None once it has a line.
+    not_before: int | None = _ms()
+    wait_reason: str | None = _chars(32, default=None)
+    # The tries of one callback under a retry policy: the first try's CC call id (None on the
+    # first try itself) and this try's number, 1, 2, ...
+    parent: str | None = _chars(32, default=None)
+    try_number: int = Field(  # type: ignore[call-overload]
+        default=1,
+        sa_column_kwargs={"name": "try"},
+        validation_alias=AliasChoices("try_number", "try"),
+        serialization_alias="try",
+    )
 
 
 # Which record timestamp each event kind sets.

@@ -53,6 +53,16 @@ def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
     _stub()
 
 
+@activity.defn(name="take_due_line")
+def take_due_line(inp: call.TakeLineInput) -> call.TakenLine:
+    _stub()
+
+
+@activity.defn(name="start_next_try")
+def start_next_try(inp: call.NextTryInput) -> call.NextTry | None:
+    _stub()
+
+
 @activity.defn(name="apply_late_events")
 def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
     _stub()

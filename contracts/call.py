@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from callflow.policy import CallingWindow, RetryPolicy
 from callflow.record import CallRecord
 from channels.events import PlaceCallRequest
 from contracts.seat import SeatTimers
@@ -24,6 +25,10 @@ class CallTimers(BaseModel):
     place_deadline_s: float = 60.0
     place_unknown_wait_s: float = 30.0
     setup_silence_s: float = 45.0
+    # A scheduled call that finds no line (busy, no channel, the tenant's limit) when due
+    # tries again after this, doubling up to a minute; it gives up after line_wait_max_s.
+    line_wait_s: float = 5.0
+    line_wait_max_s: float = 3600.0
     connected_check_s: float = 300.0
     save_max_attempts: int = 20
 
@@ -41,20 +46,30 @@ class Routing(BaseModel):
 
     may_fail_over: bool = False
     user: str | None = None
+    channel: str | None = None  # pinned by the request (a scheduled call routes when due)
     allow_fallback: bool = False
     priority: list[str] = []
     modes: dict[str, ChannelMode] = {}
 
 
+class CallPolicy(BaseModel):
+    """A callback's policies (API.md, "Later, and again"), as the request or the tenant's
+    defaults gave them; every try of a series carries them."""
+
+    retry: RetryPolicy | None = None
+    window: CallingWindow | None = None
+
+
 class CallInput(BaseModel):
-    record: CallRecord  # the record as created by the API (state init)
-    line: LineLease
+    record: CallRecord  # the record as created by the API (state init, or scheduled)
+    line: LineLease | None  # None: a scheduled call, which takes its line when due
     max_duration_s: int
     routing: Routing = Routing()
     record_audio: bool = True
     timers: CallTimers = CallTimers()
     recording: RecordingTimers = RecordingTimers()
     seat: SeatTimers = SeatTimers()  # a polled channel's seats (SeatWorkflow)
+    policy: CallPolicy = CallPolicy()
 
 
 class Attempt(BaseModel):
@@ -115,6 +130,36 @@ class FailoverInput(BaseModel):
     cc_call_id: str
     routing: Routing
     tried: list[str]
+
+
+class TakeLineInput(BaseModel):
+    tenant: str
+    cc_call_id: str
+    routing: Routing
+
+
+class TakenLine(BaseModel):
+    """A due call's line, or why it has none yet (``line_busy``, ``no_channel``,
+    ``tenant_limit``)."""
+
+    line: LineLease | None = None
+    may_fail_over: bool = False
+    wait_reason: str | None = None
+    detail: str | None = None
+
+
+class NextTryInput(BaseModel):
+    """A try of a series ended as ``record`` says: record and start the next one, if the
+    policy calls for it."""
+
+    record: CallRecord  # the try that ended (closed)
+    policy: CallPolicy
+    routing: Routing
+
+
+class NextTry(BaseModel):
+    cc_call_id: str
+    not_before: int  # when it is due (epoch ms)
 
 
 class ReleaseLineInput(BaseModel):

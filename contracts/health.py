@@ -62,3 +62,5 @@ class ReconcileLeasesInput(BaseModel):
 
 class ReconcileLeasesResult(BaseModel):
     freed: list[str] = []  # CC call ids whose line was freed
+    # Scheduled calls (no line yet) whose workflow is gone: closed 255, never dialled.
+    closed_waiting: list[str] = []

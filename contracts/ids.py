@@ -17,6 +17,8 @@ INBOX_WORKFLOW = "InboxWorkflow"
 VENDOR_EVENT_SIGNAL = "vendor_event"  # a unified CallEvent, from intake
 STATUS_QUERY = "status"  # the record as the workflow holds it
 HANGUP_UPDATE = "hangup"  # end the call (the API's DELETE); refused once closed
+# A series' earlier try cancels the try it just made, still scheduled (its series cancelled).
+CANCEL_SCHEDULED_SIGNAL = "cancel_scheduled"
 
 # LateEventsWorkflow: events for a call whose CallWorkflow has finished, id ``late-<id>``.
 LATE_EVENT_SIGNAL = "late_event"

@@ -29,7 +29,7 @@ from temporalio.common import (
 from callflow.record import CallRecord
 from callflow.summary import start_details, start_summary
 from channels.registry import Settings
-from contracts.call import CallInput, LineLease, Routing
+from contracts.call import CallInput, CallPolicy, LineLease, Routing
 from contracts.config import call_timers, recording_timers, seat_timers
 from contracts.ids import CALL_WORKFLOW, SA_CALL_STATE, SA_CHANNEL, SA_TENANT, workflow_id
 from core.types import CallState
@@ -38,12 +38,14 @@ from core.types import CallState
 def call_input(
     settings: Settings,
     record: CallRecord,
-    line: LineLease,
+    line: LineLease | None,
     routing: Routing,
     max_duration_s: int,
     record_audio: bool,
+    policy: CallPolicy | None = None,
 ) -> CallInput:
-    """The CallWorkflow's input for a call just recorded."""
+    """The CallWorkflow's input for a call just recorded (``line`` None: a scheduled call,
+    which takes its line when due)."""
     return CallInput(
         record=record,
         line=line,
@@ -53,6 +55,7 @@ def call_input(
         seat=seat_timers(settings),
         record_audio=record_audio,
         timers=call_timers(settings),
+        policy=policy or CallPolicy(),
     )
 
 
@@ -62,7 +65,7 @@ def call_start_options(inp: CallInput) -> dict[str, Any]:
     return {
         "search_attributes": TypedSearchAttributes(
             [
-                SearchAttributePair(SA_CALL_STATE, CallState.INIT.value),
+                SearchAttributePair(SA_CALL_STATE, CallState(record.state).value),
                 SearchAttributePair(SA_CHANNEL, record.channel),
                 SearchAttributePair(SA_TENANT, record.tenant),
             ]

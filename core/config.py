@@ -104,6 +104,11 @@ class CoreSettings(BaseSettings):
     # connected_check_s, is reconciled with the vendor (its call-result query); a bridged
     # call's period doubles (up to 8x) each time the vendor's answer brings nothing new.
     setup_silence_s: float = Field(default=45.0, gt=0)
+    # A scheduled call that finds no line when due (busy, no channel, the tenant's live-call
+    # quota) asks again after line_wait_s, doubling up to a minute, for up to line_wait_max_s;
+    # then it closes without dialling (255).
+    line_wait_s: float = Field(default=5.0, gt=0)
+    line_wait_max_s: float = Field(default=3600.0, gt=0)
     connected_check_s: float = Field(default=300.0, gt=0)
     # Saving a record is retried this many times; then the line is freed all the same.
     save_max_attempts: int = Field(default=20, ge=1)

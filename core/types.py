@@ -6,6 +6,7 @@ from enum import IntEnum, StrEnum
 
 
 class CallState(StrEnum):
+    SCHEDULED = "scheduled"  # waits to be placed (not_before, calling hours, a limit): no line
     INIT = "init"
     CONN = "conn"
     CLOSE = "close"
@@ -15,7 +16,7 @@ class CallState(StrEnum):
         return _STATE_RANK[self]
 
 
-_STATE_RANK = {CallState.INIT: 0, CallState.CONN: 1, CallState.CLOSE: 2}
+_STATE_RANK = {CallState.SCHEDULED: -1, CallState.INIT: 0, CallState.CONN: 1, CallState.CLOSE: 2}
 
 
 class CloseType(IntEnum):

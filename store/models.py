@@ -32,6 +32,10 @@ class Tenant(SQLModel, table=True):
     # How many days the tenant's raw vendor events and recordings are kept; None: the
     # platform's (CC_RETENTION_DAYS). Set by the tenant (PUT /v1/settings) or the operator.
     retention_days: int | None = Field(default=None)
+    # The tenant's default callback policies (JSON of callflow.policy's RetryPolicy and
+    # CallingWindow) for calls that do not bring their own; None: none.
+    default_retry: str | None = Field(default=None, sa_type=Text)
+    default_window: str | None = Field(default=None, sa_type=Text)
 
 
 class ApiKey(SQLModel, table=True):
@@ -135,6 +139,7 @@ class CallRecordRow(CallRowBase, table=True):
         Index("ix_call_record_vendor_call", "channel", "call_id"),
         # The retention sweep's walk: a tenant's calls not purged yet, oldest first.
         Index("ix_call_record_retention", "tenant", "purged", "created"),
+        Index("ix_call_record_parent", "parent", "try"),  # a retry series' tries
         *(
             Index(f"ix_call_record_tenant_{name}", "tenant", name, "created", "id")
             for name in FILTERED_COLUMNS
@@ -246,6 +251,8 @@ class EventType(StrEnum):
     STATE = "call.state"  # the record's state changed (init, conn, close)
     CLOSED = "call.closed"  # the call ended (with the close's call.state)
     RECORDING = "call.recording"  # CC's copy of the recording landed (audio_url set)
+    # A retry policy recorded the series' next try (the view is that try's: not_before, try)
+    RETRY_SCHEDULED = "call.retry_scheduled"
 
 
 class DeliveryStatus(StrEnum):

@@ -164,6 +164,14 @@ def enqueue_saved(session: Session, inp: SaveRecordInput) -> None:
         _enqueue(session, sub, row, types)
 
 
+def enqueue_retry_scheduled(session: Session, row: CallRecordRow) -> None:
+    """``call.retry_scheduled`` for a series' next try, just recorded (``row``, scheduled): the
+    app can tell its customer when CC will call again."""
+    sub = _subscribed(session, row.tenant)
+    if sub is not None and EventType.RETRY_SCHEDULED in sub.events:
+        _enqueue(session, sub, row, [EventType.RETRY_SCHEDULED])
+
+
 def enqueue_recording(session: Session, cc_call_id: str) -> None:
     """``call.recording`` for a copy that landed after the call's workflow ended (late)."""
     row = _row(session, cc_call_id)

@@ -15,8 +15,9 @@ from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant, insert_call
 from store.lines import find_line, lease_of, release_line
 from store.models import CallRecordRow
-from store.quotas import Quotas, check_calls
-from store.routing import RouteRequest, choose_line, route_taken
+from store.quotas import Quotas, check_calls, check_live
+from store.routing import Route, RouteRequest, choose_line, route_taken
+from store.tenants import get_tenant
 
 # A new call's line columns before its line is leased. They are NOT NULL and the row must go
 # in first (see record_call), so they hold this until the line is written, later in the same
@@ -27,7 +28,7 @@ _NOT_LEASED_YET = {"channel": "", "agent": ""}
 @dataclass(frozen=True)
 class RecordedCall:
     row: CallRecordRow  # the call's row, on its line
-    lease: LineLease  # the line it holds
+    lease: LineLease | None  # the line it holds; None: a scheduled call (no line until due)
     may_fail_over: bool  # False when the request or a binding pins the channel
 
 
@@ -58,6 +59,37 @@ def record_call(
     )
     session.add(call)
     return RecordedCall(call, lease_of(line), route.may_fail_over)
+
+
+def record_scheduled(session: Session, call: CallRecordRow, quotas: Quotas | None = None) -> None:
+    """Record ``call``, which waits to be placed (state ``scheduled``): it claims its
+    Idempotency-Key and counts against the tenant's calls per minute now, but holds no line
+    and is not live until it is due (``take_due_line``)."""
+    _claim_key(session, call)
+    if quotas is not None:
+        check_calls(session, call.tenant, quotas, call.created)
+
+
+def take_due_line(
+    session: Session, tenant: str, cc_call_id: str, routing: Routing, defaults: Quotas | None
+) -> Route:
+    """A scheduled call that is due: lease it a line as ``routing`` says (the channel the
+    request pinned, a binding, priority), within the tenant's live-call quota, and write the
+    line on its row. Raises store.routing's NoChannel or LineBusy, or QuotaExceeded."""
+    owner = get_tenant(session, tenant)
+    if defaults is not None and owner is not None:
+        check_live(session, tenant, Quotas.of(owner, defaults))
+    route = choose_line(
+        session, RouteRequest.for_call(tenant, cc_call_id, routing, routing.channel)
+    )
+    row = get_call_any_tenant(session, cc_call_id)
+    if row is not None:
+        line = route.line
+        row.sqlmodel_update(
+            {"channel": line.channel, "agent": line.agent, "lease_token": line.lease_token}
+        )
+        session.add(row)
+    return route
 
 
 def record_born(session: Session, row: CallRecordRow, written: bool = False) -> None:
@@ -98,10 +130,11 @@ def _claim_key(session: Session, call: CallRecordRow) -> None:
         raise IdempotencyClash(call.idempotency_key) from exc
 
 
-def undo_call(session: Session, cc_call_id: str, lease: LineLease) -> None:
+def undo_call(session: Session, cc_call_id: str, lease: LineLease | None) -> None:
     """Undo a recorded call whose workflow surely never started: free its line, drop its row,
     so nothing is left half-made."""
-    release_line(session, lease.channel, lease.agent, cc_call_id, lease.token)
+    if lease is not None:
+        release_line(session, lease.channel, lease.agent, cc_call_id, lease.token)
     notifications.forget_call(session, cc_call_id)  # its "init" was never true
     stored = get_call_any_tenant(session, cc_call_id)
     if stored is not None:

@@ -65,16 +65,7 @@ def check_lines(session: Session, tenant: str, quotas: Quotas) -> None:
 def check_calls(session: Session, tenant: str, quotas: Quotas, now: int) -> None:
     """After a new call's row is written (it counts itself): QuotaExceeded if the tenant has
     more than ``max_live_calls`` live, or started more than ``calls_per_minute`` in 60 s."""
-    live = session.exec(
-        select(func.count())
-        .select_from(CallRecordRow)
-        .where(
-            CallRecordRow.tenant == tenant,
-            col(CallRecordRow.state).in_([CallState.INIT.value, CallState.CONN.value]),
-        )
-    ).one()
-    if int(live) > quotas.max_live_calls:
-        raise QuotaExceeded("calls live at once", quotas.max_live_calls, LIVE_RETRY_AFTER_S)
+    check_live(session, tenant, quotas, counted=1)
     since = now - WINDOW_MS
     recent, oldest = session.exec(
         select(func.count(), func.min(CallRecordRow.created)).where(
@@ -85,3 +76,19 @@ def check_calls(session: Session, tenant: str, quotas: Quotas, now: int) -> None
         wait_ms = (oldest or now) + WINDOW_MS - now
         retry = max(1, math.ceil(wait_ms / 1000))
         raise QuotaExceeded("calls per minute", quotas.calls_per_minute, retry)
+
+
+def check_live(session: Session, tenant: str, quotas: Quotas, counted: int = 0) -> None:
+    """QuotaExceeded if the tenant has more than ``max_live_calls`` live (in ``init`` or
+    ``conn``), ``counted`` of them being the call that asks (written already). A call waiting
+    to be placed (``scheduled``) holds no line and is not live."""
+    live = session.exec(
+        select(func.count())
+        .select_from(CallRecordRow)
+        .where(
+            CallRecordRow.tenant == tenant,
+            col(CallRecordRow.state).in_([CallState.INIT.value, CallState.CONN.value]),
+        )
+    ).one()
+    if int(live) + 1 - counted > quotas.max_live_calls:
+        raise QuotaExceeded("calls live at once", quotas.max_live_calls, LIVE_RETRY_AFTER_S)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from callflow.record import apply_event
 from channels.events import CallEvent
@@ -57,3 +57,32 @@ def close_by_reconciler(session: Session, row: CallRecordRow, now: int) -> None:
         session,
         SaveRecordInput(record=closed, attempts=[], state_changed=closed.state is not before.state),
     )
+
+
+# Scheduled calls looked at per round (oldest first): the rest wait for the next round.
+WAITING_BATCH = 500
+
+
+def waiting_calls(session: Session, created_before: int) -> list[str]:
+    """Calls still ``scheduled`` (holding no line) recorded before ``created_before``: the
+    reconciler asks whether each one's workflow still runs."""
+    rows = session.exec(
+        select(CallRecordRow.cc_call_id)
+        .where(
+            CallRecordRow.state == CallState.SCHEDULED.value,
+            CallRecordRow.created < created_before,
+        )
+        .order_by(col(CallRecordRow.created))
+        .limit(WAITING_BATCH)
+    ).all()
+    return list(rows)
+
+
+def close_orphaned_waiting(session: Session, cc_call_id: str) -> bool:
+    """Close a scheduled call whose workflow is gone (255, never dialled): nobody would ever
+    place it. False when it is no longer waiting."""
+    row = get_call_any_tenant(session, cc_call_id)
+    if row is None or row.state != CallState.SCHEDULED.value:
+        return False
+    close_by_reconciler(session, row, now_ms())
+    return True

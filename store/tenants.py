@@ -7,6 +7,7 @@ import secrets
 
 from sqlmodel import Session, select
 
+from callflow.policy import CallingWindow, RetryPolicy
 from store.db import now_ms
 from store.models import ApiKey, Tenant
 
@@ -47,3 +48,15 @@ def key_for(session: Session, raw_key: str) -> ApiKey | None:
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
     return session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
+
+
+def default_retry(tenant: Tenant) -> RetryPolicy | None:
+    """The tenant's default retry policy (``PUT /v1/settings``), if it set one."""
+    return RetryPolicy.model_validate_json(tenant.default_retry) if tenant.default_retry else None
+
+
+def default_window(tenant: Tenant) -> CallingWindow | None:
+    """The tenant's default calling hours (``PUT /v1/settings``), if it set them."""
+    if not tenant.default_window:
+        return None
+    return CallingWindow.model_validate_json(tenant.default_window)

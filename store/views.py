@@ -64,8 +64,9 @@ class CallPublic(CallRowBase):
     cc_call_id: str = Field(serialization_alias="id", description="CC's call id")
     state: str = Field(
         default=CallState.INIT.value,
-        description="`init` (leg A being dialled), `conn` (both legs bridged), `close` (ended; "
-        "final)",
+        description="`scheduled` (waits to be placed, holding no line: `not_before`, or no line "
+        "free yet, see `wait_reason`), `init` (leg A being dialled), `conn` (both legs "
+        "bridged), `close` (ended; final)",
         json_schema_extra={"enum": list(CallState)},
     )
     close_type: int | None = Field(  # type: ignore[assignment]  # stored as the code's text

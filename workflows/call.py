@@ -22,6 +22,7 @@ from workflows.closing import Closing
 from workflows.following import Following
 from workflows.host import CallHost
 from workflows.placing import Placing
+from workflows.scheduling import Scheduling
 
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord, apply_event
@@ -31,12 +32,14 @@ with workflow.unsafe.imports_passed_through():
         Attempt,
         CallInput,
         LineLease,
+        NextTry,
         ReleaseLineInput,
         SaveRecordInput,
     )
     from contracts.errors import ALREADY_CLOSED
     from contracts.ids import (
         CALL_WORKFLOW,
+        CANCEL_SCHEDULED_SIGNAL,
         HANGUP_UPDATE,
         SA_CALL_STATE,
         STATUS_QUERY,
@@ -51,7 +54,7 @@ FINAL_SAVE_ROUNDS = 3
 
 
 @workflow.defn(name=CALL_WORKFLOW)
-class CallWorkflow(Placing, Following, Closing):
+class CallWorkflow(Scheduling, Placing, Following, Closing):
     @workflow.init
     def __init__(self, inp: CallInput) -> None:
         self._inp = inp
@@ -70,11 +73,14 @@ class CallWorkflow(Placing, Following, Closing):
         self._last_heard_ms = inp.record.created  # the vendor's last word (or placement)
         self._hangup_asked_ms: int | None = None
         self._placed_ms = inp.record.created  # when the vendor took the call
+        self._place_from_ms = inp.record.created  # when placing began (a scheduled call: due)
         self._wake = False  # a handler changed what the follow loop waits for
         self._lean = True  # set by run (steps.lean)
         self._timer: asyncio.Task[None] | None = None  # a lean call's one follow timer
         self._timer_due = 0
         self._quiet_checks = 0  # reconciliations in a row that brought nothing new
+        self._series_cancelled = False  # the app hung up: no further try of the series
+        self._next_try: NextTry | None = None  # the series' next try, once made
 
     # -- handlers: touch workflow state only -------------------------------------------
     @workflow.signal(name=VENDOR_EVENT_SIGNAL)
@@ -113,6 +119,12 @@ class CallWorkflow(Placing, Following, Closing):
     async def hangup(self) -> CallRecord:
         """End the call. One in set-up ends at once, whether or not the vendor then reports;
         a bridged one ends with the vendor's hang-up, or after ``hangup_wait_s`` regardless."""
+        self._series_cancelled = True  # the app ends this try: and any further one
+        if self._closed:  # a series whose next try is being made: that one is cancelled
+            return self.record
+        if self.record.state is CallState.SCHEDULED:  # not placed yet: cancelled at once
+            self._close_by_cc(CloseType.NORMAL, "cc:hangup")
+            return self.record
         await workflow.wait_condition(
             lambda: self._closed or self.record.vendor_call_id is not None
         )
@@ -133,8 +145,16 @@ class CallWorkflow(Placing, Following, Closing):
 
     @hangup.validator
     def _validate_hangup(self) -> None:
-        if self._closed:
+        if self._closed and not self._retry_pending():
             raise ApplicationError("call already closed", type=ALREADY_CLOSED)
+
+    @workflow.signal(name=CANCEL_SCHEDULED_SIGNAL)
+    def cancel_scheduled(self) -> None:
+        """The series this try belongs to was cancelled while this try was being made: it
+        ends now if it waits still (a placed try is the app's to hang up)."""
+        self._series_cancelled = True
+        if self.record.state is CallState.SCHEDULED:
+            self._close_by_cc(CloseType.NORMAL, "cc:hangup")
 
     # -- the process ----------------------------------------------------------------------
     @workflow.run
@@ -146,12 +166,17 @@ class CallWorkflow(Placing, Following, Closing):
         inbound = self.record.direction == Direction.IN.value
         if inbound and inp.routing.modes.get(self.record.channel) is ChannelMode.POLL:
             self._seat = inp.line  # rung on a seat CC keeps (hw): freed at the end as ever
-        if inbound or await self._place():
+        placed = inbound
+        if not inbound:  # a scheduled call takes its line when due
+            has_line = self._line is not None or await self._take_line_when_due()
+            placed = has_line and await self._place()
+        if placed:
             self._placed_ms = self._last_heard_ms = max(self._last_heard_ms, self._now_ms())
             await self._follow_until_closed()
         await self._save()
         await self._release_seat()
         await self._release_line()
+        await self._start_next_try()
         await self._fill_missing_facts()
         await self._copy_recording()
         await self._accept_late_events()

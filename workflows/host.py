@@ -19,7 +19,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from callflow.record import CallRecord
     from channels.events import CallEvent
-    from contracts.call import Attempt, CallInput, LineLease
+    from contracts.call import Attempt, CallInput, LineLease, NextTry
     from core.types import CloseType
 
 
@@ -34,6 +34,7 @@ class CallHost(ABC):
     _last_heard_ms: int  # the vendor's last word (or the placement)
     _hangup_asked_ms: int | None
     _placed_ms: int  # when the vendor took the call
+    _place_from_ms: int  # when placing began: the placement deadline counts from it
     _wake: bool  # a handler changed what the follow loop waits for
     _lean: bool  # the call's shape (steps.lean), for its whole life
     _timer: asyncio.Task[None] | None  # a lean call's one follow timer
@@ -41,6 +42,8 @@ class CallHost(ABC):
     _quiet_checks: int  # reconciliations in a row that brought nothing new
     _strays: list[tuple[str, str]]  # (channel, vendor call id) to hang up
     _strays_hung_up: set[tuple[str, str]]
+    _series_cancelled: bool  # the app hung up: no further try of the series
+    _next_try: NextTry | None  # the series' next try, once made
 
     @property
     @abstractmethod

@@ -133,7 +133,7 @@ class Placing(CallPart):
             workflow.upsert_search_attributes([SA_CHANNEL.value_set(self._line.channel)])
 
     def _deadline_ms(self) -> int:
-        return self.record.created + int(self._inp.timers.place_deadline_s * 1000)
+        return self._place_from_ms + int(self._inp.timers.place_deadline_s * 1000)
 
     def _expire(self, attempt: Attempt, why: str) -> str:
         """Not placed in time: closed without dialling (255)."""

@@ -146,6 +146,15 @@ async def take_failover_line(inp: call.FailoverInput) -> call.LineLease | None:
     return await _quick(activities.take_failover_line, inp, STORE_RETRY, summary)
 
 
+async def take_due_line(inp: call.TakeLineInput) -> call.TakenLine:
+    return await _quick(activities.take_due_line, inp, STORE_RETRY, "take a line: the call is due")
+
+
+async def start_next_try(inp: call.NextTryInput) -> call.NextTry | None:
+    summary = f"next try {inp.record.try_number + 1}: record and start it"
+    return await _quick(activities.start_next_try, inp, STORE_RETRY, summary)
+
+
 async def copy_recording(
     inp: call.CopyRecordingInput, timers: call.RecordingTimers
 ) -> call.CopyRecordingResult:

@@ -1,6 +1,8 @@
-"""A tenant's own settings (``GET``/``PUT /v1/settings``): for now how long its calls' raw
-vendor events and recordings are kept. Reading needs any key of the tenant; changing needs
-an ``admin`` key. The operator sets the same through ``PUT /v1/operator/tenants/{id}``."""
+"""A tenant's own settings (``GET``/``PUT /v1/settings``): how long its calls' raw vendor
+events and recordings are kept, and its default callback policies (``retry``, ``window``)
+for calls that bring none. Reading needs any key of the tenant; changing needs an ``admin``
+key, and changes only the fields the body names. The operator sets retention through
+``PUT /v1/operator/tenants/{id}``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from sqlmodel import Session
 from api.deps import CallerDep, StateDep
 from api.errors import invalid_field
 from api.openapi import errors
+from callflow.policy import CallingWindow, RetryPolicy
 from store import retention, tenants
 from store.models import Tenant
 
@@ -24,12 +27,20 @@ class SettingsBody(BaseModel):
     # Days the tenant's raw vendor events and recordings are kept, up to the platform's
     # CC_RETENTION_MAX_DAYS; null: the platform's default (CC_RETENTION_DAYS).
     retention_days: int | None = Field(default=None, ge=1)
+    retry: RetryPolicy | None = Field(
+        default=None, description="the default retry policy of calls that bring none; null: none"
+    )
+    window: CallingWindow | None = Field(
+        default=None, description="the default calling hours of calls that bring none; null: any"
+    )
 
 
 class SettingsPublic(BaseModel):
     retention_days: int  # as it applies
     retention_source: str  # "tenant" (its own) or "platform" (CC_RETENTION_DAYS)
     retention_max_days: int  # the most a tenant may set
+    retry: RetryPolicy | None = None
+    window: CallingWindow | None = None
 
 
 def _view(state: StateDep, tenant: Tenant) -> SettingsPublic:
@@ -37,6 +48,8 @@ def _view(state: StateDep, tenant: Tenant) -> SettingsPublic:
         retention_days=retention.tenant_days(tenant, state.settings.retention_days),
         retention_source="tenant" if tenant.retention_days else "platform",
         retention_max_days=state.settings.retention_max_days,
+        retry=tenants.default_retry(tenant),
+        window=tenants.default_window(tenant),
     )
 
 
@@ -53,8 +66,9 @@ async def get_settings(state: StateDep, caller: CallerDep) -> SettingsPublic:
     responses=errors(403, s403="`forbidden`: an `admin` key only"),
 )
 async def put_settings(body: SettingsBody, state: StateDep, caller: CallerDep) -> SettingsPublic:
-    """Set the tenant's own retention (`null`: the platform's), up to the platform's maximum. Scope:
-    `admin`."""
+    """Set the tenant's own retention (`null`: the platform's), up to the platform's maximum,
+    and its default `retry` and `window` (`null`: none). Only the fields the body names
+    change. Scope: `admin`."""
     caller.needs("admin", "settings are changed")
     most = state.settings.retention_max_days
     if body.retention_days is not None and body.retention_days > most:
@@ -66,7 +80,15 @@ async def put_settings(body: SettingsBody, state: StateDep, caller: CallerDep) -
 
     def put(session: Session) -> Tenant:
         tenant = tenants.ensure_tenant(session, caller.tenant.id)
-        tenant.retention_days = body.retention_days
+        given = body.model_fields_set
+        if "retention_days" in given:
+            tenant.retention_days = body.retention_days
+        if "retry" in given:
+            tenant.default_retry = body.retry.model_dump_json() if body.retry else None
+        if "window" in given:
+            tenant.default_window = (
+                body.window.model_dump_json(by_alias=True) if body.window else None
+            )
         session.add(tenant)
         return tenant
 

@@ -52,10 +52,11 @@ class FakeTemporal:
     updates: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
     on_update: Callable[[], None] | None = None  # runs before update_error is raised
+    inputs: dict[str, Any] = field(default_factory=dict)  # each started workflow's input
 
     async def start_workflow(
         self,
-        *_: Any,
+        *args: Any,
         id: str,  # noqa: A002
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         **__: Any,
@@ -66,6 +67,7 @@ class FakeTemporal:
         if self.start_error is not None and not self.start_anyway:
             raise self.start_error
         self.started.append(id)
+        self.inputs[id] = args[1] if len(args) > 1 else None
         if self.start_error is not None:
             raise self.start_error
 
@@ -86,12 +88,20 @@ class FakeHandle:
     async def signal(self, *_: Any, **__: Any) -> None:
         self.temporal.signals.append(self.id)
 
-    async def start_update(self, *_: Any, **__: Any) -> None:
+    async def start_update(self, *_: Any, **__: Any) -> FakeUpdate:
         self.temporal.updates.append(self.id)
         if self.temporal.on_update is not None:
             self.temporal.on_update()
         if self.temporal.update_error is not None:
             raise self.temporal.update_error
+        return FakeUpdate()
+
+
+@dataclass
+class FakeUpdate:
+    """An update the workflow accepted (its outcome not known yet)."""
+
+    _known_outcome: None = None
 
 
 @dataclass

@@ -70,7 +70,7 @@ async def test_the_call_views_codes_are_described(harness: Harness) -> None:
     view = spec["components"]["schemas"]["CallPublic"]["properties"]
     assert view["close_type"]["enum"] == [0, 1, 2, 3, 4, 5, 6, 7, 255, None]
     assert "4 leg B busy" in view["close_type"]["description"]
-    assert view["state"]["enum"] == ["init", "conn", "close"]
+    assert view["state"]["enum"] == ["scheduled", "init", "conn", "close"]
     assert view["direction"]["enum"] == ["out", "in"]
     assert view["display"]["enum"] == ["passthrough", "platform"]
     for name in ("state", "direction", "display"):

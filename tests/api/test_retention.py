@@ -40,7 +40,8 @@ async def test_a_tenant_sets_its_own_retention_within_the_platforms_bound(
     harness: Harness, clients: dict[str, httpx.AsyncClient]
 ) -> None:
     assert (await harness.api.get("/v1/settings")).json() == {
-        "retention_days": 90, "retention_source": "platform", "retention_max_days": 365
+        "retention_days": 90, "retention_source": "platform", "retention_max_days": 365,
+        "retry": None, "window": None,
     }  # fmt: skip
     refused = await harness.api.put("/v1/settings", json={"retention_days": 7})
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")  # not admin

@@ -29,6 +29,8 @@ from contracts.call import (
     RecordingOutcome,
     ReleaseLineInput,
     SaveRecordInput,
+    TakeLineInput,
+    TakenLine,
 )
 from contracts.errors import RATE_LIMITED
 
@@ -52,6 +54,9 @@ class FakeVendor:
     place_errors: dict[str, list[str]] = field(default_factory=dict)
     vendor_ids: dict[str, str] = field(default_factory=dict)
     failover_lines: list[LineLease | None] = field(default_factory=list)  # in order, then None
+    # take_due_line's answers, in order; once used up, ``due_line`` (None: "line_busy").
+    due_answers: list[TakenLine] = field(default_factory=list)
+    due_line: LineLease | None = None
     reconcile_answers: list[list[CallEvent]] = field(default_factory=list)  # in order, then []
     noted_vendor_id: str | None = None  # placed_call_id's answer
     hangup_error: str | None = None  # hangup_call fails with this error type (not retried)
@@ -132,6 +137,15 @@ class FakeVendor:
             await self._note("take_failover_line", inp)
             return self.failover_lines.pop(0) if self.failover_lines else None
 
+        @activity.defn(name="take_due_line")
+        async def take_due_line(inp: TakeLineInput) -> TakenLine:
+            await self._note("take_due_line", inp)
+            if self.due_answers:
+                return self.due_answers.pop(0)
+            if self.due_line is None:
+                return TakenLine(wait_reason="line_busy")
+            return TakenLine(line=self.due_line, may_fail_over=True)
+
         @activity.defn(name="copy_recording")
         async def copy_recording(inp: CopyRecordingInput) -> CopyRecordingResult:
             await self._note("copy_recording", inp)
@@ -154,5 +168,5 @@ class FakeVendor:
             return self.noted_vendor_id
 
         return [place_call, hangup_call, reconcile_call, save_record,
-                release_line, take_failover_line, copy_recording, apply_late_events,
-                note_recording, placed_call_id]  # fmt: skip
+                release_line, take_failover_line, take_due_line, copy_recording,
+                apply_late_events, note_recording, placed_call_id]  # fmt: skip

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -33,10 +32,9 @@ from callflow.record import CallRecord
 from channels.events import CallEvent
 from contracts.call import CallInput, CallTimers, LineLease, Routing
 from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, RATE_LIMITED, REJECTED, SERVER_ERROR
-from contracts.ids import HANGUP_UPDATE, SEARCH_ATTRIBUTES
+from contracts.ids import HANGUP_UPDATE
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
 from tests.workflows.fakes import FakeVendor
-from tests.workflows.servers import time_skipping_env
 from workflows.call import CallWorkflow
 from workflows.placing import RETRY_DELAYS_S, TRIES_PER_CHANNEL, VENDOR_LIMIT_MARGIN_S
 
@@ -68,17 +66,6 @@ def assert_at(actual: int | None, expected: int) -> None:
     """``actual`` is CC's clock reading for something due at ``expected``."""
     assert actual is not None
     assert expected <= actual < expected + SLACK_MS, (actual - expected, "ms late")
-
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await time_skipping_env()
-    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-    await environment.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=environment.client.namespace,
-        search_attributes={key.name: keyword for key in SEARCH_ATTRIBUTES}))  # fmt: skip
-    yield environment
-    await environment.shutdown()
 
 
 async def server_ms(env: WorkflowEnvironment) -> int:

@@ -387,3 +387,42 @@ def test_silence_counts_only_calls_nothing_explains(db_engine: Engine) -> None:
         assert channel_state.silent_setups(s, "e9", 120_000, later) == 1
         assert channel_state.silent_setups(s, "e9", 120_000, now_ms()) == 0  # the channel spoke
         assert channel_state.silent_setups(s, "hw", 120_000, later) == 0
+
+
+def waiting_since(engine: Engine, cc_call_id: str, ago_ms: int) -> None:
+    """A scheduled call (no line) recorded ``ago_ms`` ago."""
+    at = now_ms() - ago_ms
+    with session_scope(engine) as s:
+        ensure_tenant(s, "t1")
+        s.add(CallRecordRow(
+            tenant="t1", agent="", channel="", caller="+8613800000001", called="+8613900000002",
+            display="passthrough", cc_call_id=cc_call_id, state=CallState.SCHEDULED.value,
+            not_before=at + 86_400_000, wait_reason="not_before", created=at, updated=at,
+        ))  # fmt: skip
+
+
+def state_of(engine: Engine, cc_call_id: str) -> tuple[str, str | None]:
+    with session_scope(engine) as s:
+        row = s.exec(select(CallRecordRow).where(CallRecordRow.cc_call_id == cc_call_id)).one()
+        return row.state, row.close_type
+
+
+async def test_a_scheduled_call_whose_workflow_is_gone_is_closed(db_engine: Engine) -> None:
+    """Issue 24: a scheduled call holds no line, so no lease would show it orphaned. One whose
+    workflow was terminated, or never started (the API killed in between), is closed 255;
+    a running one, or one too young for its workflow to have started, is left waiting."""
+    waiting_since(db_engine, "gone", 3_600_000)
+    waiting_since(db_engine, "never", 3_600_000)
+    waiting_since(db_engine, "running", 3_600_000)
+    waiting_since(db_engine, "young", 1_000)
+    missing = RPCError("not found", RPCStatusCode.NOT_FOUND, b"")
+    temporal = FakeTemporal({"gone": WorkflowExecutionStatus.TERMINATED, "never": missing,
+                             "running": WorkflowExecutionStatus.RUNNING})  # fmt: skip
+    env = ActivityEnvironment(client=cast(Client, temporal))
+    result = await env.run(HealthActivities({}, db_engine).reconcile_leases,
+                           ReconcileLeasesInput(min_age_s=60))  # fmt: skip
+    assert sorted(result.closed_waiting) == ["gone", "never"]
+    assert state_of(db_engine, "gone") == ("close", "255")
+    assert state_of(db_engine, "never") == ("close", "255")
+    assert state_of(db_engine, "running") == ("scheduled", None)
+    assert state_of(db_engine, "young") == ("scheduled", None)
