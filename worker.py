@@ -52,6 +52,7 @@ from contracts.ids import (
     INBOX_CONFIGURE_SIGNAL,
     INBOX_WORKFLOW_ID,
     NOTIFY_WORKFLOW_ID,
+    placement_queue,
 )
 from contracts.notify import NOTIFY_CONFIGURE_SIGNAL, notify_config
 from contracts.retention import retention_schedule_id
@@ -81,7 +82,41 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+class Workers:
+    """CC's worker: the main task queue, and each vendor's placement queue
+    (``contracts.ids.placement_queue``), held to the vendor's calls per second."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+
+def placement_workers(
+    client: Client, settings: Settings, place_call: Any, executor: ThreadPoolExecutor
+) -> list[Worker]:
+    """One worker per vendor on its placement queue, running only place requests; with
+    ``CC_<VENDOR>_CPS`` set, the queue's rate limit (Temporal's, for all workers together)."""
+    workers = []
+    for name in CHANNELS:
+        cps = float(getattr(settings, f"{name}_cps", 0.0))
+        workers.append(
+            Worker(
+                client,
+                task_queue=placement_queue(settings.task_queue, name),
+                activities=[place_call],
+                activity_executor=executor,
+                max_task_queue_activities_per_second=cps or None,
+            )
+        )
+    return workers
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Workers:
     engine = make_engine(settings.database_url)
     channels = build_channels(settings, SqlSessions(engine, settings.secret_key))
     channel_activities = ChannelActivities(channels, engine)
@@ -98,7 +133,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     inbox_activities = InboxActivities(engine)
     seat_activities = SeatActivities(channels, engine, settings.secret_key, settings)
     notify_activities = NotifyActivities(engine, settings, call_view_json)
-    return Worker(
+    main = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[
@@ -139,6 +174,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         workflow_runner=WORKFLOW_RUNNER,
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
+    places = placement_workers(client, settings, channel_activities.place_call, executor)
+    return Workers([main, *places])
 
 
 P = TypeVar("P")

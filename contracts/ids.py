@@ -56,3 +56,10 @@ def workflow_id(cc_call_id: str) -> str:
 
 def late_workflow_id(cc_call_id: str) -> str:
     return f"late-{cc_call_id}"
+
+
+def placement_queue(task_queue: str, channel: str) -> str:
+    """The task queue a channel's place requests go to: one per vendor, so the worker can
+    hold each to the calls per second its vendor allows (``CC_<VENDOR>_CPS``), across every
+    worker (Temporal's task-queue rate limit is the server's, not one worker's)."""
+    return f"{task_queue}-place-{channel}"

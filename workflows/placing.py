@@ -30,7 +30,8 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from workflows import steps
 from workflows.host import CallPart
@@ -71,6 +72,7 @@ RATE_WAIT_S = (1.0, 60.0)  # a vendor's Retry-After, kept within these bounds
 # own time, and the timer's lateness, fit in this margin.
 RATE_MARGIN_S = 5.0
 PLACED = "placed"
+NOT_STARTED = "not_started"  # the request waited in its vendor's queue past the deadline
 # Since this patch a seat refused for itself is its line's fault, not the channel's: no retry,
 # no health report (before it, retried and reported as a vendor error: issue 20 row 8).
 SEAT_REFUSAL_PATCH = "seat-refusal-is-its-line-s"
@@ -158,6 +160,8 @@ class Placing(CallPart):
             error_type, wait_s = await self._try_place(line, attempt)
             if error_type in (PLACED, REJECTED, OUTCOME_UNKNOWN, SEAT_UNAVAILABLE):
                 return error_type
+            if error_type == NOT_STARTED:
+                return self._expire(attempt, "waited past the placement deadline")
             if error_type == RATE_LIMITED:
                 # Back-pressure: not one of the channel's failures, and no word to health.
                 tries -= 1
@@ -197,12 +201,19 @@ class Placing(CallPart):
         unclaimed = await self._claim_seat(line, attempt)
         if unclaimed is not None:
             return unclaimed, 0.0
+        queue_wait = timedelta(milliseconds=max(1_000, self._deadline_ms() - self._now_ms()))
         try:
             placed = await steps.place_call(
-                PlaceCallInput(channel=line.channel, request=self._place_request(line))
+                PlaceCallInput(channel=line.channel, request=self._place_request(line)),
+                queue_wait,
             )
         except ActivityError as err:
             cause = err.cause
+            if isinstance(cause, ActivityTimeout) and cause.type is TimeoutType.SCHEDULE_TO_START:
+                # It waited its turn under the vendor's CPS past the deadline, never started:
+                # nothing was sent.
+                attempt.outcome, attempt.error = "failed", "not started in the vendor's queue"
+                return NOT_STARTED, 0.0
             known = (
                 REJECTED,
                 SERVER_ERROR,

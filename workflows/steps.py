@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import activities, call
     from contracts.errors import NON_RETRYABLE_RECORDING_ERRORS, OUTCOME_UNKNOWN, REJECTED
     from contracts.health import PlacementOutcome
-    from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL
+    from contracts.ids import HEALTH_WORKFLOW_ID, PLACEMENT_SIGNAL, placement_queue
 
 VENDOR_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -71,10 +71,23 @@ def patched_before(patch_id: str) -> bool:
     return lean() or workflow.patched(patch_id)
 
 
-async def place_call(inp: call.PlaceCallInput) -> call.PlaceCallResult:
+# Place requests go to their vendor's own task queue (rate-limited to its calls per second)
+# since this patch; before it, to the call's.
+PLACEMENT_QUEUE = "issue-24-placement-queue-per-vendor"
+
+
+async def place_call(inp: call.PlaceCallInput, queue_wait: timedelta) -> call.PlaceCallResult:
+    """One place request. On the vendor's placement queue it waits its turn under the
+    vendor's CPS, at most ``queue_wait`` (what is left of the placement deadline: a request
+    that never started placed nothing); once started it has ``PLACE_TIMEOUT``."""
+    queue = workflow.info().task_queue
+    if workflow.patched(PLACEMENT_QUEUE):
+        queue = placement_queue(queue, inp.channel)
     return await workflow.execute_activity(
         activities.place_call,
         inp,
+        task_queue=queue,
+        schedule_to_start_timeout=queue_wait,
         start_to_close_timeout=PLACE_TIMEOUT,
         retry_policy=PLACE_ONCE,
         summary=f"place {inp.channel}",

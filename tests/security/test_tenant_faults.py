@@ -29,7 +29,6 @@ from sqlalchemy import Engine
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.channels import ChannelActivities
 from activities.health import HealthActivities
@@ -51,7 +50,7 @@ from store.routing import NoChannel, RouteRequest, choose_line
 from store.seats import SqlSessions
 from store.tenants import ensure_tenant
 from tests.simulators.hw_support import BASE, PASSWORD, hw_simulator
-from tests.workflows.fakes import FakeVendor
+from tests.workflows.fakes import FakeVendor, call_workers
 from tests.workflows.seat_support import until
 from tests.workflows.servers import dev_server_env
 from workflows.call import CallWorkflow
@@ -180,7 +179,7 @@ async def rig(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Rig]:
         ]  # fmt: skip
         config = HealthConfig(channels=["hw"], policy=POLICY, interval_s=1.0)
         with ThreadPoolExecutor(8) as executor:
-            async with Worker(env.client, task_queue=queue, activities=activities,
+            async with call_workers(env.client, queue, activities=activities,
                               workflows=[CallWorkflow, SeatWorkflow, ChannelHealthWorkflow],
                               activity_executor=executor):  # fmt: skip
                 handle = await env.client.start_workflow(

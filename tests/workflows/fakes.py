@@ -8,14 +8,18 @@ from a script the test sets up front.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from channels.events import CallEvent
+from channels.registry import CHANNELS
 from contracts.call import (
     CopyRecordingInput,
     CopyRecordingResult,
@@ -33,6 +37,7 @@ from contracts.call import (
     TakenLine,
 )
 from contracts.errors import RATE_LIMITED
+from contracts.ids import placement_queue
 
 
 @dataclass(frozen=True)
@@ -170,3 +175,25 @@ class FakeVendor:
         return [place_call, hangup_call, reconcile_call, save_record,
                 release_line, take_failover_line, take_due_line, copy_recording,
                 apply_late_events, note_recording, placed_call_id]  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def call_workers(
+    client: Client,
+    queue: str,
+    activities: Sequence[Callable[..., Any]],
+    workflows: Sequence[type],
+    **options: Any,
+) -> AsyncIterator[None]:
+    """A test's worker on ``queue`` and, as ``worker.build_worker`` runs them, one on each
+    vendor's placement queue taking the place requests (``place_call`` of ``activities``)."""
+    place = [a for a in activities if a.__name__ == "place_call"]
+    assert place, "the place request's activity is named place_call (its function too)"
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(client, task_queue=queue, activities=activities, workflows=workflows, **options)
+        )
+        for name in CHANNELS:
+            placing = Worker(client, task_queue=placement_queue(queue, name), activities=place)
+            await stack.enter_async_context(placing)
+        yield

@@ -26,7 +26,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from callflow.record import CallRecord
 from channels.events import CallEvent
@@ -34,7 +33,7 @@ from contracts.call import CallInput, CallTimers, LineLease, Routing
 from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, RATE_LIMITED, REJECTED, SERVER_ERROR
 from contracts.ids import HANGUP_UPDATE
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
-from tests.workflows.fakes import FakeVendor
+from tests.workflows.fakes import FakeVendor, call_workers
 from workflows.call import CallWorkflow
 from workflows.placing import RETRY_DELAYS_S, TRIES_PER_CHANNEL, VENDOR_LIMIT_MARGIN_S
 
@@ -158,7 +157,7 @@ async def calling(
                     timers=TIMERS.model_copy(update=timers))  # fmt: skip
     vendor.clock = lambda: server_ms(env)
     queue = f"timers-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, activities=vendor.activities(),
+    async with call_workers(env.client, queue, activities=vendor.activities(),
                       workflows=[CallWorkflow]):  # fmt: skip
         handle = await env.client.start_workflow(
             CallWorkflow.run, inp, id=f"call-{record.cc_call_id}", task_queue=queue

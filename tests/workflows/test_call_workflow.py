@@ -47,10 +47,11 @@ from contracts.call import (
 from contracts.errors import OUTCOME_UNKNOWN, SERVER_ERROR, STORE_UNAVAILABLE
 from contracts.ids import SEARCH_ATTRIBUTES
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from tests.workflows.fakes import call_workers
 from tests.workflows.servers import time_skipping_env
 from workflows.call import CallWorkflow
 from workflows.late import LateEventsWorkflow
-from workflows.steps import LEAN, LOCAL_CHECK
+from workflows.steps import LEAN, LOCAL_CHECK, PLACEMENT_QUEUE
 
 LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
 SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)
@@ -76,7 +77,7 @@ class Vendor:
 
     def activities(self) -> list[object]:
         @activity.defn(name="place_call")
-        async def place(inp: PlaceCallInput) -> PlaceCallResult:
+        async def place_call(inp: PlaceCallInput) -> PlaceCallResult:
             self.placed.append(inp)
             if self.first_place_errors:
                 error = self.first_place_errors.pop(0)
@@ -130,7 +131,7 @@ class Vendor:
         async def placed_call_id(cc_call_id: str) -> str | None:
             return self.noted_id
 
-        return [place, hang_up, reconcile, save, release, failover, copy, apply_late, note,
+        return [place_call, hang_up, reconcile, save, release, failover, copy, apply_late, note,
                 placed_call_id]  # fmt: skip
 
 
@@ -169,7 +170,7 @@ async def running_call(
     env: WorkflowEnvironment, vendor: Vendor, inp: CallInput
 ) -> AsyncIterator[WorkflowHandle[CallWorkflow, CallRecord]]:
     queue = f"call-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, activities=vendor.activities(),
+    async with call_workers(env.client, queue, activities=vendor.activities(),
                       workflows=[CallWorkflow, LateEventsWorkflow]):  # fmt: skip
         yield await env.client.start_workflow(
             CallWorkflow.run, inp, id=f"call-{inp.record.cc_call_id}", task_queue=queue
@@ -427,7 +428,8 @@ def markers(history: WorkflowHistory) -> Counter[str]:
             continue
         attrs = e.marker_recorded_event_attributes
         raw = b"".join(p.data for key in attrs.details for p in attrs.details[key].payloads)
-        label = next((name for name in (LEAN, LOCAL_CHECK, "save_record", "reconcile_call",
+        label = next((name for name in (LEAN, LOCAL_CHECK, PLACEMENT_QUEUE, "save_record",
+                                        "reconcile_call",
                                         "fill-facts", "copy-recording",
                                         "report-placement-to-health") if name.encode() in raw),
                      "?")  # fmt: skip
@@ -451,7 +453,9 @@ async def test_a_lean_call_saves_locally_with_one_follow_timer(
     assert "save_record" not in scheduled  # no activity task per save …
     found = markers(history)
     assert found["core_local_activity:save_record"] == len(vendor.saved)  # … a marker each
-    assert [k for k in found if k.startswith("core_patch")] == [f"core_patch:{LEAN}"]
+    # The lean patch, and the one patch since (a place request on its vendor's queue).
+    patches = [k for k in found if k.startswith("core_patch")]
+    assert patches == [f"core_patch:{LEAN}", f"core_patch:{PLACEMENT_QUEUE}"]
     # One timer while the call is followed (not one per event), then the late-event window.
     assert sum(e.event_type == TIMER for e in history.events) <= 3
     await Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter

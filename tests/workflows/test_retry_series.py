@@ -24,7 +24,6 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.records import RecordActivities
 from activities.series import SeriesActivities
@@ -42,7 +41,7 @@ from store.models import CallRecordRow
 from store.placement import record_born
 from store.tenants import ensure_tenant
 from tests.notify.support import sqlite_store
-from tests.workflows.fakes import FakeVendor
+from tests.workflows.fakes import FakeVendor, call_workers
 from tests.workflows.test_call_timers import server_ms
 from workflows.call import CallWorkflow
 
@@ -128,7 +127,7 @@ async def series(
     activities = [*vendor.activities(), records.save_record, records.release_line,
                   records.take_due_line, records.take_failover_line,
                   SeriesActivities(engine, settings).start_next_try]  # fmt: skip
-    async with Worker(env.client, task_queue=queue, activities=activities,
+    async with call_workers(env.client, queue, activities=activities,
                       workflows=[CallWorkflow],
                       activity_executor=ThreadPoolExecutor(4)):  # fmt: skip
         handle = await env.client.start_workflow(
@@ -213,8 +212,9 @@ async def test_hanging_up_the_series_cancels_the_waiting_try(
     async with series(env, engine, vendor, CallPolicy(retry=RETRY)) as (handle, first):
         await handle.result()
         waiting = env.client.get_workflow_handle(workflow_id(f"{first}-2"), result_type=CallRecord)
-        status = await waiting.query(CallWorkflow.status)
-        await waiting.execute_update(HANGUP_UPDATE, result_type=CallRecord)
+        with env.auto_time_skipping_disabled():  # the clock stands while the app hangs up
+            status = await waiting.query(CallWorkflow.status)
+            await waiting.execute_update(HANGUP_UPDATE, result_type=CallRecord)
         cancelled = await result_of(env, f"{first}-2")
 
     assert status.state is CallState.SCHEDULED and status.wait_reason == "retry"

@@ -9,12 +9,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from callflow.record import CallRecord
 from contracts.call import CallInput, Routing, TakenLine
 from core.types import CallState, CloseType, DisplayPolicy, EventKind
-from tests.workflows.fakes import FakeVendor
+from tests.workflows.fakes import FakeVendor, call_workers
 from tests.workflows.test_call_timers import (
     LINE,
     MAX_DURATION_S,
@@ -47,7 +46,7 @@ async def scheduled(
                     timers=TIMERS.model_copy(update=timers))  # fmt: skip
     vendor.clock = lambda: server_ms(env)
     queue = f"scheduled-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, activities=vendor.activities(),
+    async with call_workers(env.client, queue, activities=vendor.activities(),
                       workflows=[CallWorkflow]):  # fmt: skip
         handle = await env.client.start_workflow(
             CallWorkflow.run, inp, id=f"call-{record.cc_call_id}", task_queue=queue
