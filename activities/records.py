@@ -103,7 +103,7 @@ class RecordActivities:
                 return TakenLine(line=lines.lease_of(route.line), may_fail_over=route.may_fail_over)
         except (NoChannel, LineBusy, QuotaExceeded) as exc:
             log.info("due call=%s waits: %s", inp.cc_call_id, exc)
-            return TakenLine(wait_reason=WAIT_REASONS[type(exc)], detail=str(exc)[:200])
+            return TakenLine(wait_reason=WAIT_REASONS[type(exc)])
 
     @activity.defn
     def apply_late_events(self, events: list[CallEvent]) -> LateEventsResult:

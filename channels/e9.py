@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import httpx
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from channels import e9_events, e9_inbound, errors, events, helpers, protocols
 from channels.http import RecordingSource, read_object, send, stream_recording
@@ -39,6 +39,9 @@ class E9Settings(CoreSettings):
     """Channel e9's account, read as ``CC_E9_*`` (defaults point at the local simulator)."""
 
     e9_base_url: str = "http://127.0.0.1:9101"
+    # Calls per second the vendor allows (0: no limit). Place requests wait their turn on the
+    # vendor's own task queue, which Temporal holds to this rate across every worker.
+    e9_cps: float = Field(default=0.0, ge=0)
     e9_account_sid: str = "8a216da8e9demo0001"
     e9_auth_token: Annotated[str, DemoDefault("e9_base_url")] = "e9-demo-auth-token"
     # Where e9 sends ``callin`` (a customer calling a 400 number): set in the vendor's console,

@@ -24,6 +24,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Annotated, Any
 
 import httpx
+from pydantic import Field
 
 from channels.errors import (
     SeatSignedOut,
@@ -71,6 +72,9 @@ class HwSettings(CoreSettings):
     """Channel hw's CC-Gateway, read as ``CC_HW_*`` (defaults point at the local simulator)."""
 
     hw_base_url: str = "http://127.0.0.1:9102"
+    # Calls per second the vendor allows (0: no limit). Place requests wait their turn on the
+    # vendor's own task queue, which Temporal holds to this rate across every worker.
+    hw_cps: float = Field(default=0.0, ge=0)
     # For seats without a password of their own.
     hw_seat_password: Annotated[str, DemoDefault("hw_base_url")] = "hw-demo-seat-password"
     hw_seat_idle_s: float = 300.0  # a seat without calls this long is signed out

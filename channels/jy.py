@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from twilio.request_validator import RequestValidator
 
 from channels import errors, events, helpers, jy_events, jy_inbound, protocols
@@ -46,6 +46,9 @@ class JySettings(CoreSettings):
     """Channel jy's account, read as ``CC_JY_*`` (defaults point at the local simulator)."""
 
     jy_base_url: str = "http://127.0.0.1:9103"
+    # Calls per second the vendor allows (0: no limit). Place requests wait their turn on the
+    # vendor's own task queue, which Temporal holds to this rate across every worker.
+    jy_cps: float = Field(default=0.0, ge=0)
     jy_account_sid: str = "ACjydemo0001"
     jy_auth_token: Annotated[str, DemoDefault("jy_base_url")] = "jy-demo-auth-token"
     # Where jy sends the voice webhook of a customer calling a 400 number: set on the number

@@ -145,7 +145,6 @@ class TakenLine(BaseModel):
     line: LineLease | None = None
     may_fail_over: bool = False
     wait_reason: str | None = None
-    detail: str | None = None
 
 
 class NextTryInput(BaseModel):

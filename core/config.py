@@ -108,12 +108,6 @@ class CoreSettings(BaseSettings):
     # quota) asks again after line_wait_s, doubling up to a minute, for up to line_wait_max_s;
     # then it closes without dialling (255).
     line_wait_s: float = Field(default=5.0, gt=0)
-    # Calls per second each vendor allows (CC_<VENDOR>_CPS; 0: no limit). Place requests wait
-    # their turn on the vendor's own task queue, which Temporal holds to this rate across
-    # every worker; a burst queues instead of being refused.
-    e9_cps: float = Field(default=0.0, ge=0)
-    hw_cps: float = Field(default=0.0, ge=0)
-    jy_cps: float = Field(default=0.0, ge=0)
     line_wait_max_s: float = Field(default=3600.0, gt=0)
     connected_check_s: float = Field(default=300.0, gt=0)
     # Saving a record is retried this many times; then the line is freed all the same.

@@ -14,7 +14,7 @@ from core.types import CallState
 from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant, insert_call
 from store.lines import find_line, lease_of, release_line
-from store.models import CallRecordRow
+from store.models import AgentLine, CallRecordRow
 from store.quotas import Quotas, check_calls, check_live
 from store.routing import Route, RouteRequest, choose_line, route_taken
 from store.tenants import get_tenant
@@ -53,12 +53,16 @@ def record_call(
         check_calls(session, call.tenant, quotas, call.created)
     request = RouteRequest.for_call(call.tenant, call.cc_call_id, routing, channel)
     route = choose_line(session, request)
-    line = route.line
-    call.sqlmodel_update(
+    _on_line(session, call, route.line)
+    return RecordedCall(call, lease_of(route.line), route.may_fail_over)
+
+
+def _on_line(session: Session, row: CallRecordRow, line: AgentLine) -> None:
+    """The call's row on the line it leased (its fencing token with it)."""
+    row.sqlmodel_update(
         {"channel": line.channel, "agent": line.agent, "lease_token": line.lease_token}
     )
-    session.add(call)
-    return RecordedCall(call, lease_of(line), route.may_fail_over)
+    session.add(row)
 
 
 def record_scheduled(session: Session, call: CallRecordRow, quotas: Quotas | None = None) -> None:
@@ -84,11 +88,7 @@ def take_due_line(
     )
     row = get_call_any_tenant(session, cc_call_id)
     if row is not None:
-        line = route.line
-        row.sqlmodel_update(
-            {"channel": line.channel, "agent": line.agent, "lease_token": line.lease_token}
-        )
-        session.add(row)
+        _on_line(session, row, route.line)
     return route
 
 

@@ -102,8 +102,8 @@ async def test_a_hang_up_cancels_a_scheduled_call_which_never_takes_a_line(
 async def test_a_due_call_with_no_line_free_waits_with_its_reason_then_is_placed(
     env: WorkflowEnvironment,
 ) -> None:
-    busy = TakenLine(wait_reason="line_busy", detail="every candidate line is on a call")
-    quota = TakenLine(wait_reason="tenant_limit", detail="calls live at once")
+    busy = TakenLine(wait_reason="line_busy")
+    quota = TakenLine(wait_reason="tenant_limit")
     vendor = FakeVendor(due_answers=[busy, busy, quota], due_line=LINE)
     async with scheduled(env, vendor, line_wait_s=5) as call:
         await call.skip_to(DUE_IN_S + 60)
