@@ -10,6 +10,7 @@ cancels the try waiting."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.records import RecordActivities
@@ -147,6 +149,29 @@ async def result_of(env: WorkflowEnvironment, cc_call_id: str) -> CallRecord:
     return record
 
 
+async def made(env: WorkflowEnvironment, cc_call_id: str) -> WorkflowHandle[Any, CallRecord]:
+    """The handle of a try the series makes, once its workflow exists (real time: the
+    activity that makes it runs on the worker); bounded."""
+    handle = env.client.get_workflow_handle(workflow_id(cc_call_id), result_type=CallRecord)
+
+    async def exists() -> None:
+        while True:
+            try:
+                await handle.describe()
+                return
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+            await asyncio.sleep(0.05)
+
+    try:
+        async with asyncio.timeout(30):
+            await exists()
+    except TimeoutError:
+        raise AssertionError(f"try {cc_call_id} was never made") from None
+    return handle
+
+
 async def test_a_customer_who_never_answers_is_tried_three_times_a_minute_apart(
     env: WorkflowEnvironment, engine: Engine
 ) -> None:
@@ -208,14 +233,18 @@ async def test_a_try_due_outside_the_window_waits_for_its_opening(
 async def test_hanging_up_the_series_cancels_the_waiting_try(
     env: WorkflowEnvironment, engine: Engine
 ) -> None:
+    """No time is skipped until the app has hung up: the first try closes on its vendor's
+    events alone and makes the second, which waits for its minute. (Awaiting the first try's
+    result first let the test server skip time, at times straight to the second try's due
+    time, which then placed it: CI saw that once.)"""
     vendor = ScriptedVendor(env, [CloseType.B_UNREACHABLE])
     async with series(env, engine, vendor, CallPolicy(retry=RETRY)) as (handle, first):
-        await handle.result()
-        waiting = env.client.get_workflow_handle(workflow_id(f"{first}-2"), result_type=CallRecord)
-        with env.auto_time_skipping_disabled():  # the clock stands while the app hangs up
+        with env.auto_time_skipping_disabled():
+            waiting = await made(env, f"{first}-2")
             status = await waiting.query(CallWorkflow.status)
             await waiting.execute_update(HANGUP_UPDATE, result_type=CallRecord)
         cancelled = await result_of(env, f"{first}-2")
+        await handle.result()
 
     assert status.state is CallState.SCHEDULED and status.wait_reason == "retry"
     assert (cancelled.close_type, cancelled.a_call_time) == (CloseType.NORMAL, None)
