@@ -75,9 +75,15 @@ from workflows.seat import SeatWorkflow
 # helper modules (deterministic workflow code, no state of their own) are imported once and
 # passed through instead: a call's workflow starts without re-running them. The workflow tests
 # (tests/workflows) run them under the full sandbox, so its restrictions still hold for them.
+# ``phonenumbers`` (the log redaction a workflow's log line runs through) is passed through
+# too: its region data, loaded afresh in the sandbox, would make a ``threading.Lock`` there.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "workflows.steps", "workflows.placing", "workflows.closing", "workflows.host"
+        "workflows.steps",
+        "workflows.placing",
+        "workflows.closing",
+        "workflows.host",
+        "phonenumbers",
     )
 )
 
