@@ -208,6 +208,9 @@ class CoreSettings(BaseSettings):
 
     # Simulators: scales the vendors' webhook retry schedule (1, 5, 30 s).
     sim_retry_scale: float = 1.0
+    # The jy simulator's calls-per-second limit (a token bucket holding one second's worth,
+    # as vendors commonly count); over it, 429 with Retry-After. CC_JY_CPS is CC's own pace.
+    sim_jy_cps: float = Field(default=20.0, gt=0)
 
     # Seals secrets kept in the database (hw seat passwords): a Fernet key (core/secrets.py).
     secret_key: str = ""

@@ -78,6 +78,29 @@ async def transport_fault(fault: str | None) -> Response | None:
     return None
 
 
+@dataclass
+class TokenBucket:
+    """A vendor's calls-per-second limit as many count it: ``capacity`` requests at once
+    after a quiet spell, refilled at ``rate`` a second."""
+
+    rate: float
+    capacity: float
+    tokens: float = field(init=False)
+    at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens, self.at = self.capacity, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

@@ -68,19 +68,23 @@ def control_router(state: SimState, calls: Callable[[], list[dict[str, Any]]]) -
 def install_request_log(app: FastAPI, state: SimState) -> None:
     @app.middleware("http")
     async def record(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if not request.url.path.startswith("/_sim"):
-            body = await request.body()
-            state.requests.append(
-                {
-                    "at": now_ms(),
-                    "method": request.method,
-                    "path": request.url.path,
-                    "query": str(request.url.query),
-                    "headers": dict(request.headers),
-                    "body": body.decode("utf-8", errors="replace"),
-                }
-            )
-        response: Response = await call_next(request)
+        response: Response
+        if request.url.path.startswith("/_sim"):
+            response = await call_next(request)
+            return response
+        body = await request.body()
+        entry: dict[str, Any] = {
+            "at": now_ms(),
+            "method": request.method,
+            "path": request.url.path,
+            "query": str(request.url.query),
+            "headers": dict(request.headers),
+            "body": body.decode("utf-8", errors="replace"),
+            "status": None,  # the answer's, once given
+        }
+        state.requests.append(entry)
+        response = await call_next(request)
+        entry["status"] = response.status_code
         return response
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import time
 import uuid
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,7 +39,6 @@ from simulators.jy_inbound import WEBHOOK_TIMEOUT_S, dialled_call, read_twiml, v
 from simulators.scenario import Beat, Reason, Step, inbound_timeline, timeline
 
 ROOT = "/2010-04-01/Accounts/{account_sid}"
-CALLS_PER_SECOND = 20
 # step → (Leg, CallStatus)
 STATUSES = {
     Step.A_DIALING: ("A", "initiated"),
@@ -88,7 +86,8 @@ class JySimulator(common.CallSimulator[JyCall]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.children: dict[str, ChildCall] = {}  # B legs, by their own sid
-        self.recent: list[float] = []  # request times, for the calls-per-second limit
+        rate = settings.sim_jy_cps  # calls per second, a second's worth at once
+        self.bucket = common.TokenBucket(rate=rate, capacity=max(rate, 1.0))
 
     def authorised(self, account_sid: str, request: Request) -> bool:
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
@@ -103,15 +102,9 @@ class JySimulator(common.CallSimulator[JyCall]):
             and hmac.compare_digest(password.encode(), token.encode())
         )
 
-    def over_limit(self) -> bool:
-        now = time.monotonic()
-        self.recent = [t for t in self.recent if now - t < 1.0]
-        self.recent.append(now)
-        return len(self.recent) > CALLS_PER_SECOND
-
     async def create_call(self, account_sid: str, request: Request) -> Response:
         fault = self.sim.faults.place_call
-        if fault == "rate_limit" or self.over_limit():
+        if fault == "rate_limit" or not self.bucket.take():
             return error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
         if (faulty := await common.transport_fault(fault)) is not None:
             return faulty

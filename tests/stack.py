@@ -41,6 +41,7 @@ SOLO_KEY = "test-key-tenant-solo"  # a tenant with a single line on each channel
 # The e2e stack seals what it hands Temporal (core/codec.py), as make run does: the API, the
 # worker and the tests' client share these keys.
 PAYLOAD_KEYS = ["test-k1:" + base64.b64encode(bytes(range(32))).decode()]
+JY_CPS = 5.0  # jy's calls per second in the e2e stack (tests/e2e/test_burst.py)
 FAST_TIMING = {"ring_ms": 300, "talk_ms": 1500, "no_answer_ms": 600, "recording_delay_ms": 300}
 
 
@@ -86,6 +87,8 @@ def make_settings(tmp: Path, temporal_address: str, task_queue: str) -> Settings
         operator_key=OPERATOR_KEY,
         egress_allow=["127.0.0.1"],  # the simulators' recordings, the tests' receivers
         payload_keys=PAYLOAD_KEYS,
+        jy_cps=JY_CPS,  # CC's pace on jy: the jy simulator's limit
+        sim_jy_cps=JY_CPS,
     )
 
 
@@ -130,9 +133,11 @@ class Stack:
     client: Client
     sims: dict[str, httpx.AsyncClient]  # every channel's simulator, by channel
 
-    def as_tenant(self, key: str) -> httpx.AsyncClient:
+    def as_tenant(self, key: str, timeout: float = 5.0) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=str(self.api.base_url), headers={"Authorization": f"Bearer {key}"}
+            base_url=str(self.api.base_url),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout,
         )
 
 
