@@ -131,9 +131,12 @@ async def test_call_result_rebuilds_a_call_whose_callbacks_were_all_dropped(stac
     jy = JyChannel(base, SID, TOKEN, hook)
     try:
         placed = await jy.place_call(request("jy-lost"))
-        live = await jy.call_result(placed.vendor_call_id, "jy-lost")
-        assert [e.kind for e in live] in ([EventKind.A_DIALING], [])  # nothing invented
+        live = await jy.call_result(placed.vendor_call_id, "jy-lost")  # while it rings
         events = await resource_of(jy, placed.vendor_call_id, "jy-lost")
+        # Nothing invented mid-call: what it told then is how the call began. (How far it had
+        # got depends on the machine's speed: A ringing 30 ms, or more on a loaded machine.)
+        told = [(e.kind, e.at) for e in live]
+        assert told == [(e.kind, e.at) for e in events[: len(told)]] and len(told) < len(events)
         assert not [body for _, body in got if b"jy-lost" in body]  # every callback dropped
         by_kind = {e.kind: e for e in events}
         assert [e.kind for e in events] == [EventKind.A_DIALING, EventKind.A_ANSWERED,

@@ -129,16 +129,27 @@ async def reaches(handle: WorkflowHandle, name: str, state: CircuitState) -> Cir
 
 
 # The test server skips time by firing the workflow's timers while the worker may still be
-# completing the last round's activity tasks; one skip over several probe rounds (5 s each)
-# then fails under load with "invalid history builder state" or stalls. Skips of one round at
-# most, each followed by a look at the circuit, keep every round's tasks in order.
+# completing the last round's activity tasks; that fails under load with "invalid history
+# builder state" or stalls (seen even with skips of one round, back to back). So time is
+# skipped one probe round at a time, and only once the workflow has settled: no activity
+# pending and no workflow task outstanding.
 SKIP_S = CONFIG.interval_s
 
 
-async def skip(env: WorkflowEnvironment, seconds: float) -> None:
+async def settle(handle: WorkflowHandle) -> None:
+    async def settled() -> bool:
+        raw = (await handle.describe()).raw_description
+        return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+    await wait_for(settled, 20, "the health workflow to settle")
+
+
+async def skip(env: WorkflowEnvironment, handle: WorkflowHandle, seconds: float) -> None:
     while seconds > 0:
+        await settle(handle)
         await env.sleep(timedelta(seconds=min(SKIP_S, seconds)))
         seconds -= SKIP_S
+    await settle(handle)
 
 
 async def skip_until(
@@ -153,7 +164,7 @@ async def skip_until(
     skipped = 0.0
     while (found := await circuit(handle, name)).state is not state:
         assert skipped < at_most_s, f"{name} not {state} after {skipped:g} s: {found}"
-        await env.sleep(timedelta(seconds=SKIP_S))
+        await skip(env, handle, SKIP_S)
         skipped += SKIP_S
     return found
 
@@ -180,7 +191,7 @@ async def test_placement_failures_open_then_cooldown_and_probes_close(
         assert vendors.written["hw"].healthy  # the other channel is untouched
 
         # Probes keep answering, but a probe does not outweigh refused calls.
-        await skip(env, 20)
+        await skip(env, handle, 20)
         assert (await circuit(handle, "e9")).state is CircuitState.OPEN
         # past the 30 s cool-down: half-open, then two good probes
         await skip_until(env, handle, "e9", CircuitState.CLOSED, at_most_s=30)
@@ -207,7 +218,7 @@ async def test_a_failing_trial_reopens_and_a_failing_probe_counts(
         for _ in range(3):
             await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
         await reaches(handle, "e9", CircuitState.OPEN)
-        await skip(env, 30)
+        await skip(env, handle, 30)
         # The first call on trial fails: straight back to open, cool-down restarts.
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
         reopened = await reaches(handle, "e9", CircuitState.OPEN)
@@ -232,10 +243,9 @@ async def test_a_channel_out_for_webhook_silence_comes_back_on_its_probes(
             off = next((i for i, v in enumerate(e9) if not v.healthy), len(e9))
             return any(v.healthy and v.reason is None for v in e9[off:])
 
-        # The 30 s cool-down and two trial rounds, in short skips (one long skip over many
-        # rounds of activities can time out on the test server).
-        for _ in range(8):
-            await env.sleep(timedelta(seconds=6))
+        # The 30 s cool-down and two trial rounds, a round at a time (see ``skip``).
+        for _ in range(16):
+            await skip(env, handle, SKIP_S)
             if back_closed():
                 break
         await wait_for(lambda: _async(back_closed()), 20, "e9 closed again after the trial")
