@@ -22,7 +22,7 @@ from contracts.call import (
 )
 from core.logs import redact
 from store import calls, inbox, lines, notifications, placement
-from store.db import session_scope
+from store.db import now_ms, session_scope
 from store.quotas import QuotaExceeded, Quotas
 from store.routing import LineBusy, NoChannel, RouteRequest, choose_line
 
@@ -94,7 +94,13 @@ class RecordActivities:
     @activity.defn
     def take_due_line(self, inp: TakeLineInput) -> TakenLine:
         """A scheduled call is due: lease its line (routed as it was asked), or say why it
-        must wait (the line busy, no channel, the tenant's live-call quota reached)."""
+        must wait (the line busy, no channel, the tenant's live-call quota reached, or its
+        calling hours closed while it waited for one of those: then until they open)."""
+        now = now_ms() if inp.at is None else inp.at
+        if inp.window is not None and not inp.window.contains(now):
+            opens = inp.window.next_opening(now)
+            log.info("due call=%s waits for its calling hours: %d", inp.cc_call_id, opens)
+            return TakenLine(wait_reason="window", due_at=opens)
         try:
             with session_scope(self._engine) as session:
                 route = placement.take_due_line(

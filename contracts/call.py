@@ -136,15 +136,19 @@ class TakeLineInput(BaseModel):
     tenant: str
     cc_call_id: str
     routing: Routing
+    window: CallingWindow | None = None  # the calling hours the line is taken within
+    at: int | None = None  # epoch ms: the workflow's now, the moment the hours are read at
 
 
 class TakenLine(BaseModel):
     """A due call's line, or why it has none yet (``line_busy``, ``no_channel``,
-    ``tenant_limit``)."""
+    ``tenant_limit``; ``window``: the calling hours closed while it waited, and it waits for
+    their next opening, ``due_at``)."""
 
     line: LineLease | None = None
     may_fail_over: bool = False
     wait_reason: str | None = None
+    due_at: int | None = None  # epoch ms: ask again then (``window``), not after a pause
 
 
 class NextTryInput(BaseModel):

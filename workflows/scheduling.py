@@ -49,6 +49,8 @@ class Scheduling(CallPart):
                     tenant=self.record.tenant,
                     cc_call_id=self.record.cc_call_id,
                     routing=self._inp.routing,
+                    window=self._inp.policy.window,
+                    at=self._now_ms(),
                 )
             )
             if self._closed:  # cancelled while the line was being taken
@@ -77,16 +79,24 @@ class Scheduling(CallPart):
                 self._dirty = True
                 await self._save()
                 return True
+            if taken.due_at is not None:  # its calling hours closed: till they open again
+                await self._note_wait_reason(taken.wait_reason)
+                due, pause_s, waited_since = taken.due_at, self._inp.timers.line_wait_s, None
+                continue
             waited_since = now if waited_since is None else waited_since
             if now - waited_since >= self._inp.timers.line_wait_max_s * 1000:
                 self._close_by_cc(CloseType.OTHER, "cc:no_line_in_time")
                 return False
-            if self.record.wait_reason != taken.wait_reason:
-                self.record = self.record.model_copy(update={"wait_reason": taken.wait_reason})
-                self._dirty = True
-                await self._save()
+            await self._note_wait_reason(taken.wait_reason)
             due = now + int(pause_s * 1000)
             pause_s = min(pause_s * 2, WAIT_CAP_S)
+
+    async def _note_wait_reason(self, reason: str | None) -> None:
+        """The record says why the call still waits (saved when the reason changes)."""
+        if self.record.wait_reason != reason:
+            self.record = self.record.model_copy(update={"wait_reason": reason})
+            self._dirty = True
+            await self._save()
 
     async def _sleep_until(self, due: int, summary: str) -> bool:
         """A durable timer to ``due`` that a hang-up cuts short. False when cancelled."""

@@ -4,6 +4,7 @@ functions the worker runs in its thread pool, so the environment runs them direc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,20 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 
 from activities.records import RecordActivities
+from callflow.policy import CallingWindow
 from callflow.record import apply_events
 from channels.events import CallEvent
-from contracts.call import Attempt, LineLease, ReleaseLineInput, SaveRecordInput
+from contracts.call import (
+    Attempt,
+    LineLease,
+    ReleaseLineInput,
+    Routing,
+    SaveRecordInput,
+    TakeLineInput,
+)
 from core.types import CallState, CloseType, EventKind
 from store import calls, inbox, lines
-from store.db import session_scope
+from store.db import now_ms, session_scope
 from store.models import AgentLine, CallRecordRow, VendorEvent
 from tests.notify.support import TENANT, new_call, sqlite_store
 
@@ -159,3 +168,39 @@ def test_the_vendor_id_a_lost_place_answer_wrote_down_is_found(engine: Engine) -
     with session_scope(engine) as session:
         calls.note_vendor_call(session, "c1", "V7")
     assert env.run(activities.placed_call_id, "c1") == "V7"
+
+
+def hours(open_now: bool) -> CallingWindow:
+    """Calling hours (UTC, every day) open now, or the hour after next only."""
+    if open_now:
+        return CallingWindow.model_validate({"tz": "UTC", "days": list(range(1, 8)),
+                                             "from": "00:00", "to": "24:00"})  # fmt: skip
+    start = (datetime.now(UTC).hour + 2) % 24
+    end = f"{start + 1:02d}:00" if start < 23 else "24:00"
+    return CallingWindow.model_validate(
+        {"tz": "UTC", "days": list(range(1, 8)), "from": f"{start:02d}:00", "to": end}
+    )
+
+
+def test_a_due_call_outside_its_calling_hours_waits_for_their_opening_holding_no_line(
+    engine: Engine,
+) -> None:
+    """Issue 24: a due call that waited (no line free) until its calling hours closed is not
+    placed then: the line is not taken and the call is told when the hours open."""
+    new_call(engine, "c1")
+    with session_scope(engine) as session:
+        lines.ensure_line(session, TENANT, "e9", LINE, "+861080000001")
+    take = ActivityEnvironment().run
+    routing = Routing(channel="e9", priority=["e9"])
+    window = hours(open_now=False)
+    asked = now_ms()
+    ask = TakeLineInput(tenant=TENANT, cc_call_id="c1", routing=routing, window=window)
+    waits = take(RecordActivities(engine).take_due_line, ask)
+
+    assert (waits.line, waits.wait_reason) == (None, "window")
+    assert waits.due_at is not None and waits.due_at > asked
+    assert window.contains(waits.due_at) and not window.contains(waits.due_at - 60_000)
+    assert line(engine).lease_call_id is None  # no line held while it waits
+    ask = ask.model_copy(update={"window": hours(open_now=True)})
+    taken = take(RecordActivities(engine).take_due_line, ask)
+    assert taken.line is not None and taken.line.agent == LINE and taken.due_at is None

@@ -133,3 +133,31 @@ async def test_a_due_call_that_finds_no_line_in_time_closes_without_dialling(
     asks = vendor.at("take_due_line")
     assert asks[-1] - asks[0] >= 300_000 and vendor.of("place_call") == []
     assert vendor.lines_released() == []
+
+
+async def test_a_due_call_whose_calling_hours_close_while_it_waits_waits_for_them_to_open(
+    env: WorkflowEnvironment,
+) -> None:
+    """No line for a while, then the hours close (the line's answer says when they open):
+    the call waits for the opening, not for a line every pause, and the wait for the hours
+    is not counted against ``line_wait_max_s``; then it is placed."""
+    opens_in_s = DUE_IN_S + 12 * 3600  # the next morning, far past line_wait_max_s
+    vendor = FakeVendor(due_line=LINE)
+    async with scheduled(env, vendor, line_wait_s=5, line_wait_max_s=300) as call:
+        opens = call.at(opens_in_s)
+        vendor.due_answers = [
+            TakenLine(wait_reason="line_busy"),
+            TakenLine(wait_reason="window", due_at=opens),
+        ]
+        await call.skip_to(opens_in_s + 10)
+        await call.send(call.event(EventKind.HANGUP, opens_in_s + 10, close_type=CloseType.NORMAL))
+        record = await call.handle.result()
+
+    asks = vendor.at("take_due_line")
+    assert len(asks) == 3
+    assert_at(asks[1] - asks[0], 5_000)  # line busy: asked again after the pause
+    assert_at(asks[2], opens)  # hours closed: asked again when they open, not before
+    reasons = [s.record.wait_reason for s in vendor.saves if s.record.state is CallState.SCHEDULED]
+    assert reasons == ["line_busy", "window"]
+    assert (record.close_type, len(vendor.of("place_call"))) == (CloseType.NORMAL, 1)
+    assert vendor.at("place_call")[0] >= opens
