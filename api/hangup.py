@@ -3,6 +3,7 @@ the answer says what the app may expect."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -58,7 +59,31 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
     """
     if row.state == CallState.CLOSE.value:
         row = await _series_try(state, row)
-    handle = temporal.get_workflow_handle(workflow_id(row.cc_call_id))
+    try:
+        await _ask(temporal, row.cc_call_id)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        current = await state.in_store(lambda s: calls.get_call_any_tenant(s, row.cc_call_id))
+        if current is None or current.state == CallState.CLOSE.value:
+            raise _already_closed() from exc
+        if current.parent is not None and current.state == CallState.SCHEDULED.value:
+            # A series' try whose workflow the try before it is starting right now: that one
+            # takes the hang-up (its validator does, while it makes the next try) and cancels
+            # this one as soon as it has started it; if it has just done so, this one takes it.
+            for asked in (series.previous_try_id(current), row.cc_call_id):
+                with contextlib.suppress(RPCError, Problem):
+                    await _ask(temporal, asked)
+                    return
+        log.warning(
+            "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
+        )
+
+
+async def _ask(temporal: Client, cc_call_id: str) -> None:
+    """The hang-up update to the call's workflow, accepted. 409 and 503 as ``hang_up`` says;
+    a workflow that does not exist raises the RPCError (NOT_FOUND)."""
+    handle = temporal.get_workflow_handle(workflow_id(cc_call_id))
     try:
         # Accepted is enough: the vendor is asked in the background and the close arrives
         # as the vendor's own hang-up event.
@@ -82,14 +107,7 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
             raise unavailable(
                 "temporal_unavailable", "the workflow service is unavailable"
             ) from exc
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        current = await state.in_store(lambda s: calls.get_call_any_tenant(s, row.cc_call_id))
-        if current is None or current.state == CallState.CLOSE.value:
-            raise _already_closed() from exc
-        log.warning(
-            "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
-        )
+        raise
 
 
 async def _series_try(state: AppState, closed: CallRecordRow) -> CallRecordRow:

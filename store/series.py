@@ -38,6 +38,13 @@ def next_try_id(ended: CallRecord) -> str:
     return f"{ended.parent or ended.cc_call_id}-{ended.try_number + 1}"
 
 
+def previous_try_id(row: CallRecordRow) -> str:
+    """The CC call id of the try before ``row`` (a try of a series: ``parent`` set), the one
+    that made it."""
+    head = row.parent or row.cc_call_id
+    return head if row.try_number <= 2 else f"{head}-{row.try_number - 1}"
+
+
 def record_next_try(session: Session, ended: CallRecord, due: int, reason: str) -> CallRecordRow:
     """The try after ``ended``, due at ``due`` (state ``scheduled``, no line), recorded once:
     a second ask returns the row the first made."""

@@ -42,13 +42,14 @@ def not_found() -> RPCError:
 class FakeTemporal:
     """Just the client calls the API makes. ``start_error`` is raised by start_workflow
     (after starting when ``start_anyway``); ``describe_error`` by describe of a workflow
-    that was not started; ``update_error`` by start_update."""
+    that was not started; ``update_error`` by start_update (``update_errors``: for one workflow)."""
 
     started: list[str] = field(default_factory=list)
     start_error: BaseException | None = None
     start_anyway: bool = False
     describe_error: BaseException | None = None
     update_error: BaseException | None = None
+    update_errors: dict[str, BaseException] = field(default_factory=dict)  # by workflow id
     updates: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
     on_update: Callable[[], None] | None = None  # runs before update_error is raised
@@ -92,8 +93,9 @@ class FakeHandle:
         self.temporal.updates.append(self.id)
         if self.temporal.on_update is not None:
             self.temporal.on_update()
-        if self.temporal.update_error is not None:
-            raise self.temporal.update_error
+        error = self.temporal.update_errors.get(self.id, self.temporal.update_error)
+        if error is not None:
+            raise error
         return FakeUpdate()
 
 

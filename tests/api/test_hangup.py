@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.ids import workflow_id
-from store import calls
+from store import calls, series
+from store.db import now_ms
 from tests.api.conftest import Harness, not_found
 from tests.api.test_placement import BODY
 
@@ -96,3 +97,58 @@ async def test_a_workflow_that_completed_meanwhile_is_409(harness: Harness) -> N
     harness.temporal.on_update = lambda: close_row(harness, call_id)
     response = await harness.api.post(f"/v1/calls/{call_id}/hangup")
     assert (response.status_code, response.json()["code"]) == (409, "already_closed")
+
+
+def next_try_made(harness: Harness, call_id: str) -> str:
+    """The first try closed 2 and its next try recorded (scheduled), as its workflow's
+    start_next_try activity writes it just before it starts the try's workflow."""
+    with Session(harness.state.engine) as session:
+        row = calls.get_call_any_tenant(session, call_id)
+        assert row is not None
+        row.state, row.close_type, row.close_time = "close", "2", now_ms()
+        session.add(row)
+        session.commit()
+        made = series.record_next_try(session, calls.record_of(row), now_ms() + 60_000, "retry")
+        session.commit()
+        return made.cc_call_id
+
+
+async def test_a_series_hung_up_while_its_next_try_is_being_started_reaches_the_try_making_it(
+    harness: Harness,
+) -> None:
+    """Issue 24: the next try is recorded but its workflow not started yet. Its hang-up goes
+    to the try that is making it (whose validator takes it then, and which cancels the new
+    try once started), not lost to a 202 nobody acts on until the reconciler."""
+    first = await placed(harness)
+    second = next_try_made(harness, first)
+    harness.temporal.update_errors[workflow_id(second)] = not_found()
+
+    response = await harness.api.post(f"/v1/calls/{first}/hangup")
+
+    assert response.status_code == 202, response.text
+    assert harness.temporal.updates == [workflow_id(second), workflow_id(first)]
+
+
+async def test_a_try_started_just_before_the_fallback_takes_the_hang_up_itself(
+    harness: Harness,
+) -> None:
+    """The try making it refuses (it has just made and started the next try): the next try
+    is asked again, and takes it."""
+    first = await placed(harness)
+    second = next_try_made(harness, first)
+    refused = WorkflowUpdateFailedError(ApplicationError("closed", type="AlreadyClosed"))
+    errors = iter([not_found()])
+
+    def next_error() -> None:
+        harness.temporal.update_errors.pop(workflow_id(second), None)
+        if (error := next(errors, None)) is not None:
+            harness.temporal.update_errors[workflow_id(second)] = error
+
+    harness.temporal.update_errors[workflow_id(first)] = refused
+    harness.temporal.on_update = next_error
+
+    response = await harness.api.post(f"/v1/calls/{first}/hangup")
+
+    assert response.status_code == 202, response.text
+    assert harness.temporal.updates == [workflow_id(second), workflow_id(first),
+                                        workflow_id(second)]  # fmt: skip
