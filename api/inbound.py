@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from api.deps import AppState
 from api.errors import Problem
-from api.services import start_call_workflow
+from api.starting import start_call_workflow
 from callflow.inbound import e164, inbound_call_id
 from callflow.record import apply_event
 from channels.events import CallEvent, InboundAnswer, InboundCall
