@@ -63,9 +63,14 @@ async def send(
     attempt = 0
     while True:
         try:
-            response = await http.request(method, url, **request)
+            response = await _answer(http, http.build_request(method, url, **request), what)
         except httpx.RequestError as exc:  # no answer, or none we could decode
             raise transport_error(what, exc, placing) from exc
+        except AnswerTooLarge as exc:
+            # The vendor answered; a place request it took may have placed the call.
+            if placing and exc.status < 400:
+                raise VendorOutcomeUnknown(f"{exc}, the call may be placed") from exc
+            raise VendorServerError(str(exc)) from exc
         if response.status_code != 429 or rate_limit is None:
             break
         wait = retry_after_s(response)
@@ -78,6 +83,36 @@ async def send(
     if response.status_code >= 500:
         raise VendorServerError(f"{what}: HTTP {response.status_code}")
     return response
+
+
+# The most of a vendor API answer CC reads (recordings are read apart, with their own cap):
+# a vendor, or whatever answers on its address, cannot fill the worker's memory.
+MAX_ANSWER_BYTES = 1024 * 1024
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class AnswerTooLarge(Exception):
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(f"{what}: answer over {MAX_ANSWER_BYTES} B (HTTP {status})")
+        self.status = status
+
+
+async def _answer(http: httpx.AsyncClient, request: httpx.Request, what: str) -> httpx.Response:
+    """The vendor's answer, read to at most ``MAX_ANSWER_BYTES`` (decoded: a compressed
+    answer cannot grow past it either), as an answer in memory."""
+    response = await http.send(request, stream=True)
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(what, response.status_code)
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+    return httpx.Response(
+        response.status_code, headers=headers, content=bytes(body), request=request
+    )
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -11,7 +15,7 @@ from channels.errors import (
     VendorRateLimited,
     VendorServerError,
 )
-from channels.http import RateLimit, json_object, read_object, send
+from channels.http import MAX_ANSWER_BYTES, RateLimit, json_object, read_object, send
 
 
 def client(*responses: httpx.Response) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
@@ -77,3 +81,42 @@ def test_only_a_json_object_is_readable(body: bytes) -> None:
     with pytest.raises(VendorServerError, match="x: unreadable answer"):
         read_object(response, "x")
     assert read_object(httpx.Response(200, json={"a": 1}), "x") == {"a": 1}
+
+
+async def test_an_answer_too_large_is_not_read_whole() -> None:
+    """Every vendor API answer CC reads has a cap (MAX_ANSWER_BYTES, decoded): over it the
+    answer is dropped after the cap, a vendor fault; for a place request the vendor took
+    (2xx), an unknown outcome, since the call may be placed."""
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(64):  # 64 MiB if read whole
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = 200 if request.url.path == "/ok" else 500
+        return httpx.Response(status, content=endless())
+
+    http = httpx.AsyncClient(base_url="http://v", transport=httpx.MockTransport(handler))
+    with pytest.raises(VendorOutcomeUnknown, match="answer over"):
+        await send(http, "POST", "/ok", what="x", placing=True)
+    assert len(sent) <= 2  # stopped at the cap
+    with pytest.raises(VendorServerError, match="answer over") as caught:
+        await send(http, "POST", "/ok", what="x")
+    assert not isinstance(caught.value, VendorOutcomeUnknown)
+    with pytest.raises(VendorServerError, match=r"answer over .* \(HTTP 500\)"):
+        await send(http, "POST", "/err", what="x", placing=True)
+
+
+async def test_a_compressed_answer_is_read_decoded_within_the_cap() -> None:
+    body = json.dumps({"ok": 1, "pad": "y" * 1000}).encode()
+    http, _ = client(
+        httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    )
+    answer = await send(http, "GET", "/p", what="x")
+    assert read_object(answer, "x")["ok"] == 1 and answer.content == body
+    bomb = gzip.compress(b"0" * (MAX_ANSWER_BYTES + 1))  # ~1 KiB that decodes past the cap
+    http, _ = client(httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(VendorServerError, match="answer over"):
+        await send(http, "GET", "/p", what="x")
