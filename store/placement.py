@@ -15,7 +15,7 @@ from store import notifications
 from store.calls import IdempotencyClash, drop_call, get_call_any_tenant, insert_call
 from store.lines import find_line, lease_of, release_line
 from store.models import AgentLine, CallRecordRow
-from store.quotas import Quotas, check_calls, check_live
+from store.quotas import Quotas, check_calls, check_live, hold
 from store.routing import Route, RouteRequest, choose_line, route_taken
 from store.tenants import get_tenant
 
@@ -48,6 +48,8 @@ def record_call(
     concurrent placements queue instead of failing "locked". Raises IdempotencyClash, and
     store.routing's NoChannel or LineBusy, and store.quotas' QuotaExceeded over ``quotas``.
     """
+    if quotas is not None:
+        hold(session, call.tenant)
     _claim_key(session, call)
     if quotas is not None:
         check_calls(session, call.tenant, quotas, call.created)
@@ -69,6 +71,8 @@ def record_scheduled(session: Session, call: CallRecordRow, quotas: Quotas | Non
     """Record ``call``, which waits to be placed (state ``scheduled``): it claims its
     Idempotency-Key and counts against the tenant's calls per minute now, but holds no line
     and is not live until it is due (``take_due_line``)."""
+    if quotas is not None:
+        hold(session, call.tenant)
     _claim_key(session, call)
     if quotas is not None:
         check_calls(session, call.tenant, quotas, call.created)
@@ -80,6 +84,8 @@ def take_due_line(
     """A scheduled call that is due: lease it a line as ``routing`` says (the channel the
     request pinned, a binding, priority), within the tenant's live-call quota, and write the
     line on its row. Raises store.routing's NoChannel or LineBusy, or QuotaExceeded."""
+    if defaults is not None:
+        hold(session, tenant)
     owner = get_tenant(session, tenant)
     if defaults is not None and owner is not None:
         check_live(session, tenant, Quotas.of(owner, defaults))

@@ -1,8 +1,9 @@
 """Per-tenant quotas: lines, calls live at once, calls started per minute. The operator sets a
 tenant's own (``Tenant.max_*``); otherwise the platform's defaults apply. Counted in the
-transaction that records the call or line, after its first write (on SQLite that write holds
-the database's write lock, so concurrent requests count one after another; elsewhere two
-requests racing at the limit may both pass: a quota is a guard, not an invoice)."""
+transaction that records the call or line, one request of a tenant after another: on SQLite
+the transaction's first write holds the database's write lock; on PostgreSQL and MariaDB the
+transaction first holds the tenant's row (``hold``), so two requests racing at the limit
+cannot both pass, and other tenants' requests never wait for it."""
 
 from __future__ import annotations
 
@@ -51,6 +52,18 @@ class QuotaExceeded(Exception):
     def __init__(self, what: str, limit: int, retry_after_s: int) -> None:
         super().__init__(f"{what}: the tenant's quota is {limit}")
         self.what, self.limit, self.retry_after_s = what, limit, retry_after_s
+
+
+def hold(session: Session, tenant: str) -> None:
+    """Lock the tenant's row for the rest of the transaction (PostgreSQL ``FOR NO KEY
+    UPDATE``, MariaDB ``FOR UPDATE``), so its quota counts happen one after another. Taken
+    before any write that refers to the tenant: a foreign key's shared lock on the row, taken
+    first by two requests, would otherwise deadlock them. Not on SQLite, whose first write
+    serialises the transactions already (and a read first would make that write fail
+    "locked" under contention)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    session.exec(select(Tenant.id).where(Tenant.id == tenant).with_for_update(key_share=True))
 
 
 def check_lines(session: Session, tenant: str, quotas: Quotas) -> None:

@@ -17,7 +17,7 @@ from core.secrets import SecretKeyMissing, seal
 from core.types import ChannelMode, ResourceKind
 from store import bindings, lines, provisions
 from store.models import AgentLine, Binding
-from store.quotas import QuotaExceeded, Quotas, check_lines
+from store.quotas import QuotaExceeded, Quotas, check_lines, hold
 
 router = APIRouter(tags=["lines and bindings"])
 
@@ -111,6 +111,7 @@ async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> L
         if not provisions.holds(session, tenant.id, ResourceKind.LINE, body.channel, body.agent):
             raise not_provisioned(f"{body.channel} line {body.agent}")
         try:
+            hold(session, tenant.id)
             check_lines(session, tenant.id, quotas)
             line = lines.create_line(session, tenant.id, body.channel, body.agent, number)
         except lines.LineExists as exc:  # the tenant's own: it holds the line id
