@@ -3,7 +3,6 @@ the answer says what the app may expect."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -72,9 +71,15 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
             # takes the hang-up (its validator does, while it makes the next try) and cancels
             # this one as soon as it has started it; if it has just done so, this one takes it.
             for asked in (series.previous_try_id(current), row.cc_call_id):
-                with contextlib.suppress(RPCError, Problem):
+                try:
                     await _ask(temporal, asked)
                     return
+                except RPCError as gone:  # no such workflow (any other status: raised)
+                    if gone.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                except Problem as refused:  # it has made the next try already: ask that one
+                    if refused.status != 409:
+                        raise
         log.warning(
             "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
         )

@@ -41,6 +41,7 @@ class Scheduling(CallPart):
         call was cancelled meanwhile or found no line in time (closed)."""
         due = self.record.not_before or self.record.created
         pause_s, waited_since = self._inp.timers.line_wait_s, None
+        waited_before_ms = 0  # waited for a line in earlier stretches of the calling hours
         while True:
             if not await self._sleep_until(due, f"scheduled: place at {_iso(due)}"):
                 return False
@@ -80,21 +81,28 @@ class Scheduling(CallPart):
                 await self._save()
                 return True
             if taken.due_at is not None:  # its calling hours closed: till they open again
-                await self._note_wait_reason(taken.wait_reason)
+                await self._note_wait_reason(taken.wait_reason, not_before=taken.due_at)
+                if waited_since is not None:  # the wait for a line goes on when they open
+                    waited_before_ms += now - waited_since
                 due, pause_s, waited_since = taken.due_at, self._inp.timers.line_wait_s, None
                 continue
             waited_since = now if waited_since is None else waited_since
-            if now - waited_since >= self._inp.timers.line_wait_max_s * 1000:
+            waited_ms = waited_before_ms + now - waited_since
+            if waited_ms >= self._inp.timers.line_wait_max_s * 1000:
                 self._close_by_cc(CloseType.OTHER, "cc:no_line_in_time")
                 return False
             await self._note_wait_reason(taken.wait_reason)
             due = now + int(pause_s * 1000)
             pause_s = min(pause_s * 2, WAIT_CAP_S)
 
-    async def _note_wait_reason(self, reason: str | None) -> None:
-        """The record says why the call still waits (saved when the reason changes)."""
-        if self.record.wait_reason != reason:
-            self.record = self.record.model_copy(update={"wait_reason": reason})
+    async def _note_wait_reason(self, reason: str | None, not_before: int | None = None) -> None:
+        """The record says why the call still waits, and (``not_before``) until when; saved
+        when that changes."""
+        update: dict[str, object] = {"wait_reason": reason}
+        if not_before is not None:
+            update["not_before"] = not_before
+        if any(getattr(self.record, name) != value for name, value in update.items()):
+            self.record = self.record.model_copy(update=update)
             self._dirty = True
             await self._save()
 

@@ -108,10 +108,10 @@ async def create_line(body: LineCreate, state: StateDep, caller: CallerDep) -> L
     quotas = Quotas.of(tenant, Quotas.defaults(state.settings))
 
     def create(session: Session) -> AgentLine:
+        hold(session, tenant.id)  # first: a read before it would fix MariaDB's snapshot
         if not provisions.holds(session, tenant.id, ResourceKind.LINE, body.channel, body.agent):
             raise not_provisioned(f"{body.channel} line {body.agent}")
         try:
-            hold(session, tenant.id)
             check_lines(session, tenant.id, quotas)
             line = lines.create_line(session, tenant.id, body.channel, body.agent, number)
         except lines.LineExists as exc:  # the tenant's own: it holds the line id

@@ -152,3 +152,17 @@ async def test_a_try_started_just_before_the_fallback_takes_the_hang_up_itself(
     assert response.status_code == 202, response.text
     assert harness.temporal.updates == [workflow_id(second), workflow_id(first),
                                         workflow_id(second)]  # fmt: skip
+
+
+async def test_the_try_making_it_unreachable_is_503_not_202(harness: Harness) -> None:
+    """The fallback does not hide Temporal being down: the app is told to retry."""
+    first = await placed(harness)
+    second = next_try_made(harness, first)
+    harness.temporal.update_errors[workflow_id(second)] = not_found()
+    harness.temporal.update_errors[workflow_id(first)] = RPCError(
+        "connection refused", RPCStatusCode.UNAVAILABLE, b""
+    )
+
+    response = await harness.api.post(f"/v1/calls/{first}/hangup")
+
+    assert (response.status_code, response.json()["code"]) == (503, "temporal_unavailable")

@@ -109,14 +109,29 @@ async def test_an_answer_too_large_is_not_read_whole() -> None:
         await send(http, "POST", "/err", what="x", placing=True)
 
 
+def streamed(body: bytes, coding: str) -> httpx.Response:
+    """An answer as a vendor streams it (not made in memory), in ``coding``."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), 4096):
+            yield body[at : at + 4096]
+
+    return httpx.Response(200, content=chunks(), headers={"Content-Encoding": coding})
+
+
 async def test_a_compressed_answer_is_read_decoded_within_the_cap() -> None:
+    """CC asks for an uncompressed answer; one compressed all the same is decoded within the
+    cap: a small gzip bomb (about 1 KiB that decodes past 1 MiB) stops at the cap."""
     body = json.dumps({"ok": 1, "pad": "y" * 1000}).encode()
-    http, _ = client(
-        httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
-    )
+    http, seen = client(streamed(gzip.compress(body), "gzip"))
     answer = await send(http, "GET", "/p", what="x")
     assert read_object(answer, "x")["ok"] == 1 and answer.content == body
-    bomb = gzip.compress(b"0" * (MAX_ANSWER_BYTES + 1))  # ~1 KiB that decodes past the cap
-    http, _ = client(httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}))
+    assert seen[0].headers["accept-encoding"] == "identity"
+    bomb = gzip.compress(b"0" * (MAX_ANSWER_BYTES * 64))
+    assert len(bomb) < MAX_ANSWER_BYTES // 10
+    http, _ = client(streamed(bomb, "gzip"))
     with pytest.raises(VendorServerError, match="answer over"):
+        await send(http, "GET", "/p", what="x")
+    http, _ = client(streamed(body, "br"))  # a coding CC cannot decode within the cap
+    with pytest.raises(VendorNetworkError):
         await send(http, "GET", "/p", what="x")

@@ -161,3 +161,25 @@ async def test_a_due_call_whose_calling_hours_close_while_it_waits_waits_for_the
     assert reasons == ["line_busy", "window"]
     assert (record.close_type, len(vendor.of("place_call"))) == (CloseType.NORMAL, 1)
     assert vendor.at("place_call")[0] >= opens
+
+
+async def test_the_wait_for_a_line_counts_across_the_calling_hours_and_ends(
+    env: WorkflowEnvironment,
+) -> None:
+    """No line, ever: the wait for one is counted over the hours' stretches together, so a
+    call whose hours are shorter than ``line_wait_max_s`` still ends (255, never dialled)
+    rather than waiting night after night; its record says when it asks next."""
+    opens_in_s = DUE_IN_S + 12 * 3600
+    busy = TakenLine(wait_reason="line_busy")
+    vendor = FakeVendor()  # every other ask: line_busy
+    async with scheduled(env, vendor, line_wait_s=5, line_wait_max_s=30) as call:
+        opens = call.at(opens_in_s)
+        vendor.due_answers = [busy, busy, busy, TakenLine(wait_reason="window", due_at=opens)]
+        record = await call.handle.result()
+
+    asks = vendor.at("take_due_line")
+    assert len(asks) == 5  # 0, 5, 15, 35 s (the hours close), then at the opening: over 30 s
+    assert_at(asks[-1], opens)
+    assert (record.close_type, record.a_call_time) == (CloseType.OTHER, None)
+    windowed = [s.record for s in vendor.saves if s.record.wait_reason == "window"]
+    assert windowed and windowed[0].not_before == opens
