@@ -6,6 +6,7 @@ Prints the workflow's result, then whether ``phonenumbers``' metadata lock is fr
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import uuid
 
@@ -37,3 +38,7 @@ async def main(preload: bool) -> None:
 
 if __name__ == "__main__":
     asyncio.run(main(preload="no-preload" not in sys.argv[1:]))
+    # Out at once: the SDK's native threads may still call into Python while a normal exit
+    # finalises the interpreter ("PyGILState_Release ... finalizing", seen on a loaded run).
+    sys.stdout.flush()
+    os._exit(0)
