@@ -71,15 +71,8 @@ async def hang_up(state: AppState, temporal: Client, row: CallRecordRow) -> None
             # takes the hang-up (its validator does, while it makes the next try) and cancels
             # this one as soon as it has started it; if it has just done so, this one takes it.
             for asked in (series.previous_try_id(current), row.cc_call_id):
-                try:
-                    await _ask(temporal, asked)
+                if await _asked_if_there(temporal, asked):
                     return
-                except RPCError as gone:  # no such workflow (any other status: raised)
-                    if gone.status != RPCStatusCode.NOT_FOUND:
-                        raise
-                except Problem as refused:  # it has made the next try already: ask that one
-                    if refused.status != 409:
-                        raise
         log.warning(
             "hangup of call=%s with no running workflow; left to the reconciler", row.cc_call_id
         )
@@ -113,6 +106,22 @@ async def _ask(temporal: Client, cc_call_id: str) -> None:
                 "temporal_unavailable", "the workflow service is unavailable"
             ) from exc
         raise
+
+
+async def _asked_if_there(temporal: Client, cc_call_id: str) -> bool:
+    """``_ask``, False when there is no such workflow, or it says closed (409); any other
+    answer (503 included) is raised."""
+    try:
+        await _ask(temporal, cc_call_id)
+    except RPCError as gone:
+        if gone.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    except Problem as refused:
+        if refused.status != 409:
+            raise
+        return False
+    return True
 
 
 async def _series_try(state: AppState, closed: CallRecordRow) -> CallRecordRow:

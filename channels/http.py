@@ -27,7 +27,7 @@ from channels.errors import (
 )
 from channels.protocols import Recording
 from core.config import CoreSettings
-from core.egress import EgressPolicy, EgressRefused, Target, egress_client
+from core.egress import EgressPolicy, EgressRefused, Target, egress_client, read_capped
 
 # Transport errors raised before the request reached the vendor: nothing can have been placed.
 # Any other (read/write timeout, reset, cut answer) leaves a place request's outcome unknown.
@@ -106,21 +106,19 @@ async def _answer(http: httpx.AsyncClient, request: httpx.Request, what: str) ->
     vendor fault."""
     request.headers["accept-encoding"] = "identity"
     response = await http.send(request, stream=True)
-    if response.is_stream_consumed:  # an answer made in memory (a test's transport): decoded
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge(what, response.status_code)
-        content = response.content
-    else:
-        body = bytearray()
-        try:
-            async for chunk in response.aiter_raw():
-                body += chunk
-                if len(body) > MAX_ANSWER_BYTES:
-                    raise AnswerTooLarge(what, response.status_code)
-        finally:
-            await response.aclose()
-        coding = response.headers.get("content-encoding", "identity").strip().lower()
-        content = _decoded(bytes(body), coding, what, response.status_code)
+    # An answer made in memory (a test's transport) was decoded as it was made.
+    coding = (
+        "identity"
+        if response.is_stream_consumed
+        else response.headers.get("content-encoding", "identity")
+    )
+    try:
+        body, whole = await read_capped(response, MAX_ANSWER_BYTES)
+    finally:
+        await response.aclose()
+    if not whole:
+        raise AnswerTooLarge(what, response.status_code)
+    content = _decoded(body, coding.strip().lower(), what, response.status_code)
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
     return httpx.Response(response.status_code, headers=headers, content=content, request=request)
 

@@ -48,11 +48,7 @@ def record_call(
     concurrent placements queue instead of failing "locked". Raises IdempotencyClash, and
     store.routing's NoChannel or LineBusy, and store.quotas' QuotaExceeded over ``quotas``.
     """
-    if quotas is not None:
-        hold(session, call.tenant)
-    _claim_key(session, call)
-    if quotas is not None:
-        check_calls(session, call.tenant, quotas, call.created)
+    _claim_within_quota(session, call, quotas)
     request = RouteRequest.for_call(call.tenant, call.cc_call_id, routing, channel)
     route = choose_line(session, request)
     _on_line(session, call, route.line)
@@ -71,11 +67,7 @@ def record_scheduled(session: Session, call: CallRecordRow, quotas: Quotas | Non
     """Record ``call``, which waits to be placed (state ``scheduled``): it claims its
     Idempotency-Key and counts against the tenant's calls per minute now, but holds no line
     and is not live until it is due (``take_due_line``)."""
-    if quotas is not None:
-        hold(session, call.tenant)
-    _claim_key(session, call)
-    if quotas is not None:
-        check_calls(session, call.tenant, quotas, call.created)
+    _claim_within_quota(session, call, quotas)
 
 
 def take_due_line(
@@ -121,6 +113,16 @@ def recorded_again(
         return None
     request = RouteRequest.for_call(row.tenant, cc_call_id, routing, channel)
     return RecordedCall(row, lease_of(line), route_taken(session, request, line).may_fail_over)
+
+
+def _claim_within_quota(session: Session, call: CallRecordRow, quotas: Quotas | None) -> None:
+    """The tenant held (``quotas.hold``), the row written (``_claim_key``), then the tenant's
+    calls counted with it (QuotaExceeded over ``quotas``; None: not counted)."""
+    if quotas is not None:
+        hold(session, call.tenant)
+    _claim_key(session, call)
+    if quotas is not None:
+        check_calls(session, call.tenant, quotas, call.created)
 
 
 def _claim_key(session: Session, call: CallRecordRow) -> None:

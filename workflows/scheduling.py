@@ -98,11 +98,11 @@ class Scheduling(CallPart):
     async def _note_wait_reason(self, reason: str | None, not_before: int | None = None) -> None:
         """The record says why the call still waits, and (``not_before``) until when; saved
         when that changes."""
-        update: dict[str, object] = {"wait_reason": reason}
-        if not_before is not None:
-            update["not_before"] = not_before
-        if any(getattr(self.record, name) != value for name, value in update.items()):
-            self.record = self.record.model_copy(update=update)
+        not_before = self.record.not_before if not_before is None else not_before
+        if (self.record.wait_reason, self.record.not_before) != (reason, not_before):
+            self.record = self.record.model_copy(
+                update={"wait_reason": reason, "not_before": not_before}
+            )
             self._dirty = True
             await self._save()
 
