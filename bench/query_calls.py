@@ -29,7 +29,17 @@ CHANNELS = ("e9", "hw", "jy")
 STATES = ("init", "conn", "close")
 
 
-def seed(url: str, rows: int, batch: int = 20_000, tenants: int = 200) -> None:
+def seed(
+    url: str,
+    rows: int,
+    batch: int = 20_000,
+    tenants: int = 200,
+    days: float = 0,
+    states: tuple[str, ...] = STATES,
+) -> None:
+    """``rows`` calls 100 ms apart (about 28 hours for a million), or spread over ``days``,
+    each in one of ``states`` at random."""
+    gap = max(1, int(days * 86_400_000 / rows)) if days else 100
     engine = make_engine(url)
     SQLModel.metadata.drop_all(engine)
     with engine.begin() as conn:
@@ -41,7 +51,7 @@ def seed(url: str, rows: int, batch: int = 20_000, tenants: int = 200) -> None:
         for offset in range(0, rows, batch):
             chunk: list[dict[str, Any]] = []
             for i in range(offset, min(rows, offset + batch)):
-                created = start + i * 100 + rng.randrange(100)
+                created = start + i * gap + rng.randrange(gap)
                 talked = rng.random() < 0.6  # bridged: answered 2 to 30 s after placement
                 chunk.append(
                     {
@@ -52,7 +62,7 @@ def seed(url: str, rows: int, batch: int = 20_000, tenants: int = 200) -> None:
                         "caller": f"+86138{rng.randrange(10**8):08d}",
                         "called": f"+86139{rng.randrange(10**8):08d}",
                         "channel": rng.choice(CHANNELS),
-                        "state": rng.choice(STATES),
+                        "state": rng.choice(states),
                         "close_type": str(rng.choice((0, 0, 0, 1, 2, 3, 4, 5, 6, 7))),
                         "user": f"u{rng.randrange(1000)}",
                         "duration": rng.randrange(600) if talked else 0,

@@ -21,8 +21,10 @@ from callflow.record import (
 )
 from channels.events import CallEvent
 from core.types import CallState, EventKind
+from store import figures
 from store.db import now_ms
 from store.models import CallRecordRow
+from store.quotas import hold
 
 # The columns the live record holds: the workflow owns them once the call exists, and saves
 # them all (those fixed at creation hold what the row already has).
@@ -42,6 +44,7 @@ def insert_call(session: Session, row: CallRecordRow) -> CallRecordRow:
             session.add(row)
     except IntegrityError as exc:
         raise IdempotencyClash(row.idempotency_key) from exc
+    figures.count(session, figures.CallFacts.of(row), 1)  # born closed (an import): counts
     return row
 
 
@@ -152,6 +155,8 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
 
     The common case, a row not closed yet, is one UPDATE (no load, no unit of work: it runs
     once per vendor event); a row closed meanwhile is merged with what it holds."""
+    if record.state is CallState.CLOSE:  # its figures will be counted: the tenant first,
+        hold(session, record.tenant)  # as when a call is made (one lock order, no deadlock)
     values = {**stored_values(record), "attempts": json.dumps(attempts), "updated": now_ms()}
     open_row = (
         (_TABLE.c.cc_call_id == record.cc_call_id)
@@ -160,16 +165,22 @@ def save_record(session: Session, record: CallRecord, attempts: list[dict[str, o
     )
     columns = {_COLUMN_OF[name]: value for name, value in values.items()}
     if session.connection().execute(update(_TABLE).where(open_row).values(columns)).rowcount:
+        if record.state is CallState.CLOSE:  # it closes now: its figures count from now on
+            figures.count(session, figures.stored_facts(session, record.cc_call_id), 1)
         return True
     row = get_call_any_tenant(session, record.cc_call_id)  # closed, missing, recording
     if row is None:  # deleted, or (MySQL counts changed rows, not matched ones) saved
         return False  # unchanged this very ms
+    before = figures.CallFacts.of(row)
     if row.state == CallState.CLOSE.value:
         values.update(stored_values(_merged_with_stored(row, record)))
     if row.recording_deleted is not None:
         values.update(_NO_RECORDING, recording_error=row.recording_error)
     row.sqlmodel_update(values)
     session.add(row)
+    if (after := figures.CallFacts.of(row)) != before:  # closed now, or a late event's change
+        figures.count(session, before, -1)
+        figures.count(session, after, 1)
     return True
 
 
@@ -181,8 +192,11 @@ def note_vendor_call(session: Session, cc_call_id: str, vendor_call_id: str) -> 
     """The vendor accepted the call under this id (written by the place activity itself)."""
     row = get_call_any_tenant(session, cc_call_id)
     if row is not None and row.vendor_call_id is None:
+        before = figures.CallFacts.of(row)  # a call closed meanwhile counts as placed now
         row.vendor_call_id = _cut(vendor_call_id, "vendor_call_id")
         session.add(row)
+        figures.count(session, before, -1)
+        figures.count(session, figures.CallFacts.of(row), 1)
 
 
 def placed_call_id(session: Session, cc_call_id: str) -> str | None:
@@ -223,4 +237,5 @@ def apply_late_events(session: Session, events: list[CallEvent]) -> CallRecord |
 
 
 def drop_call(session: Session, row: CallRecordRow) -> None:
+    figures.count(session, figures.CallFacts.of(row), -1)
     session.delete(row)

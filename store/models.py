@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -327,3 +327,29 @@ class NotificationSenderLease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=16)
     holder: str = Field(default="", max_length=64)
     expires_at: int = Field(default=0, sa_column=_ms(nullable=False))
+
+
+class CallFigures(SQLModel, table=True):
+    """The figures of a tenant's closed calls created in one minute, hour or UTC day, per
+    group (``store.figures``): kept as calls close, so ``GET /v1/stats`` adds up a few rows
+    instead of reading every call. ``talk`` and ``wait`` are histograms (``store.histogram``)
+    of talk seconds and placement-to-answer ms."""
+
+    __tablename__ = "call_figures"
+    # Kept in key order on SQLite too (as InnoDB does): one grouping's rows of a range are
+    # one stretch of the table, not one row lookup each.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    # The key's order is the read's: a tenant's grouping, then each span's range of starts.
+    tenant: str = Field(primary_key=True, max_length=32)
+    dim: str = Field(primary_key=True, max_length=16)  # "" (none), channel, agent, close_type
+    span: int = Field(primary_key=True)  # ms: a minute, an hour or a day
+    start: int = Field(sa_column=Column(BigInteger(), primary_key=True))
+    direction: str = Field(primary_key=True, max_length=8)
+    grp: str = Field(primary_key=True, max_length=96)  # the group's value, as JSON
+    calls: int
+    placed: int
+    connected: int
+    talk_sum: int = Field(sa_type=BigInteger)
+    talk: bytes = Field(sa_type=LargeBinary)  # store.histogram's blobs (at most ~40 KB)
+    wait: bytes = Field(sa_type=LargeBinary)

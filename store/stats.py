@@ -1,32 +1,44 @@
-"""Figures of a tenant's calls (``GET /v1/stats``), computed in the database from the records.
+"""Figures of a tenant's calls (``GET /v1/stats``), from what the database keeps of them.
 
-A call counts in the range by when it was created (``since`` ≤ created < ``until``, the index
-``(tenant, created, id)``). Per group (channel, agent, close_type, the UTC day, or none):
+A call counts in the range by when it was created (``since`` ≤ created < ``until``). Per group
+(channel, agent, close_type, the UTC day, or none):
 
 - ``calls``: records; ``placed``: those a vendor took (it gave its call id);
   ``connected``: those bridged (``conn_time``); the answer rate is connected / placed;
 - talk seconds of the connected calls that have ended (``duration``, final only then):
   sum, p50, p95;
 - placement-to-answer seconds of the same calls, created (the app's request) → bridged:
-  p50, p95 (to the millisecond: computed in ms, which every database divides alike).
+  p50, p95 (computed in ms).
+
+Closed calls are read from the figures kept as they close (``store.figures``): whole days of
+the range, then whole hours and minutes at its ends; the closed calls of the parts of a
+minute at each end, and every open call of the range (few: they are live or waiting), from
+the records by the index ``(tenant, state, created)``. So a request reads a few hundred rows
+whatever the range holds.
 
 Percentiles are nearest-rank (the smallest value with at least p % of the group at or below
-it), computed with window functions, the same on SQLite, PostgreSQL and MariaDB.
+it) over histograms whose buckets are 1 % wide (``store.histogram``): exact for values
+under 100 (talk under 100 s, answers under 0.1 s), otherwise the bucket's start, less than
+1 % below the value.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, func, select
+from sqlalchemy import Table, and_, select
 from sqlmodel import Session
 
-from store.models import CallRecordRow
+from core.types import CallState
+from store.figures import DAY_MS, SPANS, CallFacts, Tally, facts_query, group_value
+from store.models import CallFigures, CallRecordRow
 
 _T: Table = CallRecordRow.__table__  # type: ignore[attr-defined]
-DAY_MS = 86_400_000
+_F: Table = CallFigures.__table__  # type: ignore[attr-defined]
 
 
 class StatsBy(StrEnum):
@@ -54,19 +66,6 @@ class GroupFigures:
     answer_p95_s: float | None
 
 
-def _key(by: StatsBy | None) -> ColumnElement[Any]:
-    if by is None:
-        return _T.c.tenant  # one group: the range is the tenant's
-    if by is StatsBy.DAY:
-        return _T.c.created - _T.c.created % DAY_MS  # the UTC day's start, on every database
-    return _T.c[by.value]
-
-
-def _percentile(rank: ColumnElement[Any], size: ColumnElement[Any], value: Any, p: int) -> Any:
-    """Nearest rank: the value whose rank is the first with rank/size ≥ p %."""
-    return func.min(case((rank * 100 >= size * p, value)))
-
-
 def call_figures(
     session: Session,
     tenant: str,
@@ -76,72 +75,128 @@ def call_figures(
     direction: str | None = None,
 ) -> list[GroupFigures]:
     """One row per group with calls in the range, the largest group first."""
-    key = _key(by)
-    where = [_T.c.tenant == tenant, _T.c.created >= since, _T.c.created < until]
+    dim = "" if by in (None, StatsBy.DAY) else by.value
+    tallies: dict[Any, Tally] = {}
+
+    def tally(grp: Any) -> Tally:
+        found = tallies.get(grp)
+        if found is None:
+            found = tallies[grp] = Tally()
+        return found
+
+    spans, raw = cover(since, until)
+    for stored in _kept(session, tenant, spans, dim, direction):
+        tally(_stored_group(stored, by)).add_stored(stored)
+    for call in _read(session, tenant, since, until, raw, direction):
+        tally(_group_of(call, by)).add_call(call)
+    groups = [_figures(by, grp, t) for grp, t in tallies.items() if t.calls > 0]
+    groups.sort(key=lambda f: (-f.calls, str(f.key)))
+    return groups
+
+
+def cover(since: int, until: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """``[since, until)`` as whole days, then whole hours and minutes at its ends (each
+    ``(span, first start, end)``), and what is left: the parts of a minute at each end."""
+    spans: list[tuple[int, int, int]] = []
+    raw: list[tuple[int, int]] = []
+
+    def walk(lo: int, hi: int, sizes: tuple[int, ...]) -> None:
+        if lo >= hi:
+            return
+        if not sizes:
+            raw.append((lo, hi))
+            return
+        size, smaller = sizes[0], sizes[1:]
+        first, end = -(-lo // size) * size, hi - hi % size
+        if first >= end:
+            walk(lo, hi, smaller)
+            return
+        spans.append((size, first, end))
+        walk(lo, first, smaller)
+        walk(end, hi, smaller)
+
+    walk(since, until, SPANS)
+    return spans, raw
+
+
+def _kept(
+    session: Session,
+    tenant: str,
+    spans: list[tuple[int, int, int]],
+    dim: str,
+    direction: str | None,
+) -> Iterable[Any]:
+    """The kept figures (closed calls) of the whole spans: one key range each."""
+    where = [_F.c.tenant == tenant, _F.c.dim == dim]
+    if direction is not None:
+        where.append(_F.c.direction == direction)
+    for size, first, end in spans:
+        inside = (_F.c.span == size, _F.c.start >= first, _F.c.start < end)
+        yield from session.connection().execute(select(_F).where(*where, *inside))
+
+
+def _read(
+    session: Session,
+    tenant: str,
+    since: int,
+    until: int,
+    raw: list[tuple[int, int]],
+    direction: str | None,
+) -> Iterable[CallFacts]:
+    """From the records: the open calls of the whole range, and the closed calls of what
+    whole minutes do not cover."""
+    where = [_T.c.tenant == tenant]
     if direction is not None:
         where.append(_T.c.direction == direction)
-    connected = _T.c.conn_time.is_not(None)
-    ended = and_(connected, _T.c.state == "close")  # its duration is final
-    counts = (
-        select(
-            key.label("grp"),
-            func.count().label("calls"),
-            func.count(_T.c.call_id).label("placed"),
-            func.count(_T.c.conn_time).label("connected"),
-            func.coalesce(func.sum(case((ended, _T.c.duration), else_=0)), 0).label("talk"),
-        )
-        .where(*where)
-        .group_by(key)
+    open_states = [state.value for state in CallState if state is not CallState.CLOSE]
+    parts = [
+        and_(_T.c.state.in_(open_states), _T.c.created >= since, _T.c.created < until),
+        *(
+            and_(_T.c.state == CallState.CLOSE.value, _T.c.created >= lo, _T.c.created < hi)
+            for lo, hi in raw
+        ),
+    ]
+    for part in parts:  # one by one: each is an index range (tenant, state, created)
+        for found in session.connection().execute(facts_query().where(*where, part)):
+            yield CallFacts(**found._mapping)
+
+
+def _stored_group(stored: Any, by: StatsBy | None) -> Any:
+    if by is None:
+        return None
+    return stored.start - stored.start % DAY_MS if by is StatsBy.DAY else stored.grp
+
+
+def _group_of(call: CallFacts, by: StatsBy | None) -> Any:
+    if by is None:
+        return None
+    if by is StatsBy.DAY:
+        return call.created - call.created % DAY_MS
+    return json.dumps(group_value(call, by.value))
+
+
+def _figures(by: StatsBy | None, grp: Any, tally: Tally) -> GroupFigures:
+    return GroupFigures(
+        key=_key(by, grp),
+        calls=tally.calls,
+        placed=tally.placed,
+        connected=tally.connected,
+        talk_seconds=Spread(tally.talk_sum, tally.talk.percentile(50), tally.talk.percentile(95)),
+        answer_p50_s=_seconds(tally.wait.percentile(50)),
+        answer_p95_s=_seconds(tally.wait.percentile(95)),
     )
-    waited = _T.c.conn_time - _T.c.created  # ms
-    ranked = (
-        select(
-            key.label("grp"),
-            _T.c.duration.label("talked"),
-            waited.label("waited"),
-            func.row_number().over(partition_by=key, order_by=_T.c.duration).label("rank_talk"),
-            func.row_number().over(partition_by=key, order_by=waited).label("rank_wait"),
-            func.count().over(partition_by=key).label("size"),
-        )
-        .where(*where, ended)
-        .subquery()
-    )
-    spreads = select(
-        ranked.c.grp,
-        _percentile(ranked.c.rank_talk, ranked.c.size, ranked.c.talked, 50).label("talk_p50"),
-        _percentile(ranked.c.rank_talk, ranked.c.size, ranked.c.talked, 95).label("talk_p95"),
-        _percentile(ranked.c.rank_wait, ranked.c.size, ranked.c.waited, 50).label("wait_p50"),
-        _percentile(ranked.c.rank_wait, ranked.c.size, ranked.c.waited, 95).label("wait_p95"),
-    ).group_by(ranked.c.grp)
-    spread_of = {row.grp: row for row in session.connection().execute(spreads)}
-    figures = []
-    for row in session.connection().execute(counts):
-        spread = spread_of.get(row.grp)
-        figures.append(
-            GroupFigures(
-                key=None if by is None else _plain(row.grp),
-                calls=row.calls,
-                placed=row.placed,
-                connected=row.connected,
-                talk_seconds=Spread(
-                    int(row.talk),
-                    _whole(spread.talk_p50) if spread else None,
-                    _whole(spread.talk_p95) if spread else None,
-                ),
-                answer_p50_s=_seconds(spread.wait_p50) if spread else None,
-                answer_p95_s=_seconds(spread.wait_p95) if spread else None,
-            )
-        )
-    figures.sort(key=lambda f: (-f.calls, str(f.key)))
-    return figures
+
+
+def _key(by: StatsBy | None, grp: Any) -> str | int | None:
+    if by is None:
+        return None
+    if by is StatsBy.DAY:
+        return int(grp)
+    return _plain(json.loads(grp))
 
 
 def _plain(value: Any) -> str | int | None:
     return value if value is None or isinstance(value, str) else int(value)
-
-
-def _whole(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def _seconds(ms: Any) -> float | None:

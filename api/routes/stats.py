@@ -1,6 +1,7 @@
 """``GET /v1/stats``: figures of the tenant's calls over a range, by channel, agent, close
-type or day (API.md, "Figures"), computed in the database (``store/stats.py``). Any key of
-the tenant may read them: they hold no customer's number."""
+type or day (API.md, "Figures"), added up in the database from the figures kept as calls
+close and the open calls' records (``store/stats.py``). Any key of the tenant may read
+them: they hold no customer's number."""
 
 from __future__ import annotations
 
@@ -27,14 +28,18 @@ MAX_RANGE_MS = 366 * stats.DAY_MS
 
 class TalkSeconds(BaseModel):
     sum: int = Field(description="talk seconds of the connected calls that have ended")
-    p50: int | None = Field(description="median talk seconds (nearest rank); null: none talked")
-    p95: int | None = Field(description="95th percentile of talk seconds (nearest rank)")
+    p50: int | None = Field(
+        description="median talk seconds (nearest rank, in buckets 1 % wide: exact under "
+        "100 s, else less than 1 % below); null: none talked"
+    )
+    p95: int | None = Field(description="95th percentile of talk seconds (as p50)")
 
 
 class AnswerSeconds(BaseModel):
     p50: float | None = Field(
         description="median seconds from the app's request (`created`) to the bridge, of the "
-        "connected calls that have ended"
+        "connected calls that have ended (nearest rank, in buckets 1 % wide of the ms: "
+        "exact under 0.1 s, else less than 1 % below)"
     )
     p95: float | None = Field(description="95th percentile, `created` to the bridge")
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, func, insert
 from sqlmodel import Session, col, select
 
+from store import figures
 from store.call_query import CallFilter
 from store.db import make_engine, session_scope
 from store.models import CallRecordRow, VendorEvent
@@ -35,6 +36,8 @@ def bulk_insert(engine: Engine, rows: list[dict[str, Any]], shuffle_seed: int = 
     random.Random(shuffle_seed).shuffle(rows)
     with Session(engine) as session:
         session.execute(insert(CallRecordRow), rows)
+        for tenant in sorted({row["tenant"] for row in rows}):  # as if they had closed here
+            figures.rebuild(session, tenant)
         session.commit()
 
 
