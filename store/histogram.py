@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from operator import add
 
 
@@ -79,10 +80,13 @@ class Histogram:
     def add_stored(self, data: bytes) -> None:
         if not data:
             return
-        first, counts = _int32s(data[:4])[0], _int32s(data[4:])
+        first, counts = int.from_bytes(data[:4], "little", signed=True), _int32s(data[4:])
         if first == _SPARSE:
-            for at in range(0, len(counts), 2):
-                self._add_index(counts[at], counts[at + 1])
+            indices, times = counts[0::2], counts[1::2]
+            self._cover(min(indices), max(indices) + 1)
+            mine, base = self.counts, self.first
+            for index, n in zip(indices, times, strict=True):
+                mine[index - base] += n
             return
         self._cover(first, first + len(counts))
         at = first - self.first
@@ -107,11 +111,10 @@ class Histogram:
         return {value_of(self.first + i): n for i, n in enumerate(self.counts) if n}
 
     def percentile(self, p: int) -> int | None:
-        """Nearest rank: the smallest bucket with at least p % of the values at or below it."""
-        size = sum(self.counts)
-        seen = 0
-        for at, count in enumerate(self.counts):
-            seen += count
-            if count and seen * 100 >= size * p:
-                return value_of(self.first + at)
-        return None
+        """Nearest rank: the smallest bucket with at least p % of the values at or below it
+        (the first whose running count reaches ⌈size · p / 100⌉)."""
+        running = list(accumulate(self.counts))
+        if not running or running[-1] <= 0:
+            return None
+        rank = max(1, -(-running[-1] * p // 100))
+        return value_of(self.first + bisect_left(running, rank))
