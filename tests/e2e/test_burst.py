@@ -4,7 +4,8 @@ vendor's pace (Temporal's rate limit on jy's placement task queue): the API acce
 call, each is placed on jy and ends normally, none fails over, and jy's circuit stays closed
 the whole time. That Temporal's limit holds two workers together to
 the pace is ``tests/workflows/test_placement_rate.py``; on a slow machine CC itself may send
-slower than the pace, which this test allows."""
+slower than the pace, which this test allows. Then ``GET /v1/stats`` counts all 50, from the
+figures the worker kept as it closed them."""
 
 from __future__ import annotations
 
@@ -96,6 +97,24 @@ async def test_fifty_calls_at_once_wait_their_turn_at_the_vendor_s_pace(stack: S
     # placed again on jy after Retry-After, as every view above shows, never counted against
     # jy's health. Without the pace, a burst meets the vendor at once and most are refused.
     assert refused <= CALLS // 4, refused
+
+    # The figures the app reads count every call of the burst, each as its record closed:
+    # a range of whole minutes, so closed calls come only from the figures kept as the
+    # worker closed them (none from the records).
+    since = now_ms() - now_ms() % 60_000 - 10 * 60_000
+    until = since + 12 * 60_000
+    api = stack.as_tenant(KEY, timeout=60)
+    try:
+        answer = await api.get(
+            "/v1/stats", params={"since": since, "until": until, "by": "channel"}
+        )
+    finally:
+        await api.aclose()
+    assert answer.status_code == 200, answer.text
+    [jy] = answer.json()["groups"]
+    talked = [v for v in views if v["conn_time"] is not None]
+    assert (jy["key"], jy["calls"], jy["connected"]) == ("jy", CALLS, len(talked))
+    assert jy["talk_seconds"]["sum"] == sum(v["duration"] for v in talked)
 
 
 async def place_requests_started(stack: Stack, cc_call_id: str) -> list[float]:
