@@ -7,6 +7,8 @@ uvicorn serves the API and each vendor simulator in a thread of its own.
 
 from __future__ import annotations
 
+import os
+import random
 import shutil
 import socket
 import sys
@@ -32,7 +34,31 @@ def temporal_cli() -> str:
     return which
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux's default if unknown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_PORTS = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port() -> int:
+    """A port free now for a server started next, chosen below the kernel's ephemeral range:
+    a port bound to 0 comes from that range, where any process's outgoing connection may
+    take it before the server binds it ("address already in use" under load)."""
+    low = _ephemeral_range()[0]
+    for _ in range(200):
+        port = _PORTS.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
