@@ -19,6 +19,7 @@ records (the migration's backfill, and rows written without the store).
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 SPANS = (DAY_MS, HOUR_MS, MINUTE_MS)  # the largest first: how a range is covered
 DIMS = ("", "channel", "agent", "close_type")
+_KEY_NAMES = ("tenant", "dim", "span", "start", "direction", "grp")
 
 
 _FACTS = (
@@ -151,15 +153,16 @@ def count(session: Session, row: CallFacts | None, sign: int) -> None:
                 session.delete(stored)
             continue
         if stored is None:
-            keyed = dict(zip(_KEY_NAMES, pk, strict=True))
-            stored = CallFigures.model_validate({**keyed, **_columns(tally)})
+            stored = CallFigures.model_validate(_row(pk, tally))
         else:
             stored.sqlmodel_update(_columns(tally))
         session.add(stored)
     session.flush()
 
 
-_KEY_NAMES = ("tenant", "dim", "span", "start", "direction", "grp")
+def _row(pk: tuple[Any, ...], tally: Tally) -> dict[str, Any]:
+    """A ``call_figures`` row: its key (``_KEY_NAMES``) and the tally's figures."""
+    return {**dict(zip(_KEY_NAMES, pk, strict=True)), **_columns(tally)}
 
 
 def _columns(tally: Tally) -> dict[str, Any]:
@@ -188,19 +191,13 @@ def rebuild(session: Session, tenant: str) -> int:
         if first is None:
             return counted
         day = first - first % DAY_MS
-        tallies: dict[tuple[str, int, int, str, str], Tally] = {}
+        tallies: defaultdict[tuple[str, int, int, str, str], Tally] = defaultdict(Tally)
         query = facts_query().where(*closed, created >= day, created < day + DAY_MS)
         for found in session.connection().execute(query):
             counted += 1
             call = CallFacts(**found._mapping)
             for key in _keys(call):
-                tally = tallies.get(key)
-                if tally is None:
-                    tally = tallies[key] = Tally()
-                tally.add_call(call)
-        rows = [
-            {**dict(zip(_KEY_NAMES, (tenant, *key), strict=True)), **_columns(tally)}
-            for key, tally in tallies.items()
-        ]
+                tallies[key].add_call(call)
+        rows = [_row((tenant, *key), tally) for key, tally in tallies.items()]
         session.connection().execute(insert(CallFigures), rows)
         day += DAY_MS

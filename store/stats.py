@@ -25,6 +25,7 @@ under 100 (talk under 100 s, answers under 0.1 s), otherwise the bucket's start,
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -76,19 +77,12 @@ def call_figures(
 ) -> list[GroupFigures]:
     """One row per group with calls in the range, the largest group first."""
     dim = "" if by in (None, StatsBy.DAY) else by.value
-    tallies: dict[Any, Tally] = {}
-
-    def tally(grp: Any) -> Tally:
-        found = tallies.get(grp)
-        if found is None:
-            found = tallies[grp] = Tally()
-        return found
-
+    tallies: defaultdict[Any, Tally] = defaultdict(Tally)
     spans, raw = cover(since, until)
     for stored in _kept(session, tenant, spans, dim, direction):
-        tally(_stored_group(stored, by)).add_stored(stored)
+        tallies[_stored_group(stored, by)].add_stored(stored)
     for call in _read(session, tenant, since, until, raw, direction):
-        tally(_group_of(call, by)).add_call(call)
+        tallies[_group_of(call, by)].add_call(call)
     groups = [_figures(by, grp, t) for grp, t in tallies.items() if t.calls > 0]
     groups.sort(key=lambda f: (-f.calls, str(f.key)))
     return groups
