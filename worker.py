@@ -163,6 +163,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             record_activities.apply_late_events,
             record_activities.note_recording,
             record_activities.placed_call_id,
+            record_activities.unapplied_events,
             inbox_activities.redeliver_inbox,
             health_activities.probe_channels,
             health_activities.write_routing,

@@ -147,6 +147,13 @@ class RecordActivities:
             return calls.placed_call_id(session, cc_call_id)
 
     @activity.defn
+    def unapplied_events(self, cc_call_id: str) -> list[CallEvent]:
+        """The call's events CC stored but its workflow never got: the process that stored
+        them died before signalling, and redelivery has not come yet."""
+        with session_scope(self._engine) as session:
+            return inbox.unapplied_for_call(session, cc_call_id)
+
+    @activity.defn
     def note_recording(self, inp: RecordingOutcome) -> None:
         """Write the outcome of a late recording copy onto the stored record."""
         with session_scope(self._engine) as session:

@@ -73,6 +73,11 @@ def placed_call_id(cc_call_id: str) -> str | None:
     _stub()
 
 
+@activity.defn(name="unapplied_events")
+def unapplied_events(cc_call_id: str) -> list[CallEvent]:
+    _stub()
+
+
 @activity.defn(name="note_recording")
 def note_recording(inp: call.RecordingOutcome) -> None:
     _stub()

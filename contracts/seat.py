@@ -3,10 +3,12 @@ loop per signed-in seat of a polled channel) and its activities."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NoReturn
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.common import RetryPolicy
 
 from channels.events import CallEvent, SeatContext, SeatPoll, SeatRing
 
@@ -18,6 +20,16 @@ RELEASE_SEAT_SIGNAL = "release"  # the call is over: the seat may go idle
 INBOUND_CALL_SIGNAL = "inbound_call"
 # The claim failed (the seat cannot be signed in): the call tries another channel.
 SEAT_UNAVAILABLE = "SeatUnavailable"
+
+# A seat's poll runs in one worker. If that worker dies, the gateway keeps the seat's events
+# for the next poll, and Temporal starts the poll again once its heartbeat is overdue, after
+# the retry's first interval: until then nobody hears the seat. A wait for one of its events
+# (a place request whose outcome is unknown) counts from then.
+POLL_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+)
+POLL_RESUMED_WITHIN = POLL_HEARTBEAT_TIMEOUT + POLL_RETRY.initial_interval
 
 
 def seat_workflow_id(channel: str, seat: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import Table, and_, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -183,6 +185,24 @@ def events_for_call(
             query.order_by(col(VendorEvent.event_time), col(VendorEvent.id)).limit(limit)
         ).all()
     )
+
+
+def unapplied_for_call(session: Session, cc_call_id: str, limit: int = 200) -> list[CallEvent]:
+    """The call's events stored but not applied (nor noted), oldest first: those a process
+    stored and died before signalling, redelivery not come yet. An unreadable row is left to
+    redelivery, which notes it."""
+    rows = session.exec(
+        select(VendorEvent)
+        .where(VendorEvent.cc_call_id == cc_call_id, col(VendorEvent.applied).is_(False))
+        .where(col(VendorEvent.note).is_(None))
+        .order_by(col(VendorEvent.event_time), col(VendorEvent.id))
+        .limit(limit)
+    ).all()
+    events = []
+    for row in rows:
+        with contextlib.suppress(ValueError):
+            events.append(_as_event(row))
+    return events
 
 
 def events_page(

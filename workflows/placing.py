@@ -12,7 +12,9 @@ from ``call.py`` so the call's process reads on one screen.
 - A request whose outcome is unknown (the vendor's answer timed out, the worker died while
   it was out) may have placed the call: it is never placed again, anywhere. CC waits
   ``place_unknown_wait_s`` for an event of the call; with one the call goes on, without one
-  it closes with 7.
+  it closes with 7. On a polled channel (hw) the wait is longer by the time a dead worker's
+  seat poll takes to resume (``contracts.seat.POLL_RESUMED_WITHIN``): until then no event of
+  the seat can come.
 - A request CC could not send because its own store was down is tried again on the same
   line, without counting against the vendor, until the placement deadline.
 - A request the vendor answered 429 (too many requests) is back-pressure, not a failure: the
@@ -76,6 +78,8 @@ NOT_STARTED = "not_started"  # the request waited in its vendor's queue past the
 # Since this patch a seat refused for itself is its line's fault, not the channel's: no retry,
 # no health report (before it, retried and reported as a vendor error: issue 20 row 8).
 SEAT_REFUSAL_PATCH = "seat-refusal-is-its-line-s"
+# Before an unknown outcome closes 7, the call's events stored and never signalled are read.
+STORED_EVENTS_PATCH = "unknown-outcome-reads-stored-events"
 # An attempt's outcome by its error type (any other: "failed").
 ATTEMPT_OUTCOMES = {REJECTED: "rejected", SEAT_UNAVAILABLE: "rejected", OUTCOME_UNKNOWN: "unknown"}
 # Claiming a seat: a sign-in the gateway refused (wrong password, seat taken) is final.
@@ -298,6 +302,10 @@ class Placing(CallPart):
             self.attempts[-1].error = None
             return True
         waited = timedelta(seconds=self._inp.timers.place_unknown_wait_s)
+        if self._seat is not None:
+            # A polled channel's events come only through CC's own poll of the seat, which a
+            # worker that died with the request out took with it: wait from its resumption.
+            waited += seat_contract.POLL_RESUMED_WITHIN
         try:
             await workflow.wait_condition(
                 lambda: self._events_seen > 0,
@@ -305,7 +313,9 @@ class Placing(CallPart):
                 timeout_summary="place outcome unknown: wait for the vendor's word",
             )
         except TimeoutError:
-            if self._events_seen > 0:  # came with the timer, in one activation
+            if self._events_seen == 0 and workflow.patched(STORED_EVENTS_PATCH):
+                await self._apply_stored_events()
+            if self._events_seen > 0:  # came with the timer, in one activation, or stored
                 return self._confirmed()
             workflow.logger.warning(
                 "place outcome unknown, no event: call %s closed", self.record.cc_call_id
@@ -313,6 +323,17 @@ class Placing(CallPart):
             self._close_by_cc(CloseType.CHANNEL_NETWORK_ERROR, "cc:place_unknown")
             return False
         return self._confirmed()
+
+    async def _apply_stored_events(self) -> None:
+        """The call's events CC stored but this workflow never got (the process that stored
+        them died before signalling, and redelivery has not come yet): the vendor's word all
+        the same."""
+        try:
+            stored = await steps.unapplied_events(self.record.cc_call_id)
+        except ActivityError:
+            return
+        for event in stored:
+            self.vendor_event(event)
 
     def _confirmed(self) -> bool:
         self.attempts[-1].outcome = "placed_unconfirmed"

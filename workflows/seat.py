@@ -198,10 +198,8 @@ class SeatWorkflow:
                 unstored=self._unstored,
             ),
             start_to_close_timeout=timedelta(seconds=run_s + 60),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
-            ),
+            heartbeat_timeout=contract.POLL_HEARTBEAT_TIMEOUT,
+            retry_policy=contract.POLL_RETRY,
             # A cancelled poll must have stopped before the next request for the seat (a
             # second poll in flight is refused, 000-007; a sign-out must not race it).
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

@@ -122,6 +122,14 @@ async def placed_call_id(cc_call_id: str) -> str | None:
     return await _quick(activities.placed_call_id, cc_call_id, retry, summary)
 
 
+async def unapplied_events(cc_call_id: str) -> list[CallEvent]:
+    retry, summary = (
+        RetryPolicy(maximum_attempts=5),
+        "look for the call's events stored, not signalled",
+    )
+    return await _quick(activities.unapplied_events, cc_call_id, retry, summary)
+
+
 async def note_recording(outcome: call.RecordingOutcome) -> None:
     await _quick(activities.note_recording, outcome, STORE_RETRY, "note the recording")
 

@@ -204,3 +204,25 @@ def test_a_due_call_outside_its_calling_hours_waits_for_their_opening_holding_no
     ask = ask.model_copy(update={"window": hours(open_now=True)})
     taken = take(RecordActivities(engine).take_due_line, ask)
     assert taken.line is not None and taken.line.agent == LINE and taken.due_at is None
+
+
+def test_the_calls_events_stored_and_never_applied_are_found(engine: Engine) -> None:
+    """An unknown outcome's last look: what CC stored of the call that its workflow never got
+    (oldest first); not an applied one, not a noted one, not another call's."""
+    new_call(engine, "c1")
+    new_call(engine, "c2")
+    ringing, answered, applied, noted = (
+        event("c1", EventKind.A_DIALING, T0 + 2_000),
+        event("c1", EventKind.A_ANSWERED, T0 + 3_000),
+        event("c1", EventKind.B_DIALING, T0 + 1_000),
+        event("c1", EventKind.B_ANSWERED, T0 + 500),
+    )
+    ids = stored(engine, answered, ringing, applied, noted, event("c2", EventKind.A_DIALING, T0))
+    with session_scope(engine) as session:
+        inbox.mark_applied(session, [ids[2]])
+        inbox.note_unapplied(session, ids[3], "stray_vendor_call")
+    found = ActivityEnvironment().run(RecordActivities(engine).unapplied_events, "c1")
+    assert [(e.kind, e.inbox_id) for e in found] == [
+        (EventKind.A_DIALING, ids[1]),
+        (EventKind.A_ANSWERED, ids[0]),
+    ]

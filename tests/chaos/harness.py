@@ -699,7 +699,7 @@ def write_report(rows: list[Row]) -> str:
     return text_
 
 
-def _placed_ids(sim_calls: dict[str, list[dict[str, Any]]]) -> Counter[str]:
+def vendor_accepted(sim_calls: dict[str, list[dict[str, Any]]]) -> Counter[str]:
     """CC call id → how many calls the vendors accepted for it, across every simulator."""
     counts: Counter[str] = Counter()
     for channel, calls in sim_calls.items():
@@ -911,7 +911,7 @@ async def measure(
     still_running = await wait_workflows(stack, ids, within=30)
     views = await driver.views(ids)  # after late events
     await allow_unannounced_causes(stack, driver, views)
-    accepted = _placed_ids(await sim_calls(stack))
+    accepted = vendor_accepted(await sim_calls(stack))
     if driver.kills_placements:
         row.notes["unknown_at_kill"] = allow_unknown_outcomes(driver, views, accepted)
     row.closed_ok = sum(1 for p in driver.placed if p.correct(views.get(p.id)))

@@ -1,4 +1,5 @@
-"""Scenario 1: the worker SIGKILLed with N live calls, restarted 10 s later."""
+"""Scenario 1: the worker SIGKILLed with N live calls, restarted 10 s later; and the worker
+SIGKILLed while hw holds the answer to a callout it took."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import SIM_TIMING, ChaosStack, Driver, measure, mix, running
+from tests.chaos.harness import (
+    FATES,
+    SIM_TIMING,
+    ChaosStack,
+    Driver,
+    measure,
+    mix,
+    running,
+    sim_calls,
+    vendor_accepted,
+)
+from tests.stack import line_id
 
 DEAD_S = 10
 POLL_EVERY_S = 11  # a polled seat's poll is held at most 10 s, then asked again within 0.5 s
@@ -64,3 +76,39 @@ async def test_worker_sigkill_short(chaos_dir: Path) -> None:
 @pytest.mark.chaos
 async def test_worker_sigkill(chaos_dir: Path) -> None:
     await worker_kill(chaos_dir, 100)
+
+
+@pytest.mark.chaos
+async def test_worker_sigkill_with_an_hw_callout_out(chaos_dir: Path) -> None:
+    """hw took the callout but holds its answer; the worker dies meanwhile, and the seat's
+    poll with it. The place request's outcome is unknown (never placed again), and the
+    call's events reach CC only once Temporal starts the seat's poll again, up to its
+    heartbeat timeout later: the call must be followed from them, not closed 7 before."""
+    started = time.monotonic()
+    # The adapter waits 10 s for the answer: the worker dies while the request is out.
+    async with running(chaos_dir, lines_per_channel=1, vendor_timeout_s=10.0) as stack:
+        driver = Driver(stack)
+        try:
+            line = {"channel": "hw", "agent": line_id("hw", 0)}
+            bound = await driver.request("PUT", "/v1/bindings/u-hw", json=line)
+            assert bound is not None and bound.status_code == 200, bound
+            hw = stack.sims["hw"]
+            await hw.put("/_sim/faults", json={"place_call": "timeout_after_accept"})
+            placed = await driver.place(FATES["normal"], user="u-hw")
+            assert placed is not None, driver.refused
+            for _ in range(300):  # the simulator takes it within a second or so
+                if vendor_accepted(await sim_calls(stack))[placed.id]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("hw never took the callout")
+            stack.worker.kill()
+            await hw.put("/_sim/faults", json={})
+            await asyncio.sleep(DEAD_S)
+            stack.worker.start()
+            row = await measure(
+                "1b worker SIGKILL, an hw callout out", stack, driver, started=started
+            )
+        finally:
+            await driver.close()
+    assert not row.problems(), row.problems()

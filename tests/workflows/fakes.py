@@ -38,6 +38,7 @@ from contracts.call import (
 )
 from contracts.errors import RATE_LIMITED
 from contracts.ids import placement_queue
+from contracts.seat import ClaimSeatInput
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class FakeVendor:
     due_line: LineLease | None = None
     reconcile_answers: list[list[CallEvent]] = field(default_factory=list)  # in order, then []
     noted_vendor_id: str | None = None  # placed_call_id's answer
+    unapplied: list[CallEvent] = field(default_factory=list)  # unapplied_events' answer
     hangup_error: str | None = None  # hangup_call fails with this error type (not retried)
     retry_after_s: float = 7.0  # what a RATE_LIMITED place error asks to wait
     requests: list[Request] = field(default_factory=list)
@@ -172,9 +174,19 @@ class FakeVendor:
             await self._note("placed_call_id", cc_call_id)
             return self.noted_vendor_id
 
+        @activity.defn(name="unapplied_events")
+        async def unapplied_events(cc_call_id: str) -> list[CallEvent]:
+            await self._note("unapplied_events", cc_call_id)
+            return self.unapplied
+
+        @activity.defn(name="claim_seat")
+        async def claim_seat(inp: ClaimSeatInput) -> None:
+            await self._note("claim_seat", inp)  # a polled channel's seat: signed in, polled
+
         return [place_call, hangup_call, reconcile_call, save_record,
                 release_line, take_failover_line, take_due_line, copy_recording,
-                apply_late_events, note_recording, placed_call_id]  # fmt: skip
+                apply_late_events, note_recording, placed_call_id, unapplied_events,
+                claim_seat]  # fmt: skip
 
 
 @contextlib.asynccontextmanager

@@ -32,13 +32,15 @@ from channels.events import CallEvent
 from contracts.call import CallInput, CallTimers, LineLease, Routing
 from contracts.errors import ALREADY_CLOSED, OUTCOME_UNKNOWN, RATE_LIMITED, REJECTED, SERVER_ERROR
 from contracts.ids import HANGUP_UPDATE
-from core.types import CallState, CloseType, DisplayPolicy, EventKind
+from contracts.seat import POLL_RESUMED_WITHIN
+from core.types import CallState, ChannelMode, CloseType, DisplayPolicy, EventKind
 from tests.workflows.fakes import FakeVendor, call_workers
 from workflows.call import CallWorkflow
 from workflows.placing import RETRY_DELAYS_S, TRIES_PER_CHANNEL, VENDOR_LIMIT_MARGIN_S
 
 LINE = LineLease(channel="e9", agent="e9-1", number="+861088000001", token=1)
 SPARE = LineLease(channel="jy", agent="jy-1", number="+861088000002", token=1)
+SEAT = LineLease(channel="hw", agent="10001", number="+861088000003", token=1)  # polled
 
 # The timers of every call here, each distinct so that a timer taken for another shows.
 MAX_DURATION_S = 60
@@ -155,17 +157,20 @@ async def calling(
     record_audio: bool = False,
     fail_over: bool = False,
     created_ago_s: float = 0,
+    line: LineLease = LINE,
     **timers: float,
 ) -> AsyncIterator[Call]:
-    """Start a call requested ``created_ago_s`` before ``t0``, the server's clock now."""
+    """Start a call requested ``created_ago_s`` before ``t0``, the server's clock now, on
+    ``line`` (a polled channel's line is a seat, claimed before the call is placed)."""
     t0 = await server_ms(env)
     record = CallRecord(
-        cc_call_id=uuid.uuid4().hex[:20], tenant="t", channel=LINE.channel, agent=LINE.agent,
+        cc_call_id=uuid.uuid4().hex[:20], tenant="t", channel=line.channel, agent=line.agent,
         caller="+8613800000001", called="+8613900000002", display=DisplayPolicy.PLATFORM,
         created=t0 - ms(created_ago_s),
     )  # fmt: skip
-    inp = CallInput(record=record, line=LINE, max_duration_s=MAX_DURATION_S,
-                    record_audio=record_audio, routing=Routing(may_fail_over=fail_over),
+    routing = Routing(may_fail_over=fail_over, modes={SEAT.channel: ChannelMode.POLL})
+    inp = CallInput(record=record, line=line, max_duration_s=MAX_DURATION_S,
+                    record_audio=record_audio, routing=routing,
                     timers=TIMERS.model_copy(update=timers))  # fmt: skip
     vendor.clock = lambda: server_ms(env)
     queue = f"timers-{uuid.uuid4()}"
@@ -372,10 +377,77 @@ async def test_an_unknown_outcome_is_never_placed_again_and_closes_with_7_after_
     assert len(vendor.of("place_call")) == 1
     assert vendor.of("take_failover_line") == []
     assert vendor.args("placed_call_id") == [call.id]  # where the activity would have noted it
+    assert vendor.args("unapplied_events") == [call.id]  # what CC stored and never signalled
     assert attempts(vendor) == [("e9", "unknown", 1, None)]
     assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.CHANNEL_NETWORK_ERROR)
     assert_at(record.close_time, call.t0 + ms(TIMERS.place_unknown_wait_s))
     assert vendor.lines_released() == [LINE]
+
+
+async def test_an_unknown_outcome_is_followed_from_events_stored_and_never_signalled(
+    env: WorkflowEnvironment,
+) -> None:
+    """The process that stored the call's first events died before signalling them, and
+    redelivery has not come by the end of the wait: they are the vendor's word all the same."""
+    vendor = FakeVendor(place_errors={"e9": [OUTCOME_UNKNOWN]}, noted_vendor_id=None)
+    async with calling(env, vendor) as call:
+        ringing = call.event(EventKind.A_DIALING, 1).model_copy(update={"inbox_id": 41})
+        busy = call.event(EventKind.HANGUP, 2, close_type=CloseType.A_BUSY)
+        vendor.unapplied = [ringing, busy.model_copy(update={"inbox_id": 42})]
+        record = await call.handle.result()
+
+    assert len(vendor.of("place_call")) == 1
+    assert_at(vendor.at("unapplied_events")[0], call.at(TIMERS.place_unknown_wait_s))
+    assert attempts(vendor) == [("e9", "placed_unconfirmed", 1, "V1")]
+    assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.A_BUSY)
+    assert (record.a_call_time, record.close_time) == (call.at(1), call.at(2))
+    assert sorted(i for s in vendor.saves for i in s.applied_inbox_ids) == [41, 42]
+
+
+async def test_a_polled_channels_unknown_outcome_waits_for_the_seats_poll_to_resume(
+    env: WorkflowEnvironment,
+) -> None:
+    """The worker that died with the request out took the seat's poll with it: the seat's
+    events come once Temporal has started the poll again. One that comes after the plain
+    wait, but before the poll can have resumed plus that wait, is the call's."""
+    vendor = FakeVendor(place_errors={"hw": [OUTCOME_UNKNOWN]}, noted_vendor_id=None)
+    resumed = POLL_RESUMED_WITHIN.total_seconds()
+    ringing_s = TIMERS.place_unknown_wait_s + resumed / 2
+    async with calling(env, vendor, line=SEAT) as call:
+        await call.skip_to(ringing_s)
+        await call.send(
+            call.event(EventKind.A_DIALING, ringing_s, channel="hw", vendor_call_id="H1")
+        )
+        await call.send(
+            call.event(
+                EventKind.HANGUP,
+                ringing_s + 1,
+                channel="hw",
+                vendor_call_id="H1",
+                close_type=CloseType.A_BUSY,
+            )
+        )
+        record = await call.handle.result()
+
+    assert [r.arg.seat for r in vendor.of("claim_seat")] == [SEAT.agent]
+    assert len(vendor.of("place_call")) == 1
+    assert attempts(vendor) == [("hw", "placed_unconfirmed", 1, "H1")]
+    assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.A_BUSY)
+    assert record.a_call_time == call.at(ringing_s)
+
+
+async def test_a_polled_channels_unknown_outcome_closes_with_7_once_its_poll_had_time(
+    env: WorkflowEnvironment,
+) -> None:
+    vendor = FakeVendor(place_errors={"hw": [OUTCOME_UNKNOWN]}, noted_vendor_id=None)
+    async with calling(env, vendor, line=SEAT) as call:
+        record = await call.handle.result()
+
+    waited = TIMERS.place_unknown_wait_s + POLL_RESUMED_WITHIN.total_seconds()
+    assert attempts(vendor) == [("hw", "unknown", 1, None)]
+    assert (record.state, record.close_type) == (CallState.CLOSE, CloseType.CHANNEL_NETWORK_ERROR)
+    assert_at(record.close_time, call.at(waited))
+    assert vendor.lines_released() == [SEAT]
 
 
 # -- (3) set-up silence and the watchdog ----------------------------------------------------
