@@ -191,17 +191,11 @@ def unapplied_for_call(session: Session, cc_call_id: str, limit: int = 200) -> l
     """The call's events stored but not applied (nor noted), oldest first: those a process
     stored and died before signalling, redelivery not come yet. An unreadable row is left to
     redelivery, which notes it."""
-    rows = session.exec(
-        select(VendorEvent)
-        .where(VendorEvent.cc_call_id == cc_call_id, col(VendorEvent.applied).is_(False))
-        .where(col(VendorEvent.note).is_(None))
-        .order_by(col(VendorEvent.event_time), col(VendorEvent.id))
-        .limit(limit)
-    ).all()
     events = []
-    for row in rows:
-        with contextlib.suppress(ValueError):
-            events.append(_as_event(row))
+    for row in events_for_call(session, cc_call_id, limit=limit):
+        if not row.applied and row.note is None:
+            with contextlib.suppress(ValueError):
+                events.append(_as_event(row))
     return events
 
 

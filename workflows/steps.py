@@ -33,6 +33,8 @@ VENDOR_RETRY = RetryPolicy(
 # unknown (a timeout, a crashed worker: never placed again). CallWorkflow retries the former.
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)
 PLACE_TIMEOUT = timedelta(seconds=15)
+# What an unknown place outcome looks up in the store before it decides.
+LOOKUP_RETRY = RetryPolicy(maximum_attempts=5)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
@@ -118,16 +120,13 @@ async def apply_late_events(events: list[CallEvent]) -> call.LateEventsResult:
 
 
 async def placed_call_id(cc_call_id: str) -> str | None:
-    retry, summary = RetryPolicy(maximum_attempts=5), "look up the placed call's vendor id"
-    return await _quick(activities.placed_call_id, cc_call_id, retry, summary)
+    summary = "look up the placed call's vendor id"
+    return await _quick(activities.placed_call_id, cc_call_id, LOOKUP_RETRY, summary)
 
 
 async def unapplied_events(cc_call_id: str) -> list[CallEvent]:
-    retry, summary = (
-        RetryPolicy(maximum_attempts=5),
-        "look for the call's events stored, not signalled",
-    )
-    return await _quick(activities.unapplied_events, cc_call_id, retry, summary)
+    summary = "look for the call's events stored, not signalled"
+    return await _quick(activities.unapplied_events, cc_call_id, LOOKUP_RETRY, summary)
 
 
 async def note_recording(outcome: call.RecordingOutcome) -> None:
