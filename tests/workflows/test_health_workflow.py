@@ -1,6 +1,13 @@
-"""ChannelHealthWorkflow on Temporal's time-skipping test server: the circuit's cool-down is
-30 s of workflow time, skipped in milliseconds, so every transition is checked at a known
-time. The activities are stand-ins recording what the workflow asked for.
+"""ChannelHealthWorkflow on a Temporal dev server, in real time with short probe rounds. The
+circuit's timing is the pure ``callflow.circuit`` (tested on its own); here the workflow's
+transitions are driven in order: the cool-down is an hour until the test shortens it (the
+workflow's configure signal), so a circuit stays open exactly as long as the test needs to
+look at it, whatever the machine's load. The activities are stand-ins recording what the
+workflow asked for.
+
+These tests ran on the time-skipping test server until issue 23: there the probe rounds (5 s)
+also fell due in real time while the test signalled and queried, and under load completing a
+workflow task then failed with "invalid history builder state" (1 run in 10 of this module).
 
 Then the real activities' store side on every database: the lease reconciler (Temporal
 stood in for by a fake client) and the webhook-silence count."""
@@ -10,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine
@@ -41,7 +47,12 @@ from contracts.health import (
     ReconcileLeasesResult,
     Verdict,
 )
-from contracts.ids import PLACEMENT_SIGNAL, workflow_id
+from contracts.ids import (
+    HEALTH_CONFIGURE_SIGNAL,
+    LAST_PROBE_ROUND_QUERY,
+    PLACEMENT_SIGNAL,
+    workflow_id,
+)
 from core.types import CallState, CloseType, EventKind
 from store import channel_state, inbox, lines, reconciler
 from store.db import now_ms, session_scope
@@ -49,15 +60,23 @@ from store.lines import ensure_line
 from store.models import AgentLine, CallRecordRow
 from store.tenants import ensure_tenant
 from tests.support import wait_for
-from tests.workflows.servers import time_skipping_env
+from tests.workflows.servers import dev_server_env
 from workflows.health import ChannelHealthWorkflow
 
+HOUR_MS = 3_600_000
 CONFIG = HealthConfig(
     channels=["e9", "hw"],
-    policy=CircuitPolicy(failures_to_open=3, cooldown_ms=30_000, successes_to_close=2),
-    interval_s=5,
-    reconcile_every_s=60,
+    policy=CircuitPolicy(failures_to_open=3, cooldown_ms=HOUR_MS, successes_to_close=2),
+    interval_s=0.2,
+    reconcile_every_s=0.5,
 )
+WITHIN_S = 30  # how long a test waits for a transition the workflow owes it
+
+
+@dataclass
+class Written:
+    at_ms: int  # when the workflow scheduled the write: after it decided the verdict
+    verdict: Verdict
 
 
 @dataclass
@@ -66,26 +85,31 @@ class Vendors:
 
     probe_ok: dict[str, bool] = field(default_factory=lambda: {"e9": True, "hw": True})
     silent: set[str] = field(default_factory=set)  # probe answers, webhooks silent
+    unprobed: set[str] = field(default_factory=set)  # the probe says nothing of these
     written: dict[str, Verdict] = field(default_factory=dict)
-    history: list[Verdict] = field(default_factory=list)  # every verdict written, in order
+    history: list[Written] = field(default_factory=list)  # every verdict written, in order
     reconciles: int = 0
 
     def observation(self, channel: str) -> Observation:
         if self.probe_ok[channel] and channel in self.silent:
-            return Observation(channel=channel, ok=False, silent=True,
-                               reason="webhooks silent: 1 calls waiting for events")  # fmt: skip
+            reason = "webhooks silent: 1 calls waiting for events"
+            return Observation(channel=channel, ok=False, silent=True, reason=reason)
         ok = self.probe_ok[channel]
         return Observation(channel=channel, ok=ok, reason=None if ok else "probe failed")
 
-    def activities(self) -> list[object]:
+    def of(self, channel: str) -> list[Written]:
+        return [w for w in self.history if w.verdict.channel == channel]
+
+    def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="probe_channels")
         async def probe(inp: ProbeInput) -> list[Observation]:
-            return [self.observation(c) for c in inp.channels]
+            return [self.observation(c) for c in inp.channels if c not in self.unprobed]
 
         @activity.defn(name="write_routing")
         async def write(verdicts: list[Verdict]) -> None:
+            at_ms = int(activity.info().current_attempt_scheduled_time.timestamp() * 1000)
             self.written.update({v.channel: v for v in verdicts})
-            self.history.extend(verdicts)
+            self.history.extend(Written(at_ms, v) for v in verdicts)
 
         @activity.defn(name="reconcile_leases")
         async def reconcile(inp: ReconcileLeasesInput) -> ReconcileLeasesResult:
@@ -96,8 +120,8 @@ class Vendors:
 
 
 @pytest.fixture(scope="module")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await time_skipping_env()
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await dev_server_env()
     yield env
     await env.shutdown()
 
@@ -107,12 +131,16 @@ async def running_health(
     env: WorkflowEnvironment, vendors: Vendors
 ) -> AsyncIterator[WorkflowHandle]:
     queue = f"health-{uuid.uuid4()}"
-    async with Worker(env.client, task_queue=queue, workflows=[ChannelHealthWorkflow],
-                      activities=vendors.activities()):  # fmt: skip
+    activities = vendors.activities()
+    async with Worker(
+        env.client, task_queue=queue, workflows=[ChannelHealthWorkflow], activities=activities
+    ):
         yield await env.client.start_workflow(
-            ChannelHealthWorkflow.run, HealthInput(config=CONFIG),
-            id=f"health-{uuid.uuid4()}", task_queue=queue,
-        )  # fmt: skip
+            ChannelHealthWorkflow.run,
+            HealthInput(config=CONFIG),
+            id=f"health-{uuid.uuid4()}",
+            task_queue=queue,
+        )
 
 
 async def circuit(handle: WorkflowHandle, name: str) -> Circuit:
@@ -125,78 +153,61 @@ async def reaches(handle: WorkflowHandle, name: str, state: CircuitState) -> Cir
         found = await circuit(handle, name)
         return found if found.state is state else None
 
-    return await wait_for(probe, 20, f"{name} circuit {state}")
+    return await wait_for(probe, WITHIN_S, f"{name} circuit {state}")
 
 
-# The test server skips time by firing the workflow's timers while the worker may still be
-# completing the last round's activity tasks; that fails under load with "invalid history
-# builder state" or stalls (seen even with skips of one round, back to back). So time is
-# skipped one probe round at a time, and only once the workflow has settled: no activity
-# pending and no workflow task outstanding.
-SKIP_S = CONFIG.interval_s
+async def cool_down(handle: WorkflowHandle, ms: int) -> None:
+    """Set the circuits' cool-down (the configure signal every worker sends at start-up)."""
+    policy = CONFIG.policy.model_copy(update={"cooldown_ms": ms})
+    await handle.signal(HEALTH_CONFIGURE_SIGNAL, CONFIG.model_copy(update={"policy": policy}))
 
 
-async def settle(handle: WorkflowHandle) -> None:
-    async def settled() -> bool:
-        raw = (await handle.describe()).raw_description
-        return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+async def probe_rounds_after(handle: WorkflowHandle, since_ms: int, rounds: int) -> None:
+    """Wait until ``rounds`` probe rounds started after ``since_ms`` have been folded in."""
+    last = since_ms
+    for _ in range(rounds):
 
-    await wait_for(settled, 20, "the health workflow to settle")
+        async def newer(after: int = last) -> int | None:
+            started: int = await handle.query(LAST_PROBE_ROUND_QUERY)
+            return started if started > after else None
 
-
-async def skip(env: WorkflowEnvironment, handle: WorkflowHandle, seconds: float) -> None:
-    while seconds > 0:
-        await settle(handle)
-        await env.sleep(timedelta(seconds=min(SKIP_S, seconds)))
-        seconds -= SKIP_S
-    await settle(handle)
+        last = await wait_for(newer, WITHIN_S, f"a probe round after {last}")
 
 
-async def skip_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle,
-    name: str,
-    state: CircuitState,
-    at_most_s: float,
-) -> Circuit:
-    """Skip time a probe round at a time until ``name``'s circuit is ``state``; within
-    ``at_most_s`` of skipped time (the policy's own bound), else the test fails."""
-    skipped = 0.0
-    while (found := await circuit(handle, name)).state is not state:
-        assert skipped < at_most_s, f"{name} not {state} after {skipped:g} s: {found}"
-        await skip(env, handle, SKIP_S)
-        skipped += SKIP_S
-    return found
-
-
-async def test_placement_failures_open_then_cooldown_and_probes_close(
-    skipping_env: WorkflowEnvironment,
+async def test_placement_failures_open_and_probes_close_after_the_cooldown(
+    dev_env: WorkflowEnvironment,
 ) -> None:
-    env, vendors = skipping_env, Vendors()
+    env, vendors = dev_env, Vendors()
     async with running_health(env, vendors) as handle:
-        await wait_for(lambda: _async(len(vendors.written) == 2), 20, "first verdicts")
+        await wait_for(lambda: _async(len(vendors.written) == 2), WITHIN_S, "first verdicts")
         assert all(v.healthy for v in vendors.written.values())
 
         failure = PlacementOutcome(channel="e9", ok=False, reason="HTTP 500")
         await handle.signal(PLACEMENT_SIGNAL, failure)
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=True))
-        assert (await circuit(handle, "e9")).state is CircuitState.CLOSED  # a success resets
+        # A success resets; good probe rounds in between change nothing while closed.
         await handle.signal(PLACEMENT_SIGNAL, failure.model_copy(update={"tries": 4}))
         one_call = await circuit(handle, "e9")
         assert one_call.state is CircuitState.CLOSED  # one call never opens it alone
         await handle.signal(PLACEMENT_SIGNAL, failure)
         opened = await reaches(handle, "e9", CircuitState.OPEN)  # 2 (capped) + 1 in a row
         assert opened.failures == 3 and opened.reason == "placing calls fails: HTTP 500"
-        await wait_for(lambda: _async(not vendors.written["e9"].healthy), 20, "e9 written off")
+        assert opened.opened_at is not None
+        await wait_for(lambda: _async(not vendors.written["e9"].healthy), WITHIN_S, "e9 off")
         assert vendors.written["hw"].healthy  # the other channel is untouched
 
         # Probes keep answering, but a probe does not outweigh refused calls.
-        await skip(env, handle, 20)
+        await probe_rounds_after(handle, opened.opened_at, 2)
         assert (await circuit(handle, "e9")).state is CircuitState.OPEN
-        # past the 30 s cool-down: half-open, then two good probes
-        await skip_until(env, handle, "e9", CircuitState.CLOSED, at_most_s=30)
-        await wait_for(lambda: _async(vendors.written["e9"].healthy), 20, "e9 written on")
-        assert vendors.reconciles >= 1
+        # The cool-down over: half-open, then two good probes close it.
+        await cool_down(handle, 1_000)
+        await reaches(handle, "e9", CircuitState.CLOSED)
+        await wait_for(lambda: _async(vendors.written["e9"].healthy), WITHIN_S, "e9 written on")
+        e9 = vendors.of("e9")
+        off = next(i for i, w in enumerate(e9) if not w.verdict.healthy)
+        back = next(w for w in e9[off:] if w.verdict.healthy)
+        assert back.at_ms >= opened.opened_at + 1_000  # not routable again before the cool-down
+        await wait_for(lambda: _async(vendors.reconciles >= 1), WITHIN_S, "a lease reconcile")
 
         history = await handle.fetch_history()
         await handle.terminate()
@@ -205,52 +216,60 @@ async def test_placement_failures_open_then_cooldown_and_probes_close(
 
 
 async def test_a_failing_trial_reopens_and_a_failing_probe_counts(
-    skipping_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment,
 ) -> None:
-    env, vendors = skipping_env, Vendors()
+    env, vendors = dev_env, Vendors()
     async with running_health(env, vendors) as handle:
         vendors.probe_ok["hw"] = False  # hw's probe fails every round from now on
-        opened = await skip_until(env, handle, "hw", CircuitState.OPEN, at_most_s=25)
+        opened = await reaches(handle, "hw", CircuitState.OPEN)
         assert opened.reason == "probe failed"
         vendors.probe_ok["hw"] = True
-        await skip_until(env, handle, "hw", CircuitState.CLOSED, at_most_s=45)
+        await cool_down(handle, 1_000)
+        await reaches(handle, "hw", CircuitState.CLOSED)  # half-open, then two good probes
 
+        # e9's probe says nothing from now on: only calls decide its trial.
+        vendors.unprobed.add("e9")
         for _ in range(3):
             await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
-        await reaches(handle, "e9", CircuitState.OPEN)
-        await skip(env, handle, 30)
-        # The first call on trial fails: straight back to open, cool-down restarts.
+        first = await wait_for(
+            lambda: _opened(handle, "e9", after=0), WITHIN_S, "e9 opened by three failures"
+        )
+        await reaches(handle, "e9", CircuitState.HALF_OPEN)  # after the 1 s cool-down
+        # The first call on trial fails: straight back to open, the cool-down restarts.
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
-        reopened = await reaches(handle, "e9", CircuitState.OPEN)
-        assert reopened.opened_at is not None and opened.opened_at is not None
-        assert reopened.opened_at > opened.opened_at
+        assert first.opened_at is not None
+        await wait_for(
+            lambda: _opened(handle, "e9", after=first.opened_at or 0), WITHIN_S, "e9 reopened"
+        )
         await handle.terminate()
 
 
 async def test_a_channel_out_for_webhook_silence_comes_back_on_its_probes(
-    skipping_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment,
 ) -> None:
     """Issue 9: e9 left routing for one stuck call and, getting no traffic, stayed out until
     that call closed (an hour). Now the trial is decided by the probes: it closes, and only
     then does the silence (still there) count again."""
-    env, vendors = skipping_env, Vendors(silent={"e9"})
+    env, vendors = dev_env, Vendors(silent={"e9"})
     async with running_health(env, vendors) as handle:
-        opened = await skip_until(env, handle, "e9", CircuitState.OPEN, at_most_s=25)
+        opened = await reaches(handle, "e9", CircuitState.OPEN)
         assert opened.reason is not None and opened.reason.startswith("webhooks silent")
 
         def back_closed() -> bool:
-            e9 = [v for v in vendors.history if v.channel == "e9"]
+            e9 = [w.verdict for w in vendors.of("e9")]
             off = next((i for i, v in enumerate(e9) if not v.healthy), len(e9))
             return any(v.healthy and v.reason is None for v in e9[off:])
 
-        # The 30 s cool-down and two trial rounds, a round at a time (see ``skip``).
-        for _ in range(16):
-            await skip(env, handle, SKIP_S)
-            if back_closed():
-                break
-        await wait_for(lambda: _async(back_closed()), 20, "e9 closed again after the trial")
-        assert all(v.healthy for v in vendors.history if v.channel == "hw")
+        await cool_down(handle, 1_000)  # then two trial rounds whose probes answer
+        await wait_for(lambda: _async(back_closed()), WITHIN_S, "e9 closed again after the trial")
+        assert all(w.verdict.healthy for w in vendors.of("hw"))
         await handle.terminate()
+
+
+async def _opened(handle: WorkflowHandle, name: str, after: int) -> Circuit | None:
+    """``name``'s circuit if it was opened after ``after``, whatever its state now."""
+    found = await circuit(handle, name)
+    return found if found.opened_at is not None and found.opened_at > after else None
 
 
 async def _async(value: bool) -> bool:
