@@ -86,7 +86,6 @@ class Vendors:
     probe_ok: dict[str, bool] = field(default_factory=lambda: {"e9": True, "hw": True})
     silent: set[str] = field(default_factory=set)  # probe answers, webhooks silent
     unprobed: set[str] = field(default_factory=set)  # the probe says nothing of these
-    written: dict[str, Verdict] = field(default_factory=dict)
     history: list[Written] = field(default_factory=list)  # every verdict written, in order
     reconciles: int = 0
 
@@ -97,8 +96,19 @@ class Vendors:
         ok = self.probe_ok[channel]
         return Observation(channel=channel, ok=ok, reason=None if ok else "probe failed")
 
+    @property
+    def written(self) -> dict[str, Verdict]:
+        """Each channel's last verdict written."""
+        return {w.verdict.channel: w.verdict for w in self.history}
+
     def of(self, channel: str) -> list[Written]:
         return [w for w in self.history if w.verdict.channel == channel]
+
+    def since_off(self, channel: str) -> list[Written]:
+        """``channel``'s writes from the first that took it out of routing on."""
+        writes = self.of(channel)
+        off = next((i for i, w in enumerate(writes) if not w.verdict.healthy), len(writes))
+        return writes[off:]
 
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="probe_channels")
@@ -108,7 +118,6 @@ class Vendors:
         @activity.defn(name="write_routing")
         async def write(verdicts: list[Verdict]) -> None:
             at_ms = int(activity.info().current_attempt_scheduled_time.timestamp() * 1000)
-            self.written.update({v.channel: v for v in verdicts})
             self.history.extend(Written(at_ms, v) for v in verdicts)
 
         @activity.defn(name="reconcile_leases")
@@ -148,12 +157,29 @@ async def circuit(handle: WorkflowHandle, name: str) -> Circuit:
     return circuits[name]
 
 
-async def reaches(handle: WorkflowHandle, name: str, state: CircuitState) -> Circuit:
+async def circuit_where(
+    handle: WorkflowHandle, name: str, holds: Callable[[Circuit], bool], what: str
+) -> Circuit:
+    """Query ``name``'s circuit until ``holds`` is true of it."""
+
     async def probe() -> Circuit | None:
         found = await circuit(handle, name)
-        return found if found.state is state else None
+        return found if holds(found) else None
 
-    return await wait_for(probe, WITHIN_S, f"{name} circuit {state}")
+    return await wait_for(probe, WITHIN_S, f"{name} circuit {what}")
+
+
+async def reaches(handle: WorkflowHandle, name: str, state: CircuitState) -> Circuit:
+    return await circuit_where(handle, name, lambda c: c.state is state, str(state))
+
+
+async def opened_after(handle: WorkflowHandle, name: str, after: int) -> Circuit:
+    """``name``'s circuit once it was opened after ``after``, whatever its state then."""
+    opened = await circuit_where(
+        handle, name, lambda c: (c.opened_at or 0) > after, f"opened after {after}"
+    )
+    assert opened.opened_at is not None
+    return opened
 
 
 async def cool_down(handle: WorkflowHandle, ms: int) -> None:
@@ -203,9 +229,7 @@ async def test_placement_failures_open_and_probes_close_after_the_cooldown(
         await cool_down(handle, 1_000)
         await reaches(handle, "e9", CircuitState.CLOSED)
         await wait_for(lambda: _async(vendors.written["e9"].healthy), WITHIN_S, "e9 written on")
-        e9 = vendors.of("e9")
-        off = next(i for i, w in enumerate(e9) if not w.verdict.healthy)
-        back = next(w for w in e9[off:] if w.verdict.healthy)
+        back = next(w for w in vendors.since_off("e9") if w.verdict.healthy)
         assert back.at_ms >= opened.opened_at + 1_000  # not routable again before the cool-down
         await wait_for(lambda: _async(vendors.reconciles >= 1), WITHIN_S, "a lease reconcile")
 
@@ -231,16 +255,12 @@ async def test_a_failing_trial_reopens_and_a_failing_probe_counts(
         vendors.unprobed.add("e9")
         for _ in range(3):
             await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
-        first = await wait_for(
-            lambda: _opened(handle, "e9", after=0), WITHIN_S, "e9 opened by three failures"
-        )
+        first = await opened_after(handle, "e9", after=0)  # by three failures
         await reaches(handle, "e9", CircuitState.HALF_OPEN)  # after the 1 s cool-down
         # The first call on trial fails: straight back to open, the cool-down restarts.
         await handle.signal(PLACEMENT_SIGNAL, PlacementOutcome(channel="e9", ok=False))
         assert first.opened_at is not None
-        await wait_for(
-            lambda: _opened(handle, "e9", after=first.opened_at or 0), WITHIN_S, "e9 reopened"
-        )
+        await opened_after(handle, "e9", after=first.opened_at)  # reopened
         await handle.terminate()
 
 
@@ -256,20 +276,14 @@ async def test_a_channel_out_for_webhook_silence_comes_back_on_its_probes(
         assert opened.reason is not None and opened.reason.startswith("webhooks silent")
 
         def back_closed() -> bool:
-            e9 = [w.verdict for w in vendors.of("e9")]
-            off = next((i for i, v in enumerate(e9) if not v.healthy), len(e9))
-            return any(v.healthy and v.reason is None for v in e9[off:])
+            return any(
+                w.verdict.healthy and w.verdict.reason is None for w in vendors.since_off("e9")
+            )
 
         await cool_down(handle, 1_000)  # then two trial rounds whose probes answer
         await wait_for(lambda: _async(back_closed()), WITHIN_S, "e9 closed again after the trial")
         assert all(w.verdict.healthy for w in vendors.of("hw"))
         await handle.terminate()
-
-
-async def _opened(handle: WorkflowHandle, name: str, after: int) -> Circuit | None:
-    """``name``'s circuit if it was opened after ``after``, whatever its state now."""
-    found = await circuit(handle, name)
-    return found if found.opened_at is not None and found.opened_at > after else None
 
 
 async def _async(value: bool) -> bool:
